@@ -1,0 +1,155 @@
+"""A model's ``config.toml``: parsed and validated at load time.
+
+Every field is checked by pydantic with unknown keys forbidden, so a typo fails the model
+with a message naming the field (``batching.max_queue_delay_ms: ...``) while the other
+models keep serving.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.errors import InvalidConfig
+
+CONFIG_FILE = "config.toml"
+DATATYPES = (
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+)  # fmt: skip
+Datatype = Literal[DATATYPES]  # type: ignore[valid-type]
+Backend = Literal["onnxruntime", "tensorrt"]
+Provider = Literal["tensorrt", "cuda", "cpu"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    """One named tensor; ``-1`` in ``shape`` is a dimension of any size (batch included)."""
+
+    name: str = Field(min_length=1)
+    datatype: Datatype
+    shape: tuple[int, ...]
+
+    @field_validator("shape")
+    @classmethod
+    def _dims_are_sizes(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if any(dim == 0 or dim < -1 for dim in shape):
+            raise ValueError(f"dimensions must be positive or -1, got {list(shape)}")
+        return shape
+
+
+class BatchingConfig(_Strict):
+    """The model's dynamic batcher (see ``gateway.batcher``)."""
+
+    max_batch_size: int = Field(default=32, ge=1)
+    """Most rows the engine runs at once."""
+    max_queue_delay_ms: float = Field(default=2.0, ge=0)
+    """How long the oldest queued request may wait for a batch to fill, in milliseconds."""
+    preferred_batch_sizes: tuple[int, ...] = ()
+    """Sizes worth dispatching at once without waiting for the delay."""
+    max_queue_size: int = Field(default=1024, ge=1)
+    """Most requests waiting; past it a request is refused with RESOURCE_EXHAUSTED."""
+
+    @model_validator(mode="after")
+    def _preferred_fit(self) -> BatchingConfig:
+        too_big = [size for size in self.preferred_batch_sizes if not 1 <= size <= self.max_batch_size]
+        if too_big:
+            raise ValueError(f"preferred_batch_sizes {too_big} must lie in 1..max_batch_size ({self.max_batch_size})")
+        return self
+
+
+class OnnxRuntimeConfig(_Strict):
+    """ONNX Runtime settings; providers are tried in order, the missing ones skipped."""
+
+    providers: tuple[Provider, ...] = ("tensorrt", "cuda", "cpu")
+    intra_op_threads: int = Field(default=0, ge=0)
+    """Threads per session for one operator; 0 lets ONNX Runtime choose."""
+    device_id: int = Field(default=0, ge=0)
+
+
+class TensorRTConfig(_Strict):
+    """Native TensorRT engine settings."""
+
+    device_id: int = Field(default=0, ge=0)
+
+
+class VersionPolicy(_Strict):
+    """Which version folders serve: the newest ``latest`` ones, or exactly ``versions``."""
+
+    latest: int | None = Field(default=1, ge=1)
+    versions: tuple[int, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> VersionPolicy:
+        if self.versions is not None and self.latest not in (None, 1):
+            raise ValueError("give either latest or versions, not both")
+        return self
+
+
+class ModelConfig(_Strict):
+    """Everything ``config.toml`` may hold for one model."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    backend: Backend = "onnxruntime"
+    plugin: str | None = None
+    """The plugin that maps the public signature to the engine's; none: tensors in, tensors out."""
+    task: str | None = None
+    """What the model does (text-classification, token-classification, ...), for the plugin."""
+    labels: tuple[str, ...] = ()
+    inputs: tuple[TensorSpec, ...] = ()
+    """The engine's inputs, checked against the engine at load when given."""
+    outputs: tuple[TensorSpec, ...] = ()
+    batching: BatchingConfig = BatchingConfig()
+    instances: int = Field(default=1, ge=1, le=64)
+    """Engine instances working in parallel, each with its own session or context."""
+    version_policy: VersionPolicy = VersionPolicy()
+    onnxruntime: OnnxRuntimeConfig = OnnxRuntimeConfig()
+    tensorrt: TensorRTConfig = TensorRTConfig()
+    parameters: dict[str, Any] = {}
+    """Free-form settings read by the plugin (max_length, thresholds, ...)."""
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.batching.max_batch_size
+
+
+def parse_config(text: str, *, source: str, folder_name: str | None = None) -> ModelConfig:
+    """Parse TOML text into a ModelConfig; errors name ``source`` and each bad field."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidConfig(source, f"not valid TOML: {exc}") from exc
+    if folder_name is not None:
+        raw.setdefault("name", folder_name)
+    try:
+        config = ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidConfig(source, _describe(exc)) from exc
+    if folder_name is not None and config.name != folder_name:
+        raise InvalidConfig(source, f"name: {config.name!r} must match its folder {folder_name!r}")
+    return config
+
+
+def load_config(model_dir: Path) -> ModelConfig:
+    """Read ``model_dir/config.toml``; the model's name defaults to its folder's name."""
+    path = model_dir / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidConfig(str(path), f"cannot read: {exc.strerror}") from exc
+    return parse_config(text, source=str(path), folder_name=model_dir.name)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,101 @@
+"""Errors the gateway raises, each carrying the gRPC status a client sees.
+
+    GatewiseError                       INTERNAL
+    ├── InvalidConfig                   (load-time: fails one model)
+    ├── ModelNotFound                   NOT_FOUND
+    ├── ModelNotReady                   UNAVAILABLE
+    ├── InvalidInput                    INVALID_ARGUMENT
+    ├── QueueFull                       RESOURCE_EXHAUSTED
+    ├── DeadlineExceeded                DEADLINE_EXCEEDED
+    ├── EngineError                     INTERNAL
+    └── PluginError                     INVALID_ARGUMENT or INTERNAL
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class GatewiseError(Exception):
+    """Root of every error the gateway turns into a gRPC status."""
+
+    status: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidConfig(GatewiseError):
+    """A model's config.toml is missing, malformed or names a bad value."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+class ModelNotFound(GatewiseError):
+    """No model (or no such version of it) is in the repository."""
+
+    status = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self, name: str, version: str = "") -> None:
+        what = f"model {name!r}" + (f" version {version!r}" if version else "")
+        super().__init__(f"{what} is not in the repository")
+        self.name = name
+        self.version = version
+
+
+class ModelNotReady(GatewiseError):
+    """The model exists but is loading, unloading or failed to load."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, name: str, state: str, reason: str = "") -> None:
+        super().__init__(f"model {name!r} is not ready ({state})" + (f": {reason}" if reason else ""))
+        self.name = name
+        self.state = state
+        self.reason = reason
+
+
+class InvalidInput(GatewiseError):
+    """A request's tensors do not fit the model's public signature."""
+
+    status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class QueueFull(GatewiseError):
+    """The model's queue holds its maximum of waiting requests."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(f"model {name!r} queue is full ({limit} requests waiting); retry later")
+        self.name = name
+        self.limit = limit
+
+
+class DeadlineExceeded(GatewiseError):
+    """The request's deadline passed before its batch ran."""
+
+    status = grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"deadline passed while the request waited for model {name!r}")
+        self.name = name
+
+
+class EngineError(GatewiseError):
+    """The inference engine failed to load or to run a batch."""
+
+
+class PluginError(GatewiseError):
+    """A plugin's hook raised; the message names the plugin and the hook."""
+
+    def __init__(self, plugin: str, hook: str, cause: BaseException, *, bad_input: bool = False) -> None:
+        super().__init__(f"plugin {plugin!r} failed in {hook}: {cause}")
+        self.plugin = plugin
+        self.hook = hook
+        if bad_input:
+            self.status = grpc.StatusCode.INVALID_ARGUMENT

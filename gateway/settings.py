@@ -1,0 +1,47 @@
+"""Server settings: one pydantic settings class, read from ``GATEWISE_*`` and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """Everything ``gatewise serve`` can be told; each field is also ``GATEWISE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWISE_", extra="forbid")
+
+    repository: Path = Path("models")
+    """The model repository folder (one sub-folder per model)."""
+    host: str = "127.0.0.1"
+    """Address to bind; 0.0.0.0 serves every interface (warned about without TLS or auth)."""
+    grpc_port: int = Field(default=8001, ge=0, le=65535)
+    """gRPC port; 0 picks a free one (printed at start-up)."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Prometheus metrics on http://host:PORT/metrics; None serves no metrics endpoint."""
+    log_level: str = "INFO"
+    workers: int = Field(default=1, ge=1, le=64)
+    """Processes sharing the port through SO_REUSEPORT, each with its own engines."""
+    grace_period_s: float = Field(default=10.0, ge=0)
+    """On SIGTERM/SIGINT: how long in-flight requests may take to finish, in seconds."""
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest gRPC message accepted or sent, in bytes."""
+    max_string_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Largest single BYTES element accepted, in bytes."""
+    max_concurrent_streams: int = Field(default=256, ge=1)
+    """Most concurrent streams per HTTP/2 connection."""
+    tracing: bool = False
+    """OpenTelemetry spans per stage (queue, preprocess, compute, postprocess); off is free."""
+    tls_cert: Path | None = None
+    """PEM certificate chain; with tls_key, the server speaks TLS only."""
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    """PEM CA bundle; set, clients must present a certificate it signed (mutual TLS)."""
+    auth_keys_file: Path | None = None
+    """TOML file of hashed API keys and the models each may call; set, every RPC needs a token."""
+    jwt_public_key: Path | None = None
+    """PEM public key that verifies bearer JWTs (RS256/ES256), as an alternative to API keys."""
+    watch_interval_s: float | None = Field(default=None, gt=0)
+    """Poll the repository this often (seconds) and load, reload or unload what changed."""

@@ -1,0 +1,20 @@
+"""Gatewise plugins: hooks, the plugin manager and the built-in domain plugins.
+
+A plugin is a module or object with ``@hookimpl`` functions from ``plugins.hookspecs``::
+
+    from plugins import hookimpl
+
+    @hookimpl
+    def gatewise_postprocess(model, outputs, batch):
+        ...
+
+Ship it as a package whose ``pyproject.toml`` declares
+``[project.entry-points.gatewise] my-plugin = "my_package.plugin"``, and name it in a
+model's ``config.toml``: ``plugin = "my-plugin"``.
+"""
+
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.hookspecs import hookimpl, hookspec
+from plugins.manager import PluginManager
+
+__all__ = ["BatchContext", "ModelContext", "PluginManager", "Signature", "Tensors", "hookimpl", "hookspec"]

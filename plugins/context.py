@@ -1,0 +1,96 @@
+"""What hooks receive: the model they serve and the batch they work on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gateway.config import ModelConfig, TensorSpec
+
+Tensors = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A model's public inputs and outputs, as ModelMetadata reports them."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+@dataclass
+class ModelContext:
+    """One loaded model version, as a plugin sees it.
+
+    ``state`` is the plugin's own: fill it in ``gatewise_model_load`` (a tokenizer, a
+    catalog) and read it in the request hooks. It is shared by every batch, so treat it as
+    read-only after loading.
+    """
+
+    name: str
+    version: str
+    config: ModelConfig
+    path: Path
+    """The version folder that holds the engine file."""
+    engine_inputs: tuple[TensorSpec, ...]
+    engine_outputs: tuple[TensorSpec, ...]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def assets(self) -> Path:
+        """The model's ``assets/`` folder (tokenizer.json, labels, catalogs)."""
+        return self.path.parent / "assets"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The ``[parameters]`` table of config.toml."""
+        return self.config.parameters
+
+    @property
+    def logger(self) -> logging.Logger:
+        return logging.getLogger(f"gatewise.model.{self.name}")
+
+
+@dataclass
+class BatchContext:
+    """One batch of rows, gathered from one or more requests by the batcher.
+
+    ``request_of_row[i]`` is the index (into ``request_parameters``) of the request that
+    sent row ``i``. ``state`` carries whatever preprocess must hand to postprocess
+    (token offsets, redactions). ``row_flags`` holds per-row booleans that become response
+    parameters: a request whose rows have ``row_flags["truncated"]`` set gets
+    ``truncated = true`` back.
+    """
+
+    request_of_row: np.ndarray
+    request_parameters: list[dict[str, Any]]
+    state: dict[str, Any] = field(default_factory=dict)
+    row_flags: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: int = 0
+    """Token positions the engine computed for this batch, padding included."""
+    padded_tokens: int = 0
+    """How many of ``tokens`` were padding (exported as a metric)."""
+
+    @property
+    def size(self) -> int:
+        return int(self.request_of_row.shape[0])
+
+    def parameter(self, key: str, default: Any) -> list[Any]:
+        """The request parameter ``key`` for every row, ``default`` where a request lacks it."""
+        values = [params.get(key, default) for params in self.request_parameters]
+        return [values[index] for index in self.request_of_row]
+
+    def flag_rows(self, name: str, rows: np.ndarray) -> None:
+        """Set the per-row flag ``name`` (OR-ed with what is set already)."""
+        current = self.row_flags.get(name)
+        rows = np.asarray(rows, dtype=bool)
+        self.row_flags[name] = rows if current is None else (current | rows)
+
+    @classmethod
+    def single(cls, rows: int, parameters: dict[str, Any] | None = None) -> BatchContext:
+        """A batch that holds one request of ``rows`` rows (tests, warm-up, benchmarks)."""
+        return cls(np.zeros(rows, dtype=np.int64), [dict(parameters or {})])

@@ -1,0 +1,106 @@
+"""Every hook a Gatewise plugin can implement.
+
+Model hooks run only for the models whose ``config.toml`` names the plugin
+(``plugin = "finance"``); cross-cutting hooks run in every plugin, for every model.
+Implement any subset; accept any subset of a hook's arguments. Hooks run in a worker
+thread, never on the event loop, so blocking work (tokenising, file reads) is fine.
+
+Order for one model: ``gatewise_model_load`` -> ``gatewise_model_signature`` ->
+``gatewise_warmup_inputs`` (then the model is ready), then per batch
+``gatewise_preprocess`` -> engine -> ``gatewise_postprocess``, and per request
+``gatewise_request_finished``.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+
+PROJECT = "gatewise"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------------------
+# Model lifecycle (model hooks: only the plugin named in config.toml)
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def gatewise_model_load(model: ModelContext) -> None:
+    """Called once per model version, after its engine loaded and before any request.
+
+    Read assets (tokenizer, catalog, thresholds) into ``model.state``. Raising fails the
+    load of this model only: it is reported as UNAVAILABLE with the error, and the other
+    models keep serving. Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def gatewise_model_signature(model: ModelContext) -> Signature | None:
+    """Called once per model version, after ``gatewise_model_load``.
+
+    Returns the public inputs and outputs that clients see in ModelMetadata and must send;
+    the gateway checks every request against them before it is queued. Returning None
+    keeps the engine's own signature. Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def gatewise_warmup_inputs(model: ModelContext) -> Tensors | None:
+    """Called once per model version, before it is marked ready.
+
+    Returns a small batch of public inputs that exercises the whole path (plugin and
+    engine); it runs once and its result is discarded. Returning None warms up with zeros
+    shaped like the engine's inputs, which only works for models without a plugin. Stops
+    at first non-None result.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Request path (model hooks: only the plugin named in config.toml)
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors | None:
+    """Called once per batch, in a worker thread, before the engine runs.
+
+    ``inputs`` holds the public input tensors of every request in the batch, rows
+    concatenated; ``batch`` says which request sent each row and carries state to
+    ``gatewise_postprocess``. Returns the engine's input tensors (batch dimension first,
+    one row per public row). Raise ``ValueError`` (or ``gateway.errors.InvalidInput``) for
+    input the plugin cannot accept: the request that sent it gets INVALID_ARGUMENT, others
+    in the batch are retried alone. Any other exception is INTERNAL. Stops at first
+    non-None result; None passes the inputs to the engine unchanged.
+    """
+
+
+@hookspec(firstresult=True)
+def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors | None:
+    """Called once per batch, in a worker thread, after the engine ran.
+
+    ``outputs`` are the engine's outputs. Returns the public output tensors, each with one
+    row per public input row (first dimension = ``batch.size``), so the gateway can hand
+    each request its own rows. Stops at first non-None result; None returns the engine's
+    outputs unchanged.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Cross-cutting (every plugin, every model)
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def gatewise_request_finished(
+    model_name: str, model_version: str, request_id: str, principal: str, status: str, rows: int, duration_s: float
+) -> None:
+    """Called once per request after its answer is known, whatever the outcome.
+
+    For audit trails: who (``principal``, "anonymous" without authentication) called which
+    model, when, with what status ("OK" or a gRPC status name) and how many rows. It never
+    receives payloads, by design. Results are ignored; an exception is logged and
+    swallowed so auditing cannot fail a request.
+    """

@@ -1,0 +1,1 @@
+"""Built-in plugins for Hugging Face text models, and the helpers domain plugins reuse."""

@@ -1,0 +1,76 @@
+"""Built-in plugin ``text-classification``: text in; label, score and scores out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.config import TensorSpec
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.hookspecs import hookimpl
+from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch, warmup_texts
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def labels_of(model: ModelContext, count: int) -> list[str]:
+    """Labels from config.toml, or ``LABEL_i`` where the config names none."""
+    labels = list(model.config.labels)
+    if labels and len(labels) != count:
+        raise RuntimeError(f"model {model.name!r} has {len(labels)} labels in config.toml but {count} outputs")
+    return labels or [f"LABEL_{index}" for index in range(count)]
+
+
+def classification_outputs(model: ModelContext, logits: np.ndarray) -> Tensors:
+    """``label``, ``score`` and ``scores`` for a batch of logits."""
+    probabilities = softmax(logits.astype(np.float32, copy=False))
+    best = probabilities.argmax(axis=-1)
+    labels = np.array([name.encode() for name in labels_of(model, logits.shape[-1])], dtype=object)
+    return {
+        "label": labels[best],
+        "score": probabilities[np.arange(len(best)), best].astype(np.float32),
+        "scores": probabilities.astype(np.float32),
+    }
+
+
+def classification_signature(model: ModelContext) -> Signature:
+    num_labels = len(model.config.labels) or model.engine_outputs[0].shape[-1]
+    return Signature(
+        inputs=(TEXT_INPUT,),
+        outputs=(
+            TensorSpec(name="label", datatype="BYTES", shape=(-1,)),
+            TensorSpec(name="score", datatype="FP32", shape=(-1,)),
+            TensorSpec(name="scores", datatype="FP32", shape=(-1, num_labels)),
+        ),
+    )
+
+
+@hookimpl
+def gatewise_model_load(model: ModelContext) -> None:
+    model.state["tokenizer"] = load_tokenizer(model)
+
+
+@hookimpl
+def gatewise_model_signature(model: ModelContext) -> Signature:
+    return classification_signature(model)
+
+
+@hookimpl
+def gatewise_warmup_inputs(model: ModelContext) -> Tensors:
+    return warmup_texts()
+
+
+@hookimpl
+def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
+    tokens = tokenize_batch(model, inputs, batch)
+    return tokens.tensors
+
+
+@hookimpl
+def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
+    logits = outputs.get("logits", next(iter(outputs.values())))
+    return classification_outputs(model, logits)

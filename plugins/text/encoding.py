@@ -1,0 +1,104 @@
+"""Text in, token tensors out: UTF-8 decoding and batched tokenisation.
+
+The Rust tokenizer's ``encode_batch`` releases the GIL, and rows are padded to the
+longest row of the batch, never to a fixed length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+from gateway.config import TensorSpec
+from gateway.errors import InvalidInput
+from plugins.context import BatchContext, ModelContext, Tensors
+
+TOKENIZER_FILE = "tokenizer.json"
+DEFAULT_MAX_LENGTH = 256
+TEXT_INPUT = TensorSpec(name="text", datatype="BYTES", shape=(-1,))
+
+
+def decode_texts(inputs: Tensors, name: str = "text") -> list[str]:
+    """The BYTES tensor ``name`` as Python strings; InvalidInput names a row that is not UTF-8."""
+    if name not in inputs:
+        raise InvalidInput(f"input {name!r} is missing")
+    texts = []
+    for row, value in enumerate(inputs[name].reshape(-1)):
+        try:
+            texts.append(value.decode("utf-8") if isinstance(value, bytes) else str(value))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"input {name!r} row {row} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    return texts
+
+
+def load_tokenizer(model: ModelContext) -> Tokenizer:
+    """The model's ``assets/tokenizer.json``, truncating at ``parameters.max_length``."""
+    path = model.assets / TOKENIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"model {model.name!r} has no tokenizer at {path}")
+    tokenizer = Tokenizer.from_file(str(path))
+    max_length = int(model.parameters.get("max_length", DEFAULT_MAX_LENGTH))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+@dataclass
+class TokenBatch:
+    """The engine inputs for a batch of texts, and the encodings behind them."""
+
+    tensors: Tensors
+    encodings: list[Encoding]
+    truncated: np.ndarray
+
+
+def tokenize(model: ModelContext, tokenizer: Tokenizer, texts: list[str]) -> TokenBatch:
+    """Encode ``texts`` in one batch call, padded to the longest row, typed as the engine wants."""
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+    longest = max((len(encoding.ids) for encoding in encodings), default=0)
+    ids = np.zeros((len(encodings), longest), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    type_ids = np.zeros_like(ids)
+    pad_id = _pad_id(tokenizer)
+    ids.fill(pad_id)
+    for row, encoding in enumerate(encodings):
+        length = len(encoding.ids)
+        ids[row, :length] = encoding.ids
+        mask[row, :length] = 1
+        type_ids[row, :length] = encoding.type_ids
+    available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
+    tensors = {}
+    for spec in model.engine_inputs:
+        if spec.name not in available:
+            raise RuntimeError(f"model {model.name!r} engine input {spec.name!r} is not a tokenizer output")
+        tensors[spec.name] = available[spec.name].astype(_numpy_dtype(spec.datatype), copy=False)
+    truncated = np.array([bool(encoding.overflowing) for encoding in encodings], dtype=bool)
+    return TokenBatch(tensors, encodings, truncated)
+
+
+def tokenize_batch(model: ModelContext, inputs: Tensors, batch: BatchContext, input_name: str = "text") -> TokenBatch:
+    """Decode, tokenise, flag truncated rows (the response says so) and count padding."""
+    tokens = tokenize(model, model.state["tokenizer"], decode_texts(inputs, input_name))
+    batch.flag_rows("truncated", tokens.truncated)
+    lengths = np.array([len(encoding.ids) for encoding in tokens.encodings])
+    batch.tokens += int(lengths.max(initial=0)) * len(lengths)
+    batch.padded_tokens += int((lengths.max(initial=0) - lengths).sum())
+    return tokens
+
+
+def _pad_id(tokenizer: Tokenizer) -> int:
+    for token in ("[PAD]", "<pad>"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    return 0
+
+
+def _numpy_dtype(datatype: str) -> type:
+    return {"INT64": np.int64, "INT32": np.int32}.get(datatype, np.int64)
+
+
+def warmup_texts() -> Tensors:
+    """Two rows of different lengths, so warm-up exercises padding too."""
+    return {"text": np.array([b"Warm-up.", b"A second, longer warm-up sentence for padding."], dtype=object)}
