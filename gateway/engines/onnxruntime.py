@@ -70,10 +70,8 @@ class OnnxRuntimeEngine:
         if not path.is_file():
             raise EngineError(f"no ONNX model at {path}")
         self._path = path
-        chosen, missing = choose_providers(config.providers, ort.get_available_providers())
+        chosen, _missing = choose_providers(config.providers, ort.get_available_providers())
         self._requested = [PROVIDER_NAMES[name] for name in config.providers]
-        if missing:
-            log.warning("%s: providers %s are not available here; using %s", path, missing, chosen)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = config.intra_op_threads

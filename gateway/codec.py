@@ -1,0 +1,169 @@
+"""Protocol tensors <-> numpy arrays, checked before anything is allocated.
+
+BYTES elements travel as the protocol defines them: each a 4-byte little-endian length,
+then the bytes. Every error names the tensor and what was wrong with it, and shapes are
+checked against the bytes actually sent before an array is built, so a huge shape with a
+tiny body costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from gateway.errors import InvalidInput
+from protos import grpc_service_pb2 as pb
+
+DATATYPE_TO_NUMPY: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64), "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16), "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(object),
+}  # fmt: skip
+NUMPY_TO_DATATYPE = {dtype: name for name, dtype in DATATYPE_TO_NUMPY.items() if name != "BYTES"}
+
+# Which InferTensorContents field carries each datatype when typed contents are used.
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
+    "UINT32": "uint_contents", "UINT64": "uint64_contents", "INT8": "int_contents",
+    "INT16": "int_contents", "INT32": "int_contents", "INT64": "int64_contents",
+    "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
+}  # fmt: skip
+_LENGTH = struct.Struct("<I")
+MAX_ELEMENTS = 1 << 31
+
+
+def element_count(name: str, shape: Sequence[int]) -> int:
+    """Elements a shape holds; InvalidInput for negative dims or absurd sizes."""
+    if any(dim < 0 for dim in shape):
+        raise InvalidInput(f"input {name!r} has a negative dimension in shape {list(shape)}")
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise InvalidInput(f"input {name!r} shape {list(shape)} holds {count} elements, more than {MAX_ELEMENTS}")
+    return count
+
+
+def deserialize_bytes(name: str, raw: bytes, count: int, max_element_bytes: int) -> np.ndarray:
+    """Split length-prefixed BYTES elements; every length is checked against what is left."""
+    elements = np.empty(count, dtype=object)
+    offset, size = 0, len(raw)
+    for index in range(count):
+        if offset + 4 > size:
+            raise InvalidInput(f"input {name!r} holds {index} BYTES elements, its shape says {count}")
+        (length,) = _LENGTH.unpack_from(raw, offset)
+        offset += 4
+        if length > max_element_bytes:
+            raise InvalidInput(f"input {name!r} element {index} is {length} bytes, over the limit of {max_element_bytes}")
+        if offset + length > size:
+            raise InvalidInput(
+                f"input {name!r} element {index} says {length} bytes but only {size - offset} remain"
+            )
+        elements[index] = raw[offset : offset + length]
+        offset += length
+    if offset != size:
+        raise InvalidInput(f"input {name!r} has {size - offset} bytes after its {count} BYTES elements")
+    return elements
+
+
+def serialize_bytes(values: np.ndarray) -> bytes:
+    """Length-prefix every element (bytes, or str encoded as UTF-8) of a BYTES tensor."""
+    parts = []
+    for value in values.reshape(-1):
+        data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def decode_tensor(
+    tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None, max_element_bytes: int
+) -> np.ndarray:
+    """One request input as a numpy array of its declared datatype and shape."""
+    name, datatype, shape = tensor.name, tensor.datatype, tuple(tensor.shape)
+    dtype = DATATYPE_TO_NUMPY.get(datatype)
+    if dtype is None:
+        raise InvalidInput(f"input {name!r} has unknown datatype {datatype!r}")
+    count = element_count(name, shape)
+    if raw is not None:
+        if datatype == "BYTES":
+            return deserialize_bytes(name, raw, count, max_element_bytes).reshape(shape)
+        expected = count * dtype.itemsize
+        if len(raw) != expected:
+            raise InvalidInput(
+                f"input {name!r} has {len(raw)} bytes of raw data; shape {list(shape)} of {datatype} needs {expected}"
+            )
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    field = _CONTENTS_FIELD.get(datatype)
+    if field is None:
+        raise InvalidInput(f"input {name!r}: {datatype} can only be sent in raw_input_contents")
+    values = getattr(tensor.contents, field)
+    if len(values) != count:
+        raise InvalidInput(f"input {name!r} has {len(values)} elements in contents; shape {list(shape)} needs {count}")
+    if datatype == "BYTES":
+        too_long = next((index for index, value in enumerate(values) if len(value) > max_element_bytes), None)
+        if too_long is not None:
+            raise InvalidInput(f"input {name!r} element {too_long} is over the limit of {max_element_bytes} bytes")
+        array = np.empty(count, dtype=object)
+        array[:] = list(values)
+        return array.reshape(shape)
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+def decode_inputs(request: pb.ModelInferRequest, max_element_bytes: int) -> dict[str, np.ndarray]:
+    """Every input of a request; raw contents, when used, must cover every input."""
+    raw_contents = request.raw_input_contents
+    if raw_contents and len(raw_contents) != len(request.inputs):
+        raise InvalidInput(
+            f"request has {len(request.inputs)} inputs but {len(raw_contents)} raw_input_contents entries"
+        )
+    inputs: dict[str, np.ndarray] = {}
+    for index, tensor in enumerate(request.inputs):
+        if tensor.name in inputs:
+            raise InvalidInput(f"input {tensor.name!r} is given twice")
+        raw = raw_contents[index] if raw_contents else None
+        inputs[tensor.name] = decode_tensor(tensor, raw, max_element_bytes)
+    return inputs
+
+
+def datatype_of(array: np.ndarray) -> str:
+    """The protocol datatype of an output array (object arrays are BYTES)."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        return "BYTES"
+    try:
+        return NUMPY_TO_DATATYPE[array.dtype]
+    except KeyError as exc:
+        raise TypeError(f"outputs of dtype {array.dtype} cannot be sent") from exc
+
+
+def encode_outputs(response: pb.ModelInferResponse, outputs: Iterable[tuple[str, np.ndarray]]) -> None:
+    """Append outputs to ``response`` as raw_output_contents, the protocol's fast path."""
+    for name, array in outputs:
+        datatype = datatype_of(array)
+        response.outputs.add(name=name, datatype=datatype, shape=array.shape)
+        if datatype == "BYTES":
+            response.raw_output_contents.append(serialize_bytes(array))
+        else:
+            response.raw_output_contents.append(np.ascontiguousarray(array).tobytes())
+
+
+def parameter_value(parameter: pb.InferParameter) -> bool | int | float | str | None:
+    """The Python value of an InferParameter (None when unset)."""
+    choice = parameter.WhichOneof("parameter_choice")
+    return None if choice is None else getattr(parameter, choice)
+
+
+def set_parameter(parameters: object, key: str, value: bool | int | float | str) -> None:
+    """Store ``value`` in a protobuf map of InferParameter under ``key``."""
+    target = parameters[key]  # type: ignore[index]
+    if isinstance(value, bool):
+        target.bool_param = value
+    elif isinstance(value, int):
+        target.int64_param = value
+    elif isinstance(value, float):
+        target.double_param = value
+    else:
+        target.string_param = str(value)

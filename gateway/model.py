@@ -1,0 +1,254 @@
+"""A served model version: its engine instances, its plugin's hooks and its batcher.
+
+Request path: ``infer`` (event loop) validates nothing itself — the servicer has checked
+the tensors against ``signature`` — and queues the request; ``run_batch`` (a worker
+thread) concatenates the rows of a batch, runs preprocess -> engine -> postprocess and
+hands every request its own rows back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gateway import metrics
+from gateway.batcher import DynamicBatcher, Pending
+from gateway.codec import DATATYPE_TO_NUMPY
+from gateway.config import ModelConfig
+from gateway.engines import Engine, create_engine
+from gateway.errors import EngineError, GatewiseError, InvalidInput, PluginError
+from gateway.stats import ModelStats
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.manager import ModelHooks, PluginManager
+
+log = logging.getLogger("gatewise.model")
+
+
+@dataclass
+class InferResult:
+    """One request's outputs, and the response parameters its rows earned (``truncated``)."""
+
+    outputs: Tensors
+    parameters: dict[str, bool] = field(default_factory=dict)
+
+
+class ServedModel:
+    """Load with ``ServedModel.load`` (blocking, in a thread), then ``start`` on the loop."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        version: str,
+        context: ModelContext,
+        engines: list[Engine],
+        hooks: ModelHooks | None,
+        signature: Signature,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.version = version
+        self.context = context
+        self.engines = engines
+        self.hooks = hooks
+        self.signature = signature
+        self.stats = ModelStats()
+        self._executor = ThreadPoolExecutor(max_workers=len(engines), thread_name_prefix=f"{self.name}-v{version}")
+        self._batcher: DynamicBatcher | None = None
+        self._length_input = next((spec.name for spec in signature.inputs if spec.datatype == "BYTES"), None)
+
+    # ---------------------------------------------------------------- loading
+
+    @classmethod
+    def load(cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager) -> ServedModel:
+        """Open the engines, run the plugin's load hooks and warm up; raises on any failure."""
+        engines = [create_engine(config, version_dir) for _ in range(config.instances)]
+        try:
+            first = engines[0]
+            _check_declared(config, first)
+            context = ModelContext(
+                name=config.name,
+                version=version,
+                config=config,
+                path=version_dir,
+                engine_inputs=first.inputs,
+                engine_outputs=first.outputs,
+            )
+            hooks = plugins.model_hooks(config.plugin) if config.plugin else None
+            if hooks is not None:
+                hooks.load(context)
+            signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
+            model = cls(config, version, context, engines, hooks, signature)
+            model.warm_up()
+        except BaseException:
+            for engine in engines:
+                engine.close()
+            raise
+        return model
+
+    def warm_up(self) -> None:
+        """Run one batch through every instance so the first client pays no start-up cost."""
+        inputs = (self.hooks.warmup_inputs(self.context) if self.hooks else None) or _zeros_like(self.signature)
+        rows = next(iter(inputs.values())).shape[0]
+        for instance in range(len(self.engines)):
+            self._execute(inputs, BatchContext.single(rows), instance)
+
+    def start(self) -> None:
+        """Start the batcher; needs the running event loop."""
+        self._batcher = DynamicBatcher(self.name, self.config.batching, self.run_batch, len(self.engines), self._executor)
+        self._batcher.start()
+
+    async def close(self, drain: bool = True) -> None:
+        """Finish queued and in-flight work (when ``drain``), then release the engines."""
+        if self._batcher is not None:
+            if drain:
+                await self._batcher.drain()
+            await self._batcher.close()
+        self._executor.shutdown(wait=True)
+        for engine in self.engines:
+            engine.close()
+
+    # ---------------------------------------------------------------- serving
+
+    @property
+    def queue_depth(self) -> int:
+        return self._batcher.queue_depth if self._batcher else 0
+
+    def describe(self) -> dict[str, str]:
+        return self.engines[0].describe()
+
+    async def infer(
+        self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None
+    ) -> InferResult:
+        """Queue one validated request and wait for its rows."""
+        if self._batcher is None:
+            raise GatewiseError(f"model {self.name!r} is not started")
+        pending = Pending(payload=(inputs, parameters), rows=rows, length=self._length_of(inputs), deadline=deadline)
+        metrics.QUEUE_DEPTH.labels(self.name).set(self._batcher.queue_depth + 1)
+        result: InferResult = await self._batcher.submit(pending)
+        return result
+
+    def _length_of(self, inputs: Tensors) -> int:
+        if self._length_input is None:
+            return 0
+        return max((len(value) for value in inputs[self._length_input].reshape(-1)), default=0)
+
+    def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
+        """Worker thread: run ``batch`` on engine ``instance``; one result or error per request."""
+        started = time.perf_counter()
+        now = time.monotonic()  # the event loop's clock, which stamped ``enqueued``
+        for pending in batch:
+            waited = max(0.0, now - pending.enqueued)
+            metrics.QUEUE_TIME.labels(self.name).observe(waited)
+            self.stats.record_queue(waited)
+        groups = _group_by_shape(batch)
+        results: dict[int, InferResult | BaseException] = {}
+        for group in groups:
+            results.update(self._run_group(group, instance))
+        metrics.QUEUE_DEPTH.labels(self.name).set(self.queue_depth)
+        log.debug("model %s ran %d request(s) in %.2f ms", self.name, len(batch), (time.perf_counter() - started) * 1e3)
+        return [results[id(pending)] for pending in batch]
+
+    def _run_group(self, group: list[Pending], instance: int) -> dict[int, InferResult | BaseException]:
+        inputs = _concatenate([pending.payload[0] for pending in group])
+        request_of_row = np.repeat(np.arange(len(group)), [pending.rows for pending in group])
+        context = BatchContext(request_of_row=request_of_row, request_parameters=[p.payload[1] for p in group])
+        try:
+            outputs = self._execute(inputs, context, instance)
+        except (PluginError, InvalidInput) as exc:
+            if len(group) == 1:
+                return {id(group[0]): exc}
+            # A plugin refused the batch: find the request(s) at fault by running each alone.
+            return {
+                id(pending): outcome
+                for pending in group
+                for outcome in self._run_group([pending], instance).values()
+            }
+        except GatewiseError as exc:
+            return {id(pending): exc for pending in group}
+        except Exception as exc:  # noqa: BLE001 - an engine's own error fails only its batch
+            log.exception("model %s failed a batch of %d request(s)", self.name, len(group))
+            error = EngineError(f"model {self.name!r} failed: {type(exc).__name__}: {exc}")
+            return {id(pending): error for pending in group}
+        return _split(group, outputs, context)
+
+    def _execute(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
+        t0 = time.perf_counter()
+        engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
+        t1 = time.perf_counter()
+        engine_outputs = self.engines[instance].infer(engine_inputs)
+        t2 = time.perf_counter()
+        outputs = (self.hooks.postprocess(self.context, engine_outputs, batch) if self.hooks else None) or engine_outputs
+        t3 = time.perf_counter()
+        for name, array in outputs.items():
+            if array.ndim == 0 or array.shape[0] != batch.size:
+                raise EngineError(
+                    f"model {self.name!r} output {name!r} has shape {list(array.shape)}; "
+                    f"its first dimension must be the batch's {batch.size} rows"
+                )
+        self.stats.record_batch(batch.size, len(batch.request_parameters), t1 - t0, t2 - t1, t3 - t2)
+        metrics.BATCH_SIZE.labels(self.name).observe(batch.size)
+        for stage, seconds in (("preprocess", t1 - t0), ("infer", t2 - t1), ("postprocess", t3 - t2)):
+            metrics.COMPUTE_TIME.labels(self.name, stage).observe(seconds)
+        if batch.tokens:
+            metrics.TOKENS.labels(self.name).inc(batch.tokens)
+            metrics.PADDED_TOKENS.labels(self.name).inc(batch.padded_tokens)
+        return outputs
+
+
+def _check_declared(config: ModelConfig, engine: Engine) -> None:
+    """config.toml's inputs/outputs, when given, must match what the engine really has."""
+    for kind, declared, actual in (("input", config.inputs, engine.inputs), ("output", config.outputs, engine.outputs)):
+        real = {spec.name: spec for spec in actual}
+        for spec in declared:
+            found = real.get(spec.name)
+            if found is None:
+                raise EngineError(f"config.toml declares {kind} {spec.name!r}; the engine has {sorted(real)}")
+            if found.datatype != spec.datatype or len(found.shape) != len(spec.shape):
+                raise EngineError(
+                    f"config.toml declares {kind} {spec.name!r} as {spec.datatype} {list(spec.shape)}; "
+                    f"the engine has {found.datatype} {list(found.shape)}"
+                )
+
+
+def _zeros_like(signature: Signature) -> Tensors:
+    """Warm-up inputs for a model without a plugin: two rows of zeros, dynamic dims of 8."""
+    inputs = {}
+    for spec in signature.inputs:
+        shape = [2] + [8 if dim == -1 else dim for dim in spec.shape[1:]]
+        dtype = DATATYPE_TO_NUMPY[spec.datatype]
+        inputs[spec.name] = np.full(shape, b"", dtype=object) if spec.datatype == "BYTES" else np.zeros(shape, dtype)
+    return inputs
+
+
+def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:
+    """Requests whose tensors agree on every non-batch dimension, which can be concatenated."""
+    groups: dict[tuple, list[Pending]] = {}
+    for pending in batch:
+        key = tuple((name, array.shape[1:]) for name, array in sorted(pending.payload[0].items()))
+        groups.setdefault(key, []).append(pending)
+    return list(groups.values())
+
+
+def _concatenate(requests: list[Tensors]) -> Tensors:
+    if len(requests) == 1:
+        return requests[0]
+    return {name: np.concatenate([inputs[name] for inputs in requests]) for name in requests[0]}
+
+
+def _split(group: list[Pending], outputs: Tensors, batch: BatchContext) -> dict[int, InferResult]:
+    results = {}
+    start = 0
+    for pending in group:
+        stop = start + pending.rows
+        rows = {name: array[start:stop] for name, array in outputs.items()}
+        flags = {name: True for name, values in batch.row_flags.items() if values[start:stop].any()}
+        results[id(pending)] = InferResult(rows, flags)
+        start = stop
+    return results

@@ -1,0 +1,189 @@
+"""The model repository: scan the folder, load versions, track each model's state.
+
+    models/NAME/config.toml
+    models/NAME/<version>/model.onnx | model.plan
+    models/NAME/assets/...
+
+A model that fails (bad config, missing engine, plugin error) is marked UNAVAILABLE
+with the reason; the others keep serving. Loading a new version of a serving model
+warms it fully before it takes traffic; the old one drains its in-flight requests first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from gateway.config import CONFIG_FILE, ModelConfig, load_config
+from gateway.engines import ENGINE_FILES
+from gateway.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotReady
+from gateway.model import ServedModel
+from plugins.manager import PluginManager
+
+log = logging.getLogger("gatewise.repository")
+
+
+class State(str, Enum):
+    LOADING = "LOADING"
+    READY = "READY"
+    UNLOADING = "UNLOADING"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@dataclass
+class ModelEntry:
+    """One model's state and its serving versions (newest last)."""
+
+    name: str
+    state: State = State.UNAVAILABLE
+    reason: str = ""
+    config: ModelConfig | None = None
+    versions: dict[str, ServedModel] = field(default_factory=dict)
+
+
+def scan(root: Path) -> list[str]:
+    """Model names: sub-folders holding a config.toml or a numbered version folder."""
+    if not root.is_dir():
+        raise InvalidConfig(str(root), "model repository folder does not exist")
+    names = []
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and not child.name.startswith("."):
+            if (child / CONFIG_FILE).exists() or any(sub.name.isdigit() for sub in child.iterdir()):
+                names.append(child.name)
+    return names
+
+
+def select_versions(config: ModelConfig, model_dir: Path) -> list[str]:
+    """Version folders that hold the backend's engine file, chosen by the version policy."""
+    engine_file = ENGINE_FILES[config.backend]
+    present = sorted(
+        int(child.name) for child in model_dir.iterdir() if child.name.isdigit() and (child / engine_file).is_file()
+    )
+    if not present:
+        raise InvalidConfig(str(model_dir), f"no version folder holds {engine_file} (backend {config.backend!r})")
+    policy = config.version_policy
+    if policy.versions is not None:
+        missing = sorted(set(policy.versions) - set(present))
+        if missing:
+            raise InvalidConfig(str(model_dir / CONFIG_FILE), f"version_policy.versions: {missing} not found")
+        return [str(version) for version in sorted(policy.versions)]
+    return [str(version) for version in present[-(policy.latest or 1) :]]
+
+
+class ModelRepository:
+    """Owns every ServedModel; all methods run on the event loop."""
+
+    def __init__(self, root: Path, plugins: PluginManager, on_change: Callable[[str, bool], None] | None = None):
+        self.root = root
+        self.plugins = plugins
+        self.entries: dict[str, ModelEntry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._on_change = on_change or (lambda name, ready: None)
+
+    async def load_all(self) -> None:
+        """Load every model found; failures are recorded per model, never raised."""
+        await asyncio.gather(*(self.load(name, raise_errors=False) for name in scan(self.root)))
+
+    async def load(self, name: str, *, raise_errors: bool = True) -> None:
+        """(Re)load ``name`` from disk; the versions already serving keep serving until the new ones are warm."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            entry = self.entries.setdefault(name, ModelEntry(name))
+            model_dir = self.root / name
+            if not model_dir.is_dir():
+                raise ModelNotFound(name)
+            if not entry.versions:
+                entry.state = State.LOADING
+            try:
+                config = load_config(model_dir)
+                versions = select_versions(config, model_dir)
+                loaded = await asyncio.gather(
+                    *(asyncio.to_thread(ServedModel.load, config, v, model_dir / v, self.plugins) for v in versions),
+                    return_exceptions=True,
+                )
+                failures = [result for result in loaded if isinstance(result, BaseException)]
+                if failures:
+                    for result in loaded:
+                        if isinstance(result, ServedModel):
+                            await result.close(drain=False)
+                    raise failures[0]
+            except Exception as exc:  # noqa: BLE001 - any load failure marks this model only
+                reason = exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"
+                log.error("model %s failed to load: %s", name, reason)
+                if not entry.versions:
+                    entry.state, entry.reason = State.UNAVAILABLE, reason
+                    self._on_change(name, False)
+                if raise_errors:
+                    raise ModelNotReady(name, State.UNAVAILABLE.value, reason) from exc
+                return
+            for model in loaded:
+                model.start()
+            retired = entry.versions
+            entry.versions = {model.version: model for model in loaded}
+            entry.config, entry.state, entry.reason = config, State.READY, ""
+            self._on_change(name, True)
+            log.info("model %s ready: version(s) %s on %s", name, versions, loaded[0].describe().get("providers", "?"))
+            for model in retired.values():
+                await model.close(drain=True)
+
+    async def unload(self, name: str) -> None:
+        """Stop taking requests for ``name``, finish those in flight, release its engines."""
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ModelNotFound(name)
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            retired, entry.versions = entry.versions, {}
+            entry.state, entry.reason = State.UNLOADING, ""
+            self._on_change(name, False)
+            for model in retired.values():
+                await model.close(drain=True)
+            entry.state, entry.reason = State.UNAVAILABLE, "unloaded"
+
+    async def close(self) -> None:
+        for entry in self.entries.values():
+            for model in entry.versions.values():
+                await model.close(drain=True)
+            entry.versions = {}
+
+    def get(self, name: str, version: str = "") -> ServedModel:
+        """The serving model for a request: the newest version unless one is named."""
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ModelNotFound(name, version)
+        if not entry.versions:
+            raise ModelNotReady(name, entry.state.value, entry.reason)
+        if not version:
+            return entry.versions[max(entry.versions, key=int)]
+        model = entry.versions.get(version)
+        if model is None:
+            raise ModelNotFound(name, version)
+        return model
+
+    def is_ready(self, name: str, version: str = "") -> bool:
+        try:
+            self.get(name, version)
+        except GatewiseError:
+            return False
+        return True
+
+    def index(self) -> list[tuple[str, str, str, str]]:
+        """(name, version, state, reason) for every model on disk or known, as RepositoryIndex lists."""
+        names = set(self.entries)
+        try:
+            names.update(scan(self.root))
+        except InvalidConfig:
+            pass
+        rows = []
+        for name in sorted(names):
+            entry = self.entries.get(name)
+            if entry is None:
+                rows.append((name, "", State.UNAVAILABLE.value, "not loaded"))
+            elif entry.versions:
+                rows.extend((name, version, State.READY.value, "") for version in sorted(entry.versions, key=int))
+            else:
+                rows.append((name, "", entry.state.value, entry.reason))
+        return rows

@@ -1,0 +1,164 @@
+"""Builds, starts and gracefully stops the gRPC server.
+
+One ``GatewayServer`` per process. With ``workers > 1`` the parent starts that many
+processes that bind the same port with SO_REUSEPORT, each with its own engines, for when
+one process's GIL is the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from gateway.health import Health
+from gateway.metrics import serve_metrics
+from gateway.repository import ModelRepository
+from gateway.servicer import InferenceServicer
+from gateway.settings import ServerSettings
+from plugins.manager import PluginManager
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
+from protos._pool import POOL
+
+log = logging.getLogger("gatewise.server")
+
+
+def _register_for_reflection() -> list[str]:
+    """Put health's and reflection's own descriptors into the stubs' pool, so reflection
+    (which reads one pool) lists every service the server offers."""
+    for module in (health_pb2, reflection_pb2):
+        try:
+            POOL.FindFileByName(module.DESCRIPTOR.name)
+        except KeyError:
+            POOL.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
+    return [
+        pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    ]
+
+
+def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert is None and settings.tls_key is None:
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ValueError("TLS needs both tls_cert and tls_key")
+    ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+
+
+class GatewayServer:
+    """The gateway in one process: repository, servicers, health, reflection, metrics."""
+
+    def __init__(self, settings: ServerSettings, plugins: PluginManager | None = None) -> None:
+        self.settings = settings
+        self.health = Health()
+        self.repository = ModelRepository(settings.repository, plugins or PluginManager(), self.health.set_model)
+        self.servicer = InferenceServicer(self.repository, settings)
+        self.port: int | None = None
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> int:
+        """Bind, start serving health at once, then load every model; returns the port."""
+        settings = self.settings
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        ]
+        server = grpc.aio.server(options=options)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
+        reflection.enable_server_reflection(_register_for_reflection(), server, pool=POOL)
+        address = f"{settings.host}:{settings.grpc_port}"
+        credentials = _credentials(settings)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
+        if settings.host in ("0.0.0.0", "::", "[::]") and credentials is None and settings.auth_keys_file is None:
+            log.warning("serving on every interface without TLS or authentication: anyone who can reach %s can call it", address)
+        await self.health.set_server(False)
+        await server.start()
+        self._server = server
+        log.info("gRPC listening on %s:%d", settings.host, self.port)
+        if settings.metrics_port is not None:
+            metrics_port = serve_metrics(settings.metrics_port, settings.host)
+            log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
+        await self.repository.load_all()
+        self.servicer.ready = True
+        await self.health.set_server(True)
+        ready = [name for name, _, state, _ in self.repository.index() if state == "READY"]
+        log.info("server ready: %d model(s) serving: %s", len(ready), ", ".join(ready) or "none")
+        return self.port
+
+    async def stop(self) -> None:
+        """Health NOT_SERVING first, refuse new RPCs, finish in-flight ones up to the grace period."""
+        self.servicer.ready = False
+        await self.health.shutting_down()
+        if self._server is not None:
+            log.info("draining: up to %.1f s for in-flight requests", self.settings.grace_period_s)
+            await self._server.stop(self.settings.grace_period_s)
+        await self.repository.close()
+        log.info("stopped")
+
+    async def serve_until_signalled(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(process)d %(name)s: %(message)s",
+    )
+
+
+def run(settings: ServerSettings) -> None:
+    """Serve in this process, or in ``settings.workers`` processes sharing the port."""
+    configure_logging(settings.log_level)
+    if settings.workers == 1:
+        asyncio.run(GatewayServer(settings).serve_until_signalled())
+        return
+    if settings.grpc_port == 0:
+        raise ValueError("--workers needs a fixed --grpc-port: processes share it through SO_REUSEPORT")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker, args=(_worker_settings(settings, index),), name=f"gatewise-{index}")
+        for index in range(settings.workers)
+    ]
+    for process in workers:
+        process.start()
+    forward = lambda signum, frame: [p.terminate() for p in workers if p.is_alive()]  # noqa: E731
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in workers:
+        process.join()
+
+
+def _worker_settings(settings: ServerSettings, index: int) -> ServerSettings:
+    """Each worker serves its own metrics on metrics_port + index (Prometheus scrapes each)."""
+    metrics_port = None if settings.metrics_port is None else settings.metrics_port + index
+    return settings.model_copy(update={"metrics_port": metrics_port, "workers": settings.workers})
+
+
+def _worker(settings: ServerSettings) -> None:
+    configure_logging(settings.log_level)
+    asyncio.run(GatewayServer(settings).serve_until_signalled())

@@ -1,0 +1,300 @@
+"""The GRPCInferenceService: proto -> internal types -> one call into the core -> proto.
+
+Thin on purpose: decoding is ``codec``, checks are ``validation``, work is
+``ServedModel``; every ``GatewiseError`` becomes its gRPC status in one place
+(``_status``). Nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from gateway import __version__, metrics
+from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
+from gateway.errors import GatewiseError, InvalidInput
+from gateway.model import ServedModel
+from gateway.repository import ModelRepository
+from gateway.settings import ServerSettings
+from gateway.validation import validate_inputs
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
+from protos import model_config_pb2 as config_pb
+
+log = logging.getLogger("gatewise.servicer")
+
+EXTENSIONS = ("model_repository", "model_configuration", "statistics", "parameters", "binary_tensor_data")
+PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+_Response = TypeVar("_Response")
+
+
+def _status(
+    method: Callable[..., Awaitable[_Response]],
+) -> Callable[..., Awaitable[_Response]]:
+    """Turn a GatewiseError into its status code, and anything unexpected into INTERNAL."""
+
+    @functools.wraps(method)
+    async def wrapper(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> _Response:
+        try:
+            return await method(self, request, context)
+        except GatewiseError as exc:
+            await context.abort(exc.status, exc.message)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence keeps the server up
+            log.exception("%s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed: {type(exc).__name__}")
+        raise AssertionError("unreachable: context.abort raises")
+
+    return wrapper
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """The Open Inference Protocol, plus the Triton extensions clients call."""
+
+    def __init__(self, repository: ModelRepository, settings: ServerSettings) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.ready = False
+        """Set once the initial load pass finished; cleared when shutting down."""
+
+    # ------------------------------------------------------------ health and metadata
+
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Any) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.ready)
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
+        return pb.ModelReadyResponse(ready=self.repository.is_ready(request.name, request.version))
+
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name="gatewise", version=__version__, extensions=EXTENSIONS)
+
+    @_status
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        model = self.repository.get(request.name, request.version)
+        entry = self.repository.entries[model.name]
+        response = pb.ModelMetadataResponse(
+            name=model.name,
+            versions=sorted(entry.versions, key=int),
+            platform=PLATFORMS[model.config.backend],
+        )
+        for spec in model.signature.inputs:
+            response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+        for spec in model.signature.outputs:
+            response.outputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+        return response
+
+    @_status
+    async def ModelConfig(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
+        return pb.ModelConfigResponse(config=model_config_proto(self.repository.get(request.name, request.version)))
+
+    @_status
+    async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Any) -> pb.ModelStatisticsResponse:
+        if request.name:
+            models = [self.repository.get(request.name, request.version)]
+            if not request.version:
+                models = list(self.repository.entries[request.name].versions.values())
+        else:
+            models = [model for entry in self.repository.entries.values() for model in entry.versions.values()]
+        return pb.ModelStatisticsResponse(model_stats=[statistics_proto(model) for model in models])
+
+    # ------------------------------------------------------------ repository
+
+    @_status
+    async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Any) -> pb.RepositoryIndexResponse:
+        response = pb.RepositoryIndexResponse()
+        for name, version, state, reason in self.repository.index():
+            if request.ready and state != "READY":
+                continue
+            response.models.add(name=name, version=version, state=state, reason=reason)
+        return response
+
+    @_status
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Any
+    ) -> pb.RepositoryModelLoadResponse:
+        if request.parameters:
+            raise InvalidInput(
+                f"RepositoryModelLoad parameters {sorted(request.parameters)} are not supported; "
+                "edit the model's config.toml and load again"
+            )
+        await self.repository.load(request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    @_status
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Any
+    ) -> pb.RepositoryModelUnloadResponse:
+        await self.repository.unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+    # ------------------------------------------------------------ inference
+
+    @_status
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
+        return await self._infer(request, context)
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Requests are answered as they finish (matched by ``id``), errors in-band."""
+        answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+        running: set[asyncio.Task] = set()
+
+        async def answer(request: pb.ModelInferRequest) -> None:
+            try:
+                await answers.put(pb.ModelStreamInferResponse(infer_response=await self._infer(request, context)))
+            except GatewiseError as exc:
+                echo = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
+                await answers.put(pb.ModelStreamInferResponse(error_message=exc.message, infer_response=echo))
+
+        async def read() -> None:
+            async for request in request_iterator:
+                task = asyncio.create_task(answer(request))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            while running:
+                await asyncio.gather(*list(running))
+            await answers.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await answers.get()) is not None:
+                yield item
+        finally:
+            reader.cancel()
+            for task in list(running):
+                task.cancel()
+
+    async def _infer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
+        started = time.perf_counter()
+        model: ServedModel | None = None
+        status = "OK"
+        try:
+            model = self.repository.get(request.model_name, request.model_version)
+            inputs = decode_inputs(request, self.settings.max_string_bytes)
+            rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
+            requested = _requested_outputs(model, request)
+            parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
+            remaining = context.time_remaining()
+            deadline = None if remaining is None else asyncio.get_running_loop().time() + remaining
+            result = await model.infer(inputs, rows, parameters, deadline)
+            response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
+            encode_outputs(response, ((name, result.outputs[name]) for name in requested))
+            for name, value in result.parameters.items():
+                set_parameter(response.parameters, name, value)
+            return response
+        except GatewiseError as exc:
+            status = exc.status.name
+            raise
+        except asyncio.CancelledError:
+            status = "CANCELLED"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            name = model.name if model else request.model_name
+            metrics.REQUESTS.labels(name, status).inc()
+            if model is not None:
+                model.stats.record_request(status == "OK", elapsed)
+                metrics.REQUEST_LATENCY.labels(name).observe(elapsed)
+            self.repository.plugins.request_finished(
+                model_name=name,
+                model_version=model.version if model else request.model_version,
+                request_id=request.id,
+                principal=principal_of(context),
+                status=status,
+                rows=request.inputs[0].shape[0] if request.inputs and request.inputs[0].shape else 0,
+                duration_s=elapsed,
+            )
+
+
+def principal_of(context: grpc.aio.ServicerContext) -> str:
+    """Who sent the request, as authentication recorded it; 'anonymous' without it."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-gatewise-principal":
+            return str(value)
+    return "anonymous"
+
+
+def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> list[str]:
+    public = [spec.name for spec in model.signature.outputs]
+    if not request.outputs:
+        return public
+    names = [output.name for output in request.outputs]
+    unknown = [name for name in names if name not in public]
+    if unknown:
+        raise InvalidInput(f"model {model.name!r} has no output(s) {unknown}; it has {public}")
+    return names
+
+
+_CONFIG_DATATYPES = {name: getattr(config_pb, f"TYPE_{name if name != 'BYTES' else 'STRING'}") for name in (
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES",
+)}  # fmt: skip
+
+
+def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
+    """Triton's ModelConfig for a served model: dims exclude the batch dimension."""
+    config = model.config
+    batching = config.batching
+    proto = config_pb.ModelConfig(
+        name=model.name,
+        platform=PLATFORMS[config.backend],
+        backend=config.backend,
+        max_batch_size=batching.max_batch_size,
+        dynamic_batching=config_pb.ModelDynamicBatching(
+            preferred_batch_size=batching.preferred_batch_sizes,
+            max_queue_delay_microseconds=int(batching.max_queue_delay_ms * 1000),
+            default_queue_policy=config_pb.ModelQueuePolicy(max_queue_size=batching.max_queue_size),
+        ),
+    )
+    for spec in model.signature.inputs:
+        proto.input.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[1:])
+    for spec in model.signature.outputs:
+        proto.output.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[1:])
+    providers = model.describe().get("providers", "")
+    on_gpu = config.backend == "tensorrt" or providers.split(",")[0] != "CPUExecutionProvider"
+    kind = config_pb.ModelInstanceGroup.KIND_GPU if on_gpu else config_pb.ModelInstanceGroup.KIND_CPU
+    proto.instance_group.add(name=f"{model.name}_0", count=config.instances, kind=kind)
+    for key, value in model.describe().items():
+        proto.parameters[key].string_value = value
+    if config.plugin:
+        proto.parameters["plugin"].string_value = config.plugin
+    return proto
+
+
+def statistics_proto(model: ServedModel) -> pb.ModelStatistics:
+    stats = model.stats
+
+    def duration(value: Any) -> pb.StatisticDuration:
+        return pb.StatisticDuration(count=value.count, ns=value.ns)
+
+    proto = pb.ModelStatistics(
+        name=model.name,
+        version=model.version,
+        last_inference=stats.last_inference_ms,
+        inference_count=stats.inference_count,
+        execution_count=stats.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=duration(stats.success),
+            fail=duration(stats.fail),
+            queue=duration(stats.queue),
+            compute_input=duration(stats.compute_input),
+            compute_infer=duration(stats.compute_infer),
+            compute_output=duration(stats.compute_output),
+        ),
+    )
+    for size, per_size in sorted(stats.by_batch_size.items()):
+        proto.batch_stats.add(
+            batch_size=size,
+            compute_input=duration(per_size.compute_input),
+            compute_infer=duration(per_size.compute_infer),
+            compute_output=duration(per_size.compute_output),
+        )
+    return proto

@@ -1,0 +1,51 @@
+"""Checks a request's tensors against a model's public signature before it is queued."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.codec import DATATYPE_TO_NUMPY
+from gateway.config import TensorSpec
+from gateway.errors import InvalidInput
+
+
+def validate_inputs(
+    model: str, inputs: dict[str, np.ndarray], specs: tuple[TensorSpec, ...], max_batch_size: int
+) -> int:
+    """Return the request's row count; InvalidInput names the tensor and what is wrong."""
+    expected = {spec.name: spec for spec in specs}
+    missing = [name for name in expected if name not in inputs]
+    if missing:
+        raise InvalidInput(f"model {model!r} needs input(s) {missing}; expected {sorted(expected)}")
+    unknown = [name for name in inputs if name not in expected]
+    if unknown:
+        raise InvalidInput(f"model {model!r} has no input(s) {unknown}; expected {sorted(expected)}")
+    rows: int | None = None
+    for name, array in inputs.items():
+        spec = expected[name]
+        if array.dtype != DATATYPE_TO_NUMPY[spec.datatype]:
+            sent = "BYTES" if array.dtype == object else str(array.dtype)
+            raise InvalidInput(f"input {name!r} must be {spec.datatype}, got {_datatype_name(sent)}")
+        if array.ndim != len(spec.shape):
+            raise InvalidInput(f"input {name!r} must have shape {list(spec.shape)}, got {list(array.shape)}")
+        for axis, (want, got) in enumerate(zip(spec.shape, array.shape, strict=True)):
+            if want != -1 and want != got:
+                raise InvalidInput(
+                    f"input {name!r} dimension {axis} must be {want}, got {got} (shape {list(array.shape)})"
+                )
+        if rows is None:
+            rows = array.shape[0]
+        elif array.shape[0] != rows:
+            raise InvalidInput(f"input {name!r} has {array.shape[0]} rows, other inputs have {rows}")
+    if not rows:
+        raise InvalidInput(f"request for model {model!r} has an empty batch (0 rows)")
+    if rows > max_batch_size:
+        raise InvalidInput(f"request for model {model!r} has {rows} rows, more than max_batch_size {max_batch_size}")
+    return rows
+
+
+def _datatype_name(numpy_name: str) -> str:
+    for name, dtype in DATATYPE_TO_NUMPY.items():
+        if str(dtype) == numpy_name:
+            return name
+    return numpy_name

@@ -1,0 +1,140 @@
+"""Small, real model repositories for tests: ONNX graphs built with onnx.helper (no torch),
+a WordPiece tokenizer built with ``tokenizers``, and config.toml files as users write them.
+
+The tiny classifier is not random: "good"/"great" push towards ``positive``, "bad"/"awful"
+towards ``negative``, so tests can check that answers are right, not only well-formed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+WORDS = ["good", "great", "bad", "awful", "the", "movie", "was", "service", "price", "okay", "a", "is", "it"]
+LABELS = ("negative", "neutral", "positive")
+DIM = 4
+
+
+def build_tokenizer(path: Path) -> Path:
+    vocab = {token: index for index, token in enumerate(SPECIAL + WORDS)}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path))
+    return path
+
+
+def classifier_graph() -> onnx.ModelProto:
+    """Masked mean of word embeddings, then a linear layer to three logits."""
+    vocab = SPECIAL + WORDS
+    embeddings = np.zeros((len(vocab), DIM), dtype=np.float32)
+    embeddings[:, 3] = 0.2  # every token: a little "neutral"
+    for word in ("good", "great"):
+        embeddings[vocab.index(word), 0] = 4.0
+    for word in ("bad", "awful"):
+        embeddings[vocab.index(word), 1] = 4.0
+    weights = np.array([[0, 0, 1], [1, 0, 0], [0, 0, 0], [0, 3, 0]], dtype=np.float32)  # dims -> labels
+    nodes = [
+        helper.make_node("Gather", ["embeddings", "input_ids"], ["embedded"]),
+        helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mask_f", "minus_one"], ["mask_3d"]),
+        helper.make_node("Mul", ["embedded", "mask_3d"], ["masked"]),
+        helper.make_node("ReduceSum", ["masked", "one"], ["summed"], keepdims=0),
+        helper.make_node("ReduceSum", ["mask_3d", "one"], ["count"], keepdims=0),
+        helper.make_node("Max", ["count", "one_f"], ["count_safe"]),
+        helper.make_node("Div", ["summed", "count_safe"], ["pooled"]),
+        helper.make_node("MatMul", ["pooled", "weights"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny-classifier",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+        initializer=[
+            numpy_helper.from_array(embeddings, "embeddings"),
+            numpy_helper.from_array(weights, "weights"),
+            numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus_one"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+            numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one_f"),
+        ],
+    )
+    return _finish(graph)
+
+
+def add_one_graph() -> onnx.ModelProto:
+    """y = x + 1 on FP32 [batch, 4]: a model without a plugin (tensors in, tensors out)."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])],
+        "add-one",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        initializer=[numpy_helper.from_array(np.ones(4, dtype=np.float32), "one")],
+    )
+    return _finish(graph)
+
+
+def _finish(graph: onnx.GraphProto) -> onnx.ModelProto:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_model(repository: Path, name: str, graph: onnx.ModelProto, config: str, version: int = 1) -> Path:
+    model_dir = repository / name
+    (model_dir / str(version)).mkdir(parents=True, exist_ok=True)
+    onnx.save(graph, str(model_dir / str(version) / "model.onnx"))
+    (model_dir / "config.toml").write_text(config)
+    return model_dir
+
+
+CLASSIFIER_CONFIG = """\
+name = "tiny-sentiment"
+plugin = "text-classification"
+task = "text-classification"
+labels = ["negative", "neutral", "positive"]
+
+[batching]
+max_batch_size = 8
+max_queue_delay_ms = 2
+
+[parameters]
+max_length = 16
+"""
+
+ADD_ONE_CONFIG = """\
+name = "add-one"
+
+[batching]
+max_batch_size = 16
+max_queue_delay_ms = 1
+"""
+
+BROKEN_CONFIG = """\
+name = "broken"
+plugin = "text-classification"
+
+[batching]
+max_queue_delay_ms = -5
+"""
+
+
+def build_repository(root: Path) -> Path:
+    """tiny-sentiment (plugin), add-one (no plugin) and broken (bad config.toml)."""
+    classifier = write_model(root, "tiny-sentiment", classifier_graph(), CLASSIFIER_CONFIG)
+    build_tokenizer(classifier / "assets" / "tokenizer.json")
+    write_model(root, "add-one", add_one_graph(), ADD_ONE_CONFIG)
+    write_model(root, "broken", add_one_graph(), BROKEN_CONFIG)
+    return root
