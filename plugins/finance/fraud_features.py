@@ -1,0 +1,118 @@
+"""The fraud model's feature encoding, shared by training (``gateway.demo``) and serving.
+
+numpy only, so serving never imports torch. Features are grouped so that an explanation
+can say "merchant_category" instead of naming one column of a one-hot block.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "OTHER")
+USD_PER_UNIT = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "JPY": 0.0067, "CHF": 1.12, "OTHER": 1.0}
+MERCHANT_CATEGORIES = (
+    "grocery", "restaurant", "fuel", "pharmacy", "utilities", "online_retail",
+    "electronics", "travel", "jewelry", "gift_cards", "gambling", "crypto",
+)  # fmt: skip
+FIELDS: dict[str, str] = {
+    "amount": "FP32",
+    "currency": "BYTES",
+    "merchant_category": "BYTES",
+    "hour": "INT32",
+    "country_mismatch": "BOOL",
+    "card_present": "BOOL",
+    "transactions_last_24h": "INT32",
+    "account_age_days": "INT32",
+    "distance_from_home_km": "FP32",
+}
+"""Every field of a transaction and its tensor datatype, in the order of the public signature."""
+
+GROUPS: dict[str, tuple[int, ...]] = {}
+_column = 0
+for _name, _width in (
+    ("amount", 1), ("currency", len(CURRENCIES)), ("merchant_category", len(MERCHANT_CATEGORIES)),
+    ("hour", 3), ("country_mismatch", 1), ("card_present", 1), ("transactions_last_24h", 1),
+    ("account_age_days", 1), ("distance_from_home_km", 1),
+):  # fmt: skip
+    GROUPS[_name] = tuple(range(_column, _column + _width))
+    _column += _width
+NUM_FEATURES = _column
+GROUP_NAMES = tuple(GROUPS)
+
+
+def group_mask() -> np.ndarray:
+    """``[groups, features]`` 0/1 matrix: which columns each explanation group covers."""
+    mask = np.zeros((len(GROUPS), NUM_FEATURES), dtype=np.float32)
+    for row, columns in enumerate(GROUPS.values()):
+        mask[row, list(columns)] = 1.0
+    return mask
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def encode_row(row: Mapping[str, Any], index: int = 0) -> np.ndarray:
+    """One transaction as the model's feature vector; ValueError names the row and field."""
+    missing = [name for name in FIELDS if name not in row]
+    if missing:
+        raise ValueError(f"transaction row {index} lacks field(s) {missing}")
+    features = np.zeros(NUM_FEATURES, dtype=np.float32)
+    try:
+        amount = float(row["amount"])
+        hour = int(row["hour"])
+        velocity = int(row["transactions_last_24h"])
+        age = int(row["account_age_days"])
+        distance = float(row["distance_from_home_km"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"transaction row {index} has a non-numeric field: {exc}") from None
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"transaction row {index}: amount must be a non-negative number")
+    if not 0 <= hour <= 23:
+        raise ValueError(f"transaction row {index}: hour must be 0..23, got {hour}")
+    if velocity < 0 or age < 0 or not math.isfinite(distance) or distance < 0:
+        raise ValueError(f"transaction row {index}: counts, ages and distances must be non-negative")
+    currency = _text(row["currency"]).upper()
+    currency = currency if currency in CURRENCIES else "OTHER"
+    category = _text(row["merchant_category"]).lower()
+    if category not in MERCHANT_CATEGORIES:
+        raise ValueError(
+            f"transaction row {index}: merchant_category must be one of {', '.join(MERCHANT_CATEGORIES)}"
+        )
+    features[GROUPS["amount"][0]] = math.log1p(amount * USD_PER_UNIT[currency])
+    features[GROUPS["currency"][CURRENCIES.index(currency)]] = 1.0
+    features[GROUPS["merchant_category"][MERCHANT_CATEGORIES.index(category)]] = 1.0
+    angle = 2 * math.pi * hour / 24
+    sin_col, cos_col, night_col = GROUPS["hour"]
+    features[sin_col], features[cos_col] = math.sin(angle), math.cos(angle)
+    features[night_col] = 1.0 if hour < 6 else 0.0
+    features[GROUPS["country_mismatch"][0]] = float(_flag(row["country_mismatch"]))
+    features[GROUPS["card_present"][0]] = float(_flag(row["card_present"]))
+    features[GROUPS["transactions_last_24h"][0]] = math.log1p(velocity)
+    features[GROUPS["account_age_days"][0]] = math.log1p(age)
+    features[GROUPS["distance_from_home_km"][0]] = math.log1p(distance)
+    return features
+
+
+def encode_rows(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """``[len(rows), NUM_FEATURES]`` float32 features."""
+    if not rows:
+        return np.zeros((0, NUM_FEATURES), dtype=np.float32)
+    return np.stack([encode_row(row, index) for index, row in enumerate(rows)])
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    text = _text(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"expected a boolean, got {text!r}")
