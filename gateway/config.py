@@ -49,8 +49,12 @@ class BatchingConfig(_Strict):
 
     max_batch_size: int = Field(default=32, ge=1)
     """Most rows the engine runs at once."""
-    max_queue_delay_ms: float = Field(default=2.0, ge=0)
-    """How long the oldest queued request may wait for a batch to fill, in milliseconds."""
+    max_queue_delay_ms: float = Field(default=0.0, ge=0)
+    """How long the oldest queued request may wait for a batch to fill, in milliseconds.
+
+    0 (Triton's default too) dispatches as soon as an instance is free: under load the
+    queue fills while the engine works, so batches grow by themselves without adding
+    latency when traffic is light."""
     preferred_batch_sizes: tuple[int, ...] = ()
     """Sizes worth dispatching at once without waiting for the delay."""
     max_queue_size: int = Field(default=1024, ge=1)

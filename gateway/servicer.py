@@ -240,14 +240,24 @@ _CONFIG_DATATYPES = {name: getattr(config_pb, f"TYPE_{name if name != 'BYTES' el
 
 
 def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
-    """Triton's ModelConfig for a served model: dims exclude the batch dimension."""
+    """Triton's ModelConfig for a served model.
+
+    Where every input has a per-row shape (``[-1, 4]``), ``max_batch_size`` is the batcher's
+    and dims exclude the batch dimension, as in Triton. Where an input is one value per
+    row (``text``: ``[-1]``), Triton's convention has no per-row dims to report and
+    perf_analyzer refuses such a model; so, as Triton does for a model it does not batch
+    itself, ``max_batch_size`` is 0 and dims are the full shape. Such a request still
+    carries up to ``max_batch_rows`` rows and is batched dynamically with others.
+    """
     config = model.config
     batching = config.batching
+    per_row = all(len(spec.shape) > 1 for spec in model.signature.inputs)
+    skip = 1 if per_row else 0
     proto = config_pb.ModelConfig(
         name=model.name,
         platform=PLATFORMS[config.backend],
         backend=config.backend,
-        max_batch_size=batching.max_batch_size,
+        max_batch_size=batching.max_batch_size if per_row else 0,
         dynamic_batching=config_pb.ModelDynamicBatching(
             preferred_batch_size=batching.preferred_batch_sizes,
             max_queue_delay_microseconds=int(batching.max_queue_delay_ms * 1000),
@@ -255,9 +265,10 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
         ),
     )
     for spec in model.signature.inputs:
-        proto.input.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[1:])
+        proto.input.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[skip:])
     for spec in model.signature.outputs:
-        proto.output.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[1:])
+        proto.output.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[skip:])
+    proto.parameters["max_batch_rows"].string_value = str(batching.max_batch_size)
     providers = model.describe().get("providers", "")
     on_gpu = config.backend == "tensorrt" or providers.split(",")[0] != "CPUExecutionProvider"
     kind = config_pb.ModelInstanceGroup.KIND_GPU if on_gpu else config_pb.ModelInstanceGroup.KIND_CPU

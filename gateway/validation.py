@@ -1,4 +1,9 @@
-"""Checks a request's tensors against a model's public signature before it is queued."""
+"""Checks a request's tensors against a model's public signature before it is queued.
+
+A request may add one trailing dimension of size 1 (``[rows, 1]`` for a ``[-1]`` input):
+Triton's clients and perf_analyzer send that shape for one value per row, because they
+cannot express a row without a dimension of its own; it is read as ``[rows]``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ from gateway.errors import InvalidInput
 def validate_inputs(
     model: str, inputs: dict[str, np.ndarray], specs: tuple[TensorSpec, ...], max_batch_size: int
 ) -> int:
-    """Return the request's row count; InvalidInput names the tensor and what is wrong."""
+    """Return the request's row count; InvalidInput names the tensor and what is wrong.
+
+    Squeezes a trailing dimension of 1 in place (see the module docstring).
+    """
     expected = {spec.name: spec for spec in specs}
     missing = [name for name in expected if name not in inputs]
     if missing:
@@ -21,8 +29,10 @@ def validate_inputs(
     if unknown:
         raise InvalidInput(f"model {model!r} has no input(s) {unknown}; expected {sorted(expected)}")
     rows: int | None = None
-    for name, array in inputs.items():
+    for name, array in list(inputs.items()):
         spec = expected[name]
+        if array.ndim == len(spec.shape) + 1 and array.shape[-1] == 1:
+            array = inputs[name] = array.reshape(array.shape[:-1])
         if array.dtype != DATATYPE_TO_NUMPY[spec.datatype]:
             sent = "BYTES" if array.dtype == object else str(array.dtype)
             raise InvalidInput(f"input {name!r} must be {spec.datatype}, got {_datatype_name(sent)}")

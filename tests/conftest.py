@@ -1,0 +1,95 @@
+"""Fixtures shared by every test folder: tiny real repositories and a real server process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from models import build_repository  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """A fresh model repository: tiny-sentiment, add-one and broken."""
+    return build_repository(tmp_path / "models")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    """A ``gatewise serve`` process on loopback, with its address and log file."""
+
+    process: subprocess.Popen
+    port: int
+    repository: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(repository: Path, log_path: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
+    """Start the real CLI and wait until the server reports ready through gRPC."""
+    import tritonclient.grpc as triton
+
+    port = free_port()
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [*command, *extra], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
+    server = RunningServer(process, port, repository, log_path)
+    client = triton.InferenceServerClient(server.url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if client.is_server_ready():
+                return server
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server not ready within 60 s:\n{server.log()}")
+
+
+def stop_server(server: RunningServer) -> int:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One real server per test module, serving the tiny repository."""
+    root = tmp_path_factory.mktemp("served")
+    running = start_server(build_repository(root / "models"), root / "server.log")
+    yield running
+    stop_server(running)
