@@ -75,11 +75,16 @@ class PluginManager:
         return ModelHooks(plugin_name, callers)
 
     def request_finished(self, **event: Any) -> None:
-        """Tell every plugin a request finished; an audit plugin's failure never fails it."""
-        try:
-            self._pm.hook.gatewise_request_finished(**event)
-        except Exception:  # noqa: BLE001 - auditing must not fail the request
-            log.exception("a gatewise_request_finished hook raised")
+        """Tell every plugin a request finished.
+
+        Each implementation is called on its own, so one failing audit plugin neither
+        fails the request nor keeps the others from recording it.
+        """
+        for impl in self._pm.hook.gatewise_request_finished.get_hookimpls():
+            try:
+                impl.function(**{name: event[name] for name in impl.argnames})
+            except Exception:  # noqa: BLE001 - auditing must not fail the request
+                log.exception("plugin %r failed in gatewise_request_finished", impl.plugin_name)
 
 
 class ModelHooks:

@@ -1,0 +1,172 @@
+"""The dynamic batcher: triggers, ordering, deadlines, queue bound, failures, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gateway.batcher import DynamicBatcher, Pending
+from gateway.config import BatchingConfig
+from gateway.errors import DeadlineExceeded, EngineError, QueueFull
+
+
+class Recorder:
+    """A run_batch that echoes each payload and records the batches it was given."""
+
+    def __init__(self, fail_on: object = None, gate: threading.Event | None = None) -> None:
+        self.batches: list[list[object]] = []
+        self.fail_on = fail_on
+        self.gate = gate
+
+    def __call__(self, batch: Sequence[Pending], instance: int) -> list[object]:
+        if self.gate is not None:
+            self.gate.wait(5)
+        payloads = [pending.payload for pending in batch]
+        self.batches.append(payloads)
+        if self.fail_on in payloads:
+            raise EngineError("engine failed")
+        return [("done", payload) for payload in payloads]
+
+
+@pytest.fixture
+def executor() -> ThreadPoolExecutor:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        yield pool
+
+
+def make(config: BatchingConfig, run: Recorder, executor: ThreadPoolExecutor, instances: int = 1) -> DynamicBatcher:
+    batcher = DynamicBatcher("m", config, run, instances, executor)
+    batcher.start()
+    return batcher
+
+
+async def test_full_batch_dispatches_without_waiting_for_the_delay(executor: ThreadPoolExecutor) -> None:
+    """Rows reaching max_batch_size go at once even with a long queue delay."""
+    run = Recorder()
+    batcher = make(BatchingConfig(max_batch_size=4, max_queue_delay_ms=10_000), run, executor)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(4))), timeout=2
+    )
+    assert results == [("done", i) for i in range(4)]
+    assert run.batches == [[0, 1, 2, 3]]
+    await batcher.close()
+
+
+async def test_partial_batch_waits_for_the_delay_then_goes(executor: ThreadPoolExecutor) -> None:
+    """Fewer rows than max go once the oldest has waited max_queue_delay_ms."""
+    run = Recorder()
+    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=50), run, executor)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await asyncio.gather(batcher.submit(Pending(payload="a", rows=1)), batcher.submit(Pending(payload="b", rows=2)))
+    assert loop.time() - started >= 0.045
+    assert results == [("done", "a"), ("done", "b")]
+    assert run.batches == [["a", "b"]]
+    await batcher.close()
+
+
+async def test_preferred_size_dispatches_early(executor: ThreadPoolExecutor) -> None:
+    """Reaching a preferred batch size dispatches without waiting for the delay."""
+    run = Recorder()
+    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=10_000, preferred_batch_sizes=(2,)), run, executor)
+    await asyncio.wait_for(asyncio.gather(batcher.submit(Pending(payload=1, rows=1)), batcher.submit(Pending(payload=2, rows=1))), 2)
+    assert run.batches == [[1, 2]]
+    await batcher.close()
+
+
+async def test_each_caller_gets_its_own_result_under_concurrency(executor: ThreadPoolExecutor) -> None:
+    """Many concurrent callers across several batches each get the answer to their own payload."""
+    run = Recorder()
+    batcher = make(BatchingConfig(max_batch_size=5, max_queue_delay_ms=1), run, executor, instances=2)
+    results = await asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1 + i % 3)) for i in range(60)))
+    assert results == [("done", i) for i in range(60)]
+    assert all(len(batch) <= 5 for batch in run.batches)
+    assert sorted(p for batch in run.batches for p in batch) == list(range(60))
+    await batcher.close()
+
+
+async def test_expired_requests_never_reach_the_engine(executor: ThreadPoolExecutor) -> None:
+    """A request whose deadline passes while queued fails DEADLINE_EXCEEDED and is not run."""
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(BatchingConfig(max_batch_size=1), run, executor)
+    loop = asyncio.get_running_loop()
+    blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=1)))
+    await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
+    late = asyncio.ensure_future(batcher.submit(Pending(payload="late", rows=1, deadline=loop.time() + 0.05)))
+    await asyncio.sleep(0.15)
+    gate.set()
+    assert await blocker == ("done", "blocker")
+    with pytest.raises(DeadlineExceeded, match="deadline passed"):
+        await late
+    assert ["late"] not in run.batches
+    await batcher.close()
+
+
+async def test_full_queue_is_refused_at_once(executor: ThreadPoolExecutor) -> None:
+    """Past max_queue_size a request fails RESOURCE_EXHAUSTED immediately; queued ones still finish."""
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run, executor)
+    running = asyncio.ensure_future(batcher.submit(Pending(payload=0, rows=1)))
+    await asyncio.sleep(0.05)
+    queued = [asyncio.ensure_future(batcher.submit(Pending(payload=i, rows=1))) for i in (1, 2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(QueueFull, match="queue is full \\(2 requests waiting\\)"):
+        await batcher.submit(Pending(payload=3, rows=1))
+    gate.set()
+    assert [await task for task in (running, *queued)] == [("done", 0), ("done", 1), ("done", 2)]
+    await batcher.close()
+
+
+async def test_engine_error_fails_only_its_own_batch(executor: ThreadPoolExecutor) -> None:
+    """Every request in the failed batch gets the error; the next batch succeeds."""
+    run = Recorder(fail_on="bad")
+    batcher = make(BatchingConfig(max_batch_size=2, max_queue_delay_ms=10_000), run, executor)
+    first = await asyncio.gather(
+        batcher.submit(Pending(payload="bad", rows=1)), batcher.submit(Pending(payload="x", rows=1)), return_exceptions=True
+    )
+    assert all(isinstance(result, EngineError) for result in first)
+    second = await asyncio.gather(batcher.submit(Pending(payload="y", rows=1)), batcher.submit(Pending(payload="z", rows=1)))
+    assert second == [("done", "y"), ("done", "z")]
+    await batcher.close()
+
+
+async def test_cancelled_request_is_dropped_before_the_engine(executor: ThreadPoolExecutor) -> None:
+    """A client that cancels while queued frees its place; its payload is never run."""
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(BatchingConfig(max_batch_size=1), run, executor)
+    running = asyncio.ensure_future(batcher.submit(Pending(payload="first", rows=1)))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    gate.set()
+    assert await running == ("done", "first")
+    assert await batcher.submit(Pending(payload="after", rows=1)) == ("done", "after")
+    assert ["cancelled"] not in run.batches
+    await batcher.close()
+
+
+async def test_rows_of_similar_length_are_batched_together(executor: ThreadPoolExecutor) -> None:
+    """With more queued rows than fit, the oldest goes with the most similar lengths."""
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(BatchingConfig(max_batch_size=3), run, executor)
+    blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=3)))
+    await asyncio.sleep(0.05)
+    lengths = {"short-1": 10, "long-1": 500, "short-2": 12, "long-2": 480, "short-3": 9, "long-3": 510}
+    tasks = [asyncio.ensure_future(batcher.submit(Pending(payload=name, rows=1, length=n))) for name, n in lengths.items()]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(blocker, *tasks)
+    assert [sorted(batch) for batch in run.batches[1:]] == [
+        ["short-1", "short-2", "short-3"],
+        ["long-1", "long-2", "long-3"],
+    ]
+    await batcher.close()

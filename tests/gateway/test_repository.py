@@ -1,0 +1,108 @@
+"""The model repository: scanning, version policy, isolation of failures, reload and unload."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.config import parse_config
+from gateway.errors import InvalidConfig, ModelNotFound, ModelNotReady
+from gateway.repository import ModelRepository, scan, select_versions
+from plugins.manager import PluginManager
+
+
+@pytest.fixture
+def plugins() -> PluginManager:
+    return PluginManager(entry_points=False)
+
+
+def test_scan_finds_model_folders_only(repository: Path) -> None:
+    """Folders with a config.toml are models; stray files and hidden folders are not."""
+    (repository / "notes.txt").write_text("not a model")
+    (repository / ".cache").mkdir()
+    assert scan(repository) == ["add-one", "broken", "tiny-sentiment"]
+
+
+def test_missing_repository_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfig, match="model repository folder does not exist"):
+        scan(tmp_path / "nowhere")
+
+
+def test_version_policy_picks_latest_or_named_versions(repository: Path) -> None:
+    """latest = N takes the newest N version folders; versions = [...] takes exactly those."""
+    model_dir = repository / "add-one"
+    for version in ("2", "3"):
+        shutil.copytree(model_dir / "1", model_dir / version)
+    assert select_versions(parse_config('name = "add-one"', source="c"), model_dir) == ["3"]
+    latest_two = parse_config('name = "add-one"\nversion_policy = { latest = 2 }', source="c")
+    assert select_versions(latest_two, model_dir) == ["2", "3"]
+    named = parse_config('name = "add-one"\nversion_policy = { versions = [1, 3] }', source="c")
+    assert select_versions(named, model_dir) == ["1", "3"]
+    missing = parse_config('name = "add-one"\nversion_policy = { versions = [7] }', source="c")
+    with pytest.raises(InvalidConfig, match=r"version_policy.versions: \[7\] not found"):
+        select_versions(missing, model_dir)
+
+
+def test_no_engine_file_names_the_backend(repository: Path) -> None:
+    config = parse_config('name = "add-one"\nbackend = "tensorrt"', source="c")
+    with pytest.raises(InvalidConfig, match=r"no version folder holds model.plan \(backend 'tensorrt'\)"):
+        select_versions(config, repository / "add-one")
+
+
+async def test_a_broken_model_does_not_stop_the_others(repository: Path, plugins: PluginManager) -> None:
+    """load_all serves the good models and records why the bad one failed."""
+    repo = ModelRepository(repository, plugins)
+    await repo.load_all()
+    assert repo.is_ready("tiny-sentiment") and repo.is_ready("add-one")
+    index = {name: (state, reason) for name, _, state, reason in repo.index()}
+    assert index["broken"][0] == "UNAVAILABLE"
+    assert "batching.max_queue_delay_ms" in index["broken"][1]
+    with pytest.raises(ModelNotReady, match="'broken' is not ready"):
+        repo.get("broken")
+    with pytest.raises(ModelNotFound, match="'nope' is not in the repository"):
+        repo.get("nope")
+    await repo.close()
+
+
+async def test_served_model_runs_the_plugin_and_engine(repository: Path, plugins: PluginManager) -> None:
+    """A request through ServedModel.infer comes back classified, with the plugin's outputs."""
+    repo = ModelRepository(repository, plugins)
+    await repo.load("tiny-sentiment")
+    model = repo.get("tiny-sentiment")
+    texts = np.array([b"great service", b"awful price"], dtype=object)
+    result = await model.infer({"text": texts}, 2, {}, None)
+    assert list(result.outputs["label"]) == [b"positive", b"negative"]
+    assert result.outputs["scores"].shape == (2, 3)
+    np.testing.assert_allclose(result.outputs["scores"].sum(axis=1), 1.0, rtol=1e-5)
+    assert model.stats.inference_count >= 2 + 2 * 1  # warm-up rows count too
+    await repo.close()
+
+
+async def test_reload_swaps_in_a_new_version_and_unload_stops_serving(repository: Path, plugins: PluginManager) -> None:
+    """A new version folder serves after load(); unload() makes the model unavailable."""
+    repo = ModelRepository(repository, plugins)
+    await repo.load("add-one")
+    assert repo.get("add-one").version == "1"
+    shutil.copytree(repository / "add-one" / "1", repository / "add-one" / "2")
+    await repo.load("add-one")
+    assert repo.get("add-one").version == "2"
+    with pytest.raises(ModelNotFound, match="version '1'"):
+        repo.get("add-one", "1")
+    await repo.unload("add-one")
+    with pytest.raises(ModelNotReady, match="unloaded"):
+        repo.get("add-one")
+    await repo.close()
+
+
+async def test_failed_reload_keeps_the_serving_version(repository: Path, plugins: PluginManager) -> None:
+    """A reload whose config is broken raises, and the version already serving keeps serving."""
+    repo = ModelRepository(repository, plugins)
+    await repo.load("add-one")
+    (repository / "add-one" / "config.toml").write_text('name = "add-one"\ninstances = 0\n')
+    with pytest.raises(ModelNotReady, match="instances"):
+        await repo.load("add-one")
+    assert repo.is_ready("add-one")
+    await repo.close()
