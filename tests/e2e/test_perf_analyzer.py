@@ -1,0 +1,64 @@
+"""perf_analyzer from the tritonclient wheel drives the gateway with no special flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import RunningServer
+
+
+def perf_analyzer_env() -> dict[str, str]:
+    """perf_analyzer links libcudart.so.12 even for CPU runs: point it at the pip wheel's copy."""
+    env = dict(os.environ)
+    try:
+        import nvidia.cuda_runtime
+
+        lib = Path(next(iter(nvidia.cuda_runtime.__path__))) / "lib"
+        env["LD_LIBRARY_PATH"] = f"{lib}:{env.get('LD_LIBRARY_PATH', '')}"
+    except ImportError:
+        pass
+    return env
+
+
+@pytest.fixture(scope="module")
+def perf_analyzer() -> str:
+    binary = shutil.which("perf_analyzer")
+    if binary is None:
+        pytest.skip("perf_analyzer not installed (it ships in tritonclient 2.41's wheel)")
+    probe = subprocess.run([binary, "--help"], capture_output=True, text=True, env=perf_analyzer_env())
+    if "error while loading shared libraries" in probe.stderr:
+        pytest.skip(f"perf_analyzer cannot start here: {probe.stderr.strip()} (install libb64-0d and nvidia-cuda-runtime-cu12)")
+    return binary
+
+
+def run(perf_analyzer: str, server: RunningServer, *args: str) -> str:
+    command = [perf_analyzer, "-i", "grpc", "-u", server.url, "--measurement-interval", "1000", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=perf_analyzer_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_text_model_with_input_data(perf_analyzer: str, server: RunningServer, tmp_path: Path) -> None:
+    """Model name and an input-data file: throughput reported, every request successful."""
+    data = tmp_path / "texts.json"
+    data.write_text(json.dumps({"data": [{"text": ["the movie was great"]}, {"text": ["awful service"]}]}))
+    output = run(perf_analyzer, server, "-m", "tiny-sentiment", "--input-data", str(data), "--shape", "text:1")
+    throughput = float(re.search(r"throughput: ([\d.]+) infer/sec", output).group(1))
+    assert throughput > 0
+    requests = int(re.search(r"Successful request count: (\d+)", output).group(1))
+    inferences = int(re.search(r"Inference count: (\d+)", output).group(1))
+    assert requests > 0 and inferences >= requests
+
+
+def test_tensor_model_with_batches_and_concurrency(perf_analyzer: str, server: RunningServer) -> None:
+    """Random FP32 data at batch 4 and concurrency 4: no errors, server-side stats read back."""
+    output = run(perf_analyzer, server, "-m", "add-one", "-b", "4", "--concurrency-range", "4")
+    assert "Concurrency: 4, throughput:" in output
+    assert "error" not in output.lower()
