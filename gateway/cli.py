@@ -15,34 +15,70 @@ def _root() -> None:
     """Convert models, serve them over gRPC, run the demo and the benchmarks."""
 
 
+Opt = typer.Option
+
+
 @app.command()
 def serve(
-    repository: Annotated[Path, typer.Option(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")] = Path(
-        "models"
-    ),
-    grpc_port: Annotated[int, typer.Option(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")] = 8001,
-    host: Annotated[str, typer.Option(help="Address to bind.", envvar="GATEWISE_HOST")] = "127.0.0.1",
+    repository: Annotated[Path, Opt(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")] = Path("models"),
+    grpc_port: Annotated[int, Opt(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")] = 8001,
+    host: Annotated[str, Opt(help="Address to bind.", envvar="GATEWISE_HOST")] = "127.0.0.1",
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on this port.", envvar="GATEWISE_METRICS_PORT")
+        int | None, Opt(help="Serve Prometheus metrics on this port.", envvar="GATEWISE_METRICS_PORT")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = "INFO",
-    workers: Annotated[int, typer.Option(help="Processes sharing the port.", envvar="GATEWISE_WORKERS")] = 1,
-    grace_period: Annotated[float, typer.Option(help="Seconds to drain on SIGTERM.")] = 10.0,
+    log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = "INFO",
+    workers: Annotated[int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")] = 1,
+    grace_period: Annotated[float, Opt(help="Seconds to drain on SIGTERM.", envvar="GATEWISE_GRACE_PERIOD_S")] = 10.0,
+    tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = False,
+    tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = None,
+    tls_key: Annotated[Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")] = None,
+    tls_client_ca: Annotated[
+        Path | None, Opt(help="PEM CA bundle: require client certificates (mTLS).", envvar="GATEWISE_TLS_CLIENT_CA")
+    ] = None,
+    auth_keys_file: Annotated[
+        Path | None, Opt(help="TOML file of hashed API keys and their models.", envvar="GATEWISE_AUTH_KEYS_FILE")
+    ] = None,
+    jwt_public_key: Annotated[
+        Path | None, Opt(help="PEM public key that verifies bearer JWTs.", envvar="GATEWISE_JWT_PUBLIC_KEY")
+    ] = None,
+    watch_interval: Annotated[
+        float | None, Opt(help="Poll the repository every N seconds for changes.", envvar="GATEWISE_WATCH_INTERVAL_S")
+    ] = None,
+    max_message_bytes: Annotated[
+        int, Opt(help="Largest gRPC message, in bytes.", envvar="GATEWISE_MAX_MESSAGE_BYTES")
+    ] = 64 * 1024 * 1024,
+    max_string_bytes: Annotated[
+        int, Opt(help="Largest BYTES element, in bytes.", envvar="GATEWISE_MAX_STRING_BYTES")
+    ] = 1024 * 1024,
+    max_concurrent_streams: Annotated[
+        int, Opt(help="Most concurrent streams per connection.", envvar="GATEWISE_MAX_CONCURRENT_STREAMS")
+    ] = 256,
 ) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
     from gateway.server import run
     from gateway.settings import ServerSettings
 
-    settings = ServerSettings(
-        repository=repository,
-        grpc_port=grpc_port,
-        host=host,
-        metrics_port=metrics_port,
-        log_level=log_level,
-        workers=workers,
-        grace_period_s=grace_period,
+    run(
+        ServerSettings(
+            repository=repository,
+            grpc_port=grpc_port,
+            host=host,
+            metrics_port=metrics_port,
+            log_level=log_level,
+            workers=workers,
+            grace_period_s=grace_period,
+            tracing=tracing,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
+            auth_keys_file=auth_keys_file,
+            jwt_public_key=jwt_public_key,
+            watch_interval_s=watch_interval,
+            max_message_bytes=max_message_bytes,
+            max_string_bytes=max_string_bytes,
+            max_concurrent_streams=max_concurrent_streams,
+        )
     )
-    run(settings)
 
 
 def main() -> None:
