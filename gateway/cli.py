@@ -81,6 +81,22 @@ def serve(
     )
 
 
+@app.command()
+def bench(
+    repository: Annotated[Path, Opt(help="Model repository holding the model.")] = Path("demo-models"),
+    model: Annotated[str, Opt(help="Text model to measure.")] = "finance-sentiment",
+    concurrency: Annotated[list[int], Opt(help="Client concurrency levels.")] = [1, 16, 64],  # noqa: B006
+    seconds: Annotated[float, Opt(help="Seconds per measurement.")] = 10.0,
+    workers: Annotated[int, Opt(help="Server worker processes.")] = 1,
+) -> None:
+    """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
+    from rich.console import Console
+
+    from gateway.bench import run_bench
+
+    run_bench(repository, model, sorted(concurrency), seconds, workers, Console())
+
+
 def main() -> None:
     app()
 

@@ -97,7 +97,7 @@ class ServedModel:
         inputs = (self.hooks.warmup_inputs(self.context) if self.hooks else None) or _zeros_like(self.signature)
         rows = next(iter(inputs.values())).shape[0]
         for instance in range(len(self.engines)):
-            self._execute(inputs, BatchContext.single(rows), instance)
+            self.execute(inputs, BatchContext.single(rows), instance)
 
     def start(self) -> None:
         """Start the batcher; needs the running event loop."""
@@ -160,7 +160,7 @@ class ServedModel:
         request_of_row = np.repeat(np.arange(len(group)), [pending.rows for pending in group])
         context = BatchContext(request_of_row=request_of_row, request_parameters=[p.payload[1] for p in group])
         try:
-            outputs = self._execute(inputs, context, instance)
+            outputs = self.execute(inputs, context, instance)
         except (PluginError, InvalidInput) as exc:
             if len(group) == 1:
                 return {id(group[0]): exc}
@@ -178,7 +178,8 @@ class ServedModel:
             return {id(pending): error for pending in group}
         return _split(group, outputs, context)
 
-    def _execute(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
+    def execute(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
+        """Preprocess -> engine -> postprocess for one batch, in the calling thread (no queue)."""
         t0 = time.perf_counter()
         engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
         t1 = time.perf_counter()

@@ -1,0 +1,232 @@
+"""``gatewise bench``: what the gateway costs on top of its engine, in figures.
+
+1. In-process limit: the model's plugin + engine called directly (no gRPC, no queue) at
+   batch 1 and at the batcher's max batch size.
+2. Through gRPC: a real server process and a closed-loop client (``concurrency``
+   coroutines, each sending its next request when the last is answered), and perf_analyzer
+   when it can start. Throughput, p50, p99 and errors, then the ratios to (1).
+Prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from gateway.codec import serialize_bytes
+from gateway.config import load_config
+from gateway.repository import select_versions
+from plugins.context import BatchContext
+from plugins.manager import PluginManager
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
+
+SENTENCES = [
+    "Shares rose after the company raised its full-year guidance.",
+    "Revenue fell short of expectations and the stock dropped 8 percent in early trading.",
+    "The board will meet on Thursday.",
+    "Operating margin improved for the third consecutive quarter, driven by lower input costs and a stronger mix.",
+    "Analysts cut their price target citing weak demand in Europe.",
+    "The bank kept its dividend unchanged.",
+    "Quarterly net loss widened as restructuring charges mounted and sales of the flagship product slowed.",
+    "Great delivery, the product works exactly as described.",
+    "Terrible customer service, I waited two weeks for a reply.",
+    "It is okay for the price.",
+]
+
+
+@dataclass
+class Row:
+    """One measured configuration."""
+
+    name: str
+    rows_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    note: str = ""
+
+
+def texts_for(rows: int, offset: int = 0) -> np.ndarray:
+    return np.array([SENTENCES[(offset + i) % len(SENTENCES)].encode() for i in range(rows)], dtype=object)
+
+
+def in_process(repository: Path, model_name: str, batch_sizes: list[int], seconds: float) -> list[Row]:
+    """Plugin + engine called directly in this process, one batch after another."""
+    from gateway.model import ServedModel
+
+    model_dir = repository / model_name
+    config = load_config(model_dir)
+    version = select_versions(config, model_dir)[-1]
+    model = ServedModel.load(config, version, model_dir / version, PluginManager())
+    rows = []
+    try:
+        for batch_size in batch_sizes:
+            latencies = []
+            deadline = time.perf_counter() + seconds
+            step = 0
+            while time.perf_counter() < deadline or len(latencies) < 5:
+                inputs = {"text": texts_for(batch_size, step)}
+                started = time.perf_counter()
+                model.execute(inputs, BatchContext.single(batch_size), 0)
+                latencies.append(time.perf_counter() - started)
+                step += 1
+            total = sum(latencies)
+            rows.append(_row(f"in-process, batch {batch_size}", batch_size * len(latencies) / total, latencies))
+    finally:
+        for engine in model.engines:
+            engine.close()
+    return rows
+
+
+async def closed_loop(url: str, model_name: str, concurrency: int, seconds: float) -> Row:
+    """``concurrency`` clients each keep one single-row request in flight for ``seconds``."""
+    requests = []
+    for index in range(len(SENTENCES)):
+        request = pb.ModelInferRequest(model_name=model_name)
+        request.inputs.add(name="text", datatype="BYTES", shape=[1])
+        request.raw_input_contents.append(serialize_bytes(texts_for(1, index)))
+        requests.append(request)
+    latencies: list[float] = []
+    errors = 0
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.insecure_channel(url, options=options) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        await stub.ModelInfer(requests[0])  # connect before the clock starts
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + seconds
+
+        async def client(index: int) -> None:
+            nonlocal errors
+            step = index
+            while loop.time() < stop_at:
+                started = time.perf_counter()
+                try:
+                    await stub.ModelInfer(requests[step % len(requests)], timeout=30)
+                    latencies.append(time.perf_counter() - started)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                step += 1
+
+        started = loop.time()
+        await asyncio.gather(*(client(index) for index in range(concurrency)))
+        elapsed = loop.time() - started
+    return _row(f"gRPC, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
+
+
+def perf_analyzer_row(url: str, model_name: str, concurrency: int, seconds: float) -> Row | None:
+    """perf_analyzer's own figures, when its binary and libraries are present."""
+    binary = shutil.which("perf_analyzer")
+    if binary is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as data:
+        data.write('{"data": [' + ",".join(f'{{"text": ["{s}"]}}' for s in SENTENCES) + "]}")
+    env = dict(os.environ)
+    try:
+        import nvidia.cuda_runtime
+
+        lib = Path(next(iter(nvidia.cuda_runtime.__path__))) / "lib"
+        env["LD_LIBRARY_PATH"] = f"{lib}:{env.get('LD_LIBRARY_PATH', '')}"
+    except ImportError:
+        pass
+    command = [
+        binary, "-m", model_name, "-i", "grpc", "-u", url, "--input-data", data.name, "--shape", "text:1",
+        "--concurrency-range", str(concurrency), "--measurement-interval", str(int(seconds * 1000 / 3)),
+        "--stability-percentage", "50", "--max-trials", "20",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    os.unlink(data.name)
+    if done.returncode != 0:
+        return Row(f"perf_analyzer, concurrency {concurrency}", 0, 0, 0, 1, (done.stdout + done.stderr)[-200:])
+    throughput = float(re.search(r"Throughput: ([\d.]+) infer/sec", done.stdout).group(1))
+    p50 = float(re.search(r"p50 latency: (\d+) usec", done.stdout).group(1)) / 1000
+    p99 = float(re.search(r"p99 latency: (\d+) usec", done.stdout).group(1)) / 1000
+    return Row(f"perf_analyzer, concurrency {concurrency}", throughput, p50, p99)
+
+
+def _row(name: str, rate: float, latencies: list[float], errors: int = 0) -> Row:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    return Row(name, rate, statistics.median(ordered) * 1000 if ordered else float("nan"), p99 * 1000, errors)
+
+
+def start_server(repository: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository),
+        "--grpc-port", str(port), "--workers", str(workers), "--log-level", "WARNING",
+    ]  # fmt: skip
+    process = subprocess.Popen(command)
+    url = f"127.0.0.1:{port}"
+    with grpc.insecure_channel(url) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if stub.ServerReady(pb.ServerReadyRequest(), timeout=1).ready:
+                    return process, url
+            except grpc.RpcError:
+                time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the gateway did not become ready within 120 s")
+
+
+def run_bench(
+    repository: Path, model_name: str, concurrencies: list[int], seconds: float, workers: int, console: Console
+) -> list[Row]:
+    config = load_config(repository / model_name)
+    max_batch = config.batching.max_batch_size
+    console.print(f"[bold]In-process limit[/] ({model_name}, {seconds:.0f} s per row)")
+    local = in_process(repository, model_name, [1, max_batch], seconds)
+    process, url = start_server(repository, workers)
+    remote: list[Row] = []
+    try:
+        for concurrency in concurrencies:
+            console.print(f"gRPC closed loop, concurrency {concurrency} ...")
+            remote.append(asyncio.run(closed_loop(url, model_name, concurrency, seconds)))
+        analyzer = perf_analyzer_row(url, model_name, max(concurrencies), seconds)
+        if analyzer is not None:
+            remote.append(analyzer)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    rows = local + remote
+    table = Table(title=f"gatewise bench: {model_name}, {workers} worker(s), {os.cpu_count()} CPUs")
+    for column in ("configuration", "rows/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for row in rows:
+        table.add_row(row.name, f"{row.rows_per_s:.1f}", f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", str(row.errors))
+    console.print(table)
+    for row in rows:
+        if row.note:
+            console.print(f"{row.name} failed: {row.note.strip()}")
+    best = next(row for row in remote if row.name == f"gRPC, concurrency {max(concurrencies)}")
+    single = next((row for row in remote if row.name == "gRPC, concurrency 1"), None)
+    console.print(
+        f"throughput ratio, gRPC concurrency {max(concurrencies)} / in-process batch {max_batch}: "
+        f"{best.rows_per_s / local[1].rows_per_s:.2f}x (target >= 0.90x)"
+    )
+    if single is not None:
+        console.print(
+            f"latency added at concurrency 1, gRPC p50 - in-process batch-1 p50: "
+            f"{single.p50_ms - local[0].p50_ms:+.2f} ms (target <= +1.00 ms)"
+        )
+    console.print(f"errors at every level: {sum(row.errors for row in remote)}")
+    return rows
