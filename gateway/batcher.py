@@ -36,6 +36,8 @@ class Pending:
     """Absolute ``loop.time()`` after which the request is not worth running."""
     enqueued: float = 0.0
     future: asyncio.Future = field(default=None)  # type: ignore[assignment]
+    trace: Any = None
+    """The request's trace context when tracing is on (``gateway.tracing.current()``)."""
 
 
 RunBatch = Callable[[Sequence[Pending], int], Sequence[Any]]

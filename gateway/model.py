@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway import metrics
+from gateway import metrics, tracing
 from gateway.batcher import DynamicBatcher, Pending
 from gateway.codec import DATATYPE_TO_NUMPY
 from gateway.config import ModelConfig
@@ -129,7 +129,13 @@ class ServedModel:
         """Queue one validated request and wait for its rows."""
         if self._batcher is None:
             raise GatewiseError(f"model {self.name!r} is not started")
-        pending = Pending(payload=(inputs, parameters), rows=rows, length=self._length_of(inputs), deadline=deadline)
+        pending = Pending(
+            payload=(inputs, parameters),
+            rows=rows,
+            length=self._length_of(inputs),
+            deadline=deadline,
+            trace=tracing.current(),
+        )
         metrics.QUEUE_DEPTH.labels(self.name).set(self._batcher.queue_depth + 1)
         result: InferResult = await self._batcher.submit(pending)
         return result
@@ -147,6 +153,10 @@ class ServedModel:
             waited = max(0.0, now - pending.enqueued)
             metrics.QUEUE_TIME.labels(self.name).observe(waited)
             self.stats.record_queue(waited)
+            if pending.trace is not None:
+                started_ns = time.time_ns() - int(waited * 1e9)
+                with tracing.span("queue", started_ns, parent=pending.trace, model=self.name, rows=pending.rows):
+                    pass
         groups = _group_by_shape(batch)
         results: dict[int, InferResult | BaseException] = {}
         for group in groups:
@@ -160,7 +170,8 @@ class ServedModel:
         request_of_row = np.repeat(np.arange(len(group)), [pending.rows for pending in group])
         context = BatchContext(request_of_row=request_of_row, request_parameters=[p.payload[1] for p in group])
         try:
-            outputs = self.execute(inputs, context, instance)
+            with tracing.span("batch", links=[pending.trace for pending in group], model=self.name):
+                outputs = self.execute(inputs, context, instance)
         except (PluginError, InvalidInput) as exc:
             if len(group) == 1:
                 return {id(group[0]): exc}
@@ -180,12 +191,18 @@ class ServedModel:
 
     def execute(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
         """Preprocess -> engine -> postprocess for one batch, in the calling thread (no queue)."""
+        attributes = {"model": self.name, "version": self.version, "rows": batch.size}
         t0 = time.perf_counter()
-        engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
+        with tracing.span("preprocess", **attributes):
+            engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
         t1 = time.perf_counter()
-        engine_outputs = self.engines[instance].infer(engine_inputs)
+        with tracing.span("compute", instance=instance, **attributes):
+            engine_outputs = self.engines[instance].infer(engine_inputs)
         t2 = time.perf_counter()
-        outputs = (self.hooks.postprocess(self.context, engine_outputs, batch) if self.hooks else None) or engine_outputs
+        with tracing.span("postprocess", **attributes):
+            outputs = (
+                self.hooks.postprocess(self.context, engine_outputs, batch) if self.hooks else None
+            ) or engine_outputs
         t3 = time.perf_counter()
         for name, array in outputs.items():
             if array.ndim == 0 or array.shape[0] != batch.size:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from gateway import __version__, metrics
+from gateway import __version__, metrics, tracing
 from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
 from gateway.errors import GatewiseError, InvalidInput
 from gateway.model import ServedModel
@@ -59,6 +59,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, repository: ModelRepository, settings: ServerSettings) -> None:
         self.repository = repository
         self.settings = settings
+        tracing.configure(settings.tracing)
         self.ready = False
         """Set once the initial load pass finished; cleared when shutting down."""
 
@@ -139,7 +140,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @_status
     async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
-        return await self._infer(request, context)
+        with tracing.span("infer", model=request.model_name):
+            return await self._infer(request, context)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
