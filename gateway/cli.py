@@ -82,6 +82,20 @@ def serve(
 
 
 @app.command()
+def demo(
+    repository: Annotated[Path, Opt(help="Where the demo repository is built (reused when present).")] = Path(
+        "demo-models"
+    ),
+    build_only: Annotated[bool, Opt(help="Train, convert and validate, then stop.")] = False,
+    port: Annotated[int, Opt(help="gRPC port for the demo server (0: any free port).")] = 0,
+) -> None:
+    """Build the demo models (train, convert, validate), serve them and call every one over gRPC."""
+    from gateway.demo import run_demo
+
+    raise typer.Exit(run_demo(repository, build_only=build_only, port=port))
+
+
+@app.command()
 def bench(
     repository: Annotated[Path, Opt(help="Model repository holding the model.")] = Path("demo-models"),
     model: Annotated[str, Opt(help="Text model to measure.")] = "finance-sentiment",
