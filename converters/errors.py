@@ -1,0 +1,118 @@
+"""Errors the converters raise; each message says what went wrong and what to do.
+
+    ConversionError                 root: the CLI prints it and exits non-zero
+    ├── CheckpointError             the checkpoint folder is missing or unreadable
+    │   ├── UnsupportedArchitecture its model_type is not one the converters support
+    │   └── MissingTokenizer        no tokenizer.json (nor anything to build one from)
+    ├── UnsupportedTask             the task is not one the converters export
+    ├── ExampleInputError           example inputs for a plain module are unusable
+    ├── ExportError                 torch.onnx.export, an optimiser or a builder failed
+    ├── DriftError                  a step's outputs drifted past their tolerance
+    ├── RepositoryError             the repository entry cannot be written
+    └── TensorRTError               TensorRT is missing, or an engine cannot be built
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from converters.validate import DriftReport, Tolerance
+
+
+class ConversionError(Exception):
+    """Root of every error a conversion raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CheckpointError(ConversionError):
+    """The checkpoint cannot be read as a Hugging Face model folder."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"checkpoint {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class UnsupportedArchitecture(CheckpointError):
+    """The checkpoint's ``model_type`` is outside the BERT family the converters support."""
+
+    def __init__(self, path: Path, model_type: str, supported: Iterable[str]) -> None:
+        self.model_type = model_type
+        self.supported = tuple(supported)
+        super().__init__(
+            path,
+            f"model_type {model_type!r} is not supported; supported: {', '.join(self.supported)}. "
+            "Fine-tune one of those, or export the model as a plain module with `gatewise convert module`",
+        )
+
+
+class MissingTokenizer(CheckpointError):
+    """The checkpoint has no tokenizer the gateway can serve with."""
+
+    def __init__(self, path: Path, cause: str = "") -> None:
+        super().__init__(
+            path,
+            "no tokenizer found (tokenizer.json, or vocab files a fast tokenizer can be built from)"
+            + (f": {cause}" if cause else "")
+            + ". Save it beside the weights with `tokenizer.save_pretrained(checkpoint)`",
+        )
+
+
+class UnsupportedTask(ConversionError):
+    """The task is not one of the tasks the converters export."""
+
+    def __init__(self, task: str, supported: Iterable[str]) -> None:
+        self.task = task
+        self.supported = tuple(supported)
+        super().__init__(f"task {task!r} is not supported; choose one of: {', '.join(self.supported)}")
+
+
+class ExampleInputError(ConversionError):
+    """The example inputs given for a plain module cannot drive an export."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"example input {name!r}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+class ExportError(ConversionError):
+    """A conversion step (export, optimisation, quantisation, engine build) failed."""
+
+    def __init__(self, step: str, cause: str) -> None:
+        super().__init__(f"{step} failed: {cause}")
+        self.step = step
+        self.cause = cause
+
+
+class DriftError(ConversionError):
+    """A step's outputs differ from the step before by more than its tolerance allows."""
+
+    def __init__(self, report: DriftReport, tolerance: Tolerance, failures: list[str]) -> None:
+        super().__init__(
+            f"{report.step}: output {report.output!r} drifted past the {tolerance.name} tolerance "
+            f"({'; '.join(failures)}) over {report.rows} sample rows. Nothing was written; "
+            "try without the reduced-precision step, or check the model for overflow"
+        )
+        self.report = report
+        self.tolerance = tolerance
+        self.failures = failures
+
+
+class RepositoryError(ConversionError):
+    """The repository entry cannot be written (version exists, folder not writable)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class TensorRTError(ConversionError):
+    """TensorRT is not installed, or it refused to parse or build the network."""

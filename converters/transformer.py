@@ -1,0 +1,102 @@
+"""``export_transformer``: a Hugging Face checkpoint -> a validated, servable repository entry."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from converters.checkpoint import load_checkpoint
+from converters.entry import entry_config, staged_entry, write_config
+from converters.errors import ConversionError
+from converters.export import export_onnx
+from converters.graphs import task_module
+from converters.optimize import optimize_transformer, quantize_int8, to_fp16
+from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers
+from converters.progress import Steps
+from converters.runtime import run_torch
+from converters.samples import load_samples
+from converters.tasks import task_spec
+from converters.text import encode
+
+MODEL_FILE = "model.onnx"
+EXAMPLE_TEXTS = ["A short example.", "A second, longer example sentence, so that the example batch holds padding."]
+"""Two rows of different lengths: batch and sequence are both >= 2 and the mask has zeros."""
+
+
+def export_transformer(
+    checkpoint: Path,
+    task: str,
+    repository: Path,
+    name: str,
+    *,
+    version: int = 1,
+    opset: int = 17,
+    max_length: int = 128,
+    optimize: bool = False,
+    fp16: bool = False,
+    int8: bool = False,
+    labels: list[str] | None = None,
+    samples: list[str] | None = None,
+    extra_config: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Export, optionally optimise/convert, validate each step, and write ``repository/name``.
+
+    Returns the model folder. Raises a ConversionError subclass (DriftError past a
+    tolerance) and then leaves the repository untouched.
+    """
+    spec = task_spec(task)
+    if fp16 and int8:
+        raise ConversionError("choose --fp16 (for GPUs) or --int8 (for CPUs), not both: they target different devices")
+    if max_length < 2:
+        raise ConversionError(f"max_length must be at least 2, got {max_length}")
+    texts = samples if samples is not None else load_samples()
+    total = 4 + optimize + fp16 + int8
+    with Steps(f"convert {name}", total, quiet=quiet) as steps, staged_entry(repository, name, version) as staging:
+        with steps.step("loading checkpoint"):
+            loaded = load_checkpoint(Path(checkpoint), spec, labels)
+        module = task_module(loaded.model, spec.name, loaded.input_names, loaded.pooling)
+        model_path = staging.version_dir / MODEL_FILE
+        work = staging.root.parent
+        with steps.step(f"exporting to ONNX (opset {opset})"):
+            example = encode(loaded.tokenizer, EXAMPLE_TEXTS, loaded.input_names, max_length)
+            axes = {input_name: {0: "batch", 1: "sequence"} for input_name in loaded.input_names}
+            export_onnx(module, example, work / "exported.onnx", output_names=[spec.output], dynamic_axes=axes, opset=opset)
+        inputs = encode(loaded.tokenizer, texts, loaded.input_names, max_length)
+        validator = Validator(inputs, {spec.output: spec.kind}, steps, valid=inputs["attention_mask"] if spec.token_level else None)
+        with steps.step("validating ONNX against PyTorch"):
+            validator.baseline(run_torch(module, inputs, [spec.output]))
+            validator.validate("pytorch -> onnx", work / "exported.onnx", "fp32")
+        current = work / "exported.onnx"
+        if optimize:
+            with steps.step("fusing (onnxruntime transformer optimizer)"):
+                fused = optimize_transformer(current, work / "optimized.onnx", model_type=loaded.model_type,
+                                             num_heads=loaded.num_heads, hidden_size=loaded.hidden_size)
+                steps.note(f"fused operators: {', '.join(fused) or 'none'}")
+                validator.validate("onnx -> optimized", work / "optimized.onnx", "optimized")
+            current = work / "optimized.onnx"
+        if fp16:
+            with steps.step("converting to FP16"):
+                to_fp16(current, work / "fp16.onnx")
+                validator.validate(f"{current.stem} -> fp16", work / "fp16.onnx", "fp16", fp16_providers())
+            current = work / "fp16.onnx"
+        if int8:
+            with steps.step("quantising to INT8 (dynamic)"):
+                quantize_int8(current, work / "int8.onnx")
+                validator.validate(f"{current.stem} -> int8", work / "int8.onnx", "int8")
+            current = work / "int8.onnx"
+        with steps.step("writing the repository entry"):
+            shutil.move(current, model_path)
+            loaded.tokenizer.save(str(staging.assets / "tokenizer.json"))
+            validator.save(staging.version_dir / VALIDATION_FILE)
+            parameters: dict[str, Any] = {"max_length": max_length}
+            if loaded.pooling:
+                parameters.update(pooling=loaded.pooling, normalize=True, pooled_in_graph=True)
+            precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+            config = entry_config(
+                name, model_path, extra=extra_config, plugin=spec.plugin, task=spec.name, labels=loaded.labels,
+                parameters={**parameters, "precision": precision, "source": str(Path(checkpoint).resolve())},
+            )
+            write_config(staging.root / "config.toml", config)
+    return Path(repository) / name
