@@ -122,12 +122,14 @@ def load_checkpoint(path: Path, task: TaskSpec, labels: list[str] | None = None)
     auto_class = getattr(transformers, task.auto_class)
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # our own bar is showing
     try:
         model = auto_class.from_pretrained(path, config=config, attn_implementation="eager")
     except Exception as exc:  # noqa: BLE001 - missing weights, shape mismatches, unknown heads
         raise CheckpointError(path, f"cannot load the weights for {task.name} ({exc})") from exc
     finally:
         transformers.logging.set_verbosity(verbosity)
+        transformers.logging.enable_progress_bar()
     model.eval()
     accepted = inspect.signature(model.forward).parameters
     names = ["input_ids", "attention_mask"]

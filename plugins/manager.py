@@ -22,6 +22,8 @@ log = logging.getLogger("gatewise.plugins")
 
 BUILTIN_PLUGINS: dict[str, str] = {
     "text-classification": "plugins.text.classification",
+    "token-classification": "plugins.text.token_classification",
+    "feature-extraction": "plugins.text.feature_extraction",
 }
 """Name a config.toml uses -> module that implements the plugin."""
 

@@ -1,0 +1,92 @@
+"""Built-in plugin ``feature-extraction``: text in; a pooled, L2-normalised ``embedding`` out.
+
+Graphs made by ``gatewise convert`` pool and normalise inside the engine and return
+``embedding [batch, dim]``; this plugin then only re-normalises (a no-op up to rounding,
+and a guard for FP16 engines). An engine that returns hidden states ``[batch, seq, dim]``
+(an ONNX file made elsewhere) is pooled here, as ``parameters.pooling`` says (mean, cls
+or max; mean by default) over the real tokens of each row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.config import TensorSpec
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.hookspecs import hookimpl
+from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch, warmup_texts
+
+POOLING_MODES = ("mean", "cls", "max")
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """Pool ``[batch, seq, dim]`` over the tokens where ``mask`` is 1."""
+    if mode not in POOLING_MODES:
+        raise RuntimeError(f"pooling {mode!r} is not one of {', '.join(POOLING_MODES)}")
+    hidden = hidden.astype(np.float32, copy=False)
+    weights = mask.astype(np.float32)[:, :, None]
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "mean":
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    return np.where(weights > 0, hidden, -np.inf).max(axis=1)
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (a zero row stays zero)."""
+    vectors = vectors.astype(np.float32, copy=False)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _engine_output(model: ModelContext) -> TensorSpec:
+    for spec in model.engine_outputs:
+        if spec.name == "embedding":
+            return spec
+    return model.engine_outputs[0]
+
+
+@hookimpl
+def gatewise_model_load(model: ModelContext) -> None:
+    model.state["tokenizer"] = load_tokenizer(model)
+    mode = str(model.parameters.get("pooling", "mean"))
+    if mode not in POOLING_MODES:
+        raise ValueError(f"model {model.name!r}: parameters.pooling {mode!r} is not one of {', '.join(POOLING_MODES)}")
+    model.state["pooling"] = mode
+    output = _engine_output(model)
+    if len(output.shape) not in (2, 3):
+        raise ValueError(f"model {model.name!r}: engine output {output.name!r} has shape {list(output.shape)}; "
+                         "expected [batch, dim] or [batch, seq, dim]")
+
+
+@hookimpl
+def gatewise_model_signature(model: ModelContext) -> Signature:
+    dim = _engine_output(model).shape[-1]
+    return Signature(inputs=(TEXT_INPUT,), outputs=(TensorSpec(name="embedding", datatype="FP32", shape=(-1, dim)),))
+
+
+@hookimpl
+def gatewise_warmup_inputs(model: ModelContext) -> Tensors:
+    return warmup_texts()
+
+
+@hookimpl
+def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
+    tokens = tokenize_batch(model, inputs, batch)
+    mask = tokens.tensors.get("attention_mask")
+    if mask is None:
+        mask = np.zeros((len(tokens.encodings), max((len(e.ids) for e in tokens.encodings), default=0)), np.int64)
+        for row, encoding in enumerate(tokens.encodings):
+            mask[row, : len(encoding.ids)] = 1
+    batch.state["attention_mask"] = mask
+    return tokens.tensors
+
+
+@hookimpl
+def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
+    values = outputs.get("embedding", outputs[_engine_output(model).name])
+    if values.ndim == 3:
+        values = pool(values, batch.state["attention_mask"], model.state["pooling"])
+    if bool(model.parameters.get("normalize", True)):
+        values = l2_normalize(values)
+    return {"embedding": values.astype(np.float32, copy=False)}

@@ -1,0 +1,130 @@
+"""Built-in plugin ``token-classification``: text in; ``entities`` out.
+
+Each row's ``entities`` is a JSON list of ``{"label", "start", "end", "score", "text"}``,
+``start``/``end`` being character offsets into the original string (Python ``str``
+indices, so ``text[start:end]`` is the span). Tags are read per word from its first
+sub-token (sub-token tags of a fine-tuned model are often noise), then merged from BIO:
+``B-X`` opens a span, ``I-X`` extends a span of type ``X`` (or opens one), ``O`` closes
+it; tags without a prefix act as ``I-``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from tokenizers import Encoding
+
+from gateway.config import TensorSpec
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.hookspecs import hookimpl
+from plugins.text.classification import labels_of, softmax
+from plugins.text.encoding import TEXT_INPUT, decode_texts, load_tokenizer, tokenize_batch, warmup_texts
+
+ENTITIES = TensorSpec(name="entities", datatype="BYTES", shape=(-1,))
+OUTSIDE = "O"
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """``("B", "PER")`` for ``B-PER``; ``("O", "")`` for ``O``; ``("I", "PER")`` for a bare ``PER``."""
+    if tag == OUTSIDE or not tag:
+        return OUTSIDE, ""
+    prefix, dash, kind = tag.partition("-")
+    if dash and prefix in ("B", "I", "E", "S", "L", "U"):
+        return ("B" if prefix in ("B", "S", "U") else "I"), kind
+    return "I", tag
+
+
+def word_tags(encoding: Encoding, label_ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """``(start, end, label_id, score)`` per word: the word's character span, tagged by its first sub-token."""
+    words: list[list[Any]] = []
+    previous_word: int | None = None
+    special = encoding.special_tokens_mask
+    word_ids = encoding.word_ids
+    for position, (start, end) in enumerate(encoding.offsets):
+        if position >= len(label_ids) or special[position] or end <= start:
+            continue
+        word = word_ids[position]
+        if word is not None and word == previous_word and words:
+            words[-1][1] = max(words[-1][1], end)
+        else:
+            words.append([start, end, int(label_ids[position]), float(scores[position])])
+        previous_word = word
+    return [tuple(word) for word in words]  # type: ignore[misc]
+
+
+def merge_entities(text: str, words: list[tuple[int, int, int, float]], labels: list[str]) -> list[dict[str, Any]]:
+    """BIO-merge tagged words into spans with offsets into ``text``."""
+    spans: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    word_scores: list[float] = []
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            start, end = current["start"], current["end"]
+            while start < end and text[start].isspace():
+                start += 1
+            current.update(start=start, text=text[start:end], score=round(float(np.mean(word_scores)), 6))
+            spans.append(current)
+        current = None
+
+    for start, end, label_id, score in words:
+        prefix, kind = split_tag(labels[label_id])
+        if prefix == OUTSIDE:
+            close()
+            continue
+        if prefix == "B" or current is None or current["label"] != kind:
+            close()
+            current = {"label": kind, "start": start, "end": end, "score": 0.0, "text": ""}
+            word_scores = []
+        current["end"] = max(current["end"], end)
+        word_scores.append(score)
+    close()
+    return spans
+
+
+def entities_of(model: ModelContext, logits: np.ndarray, encodings: list[Encoding], texts: list[str]) -> list[list[dict[str, Any]]]:
+    """Spans for each row of a batch of ``[batch, seq, labels]`` logits."""
+    probabilities = softmax(logits.astype(np.float32, copy=False))
+    label_ids = probabilities.argmax(axis=-1)
+    scores = probabilities.max(axis=-1)
+    labels = labels_of(model, logits.shape[-1])
+    return [
+        merge_entities(text, word_tags(encoding, label_ids[row], scores[row]), labels)
+        for row, (encoding, text) in enumerate(zip(encodings, texts, strict=True))
+    ]
+
+
+@hookimpl
+def gatewise_model_load(model: ModelContext) -> None:
+    model.state["tokenizer"] = load_tokenizer(model)
+
+
+@hookimpl
+def gatewise_model_signature(model: ModelContext) -> Signature:
+    return Signature(inputs=(TEXT_INPUT,), outputs=(ENTITIES,))
+
+
+@hookimpl
+def gatewise_warmup_inputs(model: ModelContext) -> Tensors:
+    return warmup_texts()
+
+
+@hookimpl
+def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
+    tokens = tokenize_batch(model, inputs, batch)
+    batch.state["encodings"] = tokens.encodings
+    batch.state["texts"] = decode_texts(inputs)
+    return tokens.tensors
+
+
+@hookimpl
+def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
+    logits = outputs.get("logits", next(iter(outputs.values())))
+    if logits.ndim != 3:
+        raise RuntimeError(f"model {model.name!r}: token classification needs [batch, seq, labels] logits, got {logits.shape}")
+    rows = entities_of(model, logits, batch.state["encodings"], batch.state["texts"])
+    encoded = [json.dumps(spans, ensure_ascii=False).encode() for spans in rows]
+    return {"entities": np.array(encoded, dtype=object)}
