@@ -20,6 +20,8 @@ SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta")
 """BERT-family encoders the converters are tested on (MiniLM checkpoints are ``bert``)."""
 POOLING_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean", "pooling_mode_max_tokens": "max"}
 DEFAULT_POOLING = "mean"
+VOCAB_FILES = ("vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model")
+"""Files a fast tokenizer can be built from when tokenizer.json is missing."""
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Checkpoint:
     pooling: str | None = None
     num_heads: int = 0
     hidden_size: int = 0
+    max_positions: int = 0
+    """The longest token sequence the position embeddings allow."""
 
 
 def read_config(path: Path) -> Any:
@@ -96,6 +100,10 @@ def load_tokenizer(path: Path) -> Any:
             return Tokenizer.from_file(str(file))
         except Exception as exc:  # noqa: BLE001 - the Rust side raises a bare Exception
             raise MissingTokenizer(path, f"tokenizer.json cannot be parsed ({exc})") from exc
+    present = [name for name in VOCAB_FILES if (path / name).is_file()]
+    if not present:
+        # transformers would build an empty tokenizer here rather than fail.
+        raise MissingTokenizer(path, f"none of {', '.join(('tokenizer.json', *VOCAB_FILES))} is in the folder")
     try:
         from transformers import AutoTokenizer
 
@@ -147,4 +155,13 @@ def load_checkpoint(path: Path, task: TaskSpec, labels: list[str] | None = None)
         pooling=pooling,
         num_heads=int(getattr(config, "num_attention_heads", getattr(config, "n_heads", 0))),
         hidden_size=int(getattr(config, "hidden_size", getattr(config, "dim", 0))),
+        max_positions=_max_positions(config),
     )
+
+
+def _max_positions(config: Any) -> int:
+    positions = int(getattr(config, "max_position_embeddings", 0))
+    if config.model_type in ("roberta", "xlm-roberta"):
+        # RoBERTa numbers positions from padding_idx + 1.
+        positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1
+    return positions

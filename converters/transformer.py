@@ -56,6 +56,11 @@ def export_transformer(
     with Steps(f"convert {name}", total, quiet=quiet) as steps, staged_entry(repository, name, version) as staging:
         with steps.step("loading checkpoint"):
             loaded = load_checkpoint(Path(checkpoint), spec, labels)
+        if loaded.max_positions and max_length > loaded.max_positions:
+            raise ConversionError(
+                f"max_length {max_length} exceeds the {loaded.max_positions} positions this model has; "
+                f"pass --max-length {loaded.max_positions} or less"
+            )
         module = task_module(loaded.model, spec.name, loaded.input_names, loaded.pooling)
         model_path = staging.version_dir / MODEL_FILE
         work = staging.root.parent
@@ -68,23 +73,23 @@ def export_transformer(
         with steps.step("validating ONNX against PyTorch"):
             validator.baseline(run_torch(module, inputs, [spec.output]))
             validator.validate("pytorch -> onnx", work / "exported.onnx", "fp32")
-        current = work / "exported.onnx"
+        current, stage = work / "exported.onnx", "onnx"
         if optimize:
             with steps.step("fusing (onnxruntime transformer optimizer)"):
                 fused = optimize_transformer(current, work / "optimized.onnx", model_type=loaded.model_type,
                                              num_heads=loaded.num_heads, hidden_size=loaded.hidden_size)
                 steps.note(f"fused operators: {', '.join(fused) or 'none'}")
                 validator.validate("onnx -> optimized", work / "optimized.onnx", "optimized")
-            current = work / "optimized.onnx"
+            current, stage = work / "optimized.onnx", "optimized"
         if fp16:
             with steps.step("converting to FP16"):
                 to_fp16(current, work / "fp16.onnx")
-                validator.validate(f"{current.stem} -> fp16", work / "fp16.onnx", "fp16", fp16_providers())
-            current = work / "fp16.onnx"
+                validator.validate(f"{stage} -> fp16", work / "fp16.onnx", "fp16", fp16_providers())
+            current, stage = work / "fp16.onnx", "fp16"
         if int8:
             with steps.step("quantising to INT8 (dynamic)"):
                 quantize_int8(current, work / "int8.onnx")
-                validator.validate(f"{current.stem} -> int8", work / "int8.onnx", "int8")
+                validator.validate(f"{stage} -> int8", work / "int8.onnx", "int8")
             current = work / "int8.onnx"
         with steps.step("writing the repository entry"):
             shutil.move(current, model_path)
