@@ -37,7 +37,10 @@ class Validator:
 
     def validate(self, step: str, model: Path, precision: str, providers: list[str] | None = None) -> None:
         """Run ``model``, compare every output with the step before, raise DriftError past tolerance."""
-        outputs = run_onnx(model, self.inputs, providers)
+        self.check_outputs(step, run_onnx(model, self.inputs, providers), precision)
+
+    def check_outputs(self, step: str, outputs: dict[str, np.ndarray], precision: str) -> None:
+        """Compare outputs produced elsewhere (a TensorRT engine) with the step before."""
         tolerance = TOLERANCES[precision]
         for name, kind in self.kinds.items():
             valid = self.valid if self.valid is not None and outputs[name].ndim == 3 else None

@@ -1,0 +1,120 @@
+"""``export_tensorrt``: an ONNX model -> a TensorRT plan as a new version of a repository entry.
+
+When the ONNX file sits in a repository entry (``NAME/<version>/model.onnx``), its
+config.toml gives the profile limits (``batching.max_batch_size``, ``parameters.max_length``)
+and its plugin, labels and assets carry over, so the new version serves with no edits.
+The plan is validated against the ONNX model on the sample texts when the entry has a
+tokenizer.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from converters.entry import entry_config, merge, staged_entry, write_config
+from converters.errors import ConversionError
+from converters.pipeline import Validator
+from converters.progress import Steps
+from converters.runtime import run_onnx
+from converters.samples import load_samples
+from converters.tensorrt import build_engine, onnx_inputs, plan_profiles
+from converters.text import encode
+
+PLAN_FILE = "model.plan"
+DEFAULT_TIMING_CACHE = Path.home() / ".cache" / "gatewise" / "tensorrt-timing.cache"
+Shapes = dict[str, tuple[int, ...]]
+
+
+def source_entry(onnx_path: Path) -> Path | None:
+    """The repository entry holding ``onnx_path``, if it is ``ENTRY/<version>/model.onnx``."""
+    entry = onnx_path.resolve().parent.parent
+    return entry if (entry / "config.toml").is_file() and onnx_path.parent.name.isdigit() else None
+
+
+def next_version(target: Path) -> int:
+    versions = [int(p.name) for p in target.iterdir() if p.is_dir() and p.name.isdigit()] if target.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export_tensorrt(
+    onnx_path: Path,
+    *,
+    repository: Path | None = None,
+    name: str | None = None,
+    version: int | None = None,
+    output: Path | None = None,
+    explicit: list[tuple[Shapes, Shapes, Shapes]] | None = None,
+    max_batch: int | None = None,
+    max_length: int | None = None,
+    precision: str = "graph",
+    timing_cache: Path | None = DEFAULT_TIMING_CACHE,
+    samples: list[str] | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Build and validate the plan; returns the plan file (``output``) or the model folder."""
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise ConversionError(f"no ONNX model at {onnx_path}")
+    if output is None and (repository is None or name is None):
+        raise ConversionError("give --output PLAN, or --repository and --name for a repository entry")
+    entry = source_entry(onnx_path)
+    config: dict[str, Any] = {}
+    if entry is not None:
+        import tomllib
+
+        config = tomllib.loads((entry / "config.toml").read_text(encoding="utf-8"))
+    batch = max_batch or int(config.get("batching", {}).get("max_batch_size", 32))
+    length = max_length or int(config.get("parameters", {}).get("max_length", 128))
+    profiles = plan_profiles(onnx_inputs(onnx_path), max_batch=batch, max_length=length, explicit=explicit)
+    with Steps("convert tensorrt", 2, quiet=quiet) as steps:
+        if output is not None:
+            with steps.step("building the TensorRT engine"):
+                build_engine(onnx_path, Path(output), profiles=profiles, precision=precision, timing_cache=timing_cache, quiet=quiet)
+            with steps.step("validating against ONNX"):
+                _validate(onnx_path, Path(output), entry, config, samples, steps)
+            return Path(output)
+        target = Path(repository) / name  # type: ignore[arg-type, operator]
+        chosen = version or next_version(target)
+        with staged_entry(Path(repository), name, chosen) as staging:  # type: ignore[arg-type]
+            plan = staging.version_dir / PLAN_FILE
+            with steps.step("building the TensorRT engine"):
+                meta = build_engine(onnx_path, plan, profiles=profiles, precision=precision, timing_cache=timing_cache, quiet=quiet)
+            with steps.step("validating against ONNX"):
+                _validate(onnx_path, plan, entry, config, samples, steps)
+            if entry is not None and (entry / "assets").is_dir():
+                shutil.rmtree(staging.assets)
+                shutil.copytree(entry / "assets", staging.assets)
+            base = {key: value for key, value in config.items() if key not in ("name", "inputs", "outputs", "backend")}
+            fields = merge(base, {"parameters": {"precision": meta.precision, "source": str(onnx_path.resolve())}})
+            written = entry_config(name, onnx_path, backend="tensorrt", extra=fields)  # type: ignore[arg-type]
+            write_config(staging.root / "config.toml", written)
+        return target
+
+
+def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str, Any], samples: list[str] | None,
+              steps: Steps) -> None:
+    """Compare the plan with the ONNX model on the sample texts (text entries only)."""
+    from gateway.config import TensorRTConfig
+    from gateway.engines.tensorrt import TensorRTEngine, read_metadata
+    from tokenizers import Tokenizer
+
+    tokenizer_file = entry / "assets" / "tokenizer.json" if entry is not None else None
+    if tokenizer_file is None or not tokenizer_file.is_file():
+        steps.note("validation skipped: the ONNX model is not in a text entry with a tokenizer")
+        return
+    names = list(onnx_inputs(onnx_path))
+    inputs = encode(Tokenizer.from_file(str(tokenizer_file)), samples or load_samples(), names,
+                    int(config.get("parameters", {}).get("max_length", 128)))
+    reference = run_onnx(onnx_path, inputs)
+    engine = TensorRTEngine(plan, TensorRTConfig())
+    try:
+        produced = engine.infer(inputs)
+    finally:
+        engine.close()
+    kinds = {name: "embedding" if name == "embedding" else "labels" for name in reference}
+    validator = Validator(inputs, kinds, steps, valid=inputs.get("attention_mask"))
+    validator.baseline(reference)
+    precision = read_metadata(plan).precision
+    validator.check_outputs("onnx -> tensorrt", produced, "fp32" if precision == "fp32" else "fp16" if precision == "fp16" else "int8")

@@ -1,0 +1,255 @@
+"""ONNX -> TensorRT plan: optimisation profiles, precision, timing cache, and the stamp beside it.
+
+Planning (shapes, precision, graph inspection) is plain Python and tested without TensorRT;
+only ``build_engine`` imports ``tensorrt``. Precision: TensorRT 11 builds every network
+strongly typed (the FP16/INT8 builder flags are gone), so reduced precision must already be
+in the ONNX graph (``gatewise convert onnx --fp16``, or Q/DQ nodes for INT8/FP8). On
+TensorRT 10 the same strongly typed build is used for such graphs, and an FP32 graph may
+still ask for the FP16 builder flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from converters.errors import TensorRTError
+from gateway.engines.tensorrt import EngineMetadata, Profile, ShapeRange, metadata_path, profiles_as_json
+
+PRECISIONS = ("graph", "fp32", "fp16", "int8")
+"""``graph``: whatever the ONNX graph holds (strongly typed); the rest ask for one precision."""
+DEFAULT_WORKSPACE_GB = 4.0
+
+
+# --------------------------------------------------------------------------------------
+# Profiles
+# --------------------------------------------------------------------------------------
+
+
+def parse_shapes(spec: str) -> dict[str, tuple[int, ...]]:
+    """``"input_ids:1x16,attention_mask:1x16"`` (trtexec's form) -> ``{"input_ids": (1, 16), ...}``."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        name, colon, dims = part.rpartition(":")
+        if not colon or not name:
+            raise TensorRTError(f"shape {part!r} must look like NAME:DIMxDIM (for example input_ids:1x128)")
+        try:
+            shape = tuple(int(dim) for dim in dims.lower().split("x"))
+        except ValueError:
+            raise TensorRTError(f"shape {part!r}: dimensions must be integers separated by 'x'") from None
+        if any(dim < 1 for dim in shape):
+            raise TensorRTError(f"shape {part!r}: dimensions must be at least 1")
+        shapes[name] = shape
+    return shapes
+
+
+def default_range(shape: tuple[int, ...], *, max_batch: int, max_length: int, opt_batch: int | None,
+                  opt_length: int | None) -> ShapeRange:
+    """Axis 0 is the batch (1..max_batch); other dynamic axes are sequence (1..max_length)."""
+    low, best, high = [], [], []
+    for axis, dim in enumerate(shape):
+        if dim > 0:
+            low.append(dim), best.append(dim), high.append(dim)
+        elif axis == 0:
+            low.append(1), best.append(opt_batch or max(1, max_batch // 2)), high.append(max_batch)
+        else:
+            low.append(1), best.append(opt_length or max(1, max_length // 2)), high.append(max_length)
+    return ShapeRange(tuple(low), tuple(best), tuple(high))
+
+
+def plan_profiles(
+    inputs: dict[str, tuple[int, ...]],
+    *,
+    max_batch: int = 32,
+    max_length: int = 128,
+    opt_batch: int | None = None,
+    opt_length: int | None = None,
+    explicit: list[tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]] | None = None,
+) -> list[Profile]:
+    """One profile per explicit (min, opt, max) triple, or one default profile; each covers every input.
+
+    ``inputs`` maps each engine input to its ONNX shape (-1 where dynamic). Explicit shapes
+    win for the inputs they name; the others get the default range, so no dynamic input is
+    ever left without a profile.
+    """
+    if max_batch < 1 or max_length < 1:
+        raise TensorRTError(f"max batch ({max_batch}) and max length ({max_length}) must be at least 1")
+    defaults = {name: default_range(shape, max_batch=max_batch, max_length=max_length, opt_batch=opt_batch,
+                                    opt_length=opt_length) for name, shape in inputs.items()}  # fmt: skip
+    profiles = []
+    for low, best, high in explicit or [({}, {}, {})]:
+        named = set(low) | set(best) | set(high)
+        unknown = sorted(named - set(inputs))
+        if unknown:
+            raise TensorRTError(f"shapes name {unknown}, which are not inputs of the model ({', '.join(inputs)})")
+        partial = sorted(name for name in named if not (name in low and name in best and name in high))
+        if partial:
+            raise TensorRTError(f"inputs {partial} need all three of --min, --opt and --max")
+        profile = {name: ShapeRange(low[name], best[name], high[name]) if name in named else defaults[name] for name in inputs}
+        for name, limits in profile.items():
+            check_range(name, inputs[name], limits)
+        profiles.append(profile)
+    return profiles
+
+
+def check_range(name: str, onnx_shape: tuple[int, ...], limits: ShapeRange) -> None:
+    """min <= opt <= max per axis, ranks equal to the graph's, fixed axes left at their size."""
+    for label, shape in (("min", limits.min), ("opt", limits.opt), ("max", limits.max)):
+        if len(shape) != len(onnx_shape):
+            raise TensorRTError(f"{name}: {label} shape {list(shape)} has {len(shape)} dims; the model's input has {len(onnx_shape)}")
+        fixed = [(axis, dim, want) for axis, (dim, want) in enumerate(zip(shape, onnx_shape, strict=True)) if want > 0 and dim != want]
+        if fixed:
+            axis, dim, want = fixed[0]
+            raise TensorRTError(f"{name}: {label} shape sets axis {axis} to {dim}, but the model fixes it at {want}")
+    if not all(lo <= mid <= hi for lo, mid, hi in zip(limits.min, limits.opt, limits.max, strict=True)):
+        raise TensorRTError(f"{name}: need min <= opt <= max on every axis, got {list(limits.min)}, {list(limits.opt)}, {list(limits.max)}")
+
+
+# --------------------------------------------------------------------------------------
+# Precision
+# --------------------------------------------------------------------------------------
+
+
+def graph_precision(onnx_path: Path) -> str:
+    """What the graph computes in: ``int8-qdq``, ``int8-dynamic`` (ORT-only ops), ``fp16`` or ``fp32``."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    ops = {node.op_type for node in graph.node}
+    if ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}:
+        return "int8-dynamic"
+    if "QuantizeLinear" in ops and "DequantizeLinear" in ops:
+        return "int8-qdq"
+    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How to build: strongly typed or not, and which TensorRT 10 builder flags to set."""
+
+    precision: str
+    strongly_typed: bool
+    builder_flags: tuple[str, ...] = ()
+
+
+def plan_precision(requested: str, graph: str, tensorrt_major: int) -> PrecisionPlan:
+    """Reconcile the precision asked for with the graph's and what this TensorRT can do."""
+    if requested not in PRECISIONS:
+        raise TensorRTError(f"precision {requested!r} is not one of {', '.join(PRECISIONS)}")
+    if graph == "int8-dynamic":
+        raise TensorRTError(
+            "the graph uses onnxruntime's dynamic INT8 ops, which TensorRT cannot build; convert the FP32 "
+            "or FP16 model instead (INT8 for TensorRT needs Q/DQ nodes)"
+        )
+    effective = {"int8-qdq": "int8"}.get(graph, graph)
+    if requested in ("graph", effective):
+        return PrecisionPlan(effective, strongly_typed=True)
+    if requested == "fp16" and graph == "fp32":
+        if tensorrt_major >= 11:
+            raise TensorRTError(
+                "TensorRT 11 builds strongly typed: FP16 must be in the ONNX graph. Convert with "
+                "`gatewise convert onnx ... --fp16` (FP32 inputs/outputs, LayerNorm/Softmax kept in FP32) and build that"
+            )
+        # TensorRT 10 weak typing: FP16 kernels where TensorRT judges them safe.
+        return PrecisionPlan("fp16", strongly_typed=False, builder_flags=("FP16",))
+    if requested == "int8":
+        raise TensorRTError("INT8 needs Q/DQ nodes in the ONNX graph (explicit quantisation); this graph has none")
+    raise TensorRTError(f"asked for {requested} but the graph is {effective}; build with --precision graph, or convert the graph first")
+
+
+def tensorrt_major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+# --------------------------------------------------------------------------------------
+# Build (needs TensorRT and a GPU)
+# --------------------------------------------------------------------------------------
+
+
+def onnx_inputs(onnx_path: Path) -> dict[str, tuple[int, ...]]:
+    """The graph's input shapes, -1 where dynamic."""
+    from converters.entry import engine_specs
+
+    inputs, _ = engine_specs(onnx_path)
+    return {spec["name"]: tuple(spec["shape"]) for spec in inputs}
+
+
+def build_engine(
+    onnx_path: Path,
+    plan_path: Path,
+    *,
+    profiles: list[Profile],
+    precision: str = "graph",
+    timing_cache: Path | None = None,
+    workspace_gb: float = DEFAULT_WORKSPACE_GB,
+    device_id: int = 0,
+    quiet: bool = False,
+) -> EngineMetadata:
+    """Build ``plan_path`` from ``onnx_path`` and stamp ``plan_path.json``; reuse and update ``timing_cache``."""
+    try:
+        import tensorrt as trt
+    except ImportError as exc:
+        raise TensorRTError(
+            "TensorRT is not installed: `pip install 'gatewise[tensorrt]'` where NVIDIA's package index is "
+            "reachable (PyPI only has stubs that download from it), or serve the ONNX model"
+        ) from exc
+    from gateway.engines.tensorrt import device_facts
+
+    plan = plan_precision(precision, graph_precision(onnx_path), tensorrt_major(trt.__version__))
+    logger = trt.Logger(trt.Logger.ERROR if quiet else trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 0
+    if plan.strongly_typed and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
+        # Required on TensorRT 10 for graph precision; accepted and ignored on 11 (always strongly typed).
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(index)) for index in range(parser.num_errors))
+        raise TensorRTError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    for profile in profiles:
+        optimisation = builder.create_optimization_profile()
+        for name, limits in profile.items():
+            optimisation.set_shape(name, limits.min, limits.opt, limits.max)
+        config.add_optimization_profile(optimisation)
+    cache_bytes = timing_cache.read_bytes() if timing_cache is not None and timing_cache.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        # A cache from another GPU or TensorRT release: start a fresh one rather than mix timings.
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise TensorRTError(f"TensorRT failed to build an engine from {onnx_path}; rerun without --quiet for its log")
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    plan_path.write_bytes(bytes(serialized))
+    if timing_cache is not None:
+        timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    gpu_name, capability = device_facts(device_id)
+    meta = EngineMetadata(
+        tensorrt_version=trt.__version__,
+        gpu_name=gpu_name,
+        compute_capability=capability,
+        precision=plan.precision,
+        strongly_typed=plan.strongly_typed,
+        profiles=profiles_as_json(profiles),
+        source=str(onnx_path),
+    )
+    metadata_path(plan_path).write_text(meta.to_json(), encoding="utf-8")
+    return meta
+
+
+def trt_available() -> bool:
+    """Whether ``import tensorrt`` works here (the libraries, not PyPI's stub)."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+

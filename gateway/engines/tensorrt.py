@@ -1,0 +1,334 @@
+"""Native TensorRT engine (``model.plan``) and the pure logic around it.
+
+A plan only runs on the TensorRT version and GPU architecture it was built for, so the
+converter stamps ``model.plan.json`` beside it and this engine refuses a mismatch with a
+message that says how to rebuild, instead of a deserialisation error or wrong results.
+The engine is deserialised once; each instance owns one execution context and one CUDA
+stream; device buffers are allocated once per optimisation profile, at that profile's
+largest shapes, and reused by every batch; tensors are bound by name.
+
+``tensorrt`` and ``cuda-python`` are imported only when an engine is opened, so the
+metadata, profile and buffer helpers here work (and are tested) without libnvinfer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gateway.config import TensorRTConfig, TensorSpec
+from gateway.engines.base import Tensors
+from gateway.errors import EngineError
+
+log = logging.getLogger("gatewise.engines.tensorrt")
+
+METADATA_SUFFIX = ".json"
+"""``model.plan`` -> ``model.plan.json``."""
+NUMPY_TO_DATATYPE = {
+    "bool": "BOOL", "uint8": "UINT8", "int8": "INT8", "int32": "INT32", "int64": "INT64",
+    "float16": "FP16", "float32": "FP32",
+}  # fmt: skip
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """One input's min/opt/max shape within one optimisation profile."""
+
+    min: Shape
+    opt: Shape
+    max: Shape
+
+
+Profile = dict[str, ShapeRange]
+
+
+@dataclass
+class EngineMetadata:
+    """What a plan was built with and for; written by the converter, checked at load."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    """``"major.minor"``, e.g. ``"9.0"`` for an H100."""
+    precision: str
+    strongly_typed: bool
+    profiles: list[dict[str, dict[str, list[int]]]] = field(default_factory=list)
+    source: str = ""
+    """The ONNX file the plan was built from."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    def profile_ranges(self) -> list[Profile]:
+        return [
+            {name: ShapeRange(tuple(r["min"]), tuple(r["opt"]), tuple(r["max"])) for name, r in profile.items()}
+            for profile in self.profiles
+        ]
+
+
+def metadata_path(plan: Path) -> Path:
+    return plan.with_name(plan.name + METADATA_SUFFIX)
+
+
+def profiles_as_json(profiles: list[Profile]) -> list[dict[str, dict[str, list[int]]]]:
+    return [
+        {name: {"min": list(r.min), "opt": list(r.opt), "max": list(r.max)} for name, r in profile.items()}
+        for profile in profiles
+    ]
+
+
+def read_metadata(plan: Path) -> EngineMetadata:
+    """The stamp beside ``plan``; EngineError if it is missing or unreadable."""
+    path = metadata_path(plan)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return EngineMetadata(**raw)
+    except FileNotFoundError:
+        raise EngineError(
+            f"{plan} has no {path.name}: without it the TensorRT version and GPU it was built for are unknown; "
+            "rebuild it with `gatewise convert tensorrt`"
+        ) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise EngineError(f"{path} is not a valid engine stamp ({exc}); rebuild the engine with `gatewise convert tensorrt`") from exc
+
+
+def same_release(built: str, running: str) -> bool:
+    """Plans are portable only within one TensorRT release: major.minor.patch must match."""
+    return built.split(".")[:3] == running.split(".")[:3]
+
+
+def check_compatible(meta: EngineMetadata, plan: Path, *, tensorrt_version: str, compute_capability: str, gpu_name: str) -> None:
+    """Raise EngineError when ``plan`` was built for another TensorRT release or GPU architecture."""
+    problems = []
+    if not same_release(meta.tensorrt_version, tensorrt_version):
+        problems.append(f"TensorRT {meta.tensorrt_version} (this gateway runs {tensorrt_version})")
+    if meta.compute_capability != compute_capability:
+        problems.append(
+            f"compute capability {meta.compute_capability} ({meta.gpu_name}); this GPU is {compute_capability} ({gpu_name})"
+        )
+    if problems:
+        raise EngineError(
+            f"{plan} was built for {' and '.join(problems)}; rebuild it on this machine with "
+            f"`gatewise convert tensorrt {meta.source or 'model.onnx'}`, or serve the ONNX version"
+        )
+
+
+def fits(shapes: dict[str, Shape], profile: Profile) -> bool:
+    """Whether every input shape lies within the profile's min..max."""
+    for name, shape in shapes.items():
+        limits = profile.get(name)
+        if limits is None:
+            continue
+        if len(shape) != len(limits.max):
+            return False
+        if any(not lo <= dim <= hi for dim, lo, hi in zip(shape, limits.min, limits.max, strict=True)):
+            return False
+    return True
+
+
+def choose_profile(shapes: dict[str, Shape], profiles: list[Profile]) -> int:
+    """The profile with the smallest max volume that fits ``shapes``; EngineError naming the limits if none does."""
+    fitting = [
+        (sum(math.prod(r.max) for r in profile.values()), index)
+        for index, profile in enumerate(profiles)
+        if fits(shapes, profile)
+    ]
+    if not fitting:
+        limits = "; ".join(
+            ", ".join(f"{name} {list(r.min)}..{list(r.max)}" for name, r in profile.items()) for profile in profiles
+        )
+        raise EngineError(f"input shapes {({k: list(v) for k, v in shapes.items()})} fit no optimisation profile ({limits})")
+    return min(fitting)[1]
+
+
+def nbytes(shape: Shape, dtype: np.dtype) -> int:
+    """Bytes for a tensor of ``shape``; -1 dims are not allowed here (size buffers at a profile's max)."""
+    if any(dim < 0 for dim in shape):
+        raise ValueError(f"shape {list(shape)} still has a dynamic dimension")
+    return int(math.prod(shape)) * np.dtype(dtype).itemsize
+
+
+def plan_buffers(shapes: dict[str, Shape], dtypes: dict[str, np.dtype]) -> dict[str, int]:
+    """Bytes to allocate per tensor for one profile, given each tensor's largest shape in it."""
+    return {name: max(nbytes(shape, dtypes[name]), 1) for name, shape in shapes.items()}
+
+
+def spec_of(name: str, dtype: np.dtype, shape: Shape) -> TensorSpec:
+    datatype = NUMPY_TO_DATATYPE.get(np.dtype(dtype).name)
+    if datatype is None:
+        raise EngineError(f"tensor {name!r} has type {np.dtype(dtype).name}, which the gateway cannot serve")
+    return TensorSpec(name=name, datatype=datatype, shape=tuple(dim if dim > 0 else -1 for dim in shape))
+
+
+# --------------------------------------------------------------------------------------
+# CUDA through cuda-python (no torch, no pycuda): every call returns (error, value...)
+# --------------------------------------------------------------------------------------
+
+
+def _cudart() -> Any:
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        try:
+            from cuda import cudart  # older cuda-python
+        except ImportError as exc:
+            raise EngineError("the TensorRT engine needs cuda-python: pip install 'gatewise[tensorrt]'") from exc
+    return cudart
+
+
+def _check(result: Any, what: str) -> Any:
+    error, *values = result if isinstance(result, tuple) else (result,)
+    if int(error) != 0:
+        raise EngineError(f"CUDA {what} failed: {error}")
+    return values[0] if len(values) == 1 else values
+
+
+def device_facts(device_id: int) -> tuple[str, str]:
+    """``(gpu name, "major.minor")`` of ``device_id``."""
+    cudart = _cudart()
+    props = _check(cudart.cudaGetDeviceProperties(device_id), "cudaGetDeviceProperties")
+    name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
+    return name, f"{props.major}.{props.minor}"
+
+
+class _Buffers:
+    """Device memory for one profile, allocated once at its largest shapes."""
+
+    def __init__(self, cudart: Any, sizes: dict[str, int]) -> None:
+        self._cudart = cudart
+        self.addresses: dict[str, int] = {}
+        self.sizes = sizes
+        for name, size in sizes.items():
+            self.addresses[name] = int(_check(cudart.cudaMalloc(size), f"cudaMalloc({size}) for {name!r}"))
+
+    def free(self) -> None:
+        for address in self.addresses.values():
+            self._cudart.cudaFree(address)
+        self.addresses.clear()
+
+
+class TensorRTEngine:
+    """One deserialised plan, one execution context and one CUDA stream (one instance)."""
+
+    def __init__(self, path: Path, config: TensorRTConfig) -> None:
+        if not path.is_file():
+            raise EngineError(f"no TensorRT engine at {path}")
+        meta = read_metadata(path)
+        try:
+            import tensorrt as trt
+        except ImportError as exc:
+            raise EngineError(
+                f"{path}: TensorRT is not installed here; install 'gatewise[tensorrt]' from NVIDIA's index, "
+                "or serve the model's ONNX version with backend = \"onnxruntime\""
+            ) from exc
+        self._trt = trt
+        self._cudart = cudart = _cudart()
+        self._path = path
+        self._lock = threading.Lock()
+        _check(cudart.cudaSetDevice(config.device_id), f"cudaSetDevice({config.device_id})")
+        gpu_name, capability = device_facts(config.device_id)
+        check_compatible(meta, path, tensorrt_version=trt.__version__, compute_capability=capability, gpu_name=gpu_name)
+        self._meta, self._gpu = meta, gpu_name
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self._engine is None:
+            raise EngineError(f"TensorRT could not deserialise {path}; rebuild it with `gatewise convert tensorrt`")
+        self._context = self._engine.create_execution_context()
+        self._stream = _check(cudart.cudaStreamCreate(), "cudaStreamCreate")
+        names = [self._engine.get_tensor_name(index) for index in range(self._engine.num_io_tensors)]
+        is_input = {name: self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT for name in names}
+        self._dtypes = {name: np.dtype(trt.nptype(self._engine.get_tensor_dtype(name))) for name in names}
+        self._input_names = [name for name in names if is_input[name]]
+        self._output_names = [name for name in names if not is_input[name]]
+        self._profiles = [
+            {name: ShapeRange(*(tuple(shape) for shape in self._engine.get_tensor_profile_shape(name, index)))
+             for name in self._input_names}
+            for index in range(self._engine.num_optimization_profiles)
+        ]  # fmt: skip
+        self._buffers = [self._allocate(index) for index in range(len(self._profiles))]
+        self._active = -1
+        self._inputs = tuple(spec_of(n, self._dtypes[n], tuple(self._engine.get_tensor_shape(n))) for n in self._input_names)
+        self._outputs = tuple(spec_of(n, self._dtypes[n], tuple(self._engine.get_tensor_shape(n))) for n in self._output_names)
+        log.info("%s: TensorRT %s on %s (%s), %d profile(s)", path, trt.__version__, gpu_name, capability, len(self._profiles))
+
+    def _activate(self, index: int) -> None:
+        if index != self._active:
+            self._context.set_optimization_profile_async(index, self._stream)
+            self._active = index
+
+    def _allocate(self, index: int) -> _Buffers:
+        """Set the profile's max input shapes, read the output shapes they imply, allocate both once."""
+        self._activate(index)
+        shapes: dict[str, Shape] = {}
+        for name, limits in self._profiles[index].items():
+            self._context.set_input_shape(name, limits.max)
+            shapes[name] = limits.max
+        for name in self._output_names:
+            shapes[name] = tuple(self._context.get_tensor_shape(name))
+        return _Buffers(self._cudart, plan_buffers(shapes, self._dtypes))
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "engine": "tensorrt",
+            "tensorrt_version": self._trt.__version__,
+            "gpu": self._gpu,
+            "compute_capability": self._meta.compute_capability,
+            "precision": self._meta.precision,
+            "profiles": str(len(self._profiles)),
+        }
+
+    def infer(self, inputs: Tensors) -> Tensors:
+        missing = [name for name in self._input_names if name not in inputs]
+        if missing:
+            raise EngineError(f"{self._path}: inputs {missing} are missing")
+        arrays = {name: np.ascontiguousarray(inputs[name], dtype=self._dtypes[name]) for name in self._input_names}
+        shapes = {name: tuple(array.shape) for name, array in arrays.items()}
+        cudart = self._cudart
+        with self._lock:
+            index = choose_profile(shapes, self._profiles)
+            self._activate(index)
+            buffers = self._buffers[index]
+            h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+            for name, array in arrays.items():
+                self._context.set_input_shape(name, shapes[name])
+                _check(cudart.cudaMemcpyAsync(buffers.addresses[name], array.ctypes.data, array.nbytes, h2d, self._stream),
+                       f"copy of {name!r} to the GPU")
+            results = {}
+            for name in [*self._input_names, *self._output_names]:
+                self._context.set_tensor_address(name, buffers.addresses[name])
+            for name in self._output_names:
+                results[name] = np.empty(tuple(self._context.get_tensor_shape(name)), dtype=self._dtypes[name])
+            if not self._context.execute_async_v3(self._stream):
+                raise EngineError(f"TensorRT failed to run {self._path}")
+            for name, array in results.items():
+                _check(cudart.cudaMemcpyAsync(array.ctypes.data, buffers.addresses[name], array.nbytes, d2h, self._stream),
+                       f"copy of {name!r} from the GPU")
+            _check(cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
+        return results
+
+    def close(self) -> None:
+        for buffers in self._buffers:
+            buffers.free()
+        self._buffers = []
+        if self._stream is not None:
+            self._cudart.cudaStreamDestroy(self._stream)
+            self._stream = None
+        del self._context, self._engine, self._runtime

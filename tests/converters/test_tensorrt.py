@@ -1,0 +1,236 @@
+"""TensorRT: profile and precision planning, the engine stamp, buffer sizing (no libnvinfer needed),
+then a real build and run that skips where TensorRT or a GPU is missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converters.errors import ConversionError, TensorRTError
+from converters.tensorrt import check_range, graph_precision, parse_shapes, plan_precision, plan_profiles, trt_available
+from gateway.engines.tensorrt import (
+    EngineMetadata,
+    ShapeRange,
+    TensorRTEngine,
+    check_compatible,
+    choose_profile,
+    metadata_path,
+    nbytes,
+    plan_buffers,
+    profiles_as_json,
+    read_metadata,
+    same_release,
+)
+from gateway.config import TensorRTConfig
+from gateway.errors import EngineError
+
+TEXT_INPUTS = {"input_ids": (-1, -1), "attention_mask": (-1, -1)}
+
+
+def stamp(**changes: object) -> EngineMetadata:
+    fields = dict(tensorrt_version="10.8.0.43", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
+                  precision="fp16", strongly_typed=True, source="models/m/1/model.onnx")
+    fields.update(changes)
+    return EngineMetadata(**fields)  # type: ignore[arg-type]
+
+
+# -- profiles ---------------------------------------------------------------------------
+
+
+def test_parse_shapes_reads_trtexec_syntax() -> None:
+    assert parse_shapes("input_ids:1x16, attention_mask:32X128") == {"input_ids": (1, 16), "attention_mask": (32, 128)}
+
+
+@pytest.mark.parametrize(("spec", "message"), [("input_ids=1x16", "must look like NAME:DIMxDIM"),
+                                               ("input_ids:1xa", "dimensions must be integers"),
+                                               ("input_ids:0x16", "at least 1")])
+def test_parse_shapes_rejects_bad_specs(spec: str, message: str) -> None:
+    with pytest.raises(TensorRTError, match=message):
+        parse_shapes(spec)
+
+
+def test_default_profile_covers_every_dynamic_input_from_config_limits() -> None:
+    (profile,) = plan_profiles({**TEXT_INPUTS, "token_type_ids": (-1, -1)}, max_batch=32, max_length=256)
+    assert set(profile) == {"input_ids", "attention_mask", "token_type_ids"}
+    assert profile["input_ids"] == ShapeRange((1, 1), (16, 128), (32, 256))
+
+
+def test_fixed_axes_stay_fixed_and_batch_only_modules_get_batch_ranges() -> None:
+    (profile,) = plan_profiles({"features": (-1, 8)}, max_batch=64, max_length=128, opt_batch=8)
+    assert profile["features"] == ShapeRange((1, 8), (8, 8), (64, 8))
+
+
+def test_explicit_shapes_make_one_profile_each_and_fill_unnamed_inputs() -> None:
+    small = ({"input_ids": (1, 1)}, {"input_ids": (1, 16)}, {"input_ids": (4, 32)})
+    large = ({"input_ids": (1, 1)}, {"input_ids": (16, 128)}, {"input_ids": (32, 512)})
+    profiles = plan_profiles(TEXT_INPUTS, max_batch=32, max_length=512, explicit=[small, large])
+    assert [p["input_ids"].max for p in profiles] == [(4, 32), (32, 512)]
+    assert profiles[0]["attention_mask"] == ShapeRange((1, 1), (16, 256), (32, 512))
+
+
+@pytest.mark.parametrize(("explicit", "message"), [
+    (({"nope": (1, 1)}, {"nope": (1, 1)}, {"nope": (1, 1)}), r"shapes name \['nope'\], which are not inputs"),
+    (({"input_ids": (1, 1)}, {}, {"input_ids": (4, 4)}), r"inputs \['input_ids'\] need all three of --min, --opt and --max"),
+    (({"input_ids": (1, 8)}, {"input_ids": (1, 4)}, {"input_ids": (4, 16)}), "need min <= opt <= max on every axis"),
+    (({"input_ids": (1,)}, {"input_ids": (1,)}, {"input_ids": (4,)}), r"min shape \[1\] has 1 dims; the model's input has 2"),
+])  # fmt: skip
+def test_bad_explicit_profiles_are_explained(explicit: tuple, message: str) -> None:
+    with pytest.raises(TensorRTError, match=message):
+        plan_profiles(TEXT_INPUTS, explicit=[explicit])
+
+
+def test_a_fixed_axis_cannot_be_given_another_size() -> None:
+    with pytest.raises(TensorRTError, match="max shape sets axis 1 to 9, but the model fixes it at 8"):
+        check_range("features", (-1, 8), ShapeRange((1, 8), (2, 8), (4, 9)))
+
+
+# -- precision --------------------------------------------------------------------------
+
+
+def test_graph_precision_is_strongly_typed_on_both_majors() -> None:
+    for major in (10, 11):
+        assert plan_precision("graph", "fp16", major) == plan_precision("fp16", "fp16", major)
+        assert plan_precision("graph", "fp16", major).strongly_typed
+
+
+def test_fp16_of_an_fp32_graph_uses_the_flag_on_trt10_and_is_refused_on_trt11() -> None:
+    plan = plan_precision("fp16", "fp32", 10)
+    assert (plan.strongly_typed, plan.builder_flags) == (False, ("FP16",))
+    with pytest.raises(TensorRTError, match=r"TensorRT 11 builds strongly typed: FP16 must be in the ONNX graph.*--fp16"):
+        plan_precision("fp16", "fp32", 11)
+
+
+def test_int8_needs_qdq_and_ort_dynamic_int8_is_refused() -> None:
+    assert plan_precision("int8", "int8-qdq", 11).precision == "int8"
+    with pytest.raises(TensorRTError, match="needs Q/DQ nodes"):
+        plan_precision("int8", "fp32", 10)
+    with pytest.raises(TensorRTError, match="dynamic INT8 ops, which TensorRT cannot build"):
+        plan_precision("graph", "int8-dynamic", 10)
+
+
+def test_graph_precision_reads_exported_graphs(exported) -> None:
+    assert graph_precision(exported("bert", "text-classification") / "1" / "model.onnx") == "fp32"
+    assert graph_precision(exported("bert", "feature-extraction", "mean", fp16=True) / "1" / "model.onnx") == "fp16"
+    assert graph_precision(exported("bert", "text-classification", optimize=True, int8=True) / "1" / "model.onnx") == "int8-dynamic"
+
+
+# -- the stamp and the runtime checks ---------------------------------------------------
+
+
+def test_stamp_round_trips_beside_the_plan(tmp_path: Path) -> None:
+    plan = tmp_path / "model.plan"
+    profiles = plan_profiles(TEXT_INPUTS, max_batch=8, max_length=64)
+    meta = stamp(profiles=profiles_as_json(profiles))
+    metadata_path(plan).write_text(meta.to_json())
+    assert metadata_path(plan).name == "model.plan.json"
+    read = read_metadata(plan)
+    assert read == meta and read.profile_ranges() == profiles
+
+
+def test_missing_or_broken_stamp_is_an_engine_error(tmp_path: Path) -> None:
+    plan = tmp_path / "model.plan"
+    with pytest.raises(EngineError, match="has no model.plan.json: without it the TensorRT version and GPU"):
+        read_metadata(plan)
+    metadata_path(plan).write_text(json.dumps({"tensorrt_version": "10"}))
+    with pytest.raises(EngineError, match="is not a valid engine stamp"):
+        read_metadata(plan)
+
+
+def test_release_match_ignores_the_build_number() -> None:
+    assert same_release("10.8.0.43", "10.8.0.99")
+    assert not same_release("10.8.0.43", "10.9.0.34")
+
+
+def test_engine_for_another_tensorrt_or_gpu_is_refused_with_a_rebuild_hint() -> None:
+    meta = stamp()
+    check_compatible(meta, Path("m.plan"), tensorrt_version="10.8.0.50", compute_capability="9.0", gpu_name="H100")
+    with pytest.raises(EngineError, match=r"built for TensorRT 10.8.0.43 \(this gateway runs 11.0.0\).*`gatewise convert tensorrt models/m/1/model.onnx`"):
+        check_compatible(meta, Path("m.plan"), tensorrt_version="11.0.0", compute_capability="9.0", gpu_name="H100")
+    with pytest.raises(EngineError, match=r"compute capability 9.0 \(NVIDIA H100 80GB HBM3\); this GPU is 8.9 \(NVIDIA L4\)"):
+        check_compatible(meta, Path("m.plan"), tensorrt_version="10.8.0.43", compute_capability="8.9", gpu_name="NVIDIA L4")
+
+
+def test_engine_refuses_to_open_without_its_stamp(tmp_path: Path) -> None:
+    """The check runs before TensorRT is imported, so it holds on machines without it too."""
+    (tmp_path / "model.plan").write_bytes(b"plan")
+    with pytest.raises(EngineError, match="has no model.plan.json"):
+        TensorRTEngine(tmp_path / "model.plan", TensorRTConfig())
+
+
+# -- profiles at run time and buffers ---------------------------------------------------
+
+
+def test_the_smallest_fitting_profile_is_chosen() -> None:
+    small = {"input_ids": ShapeRange((1, 1), (1, 16), (4, 32))}
+    large = {"input_ids": ShapeRange((1, 1), (16, 128), (32, 512))}
+    assert choose_profile({"input_ids": (2, 20)}, [large, small]) == 1
+    assert choose_profile({"input_ids": (8, 20)}, [large, small]) == 0
+    with pytest.raises(EngineError, match=r"fit no optimisation profile \(input_ids \[1, 1\]..\[32, 512\]"):
+        choose_profile({"input_ids": (64, 20)}, [large])
+
+
+def test_buffers_are_sized_at_the_profile_maximum() -> None:
+    sizes = plan_buffers({"input_ids": (32, 128), "logits": (32, 3)}, {"input_ids": np.dtype(np.int64), "logits": np.dtype(np.float32)})
+    assert sizes == {"input_ids": 32 * 128 * 8, "logits": 32 * 3 * 4}
+    with pytest.raises(ValueError, match="still has a dynamic dimension"):
+        nbytes((-1, 3), np.dtype(np.float32))
+
+
+def test_tensorrt_conversion_without_tensorrt_says_how_to_get_it(exported, tmp_path: Path) -> None:
+    if trt_available():
+        pytest.skip("TensorRT is installed here; this checks the message given without it")
+    from converters.engine_entry import export_tensorrt
+
+    onnx_path = exported("bert", "text-classification") / "1" / "model.onnx"
+    with pytest.raises(ConversionError, match=r"TensorRT is not installed: `pip install 'gatewise\[tensorrt\]'`"):
+        export_tensorrt(onnx_path, repository=tmp_path / "repo", name="m", quiet=True, timing_cache=None)
+    assert not (tmp_path / "repo" / "m").exists()
+
+
+# -- real TensorRT (skipped here: no libnvinfer, no GPU) -----------------------------------
+
+
+def gpu_count() -> int:
+    try:
+        from gateway.engines.tensorrt import _cudart
+
+        error, count = _cudart().cudaGetDeviceCount()
+    except Exception:  # noqa: BLE001 - no cuda-python or no driver: no GPU to test on
+        return 0
+    return int(count) if int(error) == 0 else 0
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_path: Path) -> None:
+    """Build a plan from a tiny export, run batch 1 and 3 through TensorRTEngine, compare with ONNX Runtime."""
+    pytest.importorskip("tensorrt", reason="TensorRT's libraries are not installed (only NVIDIA's index has them)")
+    if gpu_count() == 0:
+        pytest.skip("no CUDA GPU")
+    import shutil
+
+    from converters.engine_entry import export_tensorrt
+    from gateway.config import load_config
+    from gateway.engines import create_engine
+
+    source = tmp_path / "repo" / "m"
+    shutil.copytree(exported("bert", "text-classification"), source)
+    model_dir = export_tensorrt(source / "1" / "model.onnx", repository=source.parent, name="m", version=5,
+                                timing_cache=tmp_path / "timing.cache", quiet=True)
+    assert (tmp_path / "timing.cache").stat().st_size > 0
+    config = load_config(model_dir)
+    assert config.backend == "tensorrt"
+    engine = create_engine(config, model_dir / "5")
+    onnx_engine = create_engine(load_config(source).model_copy(update={"backend": "onnxruntime"}), source / "1")
+    for rows, length in ((1, 7), (3, 19)):
+        inputs = {spec.name: np.ones((rows, length), dtype=np.int64) for spec in engine.inputs}
+        np.testing.assert_allclose(engine.infer(inputs)["logits"], onnx_engine.infer(inputs)["logits"], atol=1e-3)
+    engine.close()
+    meta = json.loads(metadata_path(model_dir / "5" / "model.plan").read_text())
+    meta["compute_capability"] = "1.0"
+    metadata_path(model_dir / "5" / "model.plan").write_text(json.dumps(meta))
+    with pytest.raises(EngineError, match="compute capability 1.0"):
+        create_engine(config, model_dir / "5")
