@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+from converters.cli import convert_app
+
 app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True)
+app.add_typer(convert_app, name="convert")
 
 
 @app.callback()
