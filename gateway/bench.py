@@ -131,6 +131,18 @@ async def closed_loop(url: str, model_name: str, concurrency: int, seconds: floa
     return _row(f"gRPC, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
 
 
+def perf_analyzer_env() -> dict[str, str]:
+    """perf_analyzer links libcudart.so.12 even for CPU runs: point it at the pip wheel's copy."""
+    env = dict(os.environ)
+    try:
+        import nvidia.cuda_runtime
+    except ImportError:
+        return env
+    lib = Path(next(iter(nvidia.cuda_runtime.__path__))) / "lib"
+    env["LD_LIBRARY_PATH"] = f"{lib}:{env.get('LD_LIBRARY_PATH', '')}"
+    return env
+
+
 def perf_analyzer_row(url: str, model_name: str, concurrency: int, seconds: float) -> Row | None:
     """perf_analyzer's own figures, when its binary and libraries are present."""
     binary = shutil.which("perf_analyzer")
@@ -138,14 +150,7 @@ def perf_analyzer_row(url: str, model_name: str, concurrency: int, seconds: floa
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as data:
         data.write('{"data": [' + ",".join(f'{{"text": ["{s}"]}}' for s in SENTENCES) + "]}")
-    env = dict(os.environ)
-    try:
-        import nvidia.cuda_runtime
-
-        lib = Path(next(iter(nvidia.cuda_runtime.__path__))) / "lib"
-        env["LD_LIBRARY_PATH"] = f"{lib}:{env.get('LD_LIBRARY_PATH', '')}"
-    except ImportError:
-        pass
+    env = perf_analyzer_env()
     command = [
         binary, "-m", model_name, "-i", "grpc", "-u", url, "--input-data", data.name, "--shape", "text:1",
         "--concurrency-range", str(concurrency), "--measurement-interval", str(int(seconds * 1000 / 3)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -12,19 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RunningServer
-
-
-def perf_analyzer_env() -> dict[str, str]:
-    """perf_analyzer links libcudart.so.12 even for CPU runs: point it at the pip wheel's copy."""
-    env = dict(os.environ)
-    try:
-        import nvidia.cuda_runtime
-
-        lib = Path(next(iter(nvidia.cuda_runtime.__path__))) / "lib"
-        env["LD_LIBRARY_PATH"] = f"{lib}:{env.get('LD_LIBRARY_PATH', '')}"
-    except ImportError:
-        pass
-    return env
+from gateway.bench import perf_analyzer_env
 
 
 @pytest.fixture(scope="module")
