@@ -21,8 +21,10 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from gateway.health import Health
 from gateway.metrics import serve_metrics
 from gateway.repository import ModelRepository
+from gateway.security import auth_interceptors
 from gateway.servicer import InferenceServicer
 from gateway.settings import ServerSettings
+from gateway.watch import RepositoryWatcher
 from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
@@ -69,6 +71,7 @@ class GatewayServer:
         self.servicer = InferenceServicer(self.repository, settings)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
+        self.watcher = RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
 
     async def start(self) -> int:
         """Bind, start serving health at once, then load every model; returns the port."""
@@ -79,7 +82,8 @@ class GatewayServer:
             ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
-        server = grpc.aio.server(options=options)
+        interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key)
+        server = grpc.aio.server(options=options, interceptors=interceptors)
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         reflection.enable_server_reflection(_register_for_reflection(), server, pool=POOL)
@@ -89,7 +93,7 @@ class GatewayServer:
             self.port = server.add_insecure_port(address)
         else:
             self.port = server.add_secure_port(address, credentials)
-        if settings.host in ("0.0.0.0", "::", "[::]") and credentials is None and settings.auth_keys_file is None:
+        if settings.host in ("0.0.0.0", "::", "[::]") and credentials is None and not interceptors:
             log.warning("serving on every interface without TLS or authentication: anyone who can reach %s can call it", address)
         await self.health.set_server(False)
         await server.start()
@@ -98,7 +102,12 @@ class GatewayServer:
         if settings.metrics_port is not None:
             metrics_port = serve_metrics(settings.metrics_port, settings.host)
             log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
+        if self.watcher is not None:
+            await self.watcher.prime()
         await self.repository.load_all()
+        if self.watcher is not None:
+            self.watcher.start()
+            log.info("watching %s every %.1f s", settings.repository, settings.watch_interval_s)
         self.servicer.ready = True
         await self.health.set_server(True)
         ready = [name for name, _, state, _ in self.repository.index() if state == "READY"]
@@ -109,6 +118,8 @@ class GatewayServer:
         """Health NOT_SERVING first, refuse new RPCs, finish in-flight ones up to the grace period."""
         self.servicer.ready = False
         await self.health.shutting_down()
+        if self.watcher is not None:
+            await self.watcher.stop()
         if self._server is not None:
             log.info("draining: up to %.1f s for in-flight requests", self.settings.grace_period_s)
             await self._server.stop(self.settings.grace_period_s)

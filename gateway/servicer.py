@@ -21,6 +21,7 @@ from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_pa
 from gateway.errors import GatewiseError, InvalidInput
 from gateway.model import ServedModel
 from gateway.repository import ModelRepository
+from gateway.security.principal import current_principal
 from gateway.settings import ServerSettings
 from gateway.validation import validate_inputs
 from protos import grpc_service_pb2 as pb
@@ -218,11 +219,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
 
 def principal_of(context: grpc.aio.ServicerContext) -> str:
-    """Who sent the request, as authentication recorded it; 'anonymous' without it."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-gatewise-principal":
-            return str(value)
-    return "anonymous"
+    """Who sent the request, as the auth interceptor proved it; 'anonymous' without auth.
+
+    Never read from metadata: a client could write any name there.
+    """
+    principal = current_principal()
+    return principal.name if principal is not None else "anonymous"
 
 
 def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> list[str]:

@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "text-classification": "plugins.text.classification",
     "token-classification": "plugins.text.token_classification",
     "feature-extraction": "plugins.text.feature_extraction",
+    "audit": "plugins.audit",
 }
 """Name a config.toml uses -> module that implements the plugin."""
 

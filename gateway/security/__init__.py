@@ -1,0 +1,41 @@
+"""Security for the gateway: bearer-token authentication, per-model authorisation.
+
+    principal.py    Principal, the PRINCIPAL context variable, AuthError / Forbidden
+    keys.py         the hashed API key file, and ``python -m gateway.security.keys new``
+    tokens.py       Authenticator: bearer token -> Principal (API key or JWT)
+    rules.py        which RPCs are exempt, model-scoped or admin-only
+    interceptor.py  the grpc.aio interceptor that enforces all of it
+
+TLS itself is grpc's (``gateway.server._credentials``); see docs/security.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.security.interceptor import AuthInterceptor
+from gateway.security.keys import KeyFileError, hash_key, load_keys, new_token
+from gateway.security.principal import ANONYMOUS, AuthError, Forbidden, Principal, current_principal
+from gateway.security.tokens import Authenticator
+
+__all__ = [
+    "ANONYMOUS",
+    "AuthError",
+    "AuthInterceptor",
+    "Authenticator",
+    "Forbidden",
+    "KeyFileError",
+    "Principal",
+    "auth_interceptors",
+    "current_principal",
+    "hash_key",
+    "load_keys",
+    "new_token",
+]
+
+
+def auth_interceptors(keys_file: Path | None, jwt_public_key: Path | None) -> list[AuthInterceptor]:
+    """The server's interceptors: none when neither keys nor a JWT key is configured."""
+    if keys_file is None and jwt_public_key is None:
+        return []
+    return [AuthInterceptor(Authenticator.from_files(keys_file, jwt_public_key))]

@@ -1,0 +1,59 @@
+"""Who is calling: the identity a bearer token proves, and the models it may call.
+
+The auth interceptor sets ``PRINCIPAL`` for the RPC it lets through, so the servicer (and
+the audit hook) learn the caller without reading metadata a client could forge.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+import grpc
+
+from gateway.errors import GatewiseError
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a key's name or a JWT's ``sub``."""
+
+    name: str
+    models: tuple[str, ...] = ()
+    """Glob patterns (``finance-*``) of the models it may call; ``*`` is every model."""
+    admin: bool = False
+    """May load and unload models (RepositoryModelLoad / RepositoryModelUnload)."""
+    via: str = "key"
+    """How it was proved: ``key`` (static API key) or ``jwt``."""
+
+    def allows(self, model: str) -> bool:
+        """Case-sensitive glob match; the empty name (every model) matches only ``*``."""
+        return any(fnmatchcase(model, pattern) for pattern in self.models)
+
+
+ANONYMOUS = Principal("anonymous", models=("*",), admin=True, via="none")
+"""Without authentication configured, every caller is this (and may do anything)."""
+
+PRINCIPAL: ContextVar[Principal | None] = ContextVar("gatewise_principal", default=None)
+
+
+def current_principal() -> Principal | None:
+    """The principal of the RPC running in this context, or None outside an authenticated RPC."""
+    return PRINCIPAL.get()
+
+
+class AuthError(GatewiseError):
+    """A bearer token is missing, malformed, unknown or expired (UNAUTHENTICATED)."""
+
+    status = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Forbidden(GatewiseError):
+    """The caller is authenticated but may not do this (PERMISSION_DENIED)."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED
+
+    def __init__(self, principal: str, what: str) -> None:
+        super().__init__(f"principal {principal!r} may not {what}")
+        self.principal = principal

@@ -1,0 +1,47 @@
+"""Built-in audit trail: who called which model, when, and how it ended; never the data.
+
+A cross-cutting plugin: its ``gatewise_request_finished`` runs for every request of every
+model. Each request becomes one JSON line on the ``gatewise.audit`` logger (route it to
+its own file or collector with standard logging config). The hook never receives
+payloads; the client-chosen request id is cut to 64 printable characters so it cannot
+smuggle data or forge log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from plugins.hookspecs import hookimpl
+
+log = logging.getLogger("gatewise.audit")
+
+MAX_ID_CHARS = 64
+
+
+@hookimpl
+def gatewise_request_finished(
+    model_name: str, model_version: str, request_id: str, principal: str, status: str, rows: int, duration_s: float
+) -> None:
+    """Log one audit record per request at INFO."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    record = {
+        "event": "request",
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "principal": _clean(principal),
+        "model": _clean(model_name),
+        "version": _clean(model_version),
+        "request_id": _clean(request_id),
+        "status": status,
+        "rows": rows,
+        "duration_ms": round(duration_s * 1000, 3),
+    }
+    log.info("%s", json.dumps(record, separators=(",", ":")))
+
+
+def _clean(value: str) -> str:
+    """Printable ASCII only, at most MAX_ID_CHARS: a name or an id, never free text."""
+    printable = "".join(char if " " <= char <= "~" else "?" for char in value[:MAX_ID_CHARS])
+    return printable + ("..." if len(value) > MAX_ID_CHARS else "")
