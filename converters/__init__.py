@@ -6,6 +6,7 @@ that need them, so ``import converters`` is cheap.
 
 from __future__ import annotations
 
+from converters.engine_entry import export_tensorrt
 from converters.errors import (
     CheckpointError,
     ConversionError,
@@ -36,6 +37,7 @@ __all__ = [
     "UnsupportedArchitecture",
     "UnsupportedTask",
     "export_module",
+    "export_tensorrt",
     "export_transformer",
     "load_samples",
 ]

@@ -52,6 +52,8 @@ def export_transformer(
     if max_length < 2:
         raise ConversionError(f"max_length must be at least 2, got {max_length}")
     texts = samples if samples is not None else load_samples()
+    if len(texts) < 2 or not all(isinstance(text, str) and text.strip() for text in texts):
+        raise ConversionError("samples must hold at least 2 non-empty strings to validate on")
     total = 4 + optimize + fp16 + int8
     with Steps(f"convert {name}", total, quiet=quiet) as steps, staged_entry(repository, name, version) as staging:
         with steps.step("loading checkpoint"):
