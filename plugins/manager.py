@@ -25,6 +25,9 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "token-classification": "plugins.text.token_classification",
     "feature-extraction": "plugins.text.feature_extraction",
     "audit": "plugins.audit",
+    "finance": "plugins.finance.plugin",
+    "medical": "plugins.medical.plugin",
+    "retail": "plugins.retail.plugin",
 }
 """Name a config.toml uses -> module that implements the plugin."""
 

@@ -1,0 +1,192 @@
+"""Build the demo repository once: train (seeded), convert with ``converters``, evaluate, reuse.
+
+An entry is rebuilt only when it is missing or was built from other data or settings
+(``demo-build.json`` at the repository root records a fingerprint per model, the held-out
+scores and how long each step took). Checkpoints go to ``REPOSITORY/.work`` and are removed
+once converted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gateway.demo import evaluate
+from gateway.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
+from gateway.demo.corpus import finance as finance_data
+from gateway.demo.corpus import medical as medical_data
+from gateway.demo.corpus import retail as retail_data
+from gateway.demo.train import SEED, TrainSettings
+
+log = logging.getLogger("gatewise.demo.build")
+
+MANIFEST = "demo-build.json"
+RECIPE_VERSION = 1
+"""Bump when a recipe changes in a way the data files do not show."""
+SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
+NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
+MAX_LENGTH = 128
+
+
+def _fingerprint(*files: str, settings: Any = None) -> str:
+    digest = hashlib.sha256(f"{RECIPE_VERSION}:{SEED}:{settings!r}".encode())
+    for name in files:
+        digest.update((DATA_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _samples(data: str, count: int = 16) -> list[str]:
+    return [record["text"] for record in read_jsonl(DATA_DIR / f"{data}.held_out.jsonl")[:count]]
+
+
+def _finance_sentiment(repository: Path, work: Path) -> dict[str, float]:
+    from converters import export_transformer
+    from gateway.demo.train import fine_tune_classifier
+
+    records = read_jsonl(DATA_DIR / "finance_sentiment.train.jsonl")
+    checkpoint = fine_tune_classifier(records, finance_data.LABELS, work / "finance-sentiment", SENTIMENT)
+    model_dir = export_transformer(
+        checkpoint, "text-classification", repository, "finance-sentiment", max_length=MAX_LENGTH,
+        samples=_samples("finance_sentiment"), quiet=True,
+        extra_config={"plugin": "finance", "task": "text-classification", "parameters": {"min_confidence": 0.5}},
+    )  # fmt: skip
+    return evaluate.classification(model_dir, "finance_sentiment", finance_data.LABELS)
+
+
+def _retail_sentiment(repository: Path, work: Path) -> dict[str, float]:
+    from converters import export_transformer
+    from gateway.demo.train import fine_tune_classifier
+
+    records = read_jsonl(DATA_DIR / "retail_sentiment.train.jsonl")
+    checkpoint = fine_tune_classifier(records, retail_data.LABELS, work / "retail-sentiment", SENTIMENT)
+    model_dir = export_transformer(
+        checkpoint, "text-classification", repository, "retail-sentiment", max_length=MAX_LENGTH,
+        samples=_samples("retail_sentiment"), quiet=True,
+        extra_config={"plugin": "retail", "task": "text-classification", "parameters": {"min_confidence": 0.5}},
+    )  # fmt: skip
+    return evaluate.classification(model_dir, "retail_sentiment", retail_data.LABELS)
+
+
+def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
+    from converters import export_transformer
+    from gateway.demo.train import fine_tune_token_classifier
+
+    records = read_jsonl(DATA_DIR / "medical_ner.train.jsonl")
+    checkpoint = fine_tune_token_classifier(records, medical_data.ENTITY_TYPES, work / "medical-ner", NER)
+    model_dir = export_transformer(
+        checkpoint, "token-classification", repository, "medical-ner", max_length=MAX_LENGTH,
+        samples=_samples("medical_ner"), quiet=True,
+        extra_config={"plugin": "medical", "task": "token-classification", "parameters": {"min_confidence": 0.6}},
+    )  # fmt: skip
+    return evaluate.entities(model_dir)
+
+
+def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
+    from converters import export_module
+    from gateway.demo.fraud_model import OUTPUT_NAMES, train_scorer
+
+    scorer, features = train_scorer(read_jsonl(DATA_DIR / "fraud_transactions.train.jsonl"), seed=SEED)
+    model_dir = export_module(
+        scorer, {"features": features[:8]}, repository, "finance-fraud", output_names=OUTPUT_NAMES, quiet=True,
+        extra_config={"plugin": "finance", "task": "transaction-fraud",
+                      "parameters": {"threshold": 0.5, "max_reasons": 3, "input_format": "tensors"}},
+    )  # fmt: skip
+    return evaluate.fraud(model_dir)
+
+
+def _retail_search(repository: Path, work: Path) -> dict[str, float]:
+    from converters import export_transformer
+    from gateway.demo.train import base_model_path
+    from plugins.retail.search import CATALOG_FILE, EMBEDDINGS_FILE
+
+    products = read_jsonl(DATA_DIR / "retail_catalog.catalog.jsonl")
+    model_dir = export_transformer(
+        base_model_path(), "feature-extraction", repository, "retail-search", max_length=MAX_LENGTH,
+        samples=[p["title"] for p in products[:16]], quiet=True,
+        extra_config={"plugin": "retail", "task": "feature-extraction", "parameters": {"top_k": 5}},
+    )  # fmt: skip
+    assets = model_dir / "assets"
+    write_jsonl(assets / CATALOG_FILE, ({"id": p["id"], "title": p["title"], "description": p["description"]} for p in products))
+    np.save(assets / EMBEDDINGS_FILE, embed_catalog(model_dir, products))
+    return evaluate.search(model_dir)
+
+
+def embed_catalog(model_dir: Path, products: list[dict[str, str]]) -> np.ndarray:
+    """Embeddings of "title. description" through the built engine, pooled as the plugin pools."""
+    from gateway.config import load_config
+    from plugins.context import BatchContext, ModelContext
+    from plugins.retail import search
+    from plugins.testing import onnx_engine, texts
+    from plugins.text.encoding import load_tokenizer
+
+    config = load_config(model_dir)
+    engine, inputs, outputs = onnx_engine(model_dir / "1" / "model.onnx")
+    context = ModelContext(config.name, "1", config, model_dir / "1", inputs, outputs)
+    context.state["tokenizer"] = load_tokenizer(context)
+    documents = [f"{p['title']}. {p['description']}" for p in products]
+    vectors = []
+    for first in range(0, len(documents), 32):
+        chunk = texts(documents[first : first + 32])
+        batch = BatchContext.single(len(chunk))
+        vectors.append(search.pool(engine(search.preprocess(context, {"text": chunk}, batch)), batch.state["attention_mask"]))
+    return np.concatenate(vectors).astype(np.float32)
+
+
+Recipe = Callable[[Path, Path], dict[str, float]]
+RECIPES: dict[str, tuple[Recipe, str]] = {
+    "finance-sentiment": (_finance_sentiment, _fingerprint("finance_sentiment.train.jsonl", "finance_sentiment.held_out.jsonl", settings=SENTIMENT)),
+    "finance-fraud": (_finance_fraud, _fingerprint("fraud_transactions.train.jsonl", "fraud_transactions.held_out.jsonl")),
+    "medical-ner": (_medical_ner, _fingerprint("medical_ner.train.jsonl", "medical_ner.held_out.jsonl", settings=NER)),
+    "retail-sentiment": (_retail_sentiment, _fingerprint("retail_sentiment.train.jsonl", "retail_sentiment.held_out.jsonl", settings=SENTIMENT)),
+    "retail-search": (_retail_search, _fingerprint("retail_catalog.catalog.jsonl", "retail_catalog.queries.jsonl")),
+}  # fmt: skip
+"""Every demo model: how to build it and the fingerprint of what it is built from."""
+
+
+def read_manifest(repository: Path) -> dict[str, Any]:
+    """What ``demo-build.json`` says was built (empty when nothing was)."""
+    path = repository / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def is_built(repository: Path, name: str, manifest: dict[str, Any]) -> bool:
+    entry = manifest.get(name, {})
+    return entry.get("fingerprint") == RECIPES[name][1] and (repository / name / "1" / "model.onnx").is_file()
+
+
+def build_repository(repository: Path, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build every missing or stale demo model into ``repository``; returns the manifest."""
+    say = progress or log.info
+    repository = Path(repository)
+    repository.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(repository)
+    work = repository / ".work"
+    pending = [name for name in RECIPES if not is_built(repository, name, manifest)]
+    if not pending:
+        say(f"demo repository {repository} is up to date ({len(RECIPES)} models)")
+        return manifest
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    started = time.perf_counter()
+    for name in pending:
+        recipe, fingerprint = RECIPES[name]
+        shutil.rmtree(repository / name, ignore_errors=True)
+        say(f"building {name} ...")
+        began = time.perf_counter()
+        scores = recipe(repository, work)
+        manifest[name] = {"fingerprint": fingerprint, "seconds": round(time.perf_counter() - began, 1), "held_out": scores}
+        (repository / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        say(f"built {name} in {manifest[name]['seconds']} s: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
+    shutil.rmtree(work, ignore_errors=True)
+    say(f"demo repository built in {time.perf_counter() - started:.0f} s")
+    return manifest

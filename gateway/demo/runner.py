@@ -1,0 +1,91 @@
+"""``gatewise demo``: build the repository, start the gateway, call every model, print tables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from gateway.demo import examples, show
+from gateway.demo.client import DemoClient
+from plugins.finance.fraud_features import FIELDS
+
+READY_TIMEOUT_S = 120.0
+_QUIET = ("torch", "transformers", "onnxscript", "onnx_ir", "torch.onnx", "torch.export", "httpx", "urllib3")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gateway(repository: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """``gatewise serve`` in a child process (its log goes to ``log_path``, not the tables)."""
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
+    with log_path.open("w") as log_file:
+        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def stop_gateway(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def call_models(client: DemoClient, out: show.Console) -> None:
+    """One call per demo model with the examples, each printed as a table."""
+    result = client.infer("finance-sentiment", {"text": ("BYTES", examples.FINANCE_SENTIMENT)})
+    out.print(show.sentiment_table("finance-sentiment  (plugin: finance)", examples.FINANCE_SENTIMENT, result,
+                                   ["negative", "neutral", "positive"]))  # fmt: skip
+    rows = examples.FRAUD
+    columns = {name: (datatype, [row[name] for row in rows]) for name, datatype in FIELDS.items()}
+    result = client.infer("finance-fraud", columns)
+    out.print(show.fraud_table(rows, result, 0.5))
+    result = client.infer("medical-ner", {"text": ("BYTES", examples.MEDICAL_NER)})
+    out.print(show.ner_table(examples.MEDICAL_NER, result))
+    result = client.infer("retail-sentiment", {"text": ("BYTES", examples.RETAIL_SENTIMENT)})
+    out.print(show.sentiment_table("retail-sentiment  (plugin: retail, min_confidence 0.5)", examples.RETAIL_SENTIMENT,
+                                   result, ["negative", "neutral", "positive"]))  # fmt: skip
+    result = client.infer("retail-search", {"text": ("BYTES", examples.RETAIL_SEARCH)}, {"top_k": 3})
+    out.print(show.search_table(examples.RETAIL_SEARCH, result))
+
+
+def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> int:
+    """Build (or reuse) the demo repository, then serve it and call every model; the exit code."""
+    from gateway.demo.build import build_repository
+
+    out = show.console()
+    logging.basicConfig(level=logging.WARNING)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    repository = Path(repository).resolve()
+    with out.status("building the demo repository (first run: train, convert, validate; a few minutes)"):
+        manifest = build_repository(repository, progress=lambda line: out.log(line))
+    out.print(show.scores_table(manifest))
+    if build_only:
+        return 0
+    port = port or free_port()
+    log_path = Path(tempfile.mkstemp(prefix="gatewise-demo-", suffix=".log")[1])
+    out.log(f"starting the gateway on 127.0.0.1:{port} (log: {log_path})")
+    process = start_gateway(repository, port, log_path)
+    client = DemoClient(f"127.0.0.1:{port}")
+    try:
+        client.wait_ready(READY_TIMEOUT_S, alive=lambda: process.poll() is None)
+        call_models(client, out)
+    except Exception as exc:  # noqa: BLE001 - the demo reports any failure and exits non-zero
+        out.print(f"[bold red]demo failed:[/] {exc}\n[dim]gateway log: {log_path}[/]")
+        out.print(log_path.read_text(errors="replace")[-3000:])
+        return 1
+    finally:
+        client.close()
+        stop_gateway(process)
+    return 0

@@ -1,0 +1,118 @@
+"""finance-fraud: transaction fields in; probability, decision and reasons out.
+
+The engine (exported by ``gateway.demo``) returns the probability and, per feature group,
+how much the probability drops when that group is set to a typical legitimate value
+(ablation inside the ONNX graph). Reasons are the groups that pushed the score up most, so
+serving needs neither torch nor a second engine call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from gateway.config import TensorSpec
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.finance.fraud_features import FIELDS, GROUP_NAMES, encode_rows
+
+TASK = "transaction-fraud"
+JSON_INPUT = "transaction"
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_MAX_REASONS = 3
+MIN_CONTRIBUTION = 0.01
+"""Probability points (0..1) a group must add to count as a reason."""
+OUTPUTS = (
+    TensorSpec(name="fraud_probability", datatype="FP32", shape=(-1,)),
+    TensorSpec(name="decision", datatype="BYTES", shape=(-1,)),
+    TensorSpec(name="reasons", datatype="BYTES", shape=(-1,)),
+)
+
+
+def input_format(model: ModelContext) -> str:
+    """``tensors`` (one typed tensor per field) or ``json`` (one object per row in ``transaction``)."""
+    chosen = str(model.parameters.get("input_format", "tensors"))
+    if chosen not in ("tensors", "json"):
+        raise RuntimeError(f"model {model.name!r}: parameters.input_format must be 'tensors' or 'json', got {chosen!r}")
+    return chosen
+
+
+def signature(model: ModelContext) -> Signature:
+    if input_format(model) == "json":
+        inputs = (TensorSpec(name=JSON_INPUT, datatype="BYTES", shape=(-1,)),)
+    else:
+        inputs = tuple(TensorSpec(name=name, datatype=datatype, shape=(-1,)) for name, datatype in FIELDS.items())
+    return Signature(inputs=inputs, outputs=OUTPUTS)
+
+
+def rows_of(inputs: Tensors) -> list[dict[str, Any]]:
+    """Transactions as dicts, from a JSON ``transaction`` tensor or from one tensor per field."""
+    if JSON_INPUT in inputs:
+        rows = []
+        for index, value in enumerate(inputs[JSON_INPUT].reshape(-1)):
+            try:
+                row = json.loads(value)
+            except (ValueError, UnicodeDecodeError):
+                raise ValueError(f"input 'transaction' row {index} is not a JSON object") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"input 'transaction' row {index} is not a JSON object")
+            rows.append(row)
+        return rows
+    count = len(next(iter(inputs.values())))
+    return [{name: inputs[name].reshape(-1)[index] for name in FIELDS if name in inputs} for index in range(count)]
+
+
+def warmup(model: ModelContext) -> Tensors:
+    row = {"amount": 42.5, "currency": "EUR", "merchant_category": "grocery", "hour": 12, "country_mismatch": False,
+           "card_present": True, "transactions_last_24h": 1, "account_age_days": 800, "distance_from_home_km": 3.0}  # fmt: skip
+    if input_format(model) == "json":
+        return {JSON_INPUT: np.array([json.dumps(row).encode()] * 2, dtype=object)}
+    return {name: _column([row, row], name, datatype) for name, datatype in FIELDS.items()}
+
+
+def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
+    features = encode_rows(rows_of(inputs))
+    return {model.engine_inputs[0].name: features}
+
+
+def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
+    probability = np.asarray(outputs["fraud_probability"], dtype=np.float32).reshape(-1)
+    contributions = np.asarray(outputs["contributions"], dtype=np.float32)
+    default = float(model.parameters.get("threshold", DEFAULT_THRESHOLD))
+    thresholds = [_threshold(value) for value in batch.parameter("threshold", default)]
+    limit = int(model.parameters.get("max_reasons", DEFAULT_MAX_REASONS))
+    decisions = [b"decline" if p >= t else b"approve" for p, t in zip(probability, thresholds, strict=True)]
+    reasons = [json.dumps(top_reasons(row, limit)).encode() for row in contributions]
+    return {
+        "fraud_probability": probability,
+        "decision": np.array(decisions, dtype=object),
+        "reasons": np.array(reasons, dtype=object),
+    }
+
+
+def top_reasons(contributions: np.ndarray, limit: int) -> list[dict[str, Any]]:
+    """The feature groups that raised the probability most, largest first."""
+    order = np.argsort(-contributions, kind="stable")
+    return [
+        {"feature": GROUP_NAMES[index], "contribution": round(float(contributions[index]), 4)}
+        for index in order[:limit]
+        if contributions[index] >= MIN_CONTRIBUTION
+    ]
+
+
+def _threshold(value: Any) -> float:
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("parameter 'threshold' must be a number between 0 and 1") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"parameter 'threshold' must be between 0 and 1, got {threshold}")
+    return threshold
+
+
+def _column(rows: list[dict[str, Any]], name: str, datatype: str) -> np.ndarray:
+    if datatype == "BYTES":
+        return np.array([str(row[name]).encode() for row in rows], dtype=object)
+    dtype = {"FP32": np.float32, "INT32": np.int32, "BOOL": np.bool_}[datatype]
+    return np.array([row[name] for row in rows], dtype=dtype)

@@ -1,0 +1,45 @@
+"""finance-sentiment: identifiers masked before tokenising, classification after."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.finance.detectors import find_financial_identifiers
+from plugins.finance.masking import MaskedText, mask, redactions_tensor
+from plugins.medical.abstention import abstain_labels, confidence_floors
+from plugins.text.classification import classification_outputs, classification_signature
+from plugins.text.encoding import decode_texts, tokenize_batch
+from gateway.config import TensorSpec
+
+log = logging.getLogger("gatewise.plugins.finance")
+REDACTIONS = TensorSpec(name="redactions", datatype="BYTES", shape=(-1,))
+
+
+def masked_texts(inputs: Tensors) -> list[MaskedText]:
+    """Every row of ``text`` with cards, IBANs and account numbers replaced by placeholders."""
+    return [mask(text, find_financial_identifiers(text)) for text in decode_texts(inputs)]
+
+
+def signature(model: ModelContext) -> Signature:
+    base = classification_signature(model)
+    return Signature(inputs=base.inputs, outputs=base.outputs + (REDACTIONS,))
+
+
+def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
+    masked = masked_texts(inputs)
+    batch.state["masked"] = masked
+    # NOTE: counts only; the identifiers themselves must never reach a log line.
+    log.debug("masked %d identifier(s) in %d row(s)", sum(len(item.spans) for item in masked), len(masked))
+    safe = {"text": np.array([item.text.encode() for item in masked], dtype=object)}
+    return tokenize_batch(model, safe, batch).tensors
+
+
+def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
+    logits = outputs.get("logits", next(iter(outputs.values())))
+    result = classification_outputs(model, logits)
+    result["label"] = abstain_labels(result["label"], result["score"], confidence_floors(model, batch))
+    result["redactions"] = redactions_tensor(batch.state["masked"])
+    return result

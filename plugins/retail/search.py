@@ -1,0 +1,95 @@
+"""retail-search: embed the query, rank the catalog by cosine similarity, return the top k.
+
+The catalog (``assets/catalog.jsonl``) and its embeddings (``assets/catalog_embeddings.npy``,
+computed by the build with this module's ``pool`` on the same engine) are read at load, so a
+query costs one engine call and one matrix product.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from gateway.config import TensorSpec
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.text.encoding import TEXT_INPUT, tokenize_batch
+
+TASK = "feature-extraction"
+CATALOG_FILE = "catalog.jsonl"
+EMBEDDINGS_FILE = "catalog_embeddings.npy"
+DEFAULT_TOP_K = 5
+
+
+def load_catalog(model: ModelContext) -> None:
+    """Read the catalog and its unit-length embeddings into ``model.state``."""
+    catalog_path = model.assets / model.parameters.get("catalog", CATALOG_FILE)
+    embeddings_path = model.assets / model.parameters.get("catalog_embeddings", EMBEDDINGS_FILE)
+    with catalog_path.open(encoding="utf-8") as handle:
+        products = [json.loads(line) for line in handle if line.strip()]
+    embeddings = np.load(embeddings_path).astype(np.float32)
+    if embeddings.shape[0] != len(products):
+        raise RuntimeError(f"model {model.name!r}: {len(products)} products but {embeddings.shape[0]} embeddings")
+    model.state["products"] = [{"id": str(item["id"]), "title": str(item["title"])} for item in products]
+    model.state["catalog_embeddings"] = normalise(embeddings)
+
+
+def signature(model: ModelContext) -> Signature:
+    dim = int(model.state["catalog_embeddings"].shape[1])
+    return Signature(
+        inputs=(TEXT_INPUT,),
+        outputs=(
+            TensorSpec(name="results", datatype="BYTES", shape=(-1,)),
+            TensorSpec(name="embedding", datatype="FP32", shape=(-1, dim)),
+        ),
+    )
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def pool(outputs: Tensors, attention_mask: np.ndarray) -> np.ndarray:
+    """Sentence embeddings: the engine's pooled output, or the mean of real tokens' states."""
+    hidden = next(iter(outputs.values())) if "embedding" not in outputs else outputs["embedding"]
+    hidden = np.asarray(hidden, dtype=np.float32)
+    if hidden.ndim == 2:
+        return normalise(hidden)
+    weights = attention_mask.astype(np.float32)[..., None]
+    return normalise((hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0))
+
+
+def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
+    tokens = tokenize_batch(model, inputs, batch)
+    batch.state["attention_mask"] = np.array(
+        [[1] * len(encoding.ids) + [0] * (tokens.tensors["input_ids"].shape[1] - len(encoding.ids)) for encoding in tokens.encodings]
+    )
+    return tokens.tensors
+
+
+def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
+    queries = pool(outputs, batch.state["attention_mask"])
+    scores = queries @ model.state["catalog_embeddings"].T
+    default = int(model.parameters.get("top_k", DEFAULT_TOP_K))
+    limits = [_top_k(value, len(model.state["products"])) for value in batch.parameter("top_k", default)]
+    results = [json.dumps(rank(row, model.state["products"], k)).encode() for row, k in zip(scores, limits, strict=True)]
+    return {"results": np.array(results, dtype=object), "embedding": queries.astype(np.float32)}
+
+
+def rank(scores: np.ndarray, products: list[dict[str, str]], k: int) -> list[dict[str, Any]]:
+    """The ``k`` best products, best first; ties keep catalog order."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [{"id": products[i]["id"], "title": products[i]["title"], "score": round(float(scores[i]), 4)} for i in order]
+
+
+def _top_k(value: Any, size: int) -> int:
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("parameter 'top_k' must be a positive integer") from None
+    if k < 1:
+        raise ValueError(f"parameter 'top_k' must be at least 1, got {k}")
+    return min(k, size)

@@ -1,0 +1,213 @@
+"""Helpers for testing a Gatewise plugin without a server, as ``structlog.testing`` does for logs.
+
+Run a plugin's hooks in the gateway's order against any engine (a function, or an ONNX
+file through ONNX Runtime), check the results keep the contract, and prove that nothing a
+request sent reaches a log record::
+
+    from plugins.testing import PluginHarness, capture_logs, model_context, tiny_tokenizer
+
+    def test_my_plugin(tmp_path):
+        model = model_context(tmp_path, "my-model", plugin="my-plugin",
+                              engine_inputs=[("input_ids", "INT64", (-1, -1))],
+                              engine_outputs=[("logits", "FP32", (-1, 2))])
+        tiny_tokenizer(model.assets, ["hello", "world"])
+        harness = PluginHarness(my_plugin_module, model, engine=lambda inputs: {...})
+        with capture_logs() as records:
+            out = harness.infer({"text": texts(["hello world"])})
+        assert_not_logged(records, ["world"])
+
+With pytest, ``pytest_plugins = ["plugins.testing"]`` in a ``conftest.py`` adds the
+``gatewise_logs`` fixture (every record at every level, from every logger).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gateway.config import ModelConfig, TensorSpec
+from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.manager import PluginManager
+
+Engine = Callable[[Tensors], Tensors]
+SpecLike = TensorSpec | tuple[str, str, Sequence[int]]
+
+__all__ = [
+    "PluginHarness", "assert_not_logged", "capture_logs", "model_context", "onnx_engine", "texts", "tiny_tokenizer",
+]  # fmt: skip
+
+
+def _spec(value: SpecLike) -> TensorSpec:
+    if isinstance(value, TensorSpec):
+        return value
+    name, datatype, shape = value
+    return TensorSpec(name=name, datatype=datatype, shape=tuple(shape))
+
+
+def model_context(
+    folder: Path,
+    name: str,
+    *,
+    plugin: str | None = None,
+    engine_inputs: Iterable[SpecLike] = (),
+    engine_outputs: Iterable[SpecLike] = (),
+    version: str = "1",
+    **config: Any,
+) -> ModelContext:
+    """A ModelContext for ``folder/name/version`` (folders created), with config fields from keywords."""
+    path = Path(folder) / name / version
+    path.mkdir(parents=True, exist_ok=True)
+    (path.parent / "assets").mkdir(exist_ok=True)
+    settings = ModelConfig.model_validate({"name": name, "plugin": plugin, **config})
+    return ModelContext(
+        name=name, version=version, config=settings, path=path,
+        engine_inputs=tuple(_spec(item) for item in engine_inputs),
+        engine_outputs=tuple(_spec(item) for item in engine_outputs),
+    )  # fmt: skip
+
+
+def tiny_tokenizer(assets: Path, words: Iterable[str], *, lowercase: bool = True) -> Path:
+    """Write a word-level BERT-style ``tokenizer.json`` ([CLS] ... [SEP], real char offsets)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    vocabulary = {token: index for index, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"])}
+    for word in words:
+        vocabulary.setdefault(word.lower() if lowercase else word, len(vocabulary))
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocabulary, unk_token="[UNK]"))
+    if lowercase:
+        tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    assets.mkdir(parents=True, exist_ok=True)
+    path = assets / "tokenizer.json"
+    tokenizer.save(str(path))
+    return path
+
+
+def onnx_engine(model_file: Path) -> tuple[Engine, tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """An engine function over an ONNX file (CPU), with its input and output specs."""
+    from gateway.engines.onnxruntime import ONNX_TO_DATATYPE
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+
+    def describe(nodes: Sequence[Any]) -> tuple[TensorSpec, ...]:
+        return tuple(
+            TensorSpec(name=node.name, datatype=ONNX_TO_DATATYPE[node.type],
+                       shape=tuple(d if isinstance(d, int) and d > 0 else -1 for d in node.shape))
+            for node in nodes
+        )  # fmt: skip
+
+    names = [node.name for node in session.get_outputs()]
+
+    def run(inputs: Tensors) -> Tensors:
+        return dict(zip(names, session.run(names, inputs), strict=True))
+
+    return run, describe(session.get_inputs()), describe(session.get_outputs())
+
+
+def texts(values: Iterable[str]) -> np.ndarray:
+    """A BYTES tensor of UTF-8 strings, as the gateway hands ``text`` to a plugin."""
+    return np.array([value.encode("utf-8") for value in values], dtype=object)
+
+
+class PluginHarness:
+    """Runs one plugin's model hooks as the gateway does, and checks what they return."""
+
+    def __init__(self, plugin: object | str, model: ModelContext, engine: Engine, *, name: str = "under-test") -> None:
+        if isinstance(plugin, str):
+            manager, name = PluginManager(entry_points=True), plugin
+        else:
+            manager = PluginManager(entry_points=False, extra=[(name, plugin)])
+        self.hooks = manager.model_hooks(name)
+        self.model = model
+        self.engine = engine
+        self.hooks.load(model)
+        self.signature: Signature | None = self.hooks.signature(model)
+        warmup = self.hooks.warmup_inputs(model)
+        if warmup is not None:
+            self.infer(warmup)
+
+    def infer(self, inputs: Tensors, parameters: dict[str, Any] | None = None) -> Tensors:
+        """One request of ``inputs`` through preprocess -> engine -> postprocess."""
+        rows = len(next(iter(inputs.values())))
+        return self.infer_batch(inputs, BatchContext.single(rows, parameters))
+
+    def infer_batch(self, inputs: Tensors, batch: BatchContext) -> Tensors:
+        """Rows of several requests at once (``batch.request_of_row`` says whose each row is)."""
+        engine_inputs = self.hooks.preprocess(self.model, inputs, batch)
+        engine_inputs = inputs if engine_inputs is None else engine_inputs
+        outputs = self.hooks.postprocess(self.model, self.engine(engine_inputs), batch)
+        self._check(outputs, batch.size)
+        return outputs
+
+    def _check(self, outputs: Tensors, rows: int) -> None:
+        for name, value in outputs.items():
+            if value.shape[0] != rows:
+                raise AssertionError(f"output {name!r} has {value.shape[0]} rows for a batch of {rows}")
+        if self.signature is None:
+            return
+        declared = {spec.name for spec in self.signature.outputs}
+        if set(outputs) - declared or declared - set(outputs):
+            raise AssertionError(f"outputs {sorted(outputs)} differ from the signature's {sorted(declared)}")
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def capture_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record from every logger at every level while the block runs."""
+    records: list[logging.LogRecord] = []
+    handler = _ListHandler(records)
+    root = logging.getLogger()
+    loggers = [root] + [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    levels = {logger: logger.level for logger in loggers}
+    disabled = {logger: logger.disabled for logger in loggers}
+    root.addHandler(handler)
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.DEBUG)
+            logger.disabled = False
+        yield records
+    finally:
+        root.removeHandler(handler)
+        for logger, level in levels.items():
+            logger.setLevel(level)
+            logger.disabled = disabled[logger]
+
+
+def assert_not_logged(records: Iterable[logging.LogRecord], secrets: Iterable[str]) -> None:
+    """Fail if any secret appears in any record's message, arguments or exception text."""
+    for record in records:
+        rendered = [record.getMessage(), repr(record.args), str(record.exc_info or ""), record.exc_text or ""]
+        for secret in secrets:
+            if any(secret in text for text in rendered):
+                raise AssertionError(f"{secret!r} reached log record from {record.name!r} at {record.levelname}")
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the helpers above work without pytest
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture
+    def gatewise_logs() -> Iterator[list[logging.LogRecord]]:
+        """Every log record (DEBUG and up, all loggers) emitted during the test."""
+        with capture_logs() as records:
+            yield records
