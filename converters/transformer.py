@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from converters.checkpoint import load_checkpoint
-from converters.entry import entry_config, staged_entry, write_config
+from converters.entry import entry_config, merge, staged_entry, write_config
 from converters.errors import ConversionError
 from converters.export import export_onnx
 from converters.graphs import task_module
@@ -101,8 +101,11 @@ def export_transformer(
             if loaded.pooling:
                 parameters.update(pooling=loaded.pooling, normalize=True, pooled_in_graph=True)
             precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+            # ORT's dynamic INT8 ops are CPU kernels: asking for GPU providers would only log fallbacks.
+            runtime = {"onnxruntime": {"providers": ["cpu"]}} if int8 else {}
             config = entry_config(
-                name, model_path, extra=extra_config, plugin=spec.plugin, task=spec.name, labels=loaded.labels,
+                name, model_path, extra=merge(runtime, extra_config), plugin=spec.plugin, task=spec.name,
+                labels=loaded.labels,
                 parameters={**parameters, "precision": precision, "source": str(Path(checkpoint).resolve())},
             )
             write_config(staging.root / "config.toml", config)

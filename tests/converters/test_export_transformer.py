@@ -122,6 +122,7 @@ def test_optimize_and_int8_fuse_then_quantise(exported) -> None:
     assert steps == ["pytorch -> onnx", "onnx -> optimized", "optimized -> int8"]
     served = serve(model_dir)
     assert served.config.parameters["precision"] == "int8"
+    assert served.config.onnxruntime.providers == ("cpu",)
     assert served(TEXTS)["label"].shape == (3,)
 
 

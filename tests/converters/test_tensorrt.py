@@ -234,3 +234,38 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
     metadata_path(model_dir / "5" / "model.plan").write_text(json.dumps(meta))
     with pytest.raises(EngineError, match="compute capability 1.0"):
         create_engine(config, model_dir / "5")
+
+
+def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, tmp_path: Path, monkeypatch) -> None:
+    """The repository side of `convert tensorrt`, with TensorRT's build and run replaced by file writes.
+
+    Only the entry handling is under test here (next version, backend switch, limits read
+    from config.toml, assets kept); the real build is covered by the TensorRT-only test above.
+    """
+    import shutil
+
+    import converters.engine_entry as engine_entry
+    from gateway.config import load_config
+
+    source = tmp_path / "repo" / "m"
+    shutil.copytree(exported("bert", "token-classification"), source)
+    seen: dict[str, object] = {}
+
+    def write_plan(onnx_path: Path, plan_path: Path, **options: object) -> EngineMetadata:
+        seen.update(options)
+        plan_path.write_bytes(b"plan")
+        meta = stamp(profiles=profiles_as_json(options["profiles"]), source=str(onnx_path))  # type: ignore[arg-type]
+        metadata_path(plan_path).write_text(meta.to_json())
+        return meta
+
+    monkeypatch.setattr(engine_entry, "build_engine", write_plan)
+    monkeypatch.setattr(engine_entry, "_validate", lambda *args: None)
+    model_dir = engine_entry.export_tensorrt(source / "1" / "model.onnx", repository=tmp_path / "repo", name="m",
+                                             timing_cache=None, quiet=True)
+    assert sorted(p.name for p in model_dir.iterdir()) == ["1", "2", "assets", "config.toml"]
+    assert sorted(p.name for p in (model_dir / "2").iterdir()) == ["model.plan", "model.plan.json"]
+    config = load_config(model_dir)
+    assert (config.backend, config.plugin, config.labels[:2]) == ("tensorrt", "token-classification", ("O", "B-PER"))
+    assert config.parameters["precision"] == "fp16" and config.parameters["max_length"] == 32
+    (profile,) = seen["profiles"]  # type: ignore[misc]
+    assert profile["input_ids"].max == (32, 32)  # max_batch_size and max_length from config.toml
