@@ -42,6 +42,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             principal = self.authenticator.authenticate(details.invocation_metadata)
         except AuthError as exc:
             return _refusing(handler, details.method, exc)
+        except Exception:  # noqa: BLE001 - a token that breaks a verifier is still not proof
+            log.exception("authenticating %s failed unexpectedly", details.method)
+            return _refusing(handler, details.method, AuthError("credentials could not be verified"))
         return _checked(handler, details.method, principal, RULES.get(details.method, Rule()))
 
 

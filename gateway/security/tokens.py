@@ -18,19 +18,28 @@ log = logging.getLogger("gatewise.security")
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_S = 10
 """Clock skew tolerated on ``exp`` and ``nbf``, in seconds."""
-MAX_TOKEN_CHARS = 8192
+MAX_TOKEN_CHARS = 4096
+"""Longer is not a key or a sane JWT (grpc itself refuses metadata over 8 KiB)."""
 
 
 class JwtVerifier:
     """Verifies RS256/ES256 JWTs against one PEM public key; ``sub`` names the principal."""
 
     def __init__(self, public_key_pem: bytes) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
         try:
             self._key = load_pem_public_key(public_key_pem)
         except ValueError as exc:
             raise ValueError(f"jwt_public_key is not a PEM public key: {exc}") from exc
+        # One algorithm, fixed by the key: a token cannot pick another (no alg confusion).
+        if isinstance(self._key, rsa.RSAPublicKey):
+            self.algorithm = "RS256"
+        elif isinstance(self._key, ec.EllipticCurvePublicKey) and self._key.curve.name == "secp256r1":
+            self.algorithm = "ES256"
+        else:
+            raise ValueError(f"jwt_public_key must be an RSA or P-256 EC key for {'/'.join(ALGORITHMS)}")
 
     def verify(self, token: str) -> Principal:
         import jwt
@@ -39,7 +48,7 @@ class JwtVerifier:
             claims = jwt.decode(
                 token,
                 self._key,
-                algorithms=list(ALGORITHMS),
+                algorithms=[self.algorithm],
                 options={"require": ["exp", "sub"]},
                 leeway=LEEWAY_S,
             )
@@ -47,6 +56,8 @@ class JwtVerifier:
             raise AuthError("bearer JWT has expired") from exc
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"bearer JWT is not valid: {exc}") from exc
+        except (TypeError, ValueError) as exc:  # a malformed header or key mismatch inside PyJWT
+            raise AuthError(f"bearer JWT is not valid: {type(exc).__name__}") from exc
         models = claims.get("models", [])
         if isinstance(models, str):
             models = [models]

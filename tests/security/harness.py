@@ -1,0 +1,209 @@
+"""Shared by tests/security and tests/reliability: an in-process gateway, a CLI server
+that may speak TLS, a throwaway PKI and request builders."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.server import GatewayServer
+from gateway.settings import ServerSettings
+from plugins.manager import PluginManager
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
+
+
+@asynccontextmanager
+async def serving(repository: Path, plugins: PluginManager | None = None, **settings: Any) -> AsyncIterator[GatewayServer]:
+    """A GatewayServer on a free loopback port in this event loop; stopped on exit."""
+    server = GatewayServer(
+        ServerSettings(repository=repository, grpc_port=0, grace_period_s=5, **settings),
+        plugins or PluginManager(entry_points=False),
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def stub(channel: grpc.aio.Channel | grpc.Channel) -> pb_grpc.GRPCInferenceServiceStub:
+    return pb_grpc.GRPCInferenceServiceStub(channel)
+
+
+def add_one_request(model: str = "add-one", rows: int = 2, value: float = 1.0, **fields: Any) -> pb.ModelInferRequest:
+    request = pb.ModelInferRequest(model_name=model, **fields)
+    request.inputs.add(name="x", datatype="FP32", shape=[rows, 4])
+    request.raw_input_contents.append(np.full((rows, 4), value, dtype=np.float32).tobytes())
+    return request
+
+
+def text_request(*texts: bytes, model: str = "tiny-sentiment", **fields: Any) -> pb.ModelInferRequest:
+    request = pb.ModelInferRequest(model_name=model, **fields)
+    request.inputs.add(name="text", datatype="BYTES", shape=[len(texts)])
+    request.raw_input_contents.append(b"".join(struct.pack("<I", len(text)) + text for text in texts))
+    return request
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+# ------------------------------------------------------------------ a server process
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    """A ``gatewise serve`` process on loopback (tests/conftest.py's, which this folder's
+    own conftest.py shadows as ``conftest``)."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, wait, and the exit status (killed after ``timeout``)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_cli(
+    repository: Path, log_path: Path, *flags: str, credentials: grpc.ChannelCredentials | None = None
+) -> RunningServer:
+    """``gatewise serve`` in a subprocess; ready once health says SERVING (health needs no token)."""
+    port = free_port()
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
+    log_file = log_path.open("w")
+    process = subprocess.Popen([*command, *flags], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy())
+    server = RunningServer(process, port, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        if health_status(server.url, credentials) == health_pb2.HealthCheckResponse.SERVING:
+            return server
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server not ready within 60 s:\n{server.log()}")
+
+
+def health_status(url: str, credentials: grpc.ChannelCredentials | None = None, service: str = "") -> int | None:
+    channel = grpc.secure_channel(url, credentials) if credentials else grpc.insecure_channel(url)
+    with channel:
+        try:
+            request = health_pb2.HealthCheckRequest(service=service)
+            return health_pb2_grpc.HealthStub(channel).Check(request, timeout=2).status
+        except grpc.RpcError:
+            return None
+
+
+# ------------------------------------------------------------------ a throwaway PKI
+
+
+@dataclass
+class Pki:
+    """PEM files: a CA, a server certificate for 127.0.0.1, a client it signed, a stranger."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    rogue_cert: Path
+    rogue_key: Path
+
+    def client_credentials(self, *, cert: bool = False, rogue: bool = False) -> grpc.ChannelCredentials:
+        chain = key = None
+        if cert or rogue:
+            chain = (self.rogue_cert if rogue else self.client_cert).read_bytes()
+            key = (self.rogue_key if rogue else self.client_key).read_bytes()
+        return grpc.ssl_channel_credentials(self.ca.read_bytes(), private_key=key, certificate_chain=chain)
+
+
+def make_pki(folder: Path) -> Pki:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def issue(subject: str, key: Any, issuer: tuple[str, Any] | None, *, ca: bool, usage: Any = None) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer[0] if issuer else subject))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if usage is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+            san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+    def write(stem: str, cert: x509.Certificate, key: Any) -> tuple[Path, Path]:
+        cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return cert_path, key_path
+
+    ca_key, rogue_ca_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = issue("gatewise test CA", ca_key, None, ca=True)
+    ca_path, _ = write("ca", ca_cert, ca_key)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    server = write("server", issue("127.0.0.1", keys[0], ("gatewise test CA", ca_key), ca=False,
+                                   usage=ExtendedKeyUsageOID.SERVER_AUTH), keys[0])  # fmt: skip
+    client = write("client", issue("alice", keys[1], ("gatewise test CA", ca_key), ca=False,
+                                   usage=ExtendedKeyUsageOID.CLIENT_AUTH), keys[1])  # fmt: skip
+    rogue = write("rogue", issue("mallory", keys[2], ("rogue CA", rogue_ca_key), ca=False,
+                                 usage=ExtendedKeyUsageOID.CLIENT_AUTH), keys[2])  # fmt: skip
+    return Pki(ca_path, *server, *client, *rogue)
