@@ -56,4 +56,4 @@ class Steps:
         """Print one result line (a validation summary) above the bar, and log it."""
         log.info("%s", line)
         if not self._quiet:
-            self._progress.console.print(line, highlight=False, soft_wrap=True)
+            self._progress.console.print(line, highlight=False, soft_wrap=True, markup=False)

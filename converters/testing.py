@@ -72,7 +72,11 @@ def tiny_checkpoint(
                 parameter.normal_(0.0, 1.0)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
+    transformers.logging.disable_progress_bar()
+    try:
+        model.save_pretrained(folder)
+    finally:
+        transformers.logging.enable_progress_bar()
     tokenizer.save(str(folder / "tokenizer.json"))
     if pooling:
         (folder / "1_Pooling").mkdir(exist_ok=True)
