@@ -14,12 +14,14 @@ from gateway.config import load_config
 runner = CliRunner()
 
 
-def test_convert_onnx_writes_a_servable_entry_and_prints_its_path(checkpoint, tmp_path: Path) -> None:
+def test_convert_onnx_prints_the_entry_path_on_stdout_and_drift_on_stderr(checkpoint, tmp_path: Path) -> None:
     result = runner.invoke(convert_app, ["onnx", str(checkpoint("roberta")), "--task", "text-classification",
                                          "--repository", str(tmp_path), "--name", "sentiment", "--max-length", "32",
-                                         "--label", "bad", "--label", "meh", "--label", "good", "--quiet"])
+                                         "--label", "bad", "--label", "meh", "--label", "good", "--optimize"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(tmp_path / "sentiment")
+    assert result.stdout == f"{tmp_path / 'sentiment'}\n", "stdout holds only the result, for scripts"
+    assert "pytorch -> onnx [logits]: max abs diff" in result.stderr
+    assert "onnx -> optimized [logits]: max abs diff" in result.stderr and "top-1 agreement" in result.stderr
     assert load_config(tmp_path / "sentiment").labels == ("bad", "meh", "good")
 
 
