@@ -32,7 +32,7 @@ import numpy as np
 
 from gateway.config import ModelConfig, TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.manager import PluginManager
+from plugins.manager import BUILTIN_PLUGINS, PluginManager
 
 Engine = Callable[[Tensors], Tensors]
 SpecLike = TensorSpec | tuple[str, str, Sequence[int]]
@@ -122,8 +122,9 @@ class PluginHarness:
     """Runs one plugin's model hooks as the gateway does, and checks what they return."""
 
     def __init__(self, plugin: object | str, model: ModelContext, engine: Engine, *, name: str = "under-test") -> None:
-        if isinstance(plugin, str):
-            manager, name = PluginManager(entry_points=True), plugin
+        builtin = next((key for key, path in BUILTIN_PLUGINS.items() if getattr(plugin, "__name__", None) == path), None)
+        if isinstance(plugin, str) or builtin:
+            manager, name = PluginManager(entry_points=True), builtin or str(plugin)
         else:
             manager = PluginManager(entry_points=False, extra=[(name, plugin)])
         self.hooks = manager.model_hooks(name)

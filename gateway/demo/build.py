@@ -30,7 +30,7 @@ from gateway.demo.train import SEED, TrainSettings
 log = logging.getLogger("gatewise.demo.build")
 
 MANIFEST = "demo-build.json"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 """Bump when a recipe changes in a way the data files do not show."""
 SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
 NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
@@ -57,7 +57,7 @@ def _finance_sentiment(repository: Path, work: Path) -> dict[str, float]:
     model_dir = export_transformer(
         checkpoint, "text-classification", repository, "finance-sentiment", max_length=MAX_LENGTH,
         samples=_samples("finance_sentiment"), quiet=True,
-        extra_config={"plugin": "finance", "task": "text-classification", "parameters": {"min_confidence": 0.5}},
+        extra_config={"plugin": "finance", "task": "text-classification", "parameters": {"min_confidence": 0.7}},
     )  # fmt: skip
     return evaluate.classification(model_dir, "finance_sentiment", finance_data.LABELS)
 
@@ -71,7 +71,7 @@ def _retail_sentiment(repository: Path, work: Path) -> dict[str, float]:
     model_dir = export_transformer(
         checkpoint, "text-classification", repository, "retail-sentiment", max_length=MAX_LENGTH,
         samples=_samples("retail_sentiment"), quiet=True,
-        extra_config={"plugin": "retail", "task": "text-classification", "parameters": {"min_confidence": 0.5}},
+        extra_config={"plugin": "retail", "task": "text-classification", "parameters": {"min_confidence": 0.7}},
     )  # fmt: skip
     return evaluate.classification(model_dir, "retail_sentiment", retail_data.LABELS)
 

@@ -1,7 +1,7 @@
 """The fraud scorer: a small MLP whose ONNX graph also explains each score.
 
 ``FraudScorer.forward(features)`` returns the fraud probability and, per feature group, how
-much that probability falls when the group is replaced by its value in a typical
+many log-odds the score loses when the group is replaced by its value in a typical
 legitimate transaction (ablation, computed in the same graph as one extra batch). The
 serving plugin turns those into reasons with numpy alone.
 """
@@ -38,11 +38,12 @@ def build_scorer(mean: np.ndarray, std: np.ndarray, baseline: np.ndarray) -> Any
             return self.net((features - self.mean) / self.std).squeeze(-1)
 
         def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            probability = torch.sigmoid(self.logits(features))
+            logits = self.logits(features)
             keep = 1.0 - self.groups  # [G, F]
             ablated = features[:, None, :] * keep[None] + self.baseline[None, None, :] * self.groups[None]
-            without = torch.sigmoid(self.logits(ablated.reshape(-1, features.shape[-1]))).reshape(features.shape[0], -1)
-            return probability, probability[:, None] - without
+            without = self.logits(ablated.reshape(-1, features.shape[-1])).reshape(features.shape[0], -1)
+            # NOTE: in log-odds, not probability: a saturated score (0.999) still says what drove it.
+            return torch.sigmoid(logits), logits[:, None] - without
 
     return FraudScorer()
 

@@ -33,7 +33,7 @@ def sentiment_table(title: str, texts: list[str], out: dict[str, Any], labels: l
     table = Table(title=title, show_lines=True, title_justify="left")
     table.add_column("text in (redacted spans reversed)", ratio=3)
     if "redactions" in out:
-        table.add_column("redacted (type [start:end])")
+        table.add_column("redacted (type \\[start:end])")
     table.add_column("label")
     table.add_column("score", justify="right")
     table.add_column(" / ".join(labels), justify="right")

@@ -1,8 +1,8 @@
 """finance-fraud: transaction fields in; probability, decision and reasons out.
 
 The engine (exported by ``gateway.demo``) returns the probability and, per feature group,
-how much the probability drops when that group is set to a typical legitimate value
-(ablation inside the ONNX graph). Reasons are the groups that pushed the score up most, so
+how many log-odds the score loses when that group is set to a typical legitimate value
+(ablation inside the ONNX graph; log-odds so that a saturated 0.999 still has reasons). Reasons are the groups that pushed the score up most, so
 serving needs neither torch nor a second engine call.
 """
 
@@ -21,8 +21,8 @@ TASK = "transaction-fraud"
 JSON_INPUT = "transaction"
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MAX_REASONS = 3
-MIN_CONTRIBUTION = 0.01
-"""Probability points (0..1) a group must add to count as a reason."""
+MIN_CONTRIBUTION = 0.1
+"""Log-odds a group must add to the score to count as a reason."""
 OUTPUTS = (
     TensorSpec(name="fraud_probability", datatype="FP32", shape=(-1,)),
     TensorSpec(name="decision", datatype="BYTES", shape=(-1,)),

@@ -46,9 +46,9 @@ class MaskedText:
         """Offsets in the original text of ``masked[start:end]``; a placeholder maps to all it hides."""
         return self._position(start, at_end=False), self._position(end, at_end=True)
 
-    def covers_only_placeholders(self, start: int, end: int) -> bool:
-        """True when ``masked[start:end]`` lies inside placeholders (it would point at an identifier)."""
-        return all(segment.placeholder for segment in self.segments
+    def touches_placeholder(self, start: int, end: int) -> bool:
+        """True when ``masked[start:end]`` overlaps a placeholder (mapped back, it would include an identifier)."""
+        return any(segment.placeholder for segment in self.segments
                    if segment.masked_start < end and start < segment.masked_end)  # fmt: skip
 
     def redactions(self) -> list[dict[str, object]]:

@@ -49,7 +49,8 @@ _AGE = re.compile(
     r"(?i)(?:\b(?:aged?|age:)\s*(?P<a>9\d|1[0-4]\d)\b)|\b(?P<b>9\d|1[0-4]\d)(?=[\s-]*(?:years?|yrs?|y/?o)\b)"
 )
 _TITLE = re.compile(
-    r"\b(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Patient|Pt)\.?(?:\s+name)?\s*:?\s+(?P<names>(?:[^\W\d_][\w'’-]*\.?\s*){1,3})",
+    # The names sit in a lookahead so that a title inside them ("Dr. A and Mrs. B") is matched too.
+    r"\b(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Patient|Pt)\.?(?:\s+name)?\s*:?\s+(?=(?P<names>(?:[^\W\d_][\w'’-]*\.?\s*){1,3}))",
     re.UNICODE,
 )
 

@@ -55,6 +55,7 @@ def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContex
     tokens = tokenize_batch(model, {"text": np.array([item.text.encode() for item in masked], dtype=object)}, batch)
     batch.state["masked"] = masked
     batch.state["offsets"] = [list(encoding.offsets) for encoding in tokens.encodings]
+    batch.state["word_ids"] = [list(encoding.word_ids) for encoding in tokens.encodings]
     return tokens.tensors
 
 
@@ -65,7 +66,8 @@ def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchCont
     labels = labels_of(model, logits.shape[-1])
     floors = confidence_floors(model, batch, DEFAULT_MIN_CONFIDENCE)
     rows = []
-    for row, (masked, offsets) in enumerate(zip(batch.state["masked"], batch.state["offsets"], strict=True)):
-        found = entities_of_row(probabilities[row, : len(offsets)], offsets, labels, masked, floors[row])
+    state = zip(batch.state["masked"], batch.state["offsets"], batch.state["word_ids"], strict=True)
+    for row, (masked, offsets, word_ids) in enumerate(state):
+        found = entities_of_row(probabilities[row, : len(offsets)], offsets, word_ids, labels, masked, floors[row])
         rows.append(json.dumps([entity.as_json() for entity in found]).encode())
     return {"entities": np.array(rows, dtype=object), "redactions": redactions_tensor(batch.state["masked"])}
