@@ -1,0 +1,1 @@
+"""An example Gatewise plugin shipped as its own package (see ``plugin.py``)."""

@@ -1,0 +1,66 @@
+"""The ``shout`` plugin: every model hook, in the order the gateway calls them.
+
+Registered through ``[project.entry-points.gatewise] shout = "gatewise_shout.plugin"``.
+Hooks are plain functions marked with the ``gatewise`` hook marker; each may take any
+subset of the arguments its spec names (pluggy passes them by name).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pluggy
+
+# Only pluggy is needed to mark hooks: the marker is keyed by the project name, so this
+# package works without importing the gateway. Inside the repository, `from plugins import
+# hookimpl` is the same object.
+hookimpl = pluggy.HookimplMarker("gatewise")
+log = logging.getLogger("gatewise_shout")
+
+
+@hookimpl
+def gatewise_model_load(model):
+    # 1. Once per model version, after the engine loaded. Read assets and settings here.
+    #    `model.state` is yours; keep it read-only once loading is done.
+    model.state["suffix"] = str(model.parameters.get("suffix", "!"))
+
+
+@hookimpl
+def gatewise_model_signature(model):
+    # 2. The public signature clients see. Returning None would keep the engine's own.
+    from gateway.config import TensorSpec
+    from plugins.context import Signature
+
+    return Signature(
+        inputs=(TensorSpec(name="text", datatype="BYTES", shape=(-1,)),),
+        outputs=(
+            TensorSpec(name="shouted", datatype="BYTES", shape=(-1,)),
+            TensorSpec(name="words_plus_one", datatype="FP32", shape=(-1, 1)),
+        ),
+    )
+
+
+@hookimpl
+def gatewise_warmup_inputs(model):
+    # 3. One small batch of *public* inputs that runs the whole path before the model is ready.
+    return {"text": np.array([b"warm up", b"a longer warm up row"], dtype=object)}
+
+
+@hookimpl
+def gatewise_preprocess(model, inputs, batch):
+    # 4. Per batch: public inputs (rows of several requests) -> engine inputs.
+    #    Raise ValueError for bad input: only the request that sent it fails.
+    rows = [value.decode("utf-8") for value in inputs["text"]]
+    batch.state["rows"] = rows  # handed to postprocess
+    log.debug("preprocessing %d row(s)", len(rows))  # counts, never payloads
+    return {"x": np.array([[len(row.split())] for row in rows], dtype=np.float32)}
+
+
+@hookimpl
+def gatewise_postprocess(model, outputs, batch):
+    # 5. Per batch: engine outputs -> public outputs, one row per input row.
+    suffix = model.state["suffix"]
+    shouted = np.array([(row.upper() + suffix).encode() for row in batch.state["rows"]], dtype=object)
+    engine_out = next(iter(outputs.values())).astype(np.float32).reshape(len(shouted), -1)
+    return {"shouted": shouted, "words_plus_one": engine_out}
