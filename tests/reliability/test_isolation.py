@@ -1,0 +1,78 @@
+"""A model that fails to load, a crashing engine and a raising plugin fail only their own
+requests, with a clear status; the other models keep serving and readiness says so."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from conftest import FaultyPlugin
+from plugins.manager import PluginManager
+from protos import grpc_service_pb2 as pb
+from security.harness import add_one_request, serving, stub, text_request
+
+
+def crashy_request(index: int) -> pb.ModelInferRequest:
+    request = pb.ModelInferRequest(model_name="crashy")
+    request.inputs.add(name="idx", datatype="INT64", shape=[1, 4])
+    request.raw_input_contents.append(np.full((1, 4), index, dtype=np.int64).tobytes())
+    return request
+
+
+async def status_of(call) -> str:  # noqa: ANN001 - an awaitable RPC
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return f"{exc.code().name}: {exc.details()}"
+    return "OK"
+
+
+async def test_failures_stay_with_their_model(faulty_repository: Path) -> None:
+    plugins = PluginManager(entry_points=False, extra=[("faulty", FaultyPlugin())])
+    async with serving(faulty_repository, plugins) as server:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            client, health = stub(channel), health_pb2_grpc.HealthStub(channel)
+
+            async def serving_status(name: str) -> int:
+                return (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)).status
+
+            assert await serving_status("corrupt") == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert not (await client.ModelReady(pb.ModelReadyRequest(name="corrupt"), timeout=10)).ready
+            calls = {
+                "corrupt": client.ModelInfer(add_one_request("corrupt"), timeout=10),
+                "crash": client.ModelInfer(crashy_request(99), timeout=10),
+                "bad input": client.ModelInfer(add_one_request("faulty", value=FaultyPlugin.BAD_INPUT), timeout=10),
+                "plugin crash": client.ModelInfer(add_one_request("faulty", value=FaultyPlugin.CRASH), timeout=10),
+                "good crashy": client.ModelInfer(crashy_request(3), timeout=10),
+                "good faulty": client.ModelInfer(add_one_request("faulty"), timeout=10),
+                "add-one": client.ModelInfer(add_one_request(), timeout=10),
+                "tiny": client.ModelInfer(text_request(b"good"), timeout=10),
+            }
+            results = dict(zip(calls, await asyncio.gather(*(status_of(call) for call in calls.values())), strict=True))
+            assert results["corrupt"].startswith("UNAVAILABLE: model 'corrupt' is not ready (UNAVAILABLE)")
+            assert results["crash"].startswith("INTERNAL: ONNX Runtime failed on crashy")
+            assert results["bad input"] == "INVALID_ARGUMENT: plugin 'faulty' failed in gatewise_preprocess: " \
+                "x[0, 0] = 7 is refused by the faulty plugin"
+            assert results["plugin crash"] == "INTERNAL: plugin 'faulty' failed in gatewise_preprocess: " \
+                "the faulty plugin crashed"
+            assert {results[name] for name in ("good crashy", "good faulty", "add-one", "tiny")} == {"OK"}
+            for name in ("crashy", "faulty", "add-one", "tiny-sentiment"):  # a failed request is not a dead model
+                assert await serving_status(name) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_bad_new_version_leaves_the_old_one_serving(faulty_repository: Path) -> None:
+    """Loading a corrupt version 2 fails that load only; version 1 keeps answering."""
+    async with serving(faulty_repository) as server:
+        model_dir = faulty_repository / "add-one"
+        (model_dir / "2").mkdir()
+        (model_dir / "2" / "model.onnx").write_bytes(b"corrupt")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            client = stub(channel)
+            load = client.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="add-one"), timeout=30)
+            assert (await status_of(load)).startswith("UNAVAILABLE: model 'add-one' is not ready")
+            response = await client.ModelInfer(add_one_request(), timeout=10)
+            assert response.model_version == "1"
