@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from converters.cli import convert_app
 from gateway.config import load_config
+from converter_fixtures import checkpoint  # noqa: F401 - pytest fixtures
 
 runner = CliRunner()
 

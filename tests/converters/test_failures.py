@@ -23,6 +23,7 @@ from converters import (
     export_transformer,
 )
 from converters.optimize import quantize_int8
+from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
 
 def assert_untouched(repository: Path) -> None:

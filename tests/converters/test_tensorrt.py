@@ -26,6 +26,7 @@ from gateway.engines.tensorrt import (
 )
 from gateway.config import TensorRTConfig
 from gateway.errors import EngineError
+from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
 TEXT_INPUTS = {"input_ids": (-1, -1), "attention_mask": (-1, -1)}
 

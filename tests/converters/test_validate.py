@@ -16,6 +16,7 @@ from converters.text import encode
 from converters.validate import TOLERANCES, check, compare, failures
 from converters.runtime import run_onnx
 from tokenizers import Tokenizer
+from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
 
 def test_identical_outputs_pass_every_tolerance() -> None:
