@@ -62,14 +62,16 @@ def encode_row(row: Mapping[str, Any], index: int = 0) -> np.ndarray:
     if missing:
         raise ValueError(f"transaction row {index} lacks field(s) {missing}")
     features = np.zeros(NUM_FEATURES, dtype=np.float32)
-    try:
-        amount = float(row["amount"])
-        hour = int(row["hour"])
-        velocity = int(row["transactions_last_24h"])
-        age = int(row["account_age_days"])
-        distance = float(row["distance_from_home_km"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"transaction row {index} has a non-numeric field: {exc}") from None
+    # NOTE: errors name the row and field, never the value: messages reach logs and clients.
+    numbers = {}
+    for name, kind in (("amount", float), ("hour", int), ("transactions_last_24h", int),
+                       ("account_age_days", int), ("distance_from_home_km", float)):  # fmt: skip
+        try:
+            numbers[name] = kind(row[name])
+        except (TypeError, ValueError):
+            raise ValueError(f"transaction row {index}: {name} must be a number") from None
+    amount, hour = numbers["amount"], numbers["hour"]
+    velocity, age, distance = numbers["transactions_last_24h"], numbers["account_age_days"], numbers["distance_from_home_km"]
     if not math.isfinite(amount) or amount < 0:
         raise ValueError(f"transaction row {index}: amount must be a non-negative number")
     if not 0 <= hour <= 23:
@@ -90,8 +92,8 @@ def encode_row(row: Mapping[str, Any], index: int = 0) -> np.ndarray:
     sin_col, cos_col, night_col = GROUPS["hour"]
     features[sin_col], features[cos_col] = math.sin(angle), math.cos(angle)
     features[night_col] = 1.0 if hour < 6 else 0.0
-    features[GROUPS["country_mismatch"][0]] = float(_flag(row["country_mismatch"]))
-    features[GROUPS["card_present"][0]] = float(_flag(row["card_present"]))
+    features[GROUPS["country_mismatch"][0]] = float(_flag(row["country_mismatch"], "country_mismatch", index))
+    features[GROUPS["card_present"][0]] = float(_flag(row["card_present"], "card_present", index))
     features[GROUPS["transactions_last_24h"][0]] = math.log1p(velocity)
     features[GROUPS["account_age_days"][0]] = math.log1p(age)
     features[GROUPS["distance_from_home_km"][0]] = math.log1p(distance)
@@ -105,7 +107,7 @@ def encode_rows(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.stack([encode_row(row, index) for index, row in enumerate(rows)])
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str, index: int) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)) and value in (0, 1):
@@ -115,4 +117,4 @@ def _flag(value: Any) -> bool:
         return True
     if text in ("false", "0", "no"):
         return False
-    raise ValueError(f"expected a boolean, got {text!r}")
+    raise ValueError(f"transaction row {index}: {name} must be true or false")

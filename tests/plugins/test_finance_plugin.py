@@ -163,3 +163,12 @@ def test_fraud_threshold_overridable_per_request(fraud: PluginHarness) -> None:
 def test_fraud_rejects_unknown_category_naming_the_row(fraud: PluginHarness) -> None:
     with pytest.raises(PluginError, match="row 1: merchant_category"):
         fraud.infer(_inputs(fraud, [GOOD, {**GOOD, "merchant_category": "casino"}]))
+
+
+def test_fraud_errors_name_the_field_never_the_value(fraud: PluginHarness) -> None:
+    """Error messages reach logs and clients, so they must not echo what was sent."""
+    for field, value in (("amount", "4111111111111111x"), ("card_present", "perhaps-4111")):
+        with pytest.raises(PluginError, match=f"row 0: {field}") as caught:
+            fraud.infer(_inputs(fraud, [{**GOOD, field: value}]) if fraud.model.parameters["input_format"] == "json"
+                        else {**_inputs(fraud, [GOOD]), field: np.array([value.encode()], dtype=object)})
+        assert "4111" not in str(caught.value)
