@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from gateway.drain import InFlight
 from gateway.health import Health
 from gateway.metrics import serve_metrics
 from gateway.repository import ModelRepository
@@ -71,6 +72,7 @@ class GatewayServer:
         self.servicer = InferenceServicer(self.repository, settings)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
+        self.in_flight = InFlight()
         self.watcher = RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
 
     async def start(self) -> int:
@@ -83,7 +85,7 @@ class GatewayServer:
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key)
-        server = grpc.aio.server(options=options, interceptors=interceptors)
+        server = grpc.aio.server(options=options, interceptors=[self.in_flight, *interceptors])
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         reflection.enable_server_reflection(_register_for_reflection(), server, pool=POOL)
@@ -121,8 +123,18 @@ class GatewayServer:
         if self.watcher is not None:
             await self.watcher.stop()
         if self._server is not None:
-            log.info("draining: up to %.1f s for in-flight requests", self.settings.grace_period_s)
-            await self._server.stop(self.settings.grace_period_s)
+            grace = self.settings.grace_period_s
+            log.info("draining: up to %.1f s for %d in-flight request(s)", grace, self.in_flight.count)
+            stopping = asyncio.create_task(self._server.stop(grace))
+            await asyncio.sleep(0)  # let shutdown start, so no new RPC slips in after the count below
+            try:
+                await asyncio.wait_for(self.in_flight.wait_idle(), grace)
+            except TimeoutError:
+                log.warning("grace period over: cancelling %d in-flight request(s)", self.in_flight.count)
+            # NOTE: what is left now is health Watch and reflection streams, which never end
+            # by themselves; without this the server would always wait out the grace period.
+            await self._server.stop(None)
+            await stopping
         await self.repository.close()
         log.info("stopped")
 

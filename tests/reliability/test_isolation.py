@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import FaultyPlugin
+from reliability.faults import FaultyPlugin
 from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
 from security.harness import add_one_request, serving, stub, text_request

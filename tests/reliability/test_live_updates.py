@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from conftest import SLOW_CONFIG, add_graph
+from reliability.faults import SLOW_CONFIG, add_graph
 from gateway.server import GatewayServer
 from models import ADD_ONE_CONFIG, add_one_graph, write_model
 from protos import grpc_service_pb2 as pb

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import JwtSigner, Keys
+from security.conftest import JwtSigner, Keys
 from gateway.server import GatewayServer
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginManager
