@@ -1,4 +1,9 @@
-"""The real demo build: train, convert, evaluate every model, then reuse it (slow, minutes)."""
+"""The real demo build: train, convert, evaluate every model, then reuse it (slow, minutes).
+
+It builds where ``gatewise demo`` does by default (``demo-models/``, git-ignored) unless
+``GATEWISE_DEMO_REPOSITORY`` names another folder, so it shares the demo's cache: the
+first run trains (about four minutes on two cores), later runs reuse the models.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built() -> Path:
     from gateway.demo.build import build_repository
 
-    repository = Path(os.environ.get("GATEWISE_DEMO_REPOSITORY") or tmp_path_factory.mktemp("demo"))
+    repository = Path(os.environ.get("GATEWISE_DEMO_REPOSITORY") or ROOT / "demo-models")
     build_repository(repository)
     return repository
 
