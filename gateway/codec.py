@@ -41,6 +41,8 @@ def element_count(name: str, shape: Sequence[int]) -> int:
     """Elements a shape holds; InvalidInput for negative dims or absurd sizes."""
     if any(dim < 0 for dim in shape):
         raise InvalidInput(f"input {name!r} has a negative dimension in shape {list(shape)}")
+    if any(dim > MAX_ELEMENTS for dim in shape):  # even beside a 0, numpy cannot shape it
+        raise InvalidInput(f"input {name!r} shape {list(shape)} has a dimension over {MAX_ELEMENTS}")
     count = math.prod(shape)
     if count > MAX_ELEMENTS:
         raise InvalidInput(f"input {name!r} shape {list(shape)} holds {count} elements, more than {MAX_ELEMENTS}")

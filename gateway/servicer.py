@@ -154,9 +154,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         async def answer(request: pb.ModelInferRequest) -> None:
             try:
                 await answers.put(pb.ModelStreamInferResponse(infer_response=await self._infer(request, context)))
-            except GatewiseError as exc:
+            except Exception as exc:  # noqa: BLE001 - every request on a stream gets exactly one answer
+                if isinstance(exc, GatewiseError):
+                    message = exc.message
+                else:
+                    log.exception("ModelStreamInfer request failed")
+                    message = f"ModelStreamInfer failed: {type(exc).__name__}"
                 echo = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
-                await answers.put(pb.ModelStreamInferResponse(error_message=exc.message, infer_response=echo))
+                await answers.put(pb.ModelStreamInferResponse(error_message=message, infer_response=echo))
 
         async def read() -> None:
             async for request in request_iterator:
