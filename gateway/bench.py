@@ -143,9 +143,21 @@ def perf_analyzer_env() -> dict[str, str]:
     return env
 
 
+def find_perf_analyzer() -> str | None:
+    """The binary tritonclient's wheel put beside this interpreter, else one on PATH.
+
+    Looking beside ``sys.executable`` first finds it when the virtual environment is used
+    without being activated (``.venv/bin/python -m ...``), as the scripts and CI do.
+    """
+    beside = Path(sys.executable).parent / "perf_analyzer"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("perf_analyzer")
+
+
 def perf_analyzer_row(url: str, model_name: str, concurrency: int, seconds: float) -> Row | None:
     """perf_analyzer's own figures, when its binary and libraries are present."""
-    binary = shutil.which("perf_analyzer")
+    binary = find_perf_analyzer()
     if binary is None:
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as data:

@@ -26,8 +26,12 @@ class JwtVerifier:
     """Verifies RS256/ES256 JWTs against one PEM public key; ``sub`` names the principal."""
 
     def __init__(self, public_key_pem: bytes) -> None:
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
-        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+        try:
+            import jwt  # noqa: F401  (checked here so a missing extra fails at start, not per call)
+            from cryptography.hazmat.primitives.asymmetric import ec, rsa
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+        except ImportError as exc:
+            raise ValueError(f"jwt_public_key needs PyJWT with cryptography: pip install 'gatewise[jwt]' ({exc})") from exc
 
         try:
             self._key = load_pem_public_key(public_key_pem)

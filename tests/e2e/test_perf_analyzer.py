@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import RunningServer
-from gateway.bench import perf_analyzer_env
+from gateway.bench import find_perf_analyzer, perf_analyzer_env
 
 
 @pytest.fixture(scope="module")
 def perf_analyzer() -> str:
-    binary = shutil.which("perf_analyzer")
+    binary = find_perf_analyzer()
     if binary is None:
         pytest.skip("perf_analyzer not installed (it ships in tritonclient 2.41's wheel)")
     probe = subprocess.run([binary, "--help"], capture_output=True, text=True, env=perf_analyzer_env())

@@ -75,6 +75,18 @@ TRAIN_TEMPLATES = [
     "No {PROBLEM} noted after {PROCEDURE}.",
     "Give {DRUG} {DOSAGE} before the {PROCEDURE}.",
     "The patient tolerated the {PROCEDURE} well.",
+    "Assessment: {PROBLEM}. Medications: {DRUG} {DOSAGE}, {DRUG} {DOSAGE}.",
+    "{TEST} and {TEST} were within normal limits.",
+    "Referred for {PROCEDURE} after an abnormal {TEST}.",
+    "Her {PROBLEM} is well controlled on {DRUG}.",
+    "Increase {DRUG} to {DOSAGE}.",
+    "Post-operative day 2 after {PROCEDURE}; mild {PROBLEM}.",
+    "Allergic to {DRUG}.",
+    "Check {TEST} before starting {DRUG}.",
+    "Diagnosed with {PROBLEM} in 2019, treated with {PROCEDURE}.",
+    "Takes {DRUG} for {PROBLEM} and {DRUG} for {PROBLEM}.",
+    "Elevated {TEST} suggests {PROBLEM}.",
+    "Consent obtained for {PROCEDURE}.",
 ]
 HELD_OUT_TEMPLATES = [
     "Known case of {PROBLEM}, on {DRUG} {DOSAGE} at home.",
