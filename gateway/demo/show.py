@@ -66,7 +66,7 @@ def fraud_table(rows: list[dict[str, Any]], out: dict[str, Any], threshold: floa
     table.add_column("transaction in", ratio=3)
     table.add_column("fraud probability", justify="right")
     table.add_column("decision")
-    table.add_column("reasons (probability added)", ratio=2)
+    table.add_column("reasons (log-odds added)", ratio=2)
     for index, row in enumerate(rows):
         reasons = json.loads(out["reasons"][index])
         probability = float(out["fraud_probability"][index])

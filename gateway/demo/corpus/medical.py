@@ -87,6 +87,11 @@ TRAIN_TEMPLATES = [
     "Takes {DRUG} for {PROBLEM} and {DRUG} for {PROBLEM}.",
     "Elevated {TEST} suggests {PROBLEM}.",
     "Consent obtained for {PROCEDURE}.",
+    "Patient [NAME] (MRN [MRN]) was seen for {PROBLEM}.",
+    "[NAME], a [AGE]-year-old man, presents with {PROBLEM} and {PROBLEM}.",
+    "Contact [EMAIL] or [PHONE] with the {TEST} results.",
+    "Admitted on [DATE] (account [ACCOUNT]) for {PROCEDURE}.",
+    "Mr. [NAME] of [ZIP] takes {DRUG} {DOSAGE}; {TEST} due on [DATE].",
 ]
 HELD_OUT_TEMPLATES = [
     "Known case of {PROBLEM}, on {DRUG} {DOSAGE} at home.",
