@@ -23,7 +23,7 @@ ONNX_TO_DATATYPE = {
     1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64", 8: "BYTES",
     9: "BOOL", 10: "FP16", 11: "FP64", 12: "UINT32", 13: "UINT64",
 }  # fmt: skip
-DEFAULT_BATCHING = {"max_batch_size": 32, "max_queue_delay_ms": 2.0}
+DEFAULT_BATCHING = {"max_batch_size": 32, "max_queue_delay_ms": 0.0}
 
 
 def engine_specs(onnx_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -103,7 +103,8 @@ def bench(
     repository: Annotated[Path, Opt(help="Model repository holding the model.")] = Path("demo-models"),
     model: Annotated[str, Opt(help="Text model to measure.")] = "finance-sentiment",
     concurrency: Annotated[list[int], Opt(help="Client concurrency levels.")] = [1, 16, 64],  # noqa: B006
-    seconds: Annotated[float, Opt(help="Seconds per measurement.")] = 10.0,
+    seconds: Annotated[float, Opt(help="Seconds per row per round.")] = 5.0,
+    rounds: Annotated[int, Opt(min=1, help="Interleaved rounds; each row reports its median round.")] = 3,
     workers: Annotated[int, Opt(help="Server worker processes.")] = 1,
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
@@ -111,7 +112,7 @@ def bench(
 
     from gateway.bench import run_bench
 
-    run_bench(repository, model, sorted(concurrency), seconds, workers, Console())
+    run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds)
 
 
 def main() -> None:

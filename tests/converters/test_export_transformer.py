@@ -149,4 +149,4 @@ def test_extra_config_is_merged_and_a_new_version_joins_the_entry(checkpoint, tm
                                    extra_config=extra)
     assert sorted(p.name for p in model_dir.iterdir()) == ["1", "2", "assets", "config.toml"]
     config = serve(model_dir, version=2).config
-    assert (config.batching.max_batch_size, config.batching.max_queue_delay_ms, config.instances) == (8, 2.0, 2)
+    assert (config.batching.max_batch_size, config.batching.max_queue_delay_ms, config.instances) == (8, 0.0, 2)
