@@ -31,7 +31,7 @@ def serve(
     ] = None,
     log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = "INFO",
     workers: Annotated[int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")] = 1,
-    grace_period: Annotated[float, Opt(help="Seconds to drain on SIGTERM.", envvar="GATEWISE_GRACE_PERIOD_S")] = 10.0,
+    grace_period: Annotated[float, Opt(help="Seconds to drain on SIGTERM.", envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"])] = 10.0,
     tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = False,
     tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = None,
     tls_key: Annotated[Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")] = None,
@@ -45,7 +45,7 @@ def serve(
         Path | None, Opt(help="PEM public key that verifies bearer JWTs.", envvar="GATEWISE_JWT_PUBLIC_KEY")
     ] = None,
     watch_interval: Annotated[
-        float | None, Opt(help="Poll the repository every N seconds for changes.", envvar="GATEWISE_WATCH_INTERVAL_S")
+        float | None, Opt(help="Poll the repository every N seconds for changes.", envvar=["GATEWISE_WATCH_INTERVAL", "GATEWISE_WATCH_INTERVAL_S"])
     ] = None,
     max_message_bytes: Annotated[
         int, Opt(help="Largest gRPC message, in bytes.", envvar="GATEWISE_MAX_MESSAGE_BYTES")

@@ -1,7 +1,7 @@
 """Build the demo repository once: train (seeded), convert with ``converters``, evaluate, reuse.
 
-An entry is rebuilt only when it is missing or was built from other data or settings
-(``demo-build.json`` at the repository root records a fingerprint per model, the held-out
+An entry is rebuilt only when it is missing or was built from other data, settings or code
+(the demo's recipes and the converters; ``demo-build.json`` at the repository root records a fingerprint per model, the held-out
 scores and how long each step took). Checkpoints go to ``REPOSITORY/.work`` and are removed
 once converted.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+import converters
 from gateway.demo import evaluate
 from gateway.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
 from gateway.demo.corpus import finance as finance_data
@@ -30,17 +31,19 @@ from gateway.demo.train import SEED, TrainSettings
 log = logging.getLogger("gatewise.demo.build")
 
 MANIFEST = "demo-build.json"
-RECIPE_VERSION = 2
-"""Bump when a recipe changes in a way the data files do not show."""
+RECIPE_CODE = [Path(__file__).with_name(name) for name in ("build.py", "train.py", "fraud_model.py", "evaluate.py")] + sorted(
+    Path(converters.__file__).parent.rglob("*.py")
+)
+"""Code a built entry depends on: a change to any of it rebuilds the demo models."""
 SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
 NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
 MAX_LENGTH = 128
 
 
 def _fingerprint(*files: str, settings: Any = None) -> str:
-    digest = hashlib.sha256(f"{RECIPE_VERSION}:{SEED}:{settings!r}".encode())
-    for name in files:
-        digest.update((DATA_DIR / name).read_bytes())
+    digest = hashlib.sha256(f"{SEED}:{settings!r}".encode())
+    for path in [DATA_DIR / name for name in files] + RECIPE_CODE:
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
