@@ -74,6 +74,9 @@ class OnnxRuntimeConfig(_Strict):
     providers: tuple[Provider, ...] = ("tensorrt", "cuda", "cpu")
     intra_op_threads: int = Field(default=0, ge=0)
     """Threads per session for one operator; 0 lets ONNX Runtime choose."""
+    spin_wait: bool = False
+    """Let idle operator threads spin for the next operator. Off by default: on a CPU the
+    gateway shares, spinning steals time from the threads that receive and answer requests."""
     device_id: int = Field(default=0, ge=0)
 
 

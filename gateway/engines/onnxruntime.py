@@ -75,6 +75,7 @@ class OnnxRuntimeEngine:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = config.intra_op_threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin_wait else "0")
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
