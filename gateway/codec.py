@@ -50,9 +50,21 @@ def element_count(name: str, shape: Sequence[int]) -> int:
 
 
 def deserialize_bytes(name: str, raw: bytes, count: int, max_element_bytes: int) -> np.ndarray:
-    """Split length-prefixed BYTES elements; every length is checked against what is left."""
+    """Split length-prefixed BYTES elements; every length is checked against what is left.
+
+    Each element needs at least its 4-byte length, so a body shorter than ``4 * count`` is
+    refused before the array of ``count`` elements is allocated (a shape of 2^31 elements
+    with an empty body would otherwise cost 16 GiB of ``None`` pointers first).
+    """
+    size = len(raw)
+    needed = count * _LENGTH.size
+    if size < needed:
+        raise InvalidInput(
+            f"input {name!r} has {size} bytes of raw data; its shape says {count} BYTES elements, "
+            f"which need at least {needed} (a 4-byte length each)"
+        )
     elements = np.empty(count, dtype=object)
-    offset, size = 0, len(raw)
+    offset = 0
     for index in range(count):
         if offset + 4 > size:
             raise InvalidInput(f"input {name!r} holds {index} BYTES elements, its shape says {count}")
@@ -94,7 +106,7 @@ def decode_tensor(
         if datatype == "BYTES":
             return deserialize_bytes(name, raw, count, max_element_bytes).reshape(shape)
         expected = count * dtype.itemsize
-        if len(raw) != expected:
+        if len(raw) != expected:  # frombuffer below is a view: nothing is allocated for the shape
             raise InvalidInput(
                 f"input {name!r} has {len(raw)} bytes of raw data; shape {list(shape)} of {datatype} needs {expected}"
             )
@@ -103,7 +115,7 @@ def decode_tensor(
     if field is None:
         raise InvalidInput(f"input {name!r}: {datatype} can only be sent in raw_input_contents")
     values = getattr(tensor.contents, field)
-    if len(values) != count:
+    if len(values) != count:  # checked before anything of ``count`` elements is built
         raise InvalidInput(f"input {name!r} has {len(values)} elements in contents; shape {list(shape)} needs {count}")
     if datatype == "BYTES":
         too_long = next((index for index, value in enumerate(values) if len(value) > max_element_bytes), None)

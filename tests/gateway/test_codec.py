@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -54,7 +55,8 @@ def test_outputs_are_encoded_as_raw_contents() -> None:
 @pytest.mark.parametrize(
     ("datatype", "shape", "raw", "message"),
     [
-        ("BYTES", [2], struct.pack("<I", 3) + b"abc", r"'t' holds 1 BYTES elements, its shape says 2"),
+        ("BYTES", [2], struct.pack("<I", 3) + b"abc", r"'t' has 7 bytes of raw data; .* 2 BYTES elements, .* at least 8"),
+        ("BYTES", [2], struct.pack("<I", 4) + b"abcd", r"'t' holds 1 BYTES elements, its shape says 2"),
         ("BYTES", [1], struct.pack("<I", 10) + b"abc", r"'t' element 0 says 10 bytes but only 3 remain"),
         ("BYTES", [1], struct.pack("<I", 1) + b"ab", r"'t' has 1 bytes after its 1 BYTES elements"),
         ("BYTES", [1], struct.pack("<I", 2000) + b"x" * 2000, r"'t' element 0 is 2000 bytes, over the limit"),
@@ -68,6 +70,36 @@ def test_malformed_tensors_are_refused_by_name(datatype: str, shape: list[int], 
     """Wrong lengths, huge shapes with tiny bodies and unknown datatypes name the tensor."""
     with pytest.raises(InvalidInput, match=message):
         decode_inputs(request_with("t", datatype, shape, raw), LIMIT)
+
+
+def _peak_bytes_of(request: pb.ModelInferRequest) -> int:
+    """Peak Python/numpy memory allocated while decoding ``request`` (which must fail)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidInput, match="'t'"):
+            decode_inputs(request, LIMIT)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("datatype", "body"), [("BYTES", b""), ("BYTES", struct.pack("<I", 0) * 3), ("FP32", b""), ("INT64", b"\x00" * 8)]
+)
+def test_huge_shape_with_a_tiny_raw_body_allocates_nothing_first(datatype: str, body: bytes) -> None:
+    """1 << 24 elements sent with a few bytes: refused naming the tensor before an array of that
+    size exists (a BYTES array of 2^31 elements cost 16 GiB and got the process killed)."""
+    request = request_with("t", datatype, [1 << 24], body)
+    assert _peak_bytes_of(request) < 1 << 20  # the shape's array alone would be 128 MiB
+
+
+@pytest.mark.parametrize(("datatype", "field"), [("BYTES", "bytes_contents"), ("FP32", "fp32_contents")])
+def test_huge_shape_with_few_typed_contents_allocates_nothing_first(datatype: str, field: str) -> None:
+    """The same for typed ``contents``: their count is checked against the shape first."""
+    request = pb.ModelInferRequest(model_name="m")
+    tensor = request.inputs.add(name="t", datatype=datatype, shape=[1 << 24])
+    getattr(tensor.contents, field).extend([b"a", b"b"] if datatype == "BYTES" else [1.0, 2.0])
+    assert _peak_bytes_of(request) < 1 << 20
 
 
 def test_raw_contents_must_cover_every_input() -> None:
