@@ -60,8 +60,8 @@ def deserialize_bytes(name: str, raw: bytes, count: int, max_element_bytes: int)
     needed = count * _LENGTH.size
     if size < needed:
         raise InvalidInput(
-            f"input {name!r} has {size} bytes of raw data; its shape says {count} BYTES elements, "
-            f"which need at least {needed} (a 4-byte length each)"
+            f"input {name!r} holds {size // _LENGTH.size} BYTES elements at most ({size} bytes, each element "
+            f"starting with a 4-byte length), its shape says {count}"
         )
     elements = np.empty(count, dtype=object)
     offset = 0
