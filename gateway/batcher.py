@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import BatchingConfig
-from gateway.errors import DeadlineExceeded, GatewiseError, QueueFull
+from gateway.errors import DeadlineExceeded, ModelNotReady, QueueFull
 
 log = logging.getLogger("gatewise.batcher")
 
@@ -71,10 +71,17 @@ class DynamicBatcher:
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever(), name=f"batcher:{self.name}")
 
     async def submit(self, pending: Pending) -> Any:
-        """Queue ``pending`` and wait for its result; QueueFull at once when the queue is full."""
+        """Queue ``pending`` and wait for its result; QueueFull at once when the queue is full.
+
+        Only live requests count towards ``max_queue_size``: while every instance is busy the
+        dispatcher is not looking at the queue, so before refusing, requests whose client
+        cancelled or whose deadline passed are dropped here.
+        """
+        loop = asyncio.get_running_loop()
+        if len(self._queue) >= self._config.max_queue_size:
+            self._drop_dead(loop.time())
         if len(self._queue) >= self._config.max_queue_size:
             raise QueueFull(self.name, self._config.max_queue_size)
-        loop = asyncio.get_running_loop()
         pending.future = loop.create_future()
         pending.enqueued = loop.time()
         self._queue.append(pending)
@@ -87,13 +94,13 @@ class DynamicBatcher:
             await asyncio.sleep(0.005)
 
     async def close(self) -> None:
-        """Stop dispatching; whatever is still queued fails rather than hanging."""
+        """Stop dispatching; whatever is still queued fails UNAVAILABLE (ModelNotReady) rather than hanging."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         for pending in self._queue:
             if not pending.future.done():
-                pending.future.set_exception(GatewiseError(f"model {self.name!r} was unloaded"))
+                pending.future.set_exception(ModelNotReady(self.name, "UNLOADING", "unloaded before the request ran"))
         self._queue.clear()
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)

@@ -7,11 +7,12 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 
 from gateway.batcher import DynamicBatcher, Pending
 from gateway.config import BatchingConfig
-from gateway.errors import DeadlineExceeded, EngineError, QueueFull
+from gateway.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
 
 
 class Recorder:
@@ -170,3 +171,48 @@ async def test_rows_of_similar_length_are_batched_together(executor: ThreadPoolE
         ["long-1", "long-2", "long-3"],
     ]
     await batcher.close()
+
+
+async def test_cancelled_and_expired_requests_do_not_fill_the_queue(executor: ThreadPoolExecutor) -> None:
+    """While the only instance is busy, requests that were cancelled or expired hold no place:
+    a new request is queued, not refused RESOURCE_EXHAUSTED, and the expired ones are told so."""
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run, executor)
+    loop = asyncio.get_running_loop()
+    running = asyncio.ensure_future(batcher.submit(Pending(payload="running", rows=1)))
+    await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
+    cancelled = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
+    expired = asyncio.ensure_future(batcher.submit(Pending(payload="expired", rows=1, deadline=loop.time() + 0.02)))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    await asyncio.sleep(0.05)  # past the deadline; the dispatcher is still waiting for the instance
+    fresh = [asyncio.ensure_future(batcher.submit(Pending(payload=f"fresh-{i}", rows=1))) for i in range(2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(DeadlineExceeded):
+        await asyncio.wait_for(expired, 1)
+    with pytest.raises(QueueFull):  # the two live ones fill it again
+        await batcher.submit(Pending(payload="one-too-many", rows=1))
+    gate.set()
+    assert await running == ("done", "running")
+    assert [await task for task in fresh] == [("done", "fresh-0"), ("done", "fresh-1")]
+    assert [["cancelled"], ["expired"]] not in run.batches
+    await batcher.close()
+
+
+async def test_requests_queued_when_the_model_closes_are_unavailable(executor: ThreadPoolExecutor) -> None:
+    """Closing (unloading) fails what is still queued with ModelNotReady: UNAVAILABLE, not INTERNAL."""
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(BatchingConfig(max_batch_size=1), run, executor)
+    running = asyncio.ensure_future(batcher.submit(Pending(payload="running", rows=1)))
+    await asyncio.sleep(0.05)
+    queued = asyncio.ensure_future(batcher.submit(Pending(payload="queued", rows=1)))
+    await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(batcher.close())
+    with pytest.raises(ModelNotReady, match="'m' is not ready \\(UNLOADING\\): unloaded") as info:
+        await asyncio.wait_for(queued, 1)
+    assert info.value.status == grpc.StatusCode.UNAVAILABLE
+    gate.set()
+    await closing
+    assert await running == ("done", "running")
