@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -45,16 +46,35 @@ class ModelEntry:
     versions: dict[str, ServedModel] = field(default_factory=dict)
 
 
+def _name_pattern() -> re.Pattern[str]:
+    """ModelConfig.name's own pattern, so a folder name is valid exactly when a config name is."""
+    for rule in ModelConfig.model_fields["name"].metadata:
+        if getattr(rule, "pattern", None):
+            return re.compile(rule.pattern)
+    raise AssertionError("ModelConfig.name has no pattern")  # pragma: no cover - config.py defines one
+
+
+NAME_PATTERN = _name_pattern()
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` can be a model: a plain folder name (no separators, no leading dot)."""
+    return NAME_PATTERN.fullmatch(name) is not None
+
+
+def is_model_dir(path: Path) -> bool:
+    """A model folder: holds a config.toml or a numbered version folder."""
+    try:
+        return path.is_dir() and ((path / CONFIG_FILE).exists() or any(sub.name.isdigit() for sub in path.iterdir()))
+    except OSError:
+        return False
+
+
 def scan(root: Path) -> list[str]:
-    """Model names: sub-folders holding a config.toml or a numbered version folder."""
+    """Model names: sub-folders with a valid model name holding a config.toml or a numbered version folder."""
     if not root.is_dir():
         raise InvalidConfig(str(root), "model repository folder does not exist")
-    names = []
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and not child.name.startswith("."):
-            if (child / CONFIG_FILE).exists() or any(sub.name.isdigit() for sub in child.iterdir()):
-                names.append(child.name)
-    return names
+    return [child.name for child in sorted(root.iterdir()) if valid_name(child.name) and is_model_dir(child)]
 
 
 def select_versions(config: ModelConfig, model_dir: Path) -> list[str]:
@@ -86,16 +106,47 @@ class ModelRepository:
 
     async def load_all(self) -> None:
         """Load every model found; failures are recorded per model, never raised."""
-        await asyncio.gather(*(self.load(name, raise_errors=False) for name in scan(self.root)))
+        if self.root.is_dir():
+            for child in sorted(self.root.iterdir()):
+                if not child.name.startswith(".") and not valid_name(child.name) and is_model_dir(child):
+                    log.warning("%s is not loaded: %r is not a valid model name (%s)", child, child.name,
+                                NAME_PATTERN.pattern)
+        results = await asyncio.gather(
+            *(self.load(name, raise_errors=False) for name in scan(self.root)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, ModelNotFound):  # its folder went away between scan and load
+                log.warning("%s", result.message)
+            elif isinstance(result, BaseException):
+                raise result
+
+    def model_dir(self, name: str) -> Path:
+        """``root/name`` when ``name`` is a model folder directly in the repository; ModelNotFound otherwise.
+
+        Names follow config.toml's name pattern, so ``../x``, ``a/b`` or ``.hidden`` never
+        reach the filesystem and nothing outside the repository root can be loaded.
+        """
+        if not valid_name(name):
+            raise ModelNotFound(name)
+        path = self.root / name
+        if not is_model_dir(path):
+            raise ModelNotFound(name)
+        return path
 
     async def load(self, name: str, *, raise_errors: bool = True) -> None:
-        """(Re)load ``name`` from disk; the versions already serving keep serving until the new ones are warm."""
+        """(Re)load ``name`` from disk; the versions already serving keep serving until the new ones are warm.
+
+        A name that is not a model folder in the repository raises ModelNotFound (even with
+        ``raise_errors=False``, which covers load failures only) and records nothing.
+        """
+        model_dir = self.model_dir(name)
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            entry = self.entries.setdefault(name, ModelEntry(name))
-            model_dir = self.root / name
-            if not model_dir.is_dir():
+            if not is_model_dir(model_dir):  # removed while this call waited for the lock
+                if name not in self.entries:
+                    self._locks.pop(name, None)
                 raise ModelNotFound(name)
+            entry = self.entries.setdefault(name, ModelEntry(name))
             if not entry.versions:
                 entry.state = State.LOADING
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
@@ -50,6 +51,35 @@ def test_no_engine_file_names_the_backend(repository: Path) -> None:
     config = parse_config('name = "add-one"\nbackend = "tensorrt"', source="c")
     with pytest.raises(InvalidConfig, match=r"no version folder holds model.plan \(backend 'tensorrt'\)"):
         select_versions(config, repository / "add-one")
+
+
+@pytest.mark.parametrize(
+    "name", ["nope", "../outside", "../outside/m", "add-one/../add-one", "add-one/1", ".hidden", "", "add-one\n",
+             "/etc", "assets-only"],
+)
+async def test_load_of_an_unknown_or_path_like_name_is_not_found(
+    repository: Path, plugins: PluginManager, name: str
+) -> None:
+    """Only model folders directly in the repository load; anything else is NOT_FOUND and leaves nothing behind."""
+    outside = repository.parent / "outside"
+    shutil.copytree(repository / "add-one", outside / "m")
+    shutil.copytree(repository / "add-one", outside / "add-one")
+    shutil.copytree(repository / "add-one", repository / ".hidden")
+    (repository / "assets-only").mkdir()
+    (repository / "assets-only" / "tokenizer.json").write_text("{}")
+    repo = ModelRepository(repository, plugins)
+    for raise_errors in (True, False):
+        with pytest.raises(ModelNotFound) as caught:
+            await repo.load(name, raise_errors=raise_errors)
+        assert caught.value.status == grpc.StatusCode.NOT_FOUND
+    assert repo.entries == {} and repo._locks == {}
+    assert not repo.is_ready(name)
+    await repo.close()
+
+
+def test_scan_skips_folders_whose_name_is_not_a_model_name(repository: Path) -> None:
+    shutil.copytree(repository / "add-one", repository / "has space")
+    assert "has space" not in scan(repository)
 
 
 async def test_a_broken_model_does_not_stop_the_others(repository: Path, plugins: PluginManager) -> None:
