@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from gateway import metrics, tracing
 from gateway.batcher import DynamicBatcher, Pending
 from gateway.codec import DATATYPE_TO_NUMPY
 from gateway.config import ModelConfig
-from gateway.engines import Engine, create_engine
+from gateway.engines import Engine, close_all, create_engines, version_backend
 from gateway.errors import EngineError, GatewiseError, InvalidInput, PluginError
 from gateway.stats import ModelStats
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
@@ -65,11 +66,25 @@ class ServedModel:
 
     # ---------------------------------------------------------------- loading
 
+    @property
+    def backend(self) -> str:
+        """This version's engine: ``onnxruntime`` or ``tensorrt``, from the file in its folder."""
+        return self.config.backend
+
     @classmethod
     def load(cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager) -> ServedModel:
-        """Open the engines, run the plugin's load hooks and warm up; raises on any failure."""
-        engines = [create_engine(config, version_dir) for _ in range(config.instances)]
+        """Open the engines, run the plugin's load hooks and warm up; raises on any failure.
+
+        The version's backend follows the engine file in ``version_dir``, so ``self.config``
+        is config.toml's with ``backend`` set to this version's engine (what ModelConfig and
+        ModelMetadata report for it).
+        """
+        backend = version_backend(config, version_dir)
+        if backend != config.backend:
+            config = config.model_copy(update={"backend": backend})
+        engines: list[Engine] = []
         try:
+            engines = create_engines(config, version_dir, config.instances)
             first = engines[0]
             _check_declared(config, first)
             context = ModelContext(
@@ -87,17 +102,19 @@ class ServedModel:
             model = cls(config, version, context, engines, hooks, signature)
             model.warm_up()
         except BaseException:
-            for engine in engines:
-                engine.close()
+            close_all(engines)
             raise
         return model
 
     def warm_up(self) -> None:
-        """Run one batch through every instance so the first client pays no start-up cost."""
+        """Run one batch through every instance so the first client pays no start-up cost.
+
+        Warm-up is not traffic: like Triton's, it adds nothing to ModelStatistics or metrics.
+        """
         inputs = (self.hooks.warmup_inputs(self.context) if self.hooks else None) or _zeros_like(self.signature)
         rows = next(iter(inputs.values())).shape[0]
         for instance in range(len(self.engines)):
-            self.execute(inputs, BatchContext.single(rows), instance)
+            self.execute(inputs, BatchContext.single(rows), instance, record=False)
 
     def start(self) -> None:
         """Start the batcher; needs the running event loop."""
@@ -111,8 +128,7 @@ class ServedModel:
                 await self._batcher.drain()
             await self._batcher.close()
         self._executor.shutdown(wait=True)
-        for engine in self.engines:
-            engine.close()
+        close_all(self.engines)
 
     # ---------------------------------------------------------------- serving
 
@@ -189,17 +205,21 @@ class ServedModel:
             return {id(pending): error for pending in group}
         return _split(group, outputs, context)
 
-    def execute(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
-        """Preprocess -> engine -> postprocess for one batch, in the calling thread (no queue)."""
+    def execute(self, inputs: Tensors, batch: BatchContext, instance: int, *, record: bool = True) -> Tensors:
+        """Preprocess -> engine -> postprocess for one batch, in the calling thread (no queue).
+
+        ``record=False`` (warm-up) leaves ModelStatistics, the Prometheus metrics and traces untouched.
+        """
         attributes = {"model": self.name, "version": self.version, "rows": batch.size}
+        span = tracing.span if record else _no_span
         t0 = time.perf_counter()
-        with tracing.span("preprocess", **attributes):
+        with span("preprocess", **attributes):
             engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
         t1 = time.perf_counter()
-        with tracing.span("compute", instance=instance, **attributes):
+        with span("compute", instance=instance, **attributes):
             engine_outputs = self.engines[instance].infer(engine_inputs)
         t2 = time.perf_counter()
-        with tracing.span("postprocess", **attributes):
+        with span("postprocess", **attributes):
             outputs = (
                 self.hooks.postprocess(self.context, engine_outputs, batch) if self.hooks else None
             ) or engine_outputs
@@ -210,6 +230,8 @@ class ServedModel:
                     f"model {self.name!r} output {name!r} has shape {list(array.shape)}; "
                     f"its first dimension must be the batch's {batch.size} rows"
                 )
+        if not record:
+            return outputs
         self.stats.record_batch(batch.size, len(batch.request_parameters), t1 - t0, t2 - t1, t3 - t2)
         metrics.BATCH_SIZE.labels(self.name).observe(batch.size)
         for stage, seconds in (("preprocess", t1 - t0), ("infer", t2 - t1), ("postprocess", t3 - t2)):
@@ -218,6 +240,10 @@ class ServedModel:
             metrics.TOKENS.labels(self.name).inc(batch.tokens)
             metrics.PADDED_TOKENS.labels(self.name).inc(batch.padded_tokens)
         return outputs
+
+
+def _no_span(name: str, **attributes: Any) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 def _check_declared(config: ModelConfig, engine: Engine) -> None:

@@ -4,6 +4,11 @@
     models/NAME/<version>/model.onnx | model.plan
     models/NAME/assets/...
 
+Each version folder holds one engine, and that file decides the version's backend
+(``model.onnx``: ONNX Runtime, ``model.plan``: TensorRT), so ``1/model.onnx`` and
+``2/model.plan`` serve side by side; config.toml's ``backend`` is the default, used where a
+folder holds both files.
+
 A model that fails (bad config, missing engine, plugin error) is marked UNAVAILABLE
 with the reason; the others keep serving. Loading a new version of a serving model
 warms it fully before it takes traffic; the old one drains its in-flight requests first.
@@ -78,13 +83,15 @@ def scan(root: Path) -> list[str]:
 
 
 def select_versions(config: ModelConfig, model_dir: Path) -> list[str]:
-    """Version folders that hold the backend's engine file, chosen by the version policy."""
-    engine_file = ENGINE_FILES[config.backend]
+    """Version folders that hold an engine file (either backend's), chosen by the version policy."""
     present = sorted(
-        int(child.name) for child in model_dir.iterdir() if child.name.isdigit() and (child / engine_file).is_file()
+        int(child.name)
+        for child in model_dir.iterdir()
+        if child.name.isdigit() and any((child / engine_file).is_file() for engine_file in ENGINE_FILES.values())
     )
     if not present:
-        raise InvalidConfig(str(model_dir), f"no version folder holds {engine_file} (backend {config.backend!r})")
+        files = " or ".join(ENGINE_FILES.values())
+        raise InvalidConfig(str(model_dir), f"no version folder holds {files} (backend {config.backend!r})")
     policy = config.version_policy
     if policy.versions is not None:
         missing = sorted(set(policy.versions) - set(present))
@@ -177,7 +184,10 @@ class ModelRepository:
             entry.versions = {model.version: model for model in loaded}
             entry.config, entry.state, entry.reason = config, State.READY, ""
             self._on_change(name, True)
-            log.info("model %s ready: version(s) %s on %s", name, versions, loaded[0].describe().get("providers", "?"))
+            for model in loaded:
+                facts = model.describe()
+                log.info("model %s version %s ready on %s (%s)", name, model.version, facts.get("engine", model.backend),
+                         facts.get("providers") or facts.get("gpu", "?"))
             for model in retired.values():
                 await model.close(drain=True)
 

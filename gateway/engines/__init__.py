@@ -1,26 +1,76 @@
-"""Inference engines: one small contract (``base.Engine``) and a module per backend."""
+"""Inference engines: one small contract (``base.Engine``) and a module per backend.
+
+A version folder holds one engine file, and that file decides the version's backend
+(``version_backend``); config.toml's ``backend`` is the default where a folder holds both.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gateway.config import ModelConfig
 from gateway.engines.base import Engine, Tensors
 
+log = logging.getLogger("gatewise.engines")
+
 ENGINE_FILES = {"onnxruntime": "model.onnx", "tensorrt": "model.plan"}
 """The file a version folder holds for each backend."""
 
 
+def version_backend(config: ModelConfig, version_dir: Path) -> str:
+    """The backend of one version folder: the engine file in it decides; config.toml's where it holds both or none."""
+    present = [backend for backend, file in ENGINE_FILES.items() if (version_dir / file).is_file()]
+    return present[0] if len(present) == 1 else config.backend
+
+
+def create_engines(config: ModelConfig, version_dir: Path, count: int) -> list[Engine]:
+    """``count`` instances of the engine in ``version_dir``, sharing what the backend can share.
+
+    TensorRT deserialises the plan once and gives each instance its own execution context,
+    CUDA stream and buffers; ONNX Runtime opens one session per instance. If an instance
+    fails to open, the ones already open are closed before the error propagates.
+    """
+    backend = version_backend(config, version_dir)
+    path = version_dir / ENGINE_FILES[backend]
+    release: Callable[[], None] = lambda: None  # noqa: E731
+    if backend == "tensorrt":
+        from gateway.engines.tensorrt import TensorRTPlan
+
+        plan = TensorRTPlan(path, config.tensorrt)
+        open_one: Callable[[], Engine] = plan.instance
+        release = plan.release  # the opener's own hold; the instances keep the plan alive
+    else:
+        from gateway.engines.onnxruntime import OnnxRuntimeEngine
+
+        def open_one() -> Engine:
+            return OnnxRuntimeEngine(path, config.onnxruntime)
+
+    engines: list[Engine] = []
+    try:
+        for _ in range(count):
+            engines.append(open_one())
+    except BaseException:
+        close_all(engines)
+        raise
+    finally:
+        release()
+    return engines
+
+
+def close_all(engines: Iterable[Engine]) -> None:
+    """Close every engine, even when one of them fails to close (that failure is logged)."""
+    for engine in engines:
+        try:
+            engine.close()
+        except Exception:  # noqa: BLE001 - the others must still be released
+            log.exception("closing an engine instance failed")
+
+
 def create_engine(config: ModelConfig, version_dir: Path) -> Engine:
-    """Open the engine file in ``version_dir`` with the backend that config.toml names."""
-    path = version_dir / ENGINE_FILES[config.backend]
-    if config.backend == "tensorrt":
-        from gateway.engines.tensorrt import TensorRTEngine
-
-        return TensorRTEngine(path, config.tensorrt)
-    from gateway.engines.onnxruntime import OnnxRuntimeEngine
-
-    return OnnxRuntimeEngine(path, config.onnxruntime)
+    """One instance of the engine in ``version_dir`` (its backend follows the file there)."""
+    return create_engines(config, version_dir, 1)[0]
 
 
-__all__ = ["ENGINE_FILES", "Engine", "Tensors", "create_engine"]
+__all__ = ["ENGINE_FILES", "Engine", "Tensors", "close_all", "create_engine", "create_engines", "version_backend"]

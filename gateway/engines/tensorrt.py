@@ -3,9 +3,11 @@
 A plan only runs on the TensorRT version and GPU architecture it was built for, so the
 converter stamps ``model.plan.json`` beside it and this engine refuses a mismatch with a
 message that says how to rebuild, instead of a deserialisation error or wrong results.
-The engine is deserialised once; each instance owns one execution context and one CUDA
-stream; device buffers are allocated once per optimisation profile, at that profile's
-largest shapes, and reused by every batch; tensors are bound by name.
+A version's plan is deserialised once (``TensorRTPlan``) and shared by all its instances;
+each instance (``TensorRTEngine``) owns one execution context and one CUDA stream; device
+buffers are allocated once per instance and optimisation profile, at that profile's largest
+shapes, and reused by every batch; tensors are bound by name. Every thread that runs an
+instance first makes the configured GPU its current device (``use_device``).
 
 ``tensorrt`` and ``cuda-python`` are imported only when an engine is opened, so the
 metadata, profile and buffer helpers here work (and are tested) without libnvinfer.
@@ -17,6 +19,7 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +203,24 @@ def device_facts(device_id: int) -> tuple[str, str]:
     return name, f"{props.major}.{props.minor}"
 
 
+_thread_device = threading.local()
+
+
+def use_device(device_id: int, set_device: Callable[[int], Any], *, force: bool = False) -> bool:
+    """Make ``device_id`` the calling thread's current CUDA device; True if ``set_device`` was called.
+
+    The CUDA runtime's current device is per thread (default 0), and batches run in the
+    model's executor threads, not the thread that loaded the engine. So every thread that
+    touches an engine calls this first; it calls ``set_device`` once per thread and device,
+    or always with ``force`` (loading, where another library may have moved the device).
+    """
+    if not force and getattr(_thread_device, "device", None) == device_id:
+        return False
+    set_device(device_id)
+    _thread_device.device = device_id
+    return True
+
+
 class _Buffers:
     """Device memory for one profile, allocated once at its largest shapes."""
 
@@ -207,8 +228,12 @@ class _Buffers:
         self._cudart = cudart
         self.addresses: dict[str, int] = {}
         self.sizes = sizes
-        for name, size in sizes.items():
-            self.addresses[name] = int(_check(cudart.cudaMalloc(size), f"cudaMalloc({size}) for {name!r}"))
+        try:
+            for name, size in sizes.items():
+                self.addresses[name] = int(_check(cudart.cudaMalloc(size), f"cudaMalloc({size}) for {name!r}"))
+        except BaseException:
+            self.free()
+            raise
 
     def free(self) -> None:
         for address in self.addresses.values():
@@ -216,8 +241,14 @@ class _Buffers:
         self.addresses.clear()
 
 
-class TensorRTEngine:
-    """One deserialised plan, one execution context and one CUDA stream (one instance)."""
+class TensorRTPlan:
+    """One deserialised plan, shared by every instance of a model version.
+
+    Deserialising builds the engine's weights on the GPU, so it happens once per version;
+    ``instance()`` then gives each engine instance its own execution context, CUDA stream
+    and buffers. The plan counts its holders (the opener and each instance) and frees the
+    engine when the last one releases it.
+    """
 
     def __init__(self, path: Path, config: TensorRTConfig) -> None:
         if not path.is_file():
@@ -228,38 +259,106 @@ class TensorRTEngine:
         except ImportError as exc:
             raise EngineError(
                 f"{path}: TensorRT is not installed here; install 'gatewise[tensorrt]' from NVIDIA's index, "
-                "or serve the model's ONNX version with backend = \"onnxruntime\""
+                "or serve the model's ONNX version (a version folder holding model.onnx)"
             ) from exc
-        self._trt = trt
-        self._cudart = cudart = _cudart()
-        self._path = path
-        self._lock = threading.Lock()
-        _check(cudart.cudaSetDevice(config.device_id), f"cudaSetDevice({config.device_id})")
+        self.trt = trt
+        self.cudart = cudart = _cudart()
+        self.path = path
+        self.config = config
+        self.device_id = config.device_id
+        self.use_device(force=True)
         gpu_name, capability = device_facts(config.device_id)
         check_compatible(meta, path, tensorrt_version=trt.__version__, compute_capability=capability, gpu_name=gpu_name)
-        self._meta, self._gpu = meta, gpu_name
+        self.meta, self.gpu = meta, gpu_name
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
-        if self._engine is None:
+        self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
             raise EngineError(f"TensorRT could not deserialise {path}; rebuild it with `gatewise convert tensorrt`")
-        self._context = self._engine.create_execution_context()
-        self._stream = _check(cudart.cudaStreamCreate(), "cudaStreamCreate")
-        names = [self._engine.get_tensor_name(index) for index in range(self._engine.num_io_tensors)]
-        is_input = {name: self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT for name in names}
-        self._dtypes = {name: np.dtype(trt.nptype(self._engine.get_tensor_dtype(name))) for name in names}
-        self._input_names = [name for name in names if is_input[name]]
-        self._output_names = [name for name in names if not is_input[name]]
-        self._profiles = [
-            {name: ShapeRange(*(tuple(shape) for shape in self._engine.get_tensor_profile_shape(name, index)))
-             for name in self._input_names}
-            for index in range(self._engine.num_optimization_profiles)
+        engine = self.engine
+        names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
+        is_input = {name: engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT for name in names}
+        self.dtypes = {name: np.dtype(trt.nptype(engine.get_tensor_dtype(name))) for name in names}
+        self.input_names = [name for name in names if is_input[name]]
+        self.output_names = [name for name in names if not is_input[name]]
+        self.profiles = [
+            {name: ShapeRange(*(tuple(shape) for shape in engine.get_tensor_profile_shape(name, index)))
+             for name in self.input_names}
+            for index in range(engine.num_optimization_profiles)
         ]  # fmt: skip
-        self._buffers = [self._allocate(index) for index in range(len(self._profiles))]
+        self.inputs = tuple(spec_of(n, self.dtypes[n], tuple(engine.get_tensor_shape(n))) for n in self.input_names)
+        self.outputs = tuple(spec_of(n, self.dtypes[n], tuple(engine.get_tensor_shape(n))) for n in self.output_names)
+        self._holders = 1
+        self._holders_lock = threading.Lock()
+        log.info("%s: TensorRT %s on %s (%s), %d profile(s)", path, trt.__version__, gpu_name, capability, len(self.profiles))
+
+    def use_device(self, *, force: bool = False) -> None:
+        use_device(self.device_id, lambda device: _check(self.cudart.cudaSetDevice(device), f"cudaSetDevice({device})"),
+                   force=force)
+
+    def instance(self) -> TensorRTEngine:
+        """A new engine instance (context, stream, buffers) on this plan."""
+        return TensorRTEngine(self.path, self.config, plan=self)
+
+    def acquire(self) -> None:
+        with self._holders_lock:
+            if self._holders == 0:
+                raise EngineError(f"{self.path}: the TensorRT engine was already released")
+            self._holders += 1
+
+    def release(self) -> None:
+        """Drop one holder; the last one frees the deserialised engine."""
+        with self._holders_lock:
+            self._holders -= 1
+            last = self._holders == 0
+        if last:
+            self.engine = None
+            self._runtime = None
+
+
+class TensorRTEngine:
+    """One engine instance: an execution context, a CUDA stream and per-profile buffers on a shared plan.
+
+    ``TensorRTEngine(path, config)`` deserialises a plan of its own (one instance);
+    ``create_engines`` opens one ``TensorRTPlan`` per version and calls ``plan.instance()``
+    for each of the model's instances.
+    """
+
+    def __init__(self, path: Path, config: TensorRTConfig, *, plan: TensorRTPlan | None = None) -> None:
+        if plan is None:
+            plan = TensorRTPlan(path, config)  # its first holder is this instance
+        else:
+            plan.acquire()
+        self._plan: TensorRTPlan | None = plan
+        self._trt, self._cudart, self._path = plan.trt, plan.cudart, plan.path
+        self._dtypes, self._profiles = plan.dtypes, plan.profiles
+        self._input_names, self._output_names = plan.input_names, plan.output_names
+        self._inputs, self._outputs = plan.inputs, plan.outputs
+        self._facts = {
+            "engine": "tensorrt",
+            "tensorrt_version": plan.trt.__version__,
+            "gpu": plan.gpu,
+            "device_id": str(plan.device_id),
+            "compute_capability": plan.meta.compute_capability,
+            "precision": plan.meta.precision,
+            "profiles": str(len(plan.profiles)),
+        }
+        self._lock = threading.Lock()
+        self._context: Any = None
+        self._stream: Any = None
+        self._buffers: list[_Buffers] = []
         self._active = -1
-        self._inputs = tuple(spec_of(n, self._dtypes[n], tuple(self._engine.get_tensor_shape(n))) for n in self._input_names)
-        self._outputs = tuple(spec_of(n, self._dtypes[n], tuple(self._engine.get_tensor_shape(n))) for n in self._output_names)
-        log.info("%s: TensorRT %s on %s (%s), %d profile(s)", path, trt.__version__, gpu_name, capability, len(self._profiles))
+        try:
+            plan.use_device(force=True)
+            self._context = plan.engine.create_execution_context()
+            if self._context is None:
+                raise EngineError(f"TensorRT could not create an execution context for {path} (out of GPU memory?)")
+            self._stream = _check(self._cudart.cudaStreamCreate(), "cudaStreamCreate")
+            for index in range(len(self._profiles)):
+                self._buffers.append(self._allocate(index))
+        except BaseException:
+            self.close()
+            raise
 
     def _activate(self, index: int) -> None:
         if index != self._active:
@@ -278,6 +377,11 @@ class TensorRTEngine:
         return _Buffers(self._cudart, plan_buffers(shapes, self._dtypes))
 
     @property
+    def plan(self) -> TensorRTPlan | None:
+        """The shared plan this instance runs (None once closed)."""
+        return self._plan
+
+    @property
     def inputs(self) -> tuple[TensorSpec, ...]:
         return self._inputs
 
@@ -286,14 +390,7 @@ class TensorRTEngine:
         return self._outputs
 
     def describe(self) -> dict[str, str]:
-        return {
-            "engine": "tensorrt",
-            "tensorrt_version": self._trt.__version__,
-            "gpu": self._gpu,
-            "compute_capability": self._meta.compute_capability,
-            "precision": self._meta.precision,
-            "profiles": str(len(self._profiles)),
-        }
+        return dict(self._facts)
 
     def infer(self, inputs: Tensors) -> Tensors:
         missing = [name for name in self._input_names if name not in inputs]
@@ -302,7 +399,11 @@ class TensorRTEngine:
         arrays = {name: np.ascontiguousarray(inputs[name], dtype=self._dtypes[name]) for name in self._input_names}
         shapes = {name: tuple(array.shape) for name, array in arrays.items()}
         cudart = self._cudart
+        plan = self._plan
+        if plan is None:
+            raise EngineError(f"{self._path}: this TensorRT instance is closed")
         with self._lock:
+            plan.use_device()  # this worker thread's device, set once per thread
             index = choose_profile(shapes, self._profiles)
             self._activate(index)
             buffers = self._buffers[index]
@@ -325,10 +426,19 @@ class TensorRTEngine:
         return results
 
     def close(self) -> None:
+        """Free this instance's buffers, stream and context, then drop its hold on the shared plan."""
+        if self._plan is None:
+            return
+        try:
+            self._plan.use_device(force=True)
+        except EngineError:
+            log.warning("%s: could not select GPU %d to release an instance", self._path, self._plan.device_id)
         for buffers in self._buffers:
             buffers.free()
         self._buffers = []
         if self._stream is not None:
             self._cudart.cudaStreamDestroy(self._stream)
             self._stream = None
-        del self._context, self._engine, self._runtime
+        self._context = None  # a context must go before its engine
+        plan, self._plan = self._plan, None
+        plan.release()

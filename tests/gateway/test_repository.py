@@ -8,10 +8,13 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.config import parse_config
+from gateway.engines import version_backend
 from gateway.errors import InvalidConfig, ModelNotFound, ModelNotReady
 from gateway.repository import ModelRepository, scan, select_versions
+from gateway.servicer import model_config_proto
 from plugins.manager import PluginManager
 
 
@@ -47,10 +50,47 @@ def test_version_policy_picks_latest_or_named_versions(repository: Path) -> None
         select_versions(missing, model_dir)
 
 
-def test_no_engine_file_names_the_backend(repository: Path) -> None:
+def test_no_engine_file_names_both_engine_files(repository: Path) -> None:
+    model_dir = repository / "add-one"
+    shutil.rmtree(model_dir / "1")
+    (model_dir / "1").mkdir()
     config = parse_config('name = "add-one"\nbackend = "tensorrt"', source="c")
-    with pytest.raises(InvalidConfig, match=r"no version folder holds model.plan \(backend 'tensorrt'\)"):
-        select_versions(config, repository / "add-one")
+    with pytest.raises(InvalidConfig, match=r"no version folder holds model.onnx or model.plan \(backend 'tensorrt'\)"):
+        select_versions(config, model_dir)
+
+
+def test_each_version_serves_the_engine_its_folder_holds(repository: Path) -> None:
+    """1/model.onnx beside 2/model.plan: both are versions, each with its own backend, whatever config.toml says."""
+    model_dir = repository / "add-one"
+    (model_dir / "2").mkdir()
+    (model_dir / "2" / "model.plan").write_bytes(b"plan")
+    for backend in ("onnxruntime", "tensorrt"):
+        config = parse_config(f'name = "add-one"\nbackend = "{backend}"\nversion_policy = {{ latest = 2 }}', source="c")
+        assert select_versions(config, model_dir) == ["1", "2"]
+        assert version_backend(config, model_dir / "1") == "onnxruntime"
+        assert version_backend(config, model_dir / "2") == "tensorrt"
+    # A folder holding both files follows config.toml's backend.
+    shutil.copy(model_dir / "1" / "model.onnx", model_dir / "2" / "model.onnx")
+    assert version_backend(parse_config('name = "add-one"', source="c"), model_dir / "2") == "onnxruntime"
+    assert version_backend(parse_config('name = "add-one"\nbackend = "tensorrt"', source="c"), model_dir / "2") == "tensorrt"
+
+
+async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, plugins: PluginManager) -> None:
+    """What `convert tensorrt` leaves (backend = "tensorrt"): the ONNX version still loads, and says it is ONNX."""
+    model_dir = repository / "add-one"
+    config_text = (model_dir / "config.toml").read_text()
+    (model_dir / "config.toml").write_text(f'backend = "tensorrt"\nversion_policy = {{ versions = [1] }}\n{config_text}')
+    (model_dir / "2").mkdir()
+    (model_dir / "2" / "model.plan").write_bytes(b"plan")
+    repo = ModelRepository(repository, plugins)
+    await repo.load("add-one")
+    model = repo.get("add-one")
+    assert (model.version, model.backend, model.describe()["engine"]) == ("1", "onnxruntime", "onnxruntime")
+    proto = model_config_proto(model)
+    assert (proto.platform, proto.backend, proto.parameters["engine"].string_value) == (
+        "onnxruntime_onnx", "onnxruntime", "onnxruntime")
+    assert repo.entries["add-one"].config.backend == "tensorrt"  # config.toml itself is unchanged
+    await repo.close()
 
 
 @pytest.mark.parametrize(
@@ -107,7 +147,33 @@ async def test_served_model_runs_the_plugin_and_engine(repository: Path, plugins
     assert list(result.outputs["label"]) == [b"positive", b"negative"]
     assert result.outputs["scores"].shape == (2, 3)
     np.testing.assert_allclose(result.outputs["scores"].sum(axis=1), 1.0, rtol=1e-5)
-    assert model.stats.inference_count >= 2 + 2 * 1  # warm-up rows count too
+    assert model.stats.inference_count == 2  # warm-up rows do not count
+    await repo.close()
+
+
+def sample(name: str, model: str) -> float:
+    return REGISTRY.get_sample_value(name, {"model": model}) or 0.0
+
+
+async def test_warm_up_is_not_counted_as_traffic(repository: Path, plugins: PluginManager) -> None:
+    """As in Triton, warm-up adds nothing to ModelStatistics or the Prometheus metrics."""
+    model_dir = repository / "tiny-sentiment"
+    (model_dir / "config.toml").write_text("instances = 2\n" + (model_dir / "config.toml").read_text())
+    names = ("gatewise_batch_size_count", "gatewise_tokens_total", "gatewise_padded_tokens_total")
+    before = {name: sample(name, "tiny-sentiment") for name in names}
+    stage = {"model": "tiny-sentiment", "stage": "infer"}
+    compute_before = REGISTRY.get_sample_value("gatewise_compute_seconds_count", stage) or 0.0
+    repo = ModelRepository(repository, plugins)
+    await repo.load("tiny-sentiment")
+    model = repo.get("tiny-sentiment")
+    assert len(model.engines) == 2  # both instances were warmed up
+    assert (model.stats.inference_count, model.stats.execution_count) == (0, 0)
+    assert model.stats.compute_infer.count == 0 and not model.stats.by_batch_size
+    assert {name: sample(name, "tiny-sentiment") for name in names} == before
+    assert (REGISTRY.get_sample_value("gatewise_compute_seconds_count", stage) or 0.0) == compute_before
+    await model.infer({"text": np.array([b"good movie"], dtype=object)}, 1, {}, None)
+    assert (model.stats.inference_count, model.stats.execution_count) == (1, 1)
+    assert sample("gatewise_batch_size_count", "tiny-sentiment") == before["gatewise_batch_size_count"] + 1
     await repo.close()
 
 
