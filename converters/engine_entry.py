@@ -9,9 +9,12 @@ tokenizer.
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from converters.entry import entry_config, merge, staged_entry, write_config
 from converters.errors import ConversionError
@@ -21,6 +24,7 @@ from converters.runtime import run_onnx
 from converters.samples import load_samples
 from converters.tensorrt import build_engine, onnx_inputs, plan_profiles
 from converters.text import encode
+from gateway.engines.tensorrt import Profile, fits
 
 PLAN_FILE = "model.plan"
 DEFAULT_TIMING_CACHE = Path.home() / ".cache" / "gatewise" / "tensorrt-timing.cache"
@@ -93,6 +97,57 @@ def export_tensorrt(
         return target
 
 
+def rows_per_batch(shapes: Shapes, profiles: list[Profile]) -> int:
+    """The most rows one validation batch may hold: the largest batch, up to the sample count, that a profile accepts.
+
+    The sample set is larger than the default profile's maximum batch (``max_batch_size``),
+    so it runs through the engine in batches no bigger than this.
+    """
+    rows = next(iter(shapes.values()))[0]
+    best = 0
+    for profile in profiles:
+        limit = min((ranges.max[0] for name, ranges in profile.items() if name in shapes), default=rows)
+        size = min(rows, limit)
+        if size >= 1 and fits({name: (size, *shape[1:]) for name, shape in shapes.items()}, profile):
+            best = max(best, size)
+    if best == 0:
+        wanted = {name: [rows, *shape[1:]] for name, shape in shapes.items()}
+        raise ConversionError(
+            f"the validation samples ({wanted}) fit no optimisation profile of the engine; "
+            "widen the profiles (--min/--opt/--max) or give shorter samples (--samples)"
+        )
+    return best
+
+
+def batch_slices(total: int, most: int) -> list[slice]:
+    """``total`` rows cut into the fewest batches of at most ``most`` rows, as even as possible.
+
+    Even sizes (66 rows, at most 32: 22 + 22 + 22) keep every batch well above a
+    profile's minimum batch, which a 2-row remainder might not be.
+    """
+    if most < 1:
+        raise ValueError(f"a batch must hold at least one row, got {most}")
+    count = max(1, math.ceil(total / most))
+    base, extra = divmod(total, count)
+    slices, start = [], 0
+    for index in range(count):
+        stop = start + base + (1 if index < extra else 0)
+        slices.append(slice(start, stop))
+        start = stop
+    return slices
+
+
+def infer_in_batches(infer: Any, inputs: dict[str, np.ndarray], profiles: list[Profile]) -> dict[str, np.ndarray]:
+    """Run ``infer`` over ``inputs`` in batches that fit the profiles; outputs joined back in row order."""
+    if not profiles:  # a stamp without profiles: static shapes, run the samples as they are
+        return dict(infer(inputs))
+    shapes = {name: tuple(array.shape) for name, array in inputs.items()}
+    total = next(iter(shapes.values()))[0]
+    parts = [infer({name: array[rows] for name, array in inputs.items()})
+             for rows in batch_slices(total, rows_per_batch(shapes, profiles))]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str, Any], samples: list[str] | None,
               steps: Steps) -> None:
     """Compare the plan with the ONNX model on the sample texts (text entries only)."""
@@ -110,7 +165,7 @@ def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str,
     reference = run_onnx(onnx_path, inputs)
     engine = TensorRTEngine(plan, TensorRTConfig())
     try:
-        produced = engine.infer(inputs)
+        produced = infer_in_batches(engine.infer, inputs, read_metadata(plan).profile_ranges())
     finally:
         engine.close()
     kinds = {name: "embedding" if name == "embedding" else "labels" for name in reference}

@@ -3,6 +3,7 @@ then a real build and run that skips where TensorRT or a GPU is missing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from gateway.engines.tensorrt import (
     read_metadata,
     same_release,
 )
-from gateway.config import TensorRTConfig
+from gateway.config import TensorRTConfig, VersionPolicy
+from plugins.context import BatchContext
 from gateway.errors import EngineError
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
@@ -191,6 +193,63 @@ def test_tensorrt_conversion_without_tensorrt_says_how_to_get_it(exported, tmp_p
     assert not (tmp_path / "repo" / "m").exists()
 
 
+# -- validation in batches the profiles accept ----------------------------------------------
+
+
+def test_the_shipped_samples_validate_in_batches_within_the_default_profile() -> None:
+    """66 samples against a profile built for max_batch_size 32: three batches of 22, each one a profile fits.
+
+    Without batching the whole sample set is one 66-row batch, which choose_profile refuses.
+    """
+    from converters.engine_entry import batch_slices, infer_in_batches, rows_per_batch
+    from converters.samples import load_samples
+
+    rows = len(load_samples())
+    assert rows > 32
+    profiles = plan_profiles(TEXT_INPUTS, max_batch=32, max_length=128)
+    inputs = {name: np.arange(rows * 20, dtype=np.int64).reshape(rows, 20) + offset
+              for offset, name in enumerate(TEXT_INPUTS)}
+    shapes = {name: array.shape for name, array in inputs.items()}
+    with pytest.raises(EngineError, match="fit no optimisation profile"):
+        choose_profile(shapes, profiles)  # what one batch of every sample meets
+    assert rows_per_batch(shapes, profiles) == 32
+    assert [s.stop - s.start for s in batch_slices(rows, 32)] == [22, 22, 22]
+
+    seen: list[int] = []
+
+    def engine(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        choose_profile({name: array.shape for name, array in batch.items()}, profiles)  # raises past the max
+        seen.append(len(batch["input_ids"]))
+        return {"logits": batch["input_ids"][:, :3] * 2.0, "tokens": batch["attention_mask"]}
+
+    produced = infer_in_batches(engine, inputs, profiles)
+    assert seen == [22, 22, 22]
+    np.testing.assert_array_equal(produced["logits"], inputs["input_ids"][:, :3] * 2.0)
+    np.testing.assert_array_equal(produced["tokens"], inputs["attention_mask"])
+
+
+@pytest.mark.parametrize(("total", "most", "sizes"), [(66, 32, [22, 22, 22]), (64, 32, [32, 32]), (5, 32, [5]),
+                                                      (33, 32, [17, 16]), (7, 1, [1] * 7), (0, 4, [0])])
+def test_batch_slices_are_few_even_and_cover_every_row(total: int, most: int, sizes: list[int]) -> None:
+    from converters.engine_entry import batch_slices
+
+    slices = batch_slices(total, most)
+    assert [s.stop - s.start for s in slices] == sizes
+    assert [row for s in slices for row in range(total)[s]] == list(range(total))
+
+
+def test_rows_per_batch_picks_the_profile_that_takes_most_rows_and_explains_a_misfit() -> None:
+    from converters.engine_entry import rows_per_batch
+
+    small = {"input_ids": ShapeRange((1, 1), (4, 64), (8, 128))}
+    wide = {"input_ids": ShapeRange((1, 1), (16, 16), (64, 32))}
+    assert rows_per_batch({"input_ids": (66, 30)}, [small, wide]) == 64
+    assert rows_per_batch({"input_ids": (66, 100)}, [small, wide]) == 8  # too long for the wide profile
+    assert rows_per_batch({"input_ids": (3, 30)}, [small, wide]) == 3
+    with pytest.raises(ConversionError, match="fit no optimisation profile"):
+        rows_per_batch({"input_ids": (66, 200)}, [small, wide])
+
+
 # -- real TensorRT (skipped here: no libnvinfer, no GPU) -----------------------------------
 
 
@@ -213,9 +272,11 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
         pytest.skip("no CUDA GPU")
     import shutil
 
+    from concurrent.futures import ThreadPoolExecutor
+
     from converters.engine_entry import export_tensorrt
     from gateway.config import load_config
-    from gateway.engines import create_engine
+    from gateway.engines import create_engine, create_engines
 
     source = tmp_path / "repo" / "m"
     shutil.copytree(exported("bert", "text-classification"), source)
@@ -230,6 +291,19 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
         inputs = {spec.name: np.ones((rows, length), dtype=np.int64) for spec in engine.inputs}
         np.testing.assert_allclose(engine.infer(inputs)["logits"], onnx_engine.infer(inputs)["logits"], atol=1e-3)
     engine.close()
+    shared = create_engines(config, model_dir / "5", 2)  # one plan, two contexts and streams
+    assert shared[0].plan is shared[1].plan and shared[0]._context is not shared[1]._context
+    assert shared[0]._stream != shared[1]._stream
+    inputs = {spec.name: np.ones((2, 9), dtype=np.int64) for spec in shared[0].inputs}
+    with ThreadPoolExecutor(2) as pool:  # worker threads, as the gateway runs batches: each sets its device
+        outputs = list(pool.map(lambda instance: instance.infer(inputs)["logits"], shared))
+    np.testing.assert_allclose(outputs[0], onnx_engine.infer(inputs)["logits"], atol=1e-3)
+    np.testing.assert_allclose(outputs[1], outputs[0])
+    plan = shared[0].plan
+    shared[0].close()
+    assert plan.engine is not None  # still held by the second instance
+    shared[1].close()
+    assert plan.engine is None
     meta = json.loads(metadata_path(model_dir / "5" / "model.plan").read_text())
     meta["compute_capability"] = "1.0"
     metadata_path(model_dir / "5" / "model.plan").write_text(json.dumps(meta))
@@ -270,3 +344,21 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
     assert config.parameters["precision"] == "fp16" and config.parameters["max_length"] == 32
     (profile,) = seen["profiles"]  # type: ignore[misc]
     assert profile["input_ids"].max == (32, 32)  # max_batch_size and max_length from config.toml
+
+    # The ONNX version stays servable beside the plan: each version follows the file in its folder.
+    from gateway.engines import version_backend
+    from gateway.model import ServedModel
+    from gateway.repository import select_versions
+    from plugins.manager import PluginManager
+
+    assert select_versions(config.model_copy(update={"version_policy": VersionPolicy(latest=2)}), model_dir) == ["1", "2"]
+    assert (version_backend(config, model_dir / "1"), version_backend(config, model_dir / "2")) == ("onnxruntime", "tensorrt")
+    pinned = config.model_copy(update={"version_policy": VersionPolicy(versions=(1,))})
+    assert select_versions(pinned, model_dir) == ["1"]
+    served = ServedModel.load(pinned, "1", model_dir / "1", PluginManager(entry_points=False))
+    try:
+        assert (served.backend, served.describe()["engine"]) == ("onnxruntime", "onnxruntime")
+        result = served.execute({"text": np.array([b"a short sentence"], dtype=object)}, BatchContext.single(1), 0)
+        assert "entities" in result
+    finally:
+        asyncio.run(served.close(drain=False))
