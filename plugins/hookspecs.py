@@ -52,9 +52,11 @@ def gatewise_warmup_inputs(model: ModelContext) -> Tensors | None:
     """Called once per model version, before it is marked ready.
 
     Returns a small batch of public inputs that exercises the whole path (plugin and
-    engine); it runs once and its result is discarded. Returning None warms up with zeros
-    shaped like the engine's inputs, which only works for models without a plugin. Stops
-    at first non-None result.
+    engine); it runs once and its result is discarded. Returning None warms up with two rows
+    shaped like the model's public inputs (the signature ``gatewise_model_signature``
+    returned, else the engine's), dynamic dimensions set to 8, zeros for numeric tensors and
+    empty strings for BYTES; for a plugin whose preprocess cannot take that, return real
+    inputs. Stops at first non-None result.
     """
 
 
