@@ -33,6 +33,9 @@ from protos._pool import POOL
 
 log = logging.getLogger("gatewise.server")
 
+AUDIT_FLUSH_S = 5.0
+"""How long stopping waits for audit plugins to record the last requests."""
+
 
 def _register_for_reflection() -> list[str]:
     """Put health's and reflection's own descriptors into the stubs' pool, so reflection
@@ -84,7 +87,8 @@ class GatewayServer:
             ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
-        interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key)
+        plugins = self.repository.plugins
+        interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key, plugins.post_request_finished)
         server = grpc.aio.server(options=options, interceptors=[self.in_flight, *interceptors])
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
@@ -136,6 +140,8 @@ class GatewayServer:
             await self._server.stop(None)
             await stopping
         await self.repository.close()
+        if not await asyncio.to_thread(self.repository.plugins.close_audit, AUDIT_FLUSH_S):
+            log.warning("audit plugins did not finish within %.0f s; their last events may be missing", AUDIT_FLUSH_S)
         log.info("stopped")
 
     async def serve_until_signalled(self) -> None:

@@ -142,7 +142,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @_status
     async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
         with tracing.span("infer", model=request.model_name):
-            return await self._infer(request, context)
+            return await self._infer(request, context, "ModelInfer")
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
@@ -153,7 +153,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
         async def answer(request: pb.ModelInferRequest) -> None:
             try:
-                await answers.put(pb.ModelStreamInferResponse(infer_response=await self._infer(request, context)))
+                response = await self._infer(request, context, "ModelStreamInfer")
+                await answers.put(pb.ModelStreamInferResponse(infer_response=response))
             except Exception as exc:  # noqa: BLE001 - every request on a stream gets exactly one answer
                 if isinstance(exc, GatewiseError):
                     message = exc.message
@@ -181,7 +182,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             for task in list(running):
                 task.cancel()
 
-    async def _infer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
+    async def _infer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext, method: str
+    ) -> pb.ModelInferResponse:
         started = time.perf_counter()
         model: ServedModel | None = None
         status = "OK"
@@ -208,11 +211,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         finally:
             elapsed = time.perf_counter() - started
             name = model.name if model else request.model_name
-            metrics.REQUESTS.labels(name, status).inc()
+            metrics.REQUESTS.labels(self._metric_label(model, name), status).inc()
             if model is not None:
                 model.stats.record_request(status == "OK", elapsed)
                 metrics.REQUEST_LATENCY.labels(name).observe(elapsed)
-            self.repository.plugins.request_finished(
+            # Hooks never run on the event loop: the audit thread delivers this.
+            self.repository.plugins.post_request_finished(
                 model_name=name,
                 model_version=model.version if model else request.model_version,
                 request_id=request.id,
@@ -220,7 +224,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 status=status,
                 rows=request.inputs[0].shape[0] if request.inputs and request.inputs[0].shape else 0,
                 duration_s=elapsed,
+                method=method,
             )
+
+    def _metric_label(self, model: ServedModel | None, name: str) -> str:
+        """A model the repository knows (served, loading or failed) by name; any other name a
+        client sends is ``<unknown>``, so clients cannot grow the number of series."""
+        return name if model is not None or name in self.repository.entries else metrics.UNKNOWN_MODEL
 
 
 def principal_of(context: grpc.aio.ServicerContext) -> str:

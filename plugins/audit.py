@@ -1,10 +1,11 @@
 """Built-in audit trail: who called which model, when, and how it ended; never the data.
 
 A cross-cutting plugin: its ``gatewise_request_finished`` runs for every request of every
-model. Each request becomes one JSON line on the ``gatewise.audit`` logger (route it to
-its own file or collector with standard logging config). The hook never receives
-payloads; the client-chosen request id is cut to 64 printable characters so it cannot
-smuggle data or forge log lines.
+model, and for every call the auth interceptor refused (UNAUTHENTICATED, PERMISSION_DENIED).
+Each becomes one JSON line on the ``gatewise.audit`` logger (route it to its own file or
+collector with standard logging config), written by the gateway's audit thread, not the
+event loop. The hook never receives payloads; the client-chosen model name and request id
+are cut to 64 printable characters so they cannot smuggle data or forge log lines.
 
 With authentication on, records go at INFO. Without it every caller is "anonymous", the
 trail cannot say who, and a line per request would only cost throughput: records go at DEBUG.
@@ -25,7 +26,14 @@ MAX_ID_CHARS = 64
 
 @hookimpl
 def gatewise_request_finished(
-    model_name: str, model_version: str, request_id: str, principal: str, status: str, rows: int, duration_s: float
+    model_name: str,
+    model_version: str,
+    request_id: str,
+    principal: str,
+    status: str,
+    rows: int,
+    duration_s: float,
+    method: str,
 ) -> None:
     """Log one audit record per request (see the module docstring for the level)."""
     level = logging.DEBUG if principal == "anonymous" else logging.INFO
@@ -35,6 +43,7 @@ def gatewise_request_finished(
         "event": "request",
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "principal": _clean(principal),
+        "method": _clean(method),
         "model": _clean(model_name),
         "version": _clean(model_version),
         "request_id": _clean(request_id),

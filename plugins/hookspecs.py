@@ -8,7 +8,7 @@ thread, never on the event loop, so blocking work (tokenising, file reads) is fi
 Order for one model: ``gatewise_model_load`` -> ``gatewise_model_signature`` ->
 ``gatewise_warmup_inputs`` (then the model is ready), then per batch
 ``gatewise_preprocess`` -> engine -> ``gatewise_postprocess``, and per request
-``gatewise_request_finished``.
+``gatewise_request_finished`` (in the audit thread).
 """
 
 from __future__ import annotations
@@ -97,12 +97,29 @@ def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchCont
 
 @hookspec
 def gatewise_request_finished(
-    model_name: str, model_version: str, request_id: str, principal: str, status: str, rows: int, duration_s: float
+    model_name: str,
+    model_version: str,
+    request_id: str,
+    principal: str,
+    status: str,
+    rows: int,
+    duration_s: float,
+    method: str,
 ) -> None:
-    """Called once per request after its answer is known, whatever the outcome.
+    """Called once per inference request after its answer is known, whatever the outcome,
+    and once per call the auth interceptor refused.
 
-    For audit trails: who (``principal``, "anonymous" without authentication) called which
-    model, when, with what status ("OK" or a gRPC status name) and how many rows. It never
-    receives payloads, by design. Results are ignored; an exception is logged and
-    swallowed so auditing cannot fail a request.
+    For audit trails: who (``principal``: "anonymous" without authentication,
+    "<unauthenticated>" for a call refused UNAUTHENTICATED) called which model (the name the
+    client sent; "" where the refused call's body was never parsed), when, with what status
+    ("OK" or a gRPC status name, e.g. "PERMISSION_DENIED"), through which RPC (``method``:
+    "ModelInfer", "ModelStreamInfer", or the refused RPC's name) and how many rows (0 for a
+    refused call). It never receives payloads, by design.
+
+    It runs in the gateway's single audit thread, after the answer was sent, in the order
+    requests finished: a slow implementation delays only the audit trail, never a request
+    (past 10,000 waiting events new ones are dropped and counted in
+    ``gatewise_audit_dropped_total``). Results are ignored; an exception is logged and
+    swallowed so auditing cannot fail a request, nor keep another plugin from recording it.
     """
+

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
 
+from gateway import metrics
 from gateway.errors import InvalidInput, PluginError
 from plugins import hookspecs
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
@@ -55,6 +58,7 @@ class PluginManager:
             if loaded:
                 log.info("loaded %d plugin(s) from entry points", loaded)
         self._pm.check_pending()
+        self._audit = _AuditThread(self.request_finished)
 
     @property
     def names(self) -> list[str]:
@@ -81,16 +85,110 @@ class PluginManager:
         return ModelHooks(plugin_name, callers)
 
     def request_finished(self, **event: Any) -> None:
-        """Tell every plugin a request finished.
+        """Tell every plugin a request finished, in the calling thread.
 
         Each implementation is called on its own, so one failing audit plugin neither
-        fails the request nor keeps the others from recording it.
+        fails the request nor keeps the others from recording it. The server does not call
+        this on the event loop: it calls ``post_request_finished``.
         """
         for impl in self._pm.hook.gatewise_request_finished.get_hookimpls():
             try:
                 impl.function(**{name: event[name] for name in impl.argnames})
             except Exception:  # noqa: BLE001 - auditing must not fail the request
                 log.exception("plugin %r failed in gatewise_request_finished", impl.plugin_name)
+
+    def post_request_finished(self, **event: Any) -> None:
+        """``request_finished`` in the audit thread; returns at once, never raises.
+
+        Events are delivered in order by one daemon thread, so a slow audit sink delays only
+        the audit trail, never an answer. At most ``AUDIT_QUEUE_SIZE`` events wait; past that
+        an event is dropped, counted in ``gatewise_audit_dropped_total`` and logged.
+        """
+        self._audit.post(event)
+
+    def flush_audit(self, timeout: float | None = None) -> bool:
+        """Wait until every posted event was delivered; False if ``timeout`` passed first."""
+        return self._audit.flush(timeout)
+
+    def close_audit(self, timeout: float | None = None) -> bool:
+        """Deliver what is queued (up to ``timeout``) and stop the audit thread.
+
+        A later ``post_request_finished`` starts a new one. False if events were still waiting.
+        """
+        return self._audit.close(timeout)
+
+
+AUDIT_QUEUE_SIZE = 10_000
+"""Audit events that may wait for a slow audit sink before new ones are dropped."""
+
+
+class _AuditThread:
+    """One daemon thread that delivers audit events in order, off the event loop."""
+
+    def __init__(self, deliver: Callable[..., None], name: str = "gatewise-audit") -> None:
+        self._deliver = deliver
+        self._name = name
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=AUDIT_QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def post(self, event: dict[str, Any]) -> None:
+        try:
+            events = self._queue if self._thread is not None else self._start()
+            events.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            metrics.AUDIT_DROPPED.inc()
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning(
+                    "audit queue full (%d events waiting for a slow audit plugin): %d event(s) dropped so far",
+                    AUDIT_QUEUE_SIZE, self.dropped,
+                )  # fmt: skip
+        except Exception:  # noqa: BLE001 - auditing must not fail the request
+            log.exception("could not queue an audit event")
+
+    def flush(self, timeout: float | None) -> bool:
+        return _join(self._queue, timeout)
+
+    def close(self, timeout: float | None) -> bool:
+        with self._lock:
+            thread, events = self._thread, self._queue
+            self._thread, self._queue = None, queue.Queue(maxsize=AUDIT_QUEUE_SIZE)
+        if thread is None:
+            return True
+        delivered = _join(events, timeout)
+        try:
+            events.put(None, timeout=0.1)  # the stop marker; a stuck sink keeps its daemon thread
+        except queue.Full:
+            return False
+        thread.join(timeout if delivered else 0.1)
+        return delivered
+
+    def _start(self) -> queue.Queue:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, args=(self._queue,), name=self._name, daemon=True)
+                self._thread.start()
+            return self._queue
+
+    def _run(self, events: queue.Queue) -> None:
+        while True:
+            event = events.get()
+            try:
+                if event is None:
+                    return
+                self._deliver(**event)
+            except Exception:  # noqa: BLE001 - request_finished already isolates each plugin
+                log.exception("audit delivery failed")
+            finally:
+                events.task_done()
+
+
+def _join(events: queue.Queue, timeout: float | None) -> bool:
+    """``events.join()`` with a timeout: True once every item put was marked done."""
+    with events.all_tasks_done:
+        return events.all_tasks_done.wait_for(lambda: not events.unfinished_tasks, timeout)
 
 
 class ModelHooks:

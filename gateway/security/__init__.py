@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.security.interceptor import AuthInterceptor
+from gateway.security.interceptor import Audit, AuthInterceptor
 from gateway.security.keys import KeyFileError, hash_key, load_keys, new_token
 from gateway.security.principal import ANONYMOUS, AuthError, Forbidden, Principal, current_principal
 from gateway.security.tokens import Authenticator
@@ -34,8 +34,14 @@ __all__ = [
 ]
 
 
-def auth_interceptors(keys_file: Path | None, jwt_public_key: Path | None) -> list[AuthInterceptor]:
-    """The server's interceptors: none when neither keys nor a JWT key is configured."""
+def auth_interceptors(
+    keys_file: Path | None, jwt_public_key: Path | None, audit: Audit | None = None
+) -> list[AuthInterceptor]:
+    """The server's interceptors: none when neither keys nor a JWT key is configured.
+
+    ``audit`` receives a ``gatewise_request_finished`` event for every refused call and
+    must return at once (the server passes ``PluginManager.post_request_finished``).
+    """
     if keys_file is None and jwt_public_key is None:
         return []
-    return [AuthInterceptor(Authenticator.from_files(keys_file, jwt_public_key))]
+    return [AuthInterceptor(Authenticator.from_files(keys_file, jwt_public_key), audit)]

@@ -6,11 +6,17 @@ real handler wrapped: after grpc parsed the body, the model it names is checked
 (PERMISSION_DENIED), then ``PRINCIPAL`` is set for the servicer and the audit hook.
 On a stream, requests before a forbidden one are answered, then the stream ends with
 PERMISSION_DENIED.
+
+Every refusal is also an audit event (``gatewise_request_finished``, through the audit
+thread, never on the event loop): principal "<unauthenticated>" and no model for an
+UNAUTHENTICATED call (its body is never read), the principal and the model it named for a
+PERMISSION_DENIED one.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -24,13 +30,20 @@ from gateway.security.tokens import Authenticator
 log = logging.getLogger("gatewise.security")
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+Audit = Callable[..., None]
+"""Takes a ``gatewise_request_finished`` event by keyword and returns at once
+(``PluginManager.post_request_finished``)."""
+
+UNAUTHENTICATED_PRINCIPAL = "<unauthenticated>"
+"""The principal an audit event names for a call refused UNAUTHENTICATED."""
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Bearer-token authentication and per-model authorisation for every non-exempt RPC."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, audit: Audit | None = None) -> None:
         self.authenticator = authenticator
+        self.audit: Audit = audit or (lambda **event: None)
 
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -38,32 +51,64 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or is_exempt(details.method):
             return handler
+        call = _Call(details.method, self.audit)
         try:
             principal = self.authenticator.authenticate(details.invocation_metadata)
         except AuthError as exc:
-            return _refusing(handler, details.method, exc)
+            return _refusing(handler, call, exc, UNAUTHENTICATED_PRINCIPAL)
         except Exception:  # noqa: BLE001 - a token that breaks a verifier is still not proof
             log.exception("authenticating %s failed unexpectedly", details.method)
-            return _refusing(handler, details.method, AuthError("credentials could not be verified"))
-        return _checked(handler, details.method, principal, RULES.get(details.method, Rule()))
+            error = AuthError("credentials could not be verified")
+            return _refusing(handler, call, error, UNAUTHENTICATED_PRINCIPAL)
+        return _checked(handler, call, principal, RULES.get(details.method, Rule()))
 
 
-def _refusing(handler: grpc.RpcMethodHandler, method: str, error: GatewiseError) -> grpc.RpcMethodHandler:
+class _Call:
+    """One intercepted RPC: its method, when it arrived, and how to audit a refusal."""
+
+    def __init__(self, method: str, audit: Audit) -> None:
+        self.method = method
+        self.started = time.perf_counter()
+        self._audit = audit
+
+    def refused(self, principal: str, status: grpc.StatusCode, request: Any = None, rule: Rule | None = None) -> None:
+        """Audit a refusal; ``request`` only where grpc already parsed it (an authenticated caller)."""
+        try:
+            model = rule.model_of(request) if request is not None and rule and rule.model_of else ""
+            version = (getattr(request, "model_version", "") or getattr(request, "version", "")) if request else ""
+            self._audit(
+                model_name=model,
+                model_version=version,
+                request_id=getattr(request, "id", "") if request is not None else "",
+                principal=principal,
+                status=status.name,
+                rows=0,
+                duration_s=time.perf_counter() - self.started,
+                method=self.method.rsplit("/", 1)[-1],
+            )
+        except Exception:  # noqa: BLE001 - auditing must not change the answer
+            log.exception("auditing a refused %s failed", self.method)
+
+
+def _refusing(
+    handler: grpc.RpcMethodHandler, call: _Call, error: GatewiseError, principal: str
+) -> grpc.RpcMethodHandler:
     """A handler of the same kind that reads nothing and answers ``error``'s status."""
 
     async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
-        log.info("refused %s from %s: %s", method, context.peer(), error.message)
+        log.info("refused %s from %s: %s", call.method, context.peer(), error.message)
+        call.refused(principal, error.status)
         await context.abort(error.status, error.message)
 
     return _handler(handler, refuse, deserializer=None)
 
 
-def _checked(handler: grpc.RpcMethodHandler, method: str, principal: Principal, rule: Rule) -> grpc.RpcMethodHandler:
+def _checked(handler: grpc.RpcMethodHandler, call: _Call, principal: Principal, rule: Rule) -> grpc.RpcMethodHandler:
     if handler.unary_unary is not None:
         behavior = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await _authorise_or_abort(principal, rule, request, context)
+            await _authorise_or_abort(principal, rule, request, context, call)
             PRINCIPAL.set(principal)
             return await behavior(request, context)
 
@@ -74,33 +119,38 @@ def _checked(handler: grpc.RpcMethodHandler, method: str, principal: Principal, 
         async def streaming(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             PRINCIPAL.set(principal)
             refused: list[Forbidden] = []
-            async for response in stream(_allowed(requests, principal, rule, refused), context):
+            async for response in stream(_allowed(requests, principal, rule, refused, call), context):
                 yield response
             if refused:
                 await _abort(context, refused[0])
 
         return _handler(handler, streaming)
     # The inference service has no other kinds; refuse rather than let one through unchecked.
-    return _refusing(handler, method, _Unsupported(f"{method} is not served with authentication on"))
+    error = _Unsupported(f"{call.method} is not served with authentication on")
+    return _refusing(handler, call, error, principal.name)
 
 
 async def _allowed(
-    requests: AsyncIterator[Any], principal: Principal, rule: Rule, refused: list[Forbidden]
+    requests: AsyncIterator[Any], principal: Principal, rule: Rule, refused: list[Forbidden], call: _Call
 ) -> AsyncIterator[Any]:
     """Pass requests on until the first one the principal may not make."""
     async for request in requests:
         try:
             authorise(principal, rule, request)
         except Forbidden as exc:
+            call.refused(principal.name, exc.status, request, rule)
             refused.append(exc)
             return
         yield request
 
 
-async def _authorise_or_abort(principal: Principal, rule: Rule, request: Any, context: grpc.aio.ServicerContext) -> None:
+async def _authorise_or_abort(
+    principal: Principal, rule: Rule, request: Any, context: grpc.aio.ServicerContext, call: _Call
+) -> None:
     try:
         authorise(principal, rule, request)
     except Forbidden as exc:
+        call.refused(principal.name, exc.status, request, rule)
         await _abort(context, exc)
 
 

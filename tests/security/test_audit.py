@@ -9,7 +9,10 @@ import pytest
 
 from plugins.manager import PluginManager
 
-EVENT = dict(model_name="finance-sentiment", model_version="2", principal="alice", status="OK", rows=3, duration_s=0.012)
+EVENT = dict(
+    model_name="finance-sentiment", model_version="2", principal="alice", status="OK", rows=3, duration_s=0.012,
+    method="ModelInfer",
+)  # fmt: skip
 
 
 def records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, dict]]:
@@ -24,7 +27,7 @@ def test_audit_is_registered_and_logs_who_what_when(caplog: pytest.LogCaptureFix
     [(level, record)] = records(caplog)
     assert level == logging.INFO
     assert record | {"time": "t"} == {
-        "event": "request", "time": "t", "principal": "alice", "model": "finance-sentiment", "version": "2",
+        "event": "request", "time": "t", "principal": "alice", "method": "ModelInfer", "model": "finance-sentiment", "version": "2",
         "request_id": "req-1", "status": "OK", "rows": 3, "duration_ms": 12.0,
     }  # fmt: skip
     assert record["time"].endswith("+00:00")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,14 +21,20 @@ UNAUTHENTICATED, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMI
 
 
 class Recorder:
-    """Captures the audit events the servicer emits."""
+    """Captures the audit events the servicer and the auth interceptor emit."""
 
     def __init__(self) -> None:
         self.events: list[dict] = []
 
     @hookimpl
-    def gatewise_request_finished(self, model_name: str, principal: str, status: str) -> None:
-        self.events.append({"model": model_name, "principal": principal, "status": status})
+    def gatewise_request_finished(self, model_name: str, principal: str, status: str, method: str) -> None:
+        self.events.append({"model": model_name, "principal": principal, "status": status, "method": method})
+
+
+async def audited(gateway: GatewayServer, recorder: Recorder) -> list[dict]:
+    """The events recorded so far, once the audit thread delivered every posted one."""
+    assert await asyncio.to_thread(gateway.repository.plugins.flush_audit, 10)
+    return recorder.events
 
 
 @pytest.fixture
@@ -89,8 +96,9 @@ async def test_the_body_of_an_unauthenticated_call_is_never_parsed(
     assert "DecodeError" in caplog.text
 
 
-async def test_api_key_may_call_only_its_models(channel, keys: Keys, recorder: Recorder) -> None:
-    """alice's patterns are add-one and tiny-*: those answer, 'broken' is PERMISSION_DENIED."""
+async def test_api_key_may_call_only_its_models(channel, gateway, keys: Keys, recorder: Recorder) -> None:
+    """alice's patterns are add-one and tiny-*: those answer, 'broken' is PERMISSION_DENIED;
+    the audit trail has the inference and every refusal, with the model each named."""
     client = stub(channel)
     alice = bearer(keys.alice)
     assert (await client.ModelInfer(add_one_request(), metadata=alice, timeout=10)).model_name == "add-one"
@@ -105,7 +113,29 @@ async def test_api_key_may_call_only_its_models(channel, keys: Keys, recorder: R
         client.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="add-one"), metadata=alice, timeout=10),
     ):
         assert await code_of(call) == DENIED
-    assert recorder.events == [{"model": "add-one", "principal": "alice", "status": "OK"}]
+    events = await audited(gateway, recorder)
+    assert events[:2] == [
+        {"model": "add-one", "principal": "alice", "status": "OK", "method": "ModelInfer"},
+        {"model": "broken", "principal": "alice", "status": "PERMISSION_DENIED", "method": "ModelInfer"},
+    ]
+    assert sorted(events[2:], key=lambda event: event["method"]) == [  # those three ran concurrently
+        {"model": "broken", "principal": "alice", "status": "PERMISSION_DENIED", "method": "ModelMetadata"},
+        {"model": "", "principal": "alice", "status": "PERMISSION_DENIED", "method": "ModelStatistics"},
+        {"model": "add-one", "principal": "alice", "status": "PERMISSION_DENIED", "method": "RepositoryModelUnload"},
+    ]
+
+
+async def test_unauthenticated_calls_are_audited_without_reading_the_body(
+    channel, gateway, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No token, or a wrong one: an audit event with no model (the body was never parsed)."""
+    raw = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+    assert await code_of(raw(b"\xff\xff\xff\xff\x0f not a protobuf", timeout=10)) == UNAUTHENTICATED
+    request = add_one_request(id="r-1")
+    assert await code_of(stub(channel).ModelInfer(request, metadata=bearer("gw_wrong"), timeout=10)) == UNAUTHENTICATED
+    assert "DecodeError" not in caplog.text
+    refused = {"model": "", "principal": "<unauthenticated>", "status": "UNAUTHENTICATED", "method": "ModelInfer"}
+    assert await audited(gateway, recorder) == [refused, refused]
 
 
 async def test_only_admin_keys_load_and_unload(channel, keys: Keys) -> None:
@@ -117,15 +147,18 @@ async def test_only_admin_keys_load_and_unload(channel, keys: Keys) -> None:
     assert len((await client.ModelStatistics(pb.ModelStatisticsRequest(), metadata=ops, timeout=10)).model_stats) >= 2
 
 
-async def test_a_forged_principal_header_changes_nothing(channel, keys: Keys, recorder: Recorder) -> None:
+async def test_a_forged_principal_header_changes_nothing(channel, gateway, keys: Keys, recorder: Recorder) -> None:
     """The audit principal comes from the token, never from metadata the client writes."""
     metadata = (*bearer(keys.alice), ("x-gatewise-principal", "ops"))
     await stub(channel).ModelInfer(add_one_request(), metadata=metadata, timeout=10)
-    assert [event["principal"] for event in recorder.events] == ["alice"]
+    assert [event["principal"] for event in await audited(gateway, recorder)] == ["alice"]
 
 
-async def test_a_stream_ends_denied_at_the_first_forbidden_request(channel, keys: Keys) -> None:
-    """Requests before the forbidden one are answered; then PERMISSION_DENIED, nothing after runs."""
+async def test_a_stream_ends_denied_at_the_first_forbidden_request(
+    channel, gateway, keys: Keys, recorder: Recorder
+) -> None:
+    """Requests before the forbidden one are answered; then PERMISSION_DENIED, nothing after runs.
+    The audit trail has the answered request and the refused one."""
     requests = [add_one_request(id="1"), add_one_request("broken", id="2"), add_one_request(id="3")]
     call = stub(channel).ModelStreamInfer(iter(requests), metadata=bearer(keys.alice), timeout=10)
     answered = []
@@ -134,6 +167,11 @@ async def test_a_stream_ends_denied_at_the_first_forbidden_request(channel, keys
             answered.append(response.infer_response.id)
     assert info.value.code() == DENIED
     assert answered == ["1"]
+    # The reader checks request 2 while request 1 still runs: the two events come in either order.
+    assert sorted(await audited(gateway, recorder), key=lambda event: event["status"]) == [
+        {"model": "add-one", "principal": "alice", "status": "OK", "method": "ModelStreamInfer"},
+        {"model": "broken", "principal": "alice", "status": "PERMISSION_DENIED", "method": "ModelStreamInfer"},
+    ]
 
 
 async def test_probes_health_and_reflection_need_no_token(channel) -> None:
@@ -146,13 +184,15 @@ async def test_probes_health_and_reflection_need_no_token(channel) -> None:
 
 
 async def test_jwt_sub_is_the_principal_and_models_claim_authorises(
-    channel, jwt_signer: JwtSigner, recorder: Recorder
+    channel, gateway, jwt_signer: JwtSigner, recorder: Recorder
 ) -> None:
     client = stub(channel)
     token = jwt_signer.sign(sub="svc-retail", models=["add-*"])
     assert (await client.ModelInfer(add_one_request(), metadata=bearer(token), timeout=10)).model_name == "add-one"
     assert await code_of(client.ModelInfer(add_one_request("tiny-sentiment"), metadata=bearer(token), timeout=10)) == DENIED
-    assert recorder.events[0]["principal"] == "svc-retail"
+    assert [(event["principal"], event["status"]) for event in await audited(gateway, recorder)] == [
+        ("svc-retail", "OK"), ("svc-retail", "PERMISSION_DENIED"),
+    ]  # fmt: skip
 
 
 async def test_bad_jwts_are_unauthenticated(channel, jwt_signer: JwtSigner, other_signer: JwtSigner) -> None:
