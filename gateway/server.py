@@ -26,7 +26,7 @@ from gateway.security import auth_interceptors
 from gateway.servicer import InferenceServicer
 from gateway.settings import ServerSettings
 from gateway.watch import RepositoryWatcher
-from plugins.manager import PluginManager
+from plugins.manager import LogRedactionFilter, PluginManager
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos._pool import POOL
@@ -77,9 +77,20 @@ class GatewayServer:
         self._server: grpc.aio.Server | None = None
         self.in_flight = InFlight()
         self.watcher = RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
+        self.log_filter = LogRedactionFilter(self.repository.plugins)
+        """Applies the plugins' ``gatewise_redact_log`` to gatewise log records while serving."""
+        self._filtered: list[logging.Handler] = []
 
     async def start(self) -> int:
         """Bind, start serving health at once, then load every model; returns the port."""
+        self._install_log_filter()
+        try:
+            return await self._start()
+        except BaseException:
+            self._remove_log_filter()
+            raise
+
+    async def _start(self) -> int:
         settings = self.settings
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -143,6 +154,20 @@ class GatewayServer:
         if not await asyncio.to_thread(self.repository.plugins.close_audit, AUDIT_FLUSH_S):
             log.warning("audit plugins did not finish within %.0f s; their last events may be missing", AUDIT_FLUSH_S)
         log.info("stopped")
+        self._remove_log_filter()
+
+    def _install_log_filter(self) -> None:
+        """Put ``log_filter`` on the root logger's handlers (where gatewise records end up;
+        a filter on the ``gatewise`` logger itself would miss its children's records)."""
+        for handler in logging.getLogger().handlers:
+            if self.log_filter not in handler.filters:
+                handler.addFilter(self.log_filter)
+                self._filtered.append(handler)
+
+    def _remove_log_filter(self) -> None:
+        for handler in self._filtered:
+            handler.removeFilter(self.log_filter)
+        self._filtered.clear()
 
     async def serve_until_signalled(self) -> None:
         """Run until SIGINT or SIGTERM, then stop gracefully."""

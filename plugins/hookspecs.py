@@ -3,12 +3,14 @@
 Model hooks run only for the models whose ``config.toml`` names the plugin
 (``plugin = "finance"``); cross-cutting hooks run in every plugin, for every model.
 Implement any subset; accept any subset of a hook's arguments. Hooks run in a worker
-thread, never on the event loop, so blocking work (tokenising, file reads) is fine.
+thread, never on the event loop, so blocking work (tokenising, file reads) is fine —
+with one exception: ``gatewise_redact_log`` runs in whichever thread writes a log line,
+the event loop included, so it must be quick and must not block.
 
 Order for one model: ``gatewise_model_load`` -> ``gatewise_model_signature`` ->
 ``gatewise_warmup_inputs`` (then the model is ready), then per batch
 ``gatewise_preprocess`` -> engine -> ``gatewise_postprocess``, and per request
-``gatewise_request_finished`` (in the audit thread).
+``gatewise_request_finished`` (in the audit thread). ``gatewise_redact_log`` runs per log line.
 """
 
 from __future__ import annotations
@@ -123,3 +125,20 @@ def gatewise_request_finished(
     swallowed so auditing cannot fail a request, nor keep another plugin from recording it.
     """
 
+
+@hookspec
+def gatewise_redact_log(message: str, logger: str, level: int) -> str | None:
+    """Called for every record of a ``gatewise`` logger (``gatewise.*``) that a handler of
+    the root logger is about to write, while a server runs; also for its traceback text.
+
+    For cross-cutting redaction of logs (defence in depth: code should not log payloads in
+    the first place). Receives the formatted ``message`` (arguments merged), the ``logger``
+    name and the numeric ``level``. Returns the message to write instead, or None to keep it.
+
+    Not firstresult: every plugin's implementation runs, each receiving the message as the
+    ones before it returned it (pluggy's call order). Runs in the thread that logs, which may
+    be the event loop: keep it quick, never block, never log from it. An implementation that
+    raises is skipped (the others still apply) and reported once; logging never fails.
+    The built-in ``log-redaction`` plugin masks card numbers, IBANs, emails, SSNs and phone
+    numbers.
+    """

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "token-classification": "plugins.text.token_classification",
     "feature-extraction": "plugins.text.feature_extraction",
     "audit": "plugins.audit",
+    "log-redaction": "plugins.log_redaction",
     "finance": "plugins.finance.plugin",
     "medical": "plugins.medical.plugin",
     "retail": "plugins.retail.plugin",
@@ -59,6 +60,8 @@ class PluginManager:
                 log.info("loaded %d plugin(s) from entry points", loaded)
         self._pm.check_pending()
         self._audit = _AuditThread(self.request_finished)
+        self._lock = threading.Lock()
+        self._failed_redactors: set[str] = set()
 
     @property
     def names(self) -> list[str]:
@@ -116,6 +119,35 @@ class PluginManager:
         A later ``post_request_finished`` starts a new one. False if events were still waiting.
         """
         return self._audit.close(timeout)
+
+    def redact_log(self, message: str, logger: str, level: int) -> str:
+        """``message`` as every ``gatewise_redact_log`` implementation rewrote it, in pluggy's
+        call order, each given what the ones before returned.
+
+        One that raises is skipped (the others still apply) and reported once; logging
+        never fails because of it.
+        """
+        arguments = {"message": message, "logger": logger, "level": level}
+        for impl in reversed(self._pm.hook.gatewise_redact_log.get_hookimpls()):
+            try:
+                result = impl.function(**{name: arguments[name] for name in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - a broken redactor must not break logging
+                self._redaction_failed(impl.plugin_name, exc)
+                continue
+            if isinstance(result, str):
+                arguments["message"] = result
+        return arguments["message"]
+
+    def _redaction_failed(self, plugin_name: str, exc: Exception) -> None:
+        with self._lock:
+            if plugin_name in self._failed_redactors:
+                return
+            self._failed_redactors.add(plugin_name)
+        # Type only: the exception's text could quote the line it failed on.
+        log.error(
+            "plugin %r failed in gatewise_redact_log (%s); its redactions are skipped, the other plugins' still apply",
+            plugin_name, type(exc).__name__,
+        )  # fmt: skip
 
 
 AUDIT_QUEUE_SIZE = 10_000
@@ -189,6 +221,43 @@ def _join(events: queue.Queue, timeout: float | None) -> bool:
     """``events.join()`` with a timeout: True once every item put was marked done."""
     with events.all_tasks_done:
         return events.all_tasks_done.wait_for(lambda: not events.unfinished_tasks, timeout)
+
+
+class LogRedactionFilter(logging.Filter):
+    """Rewrites records of ``gatewise`` loggers through ``gatewise_redact_log``.
+
+    Install it on handlers (a filter on a logger sees only that logger's own records, not its
+    children's): ``GatewayServer`` adds it to the root logger's handlers while it runs. The
+    message (arguments merged) and the traceback text are rewritten in place, once per
+    record however many handlers carry the filter. It never drops a record and never raises.
+    """
+
+    def __init__(self, plugins: PluginManager) -> None:
+        super().__init__()
+        self.plugins = plugins
+        self._busy = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name == "gatewise" or record.name.startswith("gatewise.")):
+            return True
+        if getattr(record, "gatewise_redacted", False) or getattr(self._busy, "active", False):
+            return True  # done already, or a record logged while redacting (a failure report)
+        self._busy.active = True
+        try:
+            message = record.getMessage()
+            redacted = self.plugins.redact_log(message, record.name, record.levelno)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self.plugins.redact_log(record.exc_text, record.name, record.levelno)
+            record.gatewise_redacted = True
+        except Exception:  # noqa: BLE001 - e.g. a message whose arguments do not format: logging reports it
+            pass
+        finally:
+            self._busy.active = False
+        return True
 
 
 class ModelHooks:
