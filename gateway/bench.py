@@ -32,6 +32,7 @@ from rich.table import Table
 
 from gateway.codec import serialize_bytes
 from gateway.config import load_config
+from gateway.engines import close_all
 from gateway.repository import select_versions
 from plugins.context import BatchContext
 from plugins.manager import PluginManager
@@ -93,8 +94,7 @@ class InProcess:
         return _row(f"in-process, batch {batch_size}", batch_size * len(latencies) / sum(latencies), latencies)
 
     def close(self) -> None:
-        for engine in self._model.engines:
-            engine.close()
+        close_all(self._model.engines)
 
 
 async def closed_loop(url: str, model_name: str, concurrency: int, seconds: float) -> Row:

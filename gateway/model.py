@@ -24,7 +24,7 @@ from gateway.batcher import DynamicBatcher, Pending
 from gateway.codec import DATATYPE_TO_NUMPY
 from gateway.config import ModelConfig
 from gateway.engines import Engine, close_all, create_engines, version_backend
-from gateway.errors import EngineError, GatewiseError, InvalidInput, PluginError
+from gateway.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
 from gateway.stats import ModelStats
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.manager import ModelHooks, PluginManager
@@ -144,7 +144,7 @@ class ServedModel:
     ) -> InferResult:
         """Queue one validated request and wait for its rows."""
         if self._batcher is None:
-            raise GatewiseError(f"model {self.name!r} is not started")
+            raise ModelNotReady(self.name, "not started")
         pending = Pending(
             payload=(inputs, parameters),
             rows=rows,

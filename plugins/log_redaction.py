@@ -28,8 +28,8 @@ from plugins.medical import deid
 _FINDERS: tuple[Callable[[str], list[Span]], ...] = (
     find_ibans,
     find_cards,
-    deid._group_spans(deid._EMAIL, "EMAIL"),  # noqa: SLF001 - the medical plugin's own patterns, reused
-    deid._group_spans(deid._SSN, "SSN", "bare"),  # noqa: SLF001
+    deid.find_emails,
+    deid.find_ssns,
     deid.find_phones,
 )
 

@@ -99,12 +99,15 @@ def find_names(text: str) -> list[Span]:
     return spans
 
 
+find_emails = _group_spans(_EMAIL, "EMAIL")
+find_ssns = _group_spans(_SSN, "SSN", "bare")
+
 _NOT_NAMES = frozenset({"Denies", "Reports", "Has", "Is", "Was", "Presents", "Takes", "Complains", "States", "With"})
 
 DETECTORS: tuple[Callable[[str], list[Span]], ...] = (
-    _group_spans(_EMAIL, "EMAIL"),
+    find_emails,
     find_urls,
-    _group_spans(_SSN, "SSN", "bare"),
+    find_ssns,
     _group_spans(_MRN, "MRN", "id"),
     _group_spans(_ACCOUNT, "ACCOUNT", "id"),
     _group_spans(_IP, "IP"),
