@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -33,7 +34,10 @@ class Pending:
     length: int = 0
     """A cost hint used to group rows of similar length (e.g. the longest text in bytes)."""
     deadline: float | None = None
-    """Absolute ``loop.time()`` after which the request is not worth running."""
+    """Absolute ``time.monotonic()`` after which the request is not worth running.
+
+    Not ``loop.time()``: uvloop's is cached per loop iteration at millisecond resolution,
+    too coarse for queue times and delays measured in fractions of a millisecond."""
     enqueued: float = 0.0
     future: asyncio.Future = field(default=None)  # type: ignore[assignment]
     trace: Any = None
@@ -79,11 +83,11 @@ class DynamicBatcher:
         """
         loop = asyncio.get_running_loop()
         if len(self._queue) >= self._config.max_queue_size:
-            self._drop_dead(loop.time())
+            self._drop_dead(time.monotonic())
         if len(self._queue) >= self._config.max_queue_size:
             raise QueueFull(self.name, self._config.max_queue_size)
         pending.future = loop.create_future()
-        pending.enqueued = loop.time()
+        pending.enqueued = time.monotonic()
         self._queue.append(pending)
         self._arrived.set()
         return await pending.future
@@ -109,23 +113,23 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         while True:
             instance = await self._free.get()
-            batch = await self._next_batch(loop)
+            batch = await self._next_batch()
             future = loop.run_in_executor(self._executor, self._run_batch, batch, instance)
             self._in_flight.add(future)
             future.add_done_callback(lambda done, b=batch, i=instance: self._finish(done, b, i))
 
-    async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> list[Pending]:
+    async def _next_batch(self) -> list[Pending]:
         """Wait until a batch is due, then take it off the queue."""
         while True:
-            self._drop_dead(loop.time())
+            self._drop_dead(time.monotonic())
             if self._queue:
                 rows = sum(pending.rows for pending in self._queue)
                 due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
                 if rows >= self._config.max_batch_size or rows in self._config.preferred_batch_sizes:
                     return self._take()
-                if loop.time() >= due:
+                if time.monotonic() >= due:
                     return self._take()
-                timeout = due - loop.time()
+                timeout = due - time.monotonic()
             else:
                 timeout = None
             self._arrived.clear()

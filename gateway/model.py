@@ -164,7 +164,7 @@ class ServedModel:
     def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
         """Worker thread: run ``batch`` on engine ``instance``; one result or error per request."""
         started = time.perf_counter()
-        now = time.monotonic()  # the event loop's clock, which stamped ``enqueued``
+        now = time.monotonic()  # the clock that stamped ``enqueued``
         for pending in batch:
             waited = max(0.0, now - pending.enqueued)
             metrics.QUEUE_TIME.labels(self.name).observe(waited)

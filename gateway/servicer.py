@@ -195,7 +195,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             requested = _requested_outputs(model, request)
             parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
             remaining = context.time_remaining()
-            deadline = None if remaining is None else asyncio.get_running_loop().time() + remaining
+            deadline = None if remaining is None else time.monotonic() + remaining
             result = await model.infer(inputs, rows, parameters, deadline)
             response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
             encode_outputs(response, ((name, result.outputs[name]) for name in requested))
