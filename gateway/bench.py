@@ -251,14 +251,13 @@ def run_bench(
             for concurrency in concurrencies:
                 row = run_client(closed_loop(url, model_name, concurrency, seconds))
                 measured.setdefault(row.name, []).append(row)
-        analyzer = perf_analyzer_row(url, model_name, max(concurrencies), seconds)
+        analyzers = [perf_analyzer_row(url, model_name, level, seconds) for level in sorted({min(concurrencies), max(concurrencies)})]
     finally:
         local_model.close()
         process.terminate()
         process.wait(timeout=60)
     rows = [median_round(found) for found in measured.values()]
-    if analyzer is not None:
-        rows.append(analyzer)
+    rows += [row for row in analyzers if row is not None]
     local = {row.name: row for row in rows}
     table = Table(title=f"gatewise bench: {model_name}, {workers} worker(s), {os.cpu_count()} CPUs")
     for column in ("configuration", "rows/s", "p50 ms", "p99 ms", "errors"):
@@ -281,6 +280,13 @@ def run_bench(
             f"latency added at concurrency 1, gRPC p50 - in-process batch-1 p50: "
             f"{single.p50_ms - batch_one.p50_ms:+.2f} ms (target <= +1.00 ms)"
         )
-    errors = sum(row.errors for found in measured.values() for row in found) + (analyzer.errors if analyzer else 0)
+    analyzer_top = local.get(f"perf_analyzer, concurrency {max(concurrencies)}")
+    analyzer_1 = local.get("perf_analyzer, concurrency 1")
+    if analyzer_top is not None and analyzer_1 is not None:
+        console.print(
+            f"with perf_analyzer (C++) as the client: {analyzer_top.rows_per_s / batch_max.rows_per_s:.2f}x throughput, "
+            f"{analyzer_1.p50_ms - batch_one.p50_ms:+.2f} ms at concurrency 1"
+        )
+    errors = sum(row.errors for found in measured.values() for row in found) + sum(row.errors for row in analyzers if row)
     console.print(f"errors at every level, every round: {errors}")
     return rows
