@@ -1,4 +1,4 @@
-"""The ``gatewise`` command: serve, convert, demo, bench."""
+"""The ``gatewise`` command: serve, convert, keys, demo, bench."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from converters.cli import convert_app
+from gateway.security.keys import keys_app
 
 app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True)
 app.add_typer(convert_app, name="convert")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
