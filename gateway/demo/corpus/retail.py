@@ -6,9 +6,7 @@ templates over the other half plus hand-written reviews the model never trains o
 
 from __future__ import annotations
 
-import random
-
-from gateway.demo.corpus.templates import labelled_sentences, split_vocabulary
+from gateway.demo.corpus.templates import sentiment_splits
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -128,22 +126,14 @@ HAND_WRITTEN = [
 ]
 
 
-def _vocabularies() -> tuple[dict, dict]:
-    lists = {
-        "product": PRODUCTS, "aspect": ASPECTS, "praise": PRAISE, "critic": CRITICISM,
-        "pos_clause": POSITIVE_CLAUSES, "neg_clause": NEGATIVE_CLAUSES, "neu_clause": NEUTRAL_CLAUSES,
-    }  # fmt: skip
-    train, held_out = {}, {}
-    for slot, words in lists.items():
-        train[slot], held_out[slot] = split_vocabulary(words)
-    return train, held_out
+WORD_LISTS = {
+    "product": PRODUCTS, "aspect": ASPECTS, "praise": PRAISE, "critic": CRITICISM,
+    "pos_clause": POSITIVE_CLAUSES, "neg_clause": NEGATIVE_CLAUSES, "neu_clause": NEUTRAL_CLAUSES,
+}  # fmt: skip
 
 
 def generate(seed: int = 17, train_size: int = 2400, held_out_size: int = 360) -> dict[str, list[dict[str, str]]]:
     """The ``train`` and ``held_out`` splits as ``{"text", "label"}`` records."""
-    rng = random.Random(seed)
-    train_vocabulary, held_out_vocabulary = _vocabularies()
-    train = labelled_sentences(TRAIN_TEMPLATES, train_vocabulary, train_size, rng)
-    held_out = labelled_sentences(HELD_OUT_TEMPLATES, held_out_vocabulary, held_out_size, rng)
-    held_out += [{"text": text, "label": label} for label, text in HAND_WRITTEN]
-    return {"train": train, "held_out": held_out}
+    return sentiment_splits(
+        WORD_LISTS, TRAIN_TEMPLATES, HELD_OUT_TEMPLATES, HAND_WRITTEN, seed, train_size, held_out_size
+    )

@@ -45,3 +45,29 @@ def split_vocabulary(words: Sequence[str], held_out_every: int = 4) -> tuple[lis
     train = [word for index, word in enumerate(words) if index % held_out_every]
     held_out = [word for index, word in enumerate(words) if not index % held_out_every]
     return train, held_out
+
+
+def sentiment_splits(
+    word_lists: Mapping[str, Sequence[str]],
+    train_templates: Mapping[str, Sequence[str]],
+    held_out_templates: Mapping[str, Sequence[str]],
+    hand_written: Sequence[tuple[str, str]],
+    seed: int,
+    train_size: int,
+    held_out_size: int,
+) -> dict[str, list[dict[str, str]]]:
+    """The ``train`` and ``held_out`` splits as ``{"text", "label"}`` records.
+
+    Each word list is split with ``split_vocabulary``: ``train_templates`` fill from the
+    training part, ``held_out_templates`` from the held-out part, and the held-out split
+    ends with the ``(label, text)`` pairs of ``hand_written``.
+    """
+    rng = random.Random(seed)
+    train_vocabulary: dict[str, list[str]] = {}
+    held_out_vocabulary: dict[str, list[str]] = {}
+    for slot, words in word_lists.items():
+        train_vocabulary[slot], held_out_vocabulary[slot] = split_vocabulary(words)
+    train = labelled_sentences(train_templates, train_vocabulary, train_size, rng)
+    held_out = labelled_sentences(held_out_templates, held_out_vocabulary, held_out_size, rng)
+    held_out += [{"text": text, "label": label} for label, text in hand_written]
+    return {"train": train, "held_out": held_out}
