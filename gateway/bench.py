@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,18 +81,32 @@ class InProcess:
         version = select_versions(config, model_dir)[-1]
         self._model = ServedModel.load(config, version, model_dir / version, PluginManager())
 
-    def measure(self, batch_size: int, seconds: float) -> Row:
-        """One batch after another for ``seconds``."""
-        latencies = []
+    def measure(self, batch_size: int, seconds: float, parallel: bool = False) -> Row:
+        """One batch after another for ``seconds``; with ``parallel``, on every engine instance at once.
+
+        Batch 1 runs on one instance (the latency of a lone request). At the max batch size
+        every instance the config asks for runs its own loop in its own thread, as the
+        batcher would drive them: the in-process limit of the same configuration.
+        """
+        instances = len(self._model.engines) if parallel else 1
+        latencies: list[list[float]] = [[] for _ in range(instances)]
         deadline = time.perf_counter() + seconds
-        step = 0
-        while time.perf_counter() < deadline or len(latencies) < 5:
-            inputs = {"text": texts_for(batch_size, step)}
-            started = time.perf_counter()
-            self._model.execute(inputs, BatchContext.single(batch_size), 0)
-            latencies.append(time.perf_counter() - started)
-            step += 1
-        return _row(f"in-process, batch {batch_size}", batch_size * len(latencies) / sum(latencies), latencies)
+
+        def loop(instance: int) -> None:
+            step = instance
+            while time.perf_counter() < deadline or len(latencies[instance]) < 5:
+                inputs = {"text": texts_for(batch_size, step)}
+                started = time.perf_counter()
+                self._model.execute(inputs, BatchContext.single(batch_size), instance, record=False)
+                latencies[instance].append(time.perf_counter() - started)
+                step += instances
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(instances) as pool:
+            list(pool.map(loop, range(instances)))
+        elapsed = time.perf_counter() - started
+        pooled = [latency for per_instance in latencies for latency in per_instance]
+        return _row(f"in-process, batch {batch_size}", batch_size * len(pooled) / elapsed, pooled)
 
     def close(self) -> None:
         close_all(self._model.engines)
@@ -246,7 +261,7 @@ def run_bench(
         for round_index in range(rounds):
             console.print(f"round {round_index + 1}/{rounds} ...")
             for batch_size in (1, max_batch):
-                row = local_model.measure(batch_size, seconds)
+                row = local_model.measure(batch_size, seconds, parallel=batch_size > 1)
                 measured.setdefault(row.name, []).append(row)
             for concurrency in concurrencies:
                 row = run_client(closed_loop(url, model_name, concurrency, seconds))
