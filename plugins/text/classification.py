@@ -7,7 +7,8 @@ import numpy as np
 from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
-from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch, warmup_texts
+from plugins.text.encoding import TEXT_INPUT, tokenize_batch
+from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,24 +51,13 @@ def classification_signature(model: ModelContext) -> Signature:
 
 
 @hookimpl
-def gatewise_model_load(model: ModelContext) -> None:
-    model.state["tokenizer"] = load_tokenizer(model)
-
-
-@hookimpl
 def gatewise_model_signature(model: ModelContext) -> Signature:
     return classification_signature(model)
 
 
 @hookimpl
-def gatewise_warmup_inputs(model: ModelContext) -> Tensors:
-    return warmup_texts()
-
-
-@hookimpl
 def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
-    tokens = tokenize_batch(model, inputs, batch)
-    return tokens.tensors
+    return tokenize_batch(model, inputs, batch).tensors
 
 
 @hookimpl

@@ -46,35 +46,49 @@ def load_tokenizer(model: ModelContext) -> Tokenizer:
 
 @dataclass
 class TokenBatch:
-    """The engine inputs for a batch of texts, and the encodings behind them."""
+    """The engine inputs for a batch of texts, the texts and encodings behind them."""
 
     tensors: Tensors
+    texts: list[str]
     encodings: list[Encoding]
+    attention_mask: np.ndarray
     truncated: np.ndarray
 
 
-def tokenize(model: ModelContext, tokenizer: Tokenizer, texts: list[str]) -> TokenBatch:
-    """Encode ``texts`` in one batch call, padded to the longest row, typed as the engine wants."""
-    encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+def pad_id(tokenizer: Tokenizer) -> int:
+    """The tokenizer's padding id (``[PAD]`` or ``<pad>``), 0 when it names none."""
+    for token in ("[PAD]", "<pad>"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
+def token_arrays(tokenizer: Tokenizer, encodings: list[Encoding]) -> dict[str, np.ndarray]:
+    """int64 ``input_ids``, ``attention_mask`` and ``token_type_ids``, padded to the longest row."""
     longest = max((len(encoding.ids) for encoding in encodings), default=0)
-    ids = np.zeros((len(encodings), longest), dtype=np.int64)
+    ids = np.full((len(encodings), longest), pad_id(tokenizer), dtype=np.int64)
     mask = np.zeros_like(ids)
     type_ids = np.zeros_like(ids)
-    pad_id = _pad_id(tokenizer)
-    ids.fill(pad_id)
     for row, encoding in enumerate(encodings):
         length = len(encoding.ids)
         ids[row, :length] = encoding.ids
         mask[row, :length] = 1
         type_ids[row, :length] = encoding.type_ids
-    available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
+
+
+def tokenize(model: ModelContext, tokenizer: Tokenizer, texts: list[str]) -> TokenBatch:
+    """Encode ``texts`` in one batch call, padded to the longest row, typed as the engine wants."""
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+    available = token_arrays(tokenizer, encodings)
     tensors = {}
     for spec in model.engine_inputs:
         if spec.name not in available:
             raise RuntimeError(f"model {model.name!r} engine input {spec.name!r} is not a tokenizer output")
         tensors[spec.name] = available[spec.name].astype(_numpy_dtype(spec.datatype), copy=False)
     truncated = np.array([bool(encoding.overflowing) for encoding in encodings], dtype=bool)
-    return TokenBatch(tensors, encodings, truncated)
+    return TokenBatch(tensors, texts, encodings, available["attention_mask"], truncated)
 
 
 def tokenize_batch(model: ModelContext, inputs: Tensors, batch: BatchContext, input_name: str = "text") -> TokenBatch:
@@ -85,14 +99,6 @@ def tokenize_batch(model: ModelContext, inputs: Tensors, batch: BatchContext, in
     batch.tokens += int(lengths.max(initial=0)) * len(lengths)
     batch.padded_tokens += int((lengths.max(initial=0) - lengths).sum())
     return tokens
-
-
-def _pad_id(tokenizer: Tokenizer) -> int:
-    for token in ("[PAD]", "<pad>"):
-        token_id = tokenizer.token_to_id(token)
-        if token_id is not None:
-            return token_id
-    return 0
 
 
 def _numpy_dtype(datatype: str) -> type:

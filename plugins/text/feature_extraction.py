@@ -14,7 +14,8 @@ import numpy as np
 from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
-from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch, warmup_texts
+from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch
+from plugins.text.hooks import gatewise_warmup_inputs  # noqa: F401 - registered hooks
 
 POOLING_MODES = ("mean", "cls", "max")
 
@@ -66,19 +67,9 @@ def gatewise_model_signature(model: ModelContext) -> Signature:
 
 
 @hookimpl
-def gatewise_warmup_inputs(model: ModelContext) -> Tensors:
-    return warmup_texts()
-
-
-@hookimpl
 def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
     tokens = tokenize_batch(model, inputs, batch)
-    mask = tokens.tensors.get("attention_mask")
-    if mask is None:
-        mask = np.zeros((len(tokens.encodings), max((len(e.ids) for e in tokens.encodings), default=0)), np.int64)
-        for row, encoding in enumerate(tokens.encodings):
-            mask[row, : len(encoding.ids)] = 1
-    batch.state["attention_mask"] = mask
+    batch.state["attention_mask"] = tokens.attention_mask
     return tokens.tensors
 
 

@@ -20,7 +20,8 @@ from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
 from plugins.text.classification import labels_of, softmax
-from plugins.text.encoding import TEXT_INPUT, decode_texts, load_tokenizer, tokenize_batch, warmup_texts
+from plugins.text.encoding import TEXT_INPUT, tokenize_batch
+from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
 
 ENTITIES = TensorSpec(name="entities", datatype="BYTES", shape=(-1,))
 OUTSIDE = "O"
@@ -98,25 +99,15 @@ def entities_of(model: ModelContext, logits: np.ndarray, encodings: list[Encodin
 
 
 @hookimpl
-def gatewise_model_load(model: ModelContext) -> None:
-    model.state["tokenizer"] = load_tokenizer(model)
-
-
-@hookimpl
 def gatewise_model_signature(model: ModelContext) -> Signature:
     return Signature(inputs=(TEXT_INPUT,), outputs=(ENTITIES,))
-
-
-@hookimpl
-def gatewise_warmup_inputs(model: ModelContext) -> Tensors:
-    return warmup_texts()
 
 
 @hookimpl
 def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
     tokens = tokenize_batch(model, inputs, batch)
     batch.state["encodings"] = tokens.encodings
-    batch.state["texts"] = decode_texts(inputs)
+    batch.state["texts"] = tokens.texts
     return tokens.tensors
 
 
