@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +48,39 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, wait, and the exit status (killed after ``timeout``)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
 
-def start_server(repository: Path, log_path: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
-    """Start the real CLI and wait until the server reports ready through gRPC."""
+
+def triton_ready(url: str) -> bool:
+    """Whether the server at ``url`` answers ServerReady with true (through tritonclient)."""
     import tritonclient.grpc as triton
 
+    client = triton.InferenceServerClient(url)
+    try:
+        return bool(client.is_server_ready())
+    except Exception:  # noqa: BLE001 - not listening yet
+        return False
+    finally:
+        client.close()
+
+
+def start_server(
+    repository: Path,
+    log_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    ready: Callable[[str], bool] = triton_ready,
+) -> RunningServer:
+    """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready."""
     port = free_port()
     command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
     log_file = log_path.open("w")
@@ -60,30 +88,19 @@ def start_server(repository: Path, log_path: Path, *extra: str, env: dict[str, s
         [*command, *extra], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
     )
     server = RunningServer(process, port, repository, log_path)
-    client = triton.InferenceServerClient(server.url)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if client.is_server_ready():
-                return server
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
+        if ready(server.url):
+            return server
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"server not ready within 60 s:\n{server.log()}")
 
 
 def stop_server(server: RunningServer) -> int:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-    return server.process.returncode
+    return server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
-import socket
 import struct
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +16,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
 from gateway.server import GatewayServer
 from gateway.settings import ServerSettings
 from plugins.manager import PluginManager
@@ -66,61 +62,16 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 # ------------------------------------------------------------------ a server process
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class RunningServer:
-    """A ``gatewise serve`` process on loopback (tests/conftest.py's, which this folder's
-    own conftest.py shadows as ``conftest``)."""
-
-    process: subprocess.Popen
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, wait, and the exit status (killed after ``timeout``)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
 
 def start_cli(
     repository: Path, log_path: Path, *flags: str, credentials: grpc.ChannelCredentials | None = None
 ) -> RunningServer:
     """``gatewise serve`` in a subprocess; ready once health says SERVING (health needs no token)."""
-    port = free_port()
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
-    log_file = log_path.open("w")
-    process = subprocess.Popen([*command, *flags], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy())
-    server = RunningServer(process, port, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        if health_status(server.url, credentials) == health_pb2.HealthCheckResponse.SERVING:
-            return server
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"server not ready within 60 s:\n{server.log()}")
+
+    def health_serving(url: str) -> bool:
+        return health_status(url, credentials) == health_pb2.HealthCheckResponse.SERVING
+
+    return start_server(repository, log_path, *flags, ready=health_serving)
 
 
 def health_status(url: str, credentials: grpc.ChannelCredentials | None = None, service: str = "") -> int | None:
