@@ -66,6 +66,9 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
 class OnnxRuntimeEngine:
     """One InferenceSession; create one per instance so instances run in parallel."""
 
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
     def __init__(self, path: Path, config: OnnxRuntimeConfig) -> None:
         if not path.is_file():
             raise EngineError(f"no ONNX model at {path}")
@@ -91,17 +94,9 @@ class OnnxRuntimeEngine:
             log.warning("%s: running on %s (fell back from %s)", path, self._providers, fell_back)
         else:
             log.info("%s: running on %s", path, self._providers)
-        self._inputs = tuple(_spec(node) for node in self._session.get_inputs())
-        self._outputs = tuple(_spec(node) for node in self._session.get_outputs())
-        self._output_names = [spec.name for spec in self._outputs]
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
+        self.inputs = tuple(_spec(node) for node in self._session.get_inputs())
+        self.outputs = tuple(_spec(node) for node in self._session.get_outputs())
+        self._output_names = [spec.name for spec in self.outputs]
 
     def describe(self) -> dict[str, str]:
         return {

@@ -324,6 +324,9 @@ class TensorRTEngine:
     for each of the model's instances.
     """
 
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
     def __init__(self, path: Path, config: TensorRTConfig, *, plan: TensorRTPlan | None = None) -> None:
         if plan is None:
             plan = TensorRTPlan(path, config)  # its first holder is this instance
@@ -333,7 +336,7 @@ class TensorRTEngine:
         self._trt, self._cudart, self._path = plan.trt, plan.cudart, plan.path
         self._dtypes, self._profiles = plan.dtypes, plan.profiles
         self._input_names, self._output_names = plan.input_names, plan.output_names
-        self._inputs, self._outputs = plan.inputs, plan.outputs
+        self.inputs, self.outputs = plan.inputs, plan.outputs
         self._facts = {
             "engine": "tensorrt",
             "tensorrt_version": plan.trt.__version__,
@@ -380,14 +383,6 @@ class TensorRTEngine:
     def plan(self) -> TensorRTPlan | None:
         """The shared plan this instance runs (None once closed)."""
         return self._plan
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
 
     def describe(self) -> dict[str, str]:
         return dict(self._facts)
