@@ -82,7 +82,12 @@ class GatewayServer:
         self._filtered: list[logging.Handler] = []
 
     async def start(self) -> int:
-        """Bind, start serving health at once, then load every model; returns the port."""
+        """Bind, start serving health at once, then load every model; returns the port.
+
+        With several workers the order is reversed: the kernel hands every socket in a
+        SO_REUSEPORT group its share of new connections, ready or not, so a worker joins
+        the port only once its models are loaded.
+        """
         self._install_log_filter()
         try:
             return await self._start()
@@ -92,6 +97,9 @@ class GatewayServer:
 
     async def _start(self) -> int:
         settings = self.settings
+        join_when_ready = settings.workers > 1
+        if join_when_ready:
+            await self._load_models()
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -119,17 +127,21 @@ class GatewayServer:
         if settings.metrics_port is not None:
             metrics_port = serve_metrics(settings.metrics_port, settings.host)
             log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
-        if self.watcher is not None:
-            await self.watcher.prime()
-        await self.repository.load_all()
-        if self.watcher is not None:
-            self.watcher.start()
-            log.info("watching %s every %.1f s", settings.repository, settings.watch_interval_s)
+        if not join_when_ready:
+            await self._load_models()
         self.servicer.ready = True
         await self.health.set_server(True)
         ready = [name for name, _, state, _ in self.repository.index() if state == "READY"]
         log.info("server ready: %d model(s) serving: %s", len(ready), ", ".join(ready) or "none")
         return self.port
+
+    async def _load_models(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.prime()
+        await self.repository.load_all()
+        if self.watcher is not None:
+            self.watcher.start()
+            log.info("watching %s every %.1f s", self.settings.repository, self.settings.watch_interval_s)
 
     async def stop(self) -> None:
         """Health NOT_SERVING first, refuse new RPCs, finish in-flight ones up to the grace period."""
