@@ -60,30 +60,34 @@ def serve(
     ] = 256,
 ) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
+    from gateway.errors import StartupError
     from gateway.server import run
     from gateway.settings import ServerSettings
 
-    run(
-        ServerSettings(
-            repository=repository,
-            grpc_port=grpc_port,
-            host=host,
-            metrics_port=metrics_port,
-            log_level=log_level,
-            workers=workers,
-            grace_period_s=grace_period,
-            tracing=tracing,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            tls_client_ca=tls_client_ca,
-            auth_keys_file=auth_keys_file,
-            jwt_public_key=jwt_public_key,
-            watch_interval_s=watch_interval,
-            max_message_bytes=max_message_bytes,
-            max_string_bytes=max_string_bytes,
-            max_concurrent_streams=max_concurrent_streams,
-        )
+    settings = ServerSettings(
+        repository=repository,
+        grpc_port=grpc_port,
+        host=host,
+        metrics_port=metrics_port,
+        log_level=log_level,
+        workers=workers,
+        grace_period_s=grace_period,
+        tracing=tracing,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        auth_keys_file=auth_keys_file,
+        jwt_public_key=jwt_public_key,
+        watch_interval_s=watch_interval,
+        max_message_bytes=max_message_bytes,
+        max_string_bytes=max_string_bytes,
+        max_concurrent_streams=max_concurrent_streams,
     )
+    try:
+        run(settings)
+    except StartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()

@@ -8,7 +8,8 @@
     ├── QueueFull                       RESOURCE_EXHAUSTED
     ├── DeadlineExceeded                DEADLINE_EXCEEDED
     ├── EngineError                     INTERNAL
-    └── PluginError                     INVALID_ARGUMENT or INTERNAL
+    ├── PluginError                     INVALID_ARGUMENT or INTERNAL
+    └── StartupError                    (the server cannot start: `gatewise serve` exits 1)
 """
 
 from __future__ import annotations
@@ -99,3 +100,7 @@ class PluginError(GatewiseError):
         self.hook = hook
         if bad_input:
             self.status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class StartupError(GatewiseError):
+    """The server cannot start (port taken, repository missing): said in one line, no traceback."""

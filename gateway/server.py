@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from gateway.drain import InFlight
+from gateway.errors import StartupError
 from gateway.health import Health
 from gateway.metrics import serve_metrics
 from gateway.repository import ModelRepository
@@ -114,10 +115,13 @@ class GatewayServer:
         reflection.enable_server_reflection(_register_for_reflection(), server, pool=POOL)
         address = f"{settings.host}:{settings.grpc_port}"
         credentials = _credentials(settings)
-        if credentials is None:
-            self.port = server.add_insecure_port(address)
-        else:
-            self.port = server.add_secure_port(address, credentials)
+        try:
+            if credentials is None:
+                self.port = server.add_insecure_port(address)
+            else:
+                self.port = server.add_secure_port(address, credentials)
+        except RuntimeError as exc:  # grpc's only signal: "Failed to bind to address ..."
+            raise StartupError(f"cannot listen on {address}: is another process using the port? ({exc})") from exc
         if settings.host in ("0.0.0.0", "::", "[::]") and credentials is None and not interceptors:
             log.warning("serving on every interface without TLS or authentication: anyone who can reach %s can call it", address)
         await self.health.set_server(False)
@@ -187,7 +191,11 @@ class GatewayServer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # a half-started server must not outlive its event loop
+            raise
         await stop.wait()
         await self.stop()
 
@@ -213,11 +221,13 @@ def configure_logging(level: str) -> None:
 def run(settings: ServerSettings) -> None:
     """Serve in this process, or in ``settings.workers`` processes sharing the port."""
     configure_logging(settings.log_level)
+    if not settings.repository.is_dir():
+        raise StartupError(f"model repository {settings.repository} is not a folder")
     if settings.workers == 1:
         run_loop(GatewayServer(settings).serve_until_signalled())
         return
     if settings.grpc_port == 0:
-        raise ValueError("--workers needs a fixed --grpc-port: processes share it through SO_REUSEPORT")
+        raise StartupError("--workers needs a fixed --grpc-port: processes share it through SO_REUSEPORT")
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_worker, args=(_worker_settings(settings, index),), name=f"gatewise-{index}")
@@ -230,6 +240,9 @@ def run(settings: ServerSettings) -> None:
     signal.signal(signal.SIGINT, forward)
     for process in workers:
         process.join()
+    failed = [process.name for process in workers if process.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise StartupError(f"{', '.join(failed)} exited with an error (see the log above)")
 
 
 def _worker_settings(settings: ServerSettings, index: int) -> ServerSettings:
@@ -240,4 +253,8 @@ def _worker_settings(settings: ServerSettings, index: int) -> ServerSettings:
 
 def _worker(settings: ServerSettings) -> None:
     configure_logging(settings.log_level)
-    run_loop(GatewayServer(settings).serve_until_signalled())
+    try:
+        run_loop(GatewayServer(settings).serve_until_signalled())
+    except StartupError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from exc
