@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gateway.config import ModelConfig, load_config
 from gateway.demo import examples, show
 from gateway.demo.client import DemoClient
 from plugins.finance.fraud_features import FIELDS
@@ -41,22 +42,31 @@ def stop_gateway(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def call_models(client: DemoClient, out: show.Console) -> None:
-    """One call per demo model with the examples, each printed as a table."""
+def call_models(client: DemoClient, out: show.Console, repository: Path) -> None:
+    """One call per demo model with the examples, each printed as a table.
+
+    Titles and label columns come from each model's ``config.toml``, so they say what serves.
+    """
+    finance = load_config(repository / "finance-sentiment")
     result = client.infer("finance-sentiment", {"text": ("BYTES", examples.FINANCE_SENTIMENT)})
-    out.print(show.sentiment_table("finance-sentiment  (plugin: finance)", examples.FINANCE_SENTIMENT, result,
-                                   ["negative", "neutral", "positive"]))  # fmt: skip
+    out.print(show.sentiment_table(_title(finance, "min_confidence"), examples.FINANCE_SENTIMENT, result,
+                                   list(finance.labels)))  # fmt: skip
     rows = examples.FRAUD
     columns = {name: (datatype, [row[name] for row in rows]) for name, datatype in FIELDS.items()}
     result = client.infer("finance-fraud", columns)
-    out.print(show.fraud_table(rows, result, 0.5))
+    out.print(show.fraud_table(rows, result, load_config(repository / "finance-fraud").parameters["threshold"]))
     result = client.infer("medical-ner", {"text": ("BYTES", examples.MEDICAL_NER)})
     out.print(show.ner_table(examples.MEDICAL_NER, result))
+    retail = load_config(repository / "retail-sentiment")
     result = client.infer("retail-sentiment", {"text": ("BYTES", examples.RETAIL_SENTIMENT)})
-    out.print(show.sentiment_table("retail-sentiment  (plugin: retail, min_confidence 0.5)", examples.RETAIL_SENTIMENT,
-                                   result, ["negative", "neutral", "positive"]))  # fmt: skip
+    out.print(show.sentiment_table(_title(retail, "min_confidence"), examples.RETAIL_SENTIMENT, result,
+                                   list(retail.labels)))  # fmt: skip
     result = client.infer("retail-search", {"text": ("BYTES", examples.RETAIL_SEARCH)}, {"top_k": 3})
     out.print(show.search_table(examples.RETAIL_SEARCH, result))
+
+
+def _title(config: ModelConfig, parameter: str) -> str:
+    return f"{config.name}  (plugin: {config.plugin}, {parameter} {config.parameters[parameter]})"
 
 
 def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> int:
@@ -80,7 +90,7 @@ def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> in
     client = DemoClient(f"127.0.0.1:{port}")
     try:
         client.wait_ready(READY_TIMEOUT_S, alive=lambda: process.poll() is None)
-        call_models(client, out)
+        call_models(client, out, repository)
     except Exception as exc:  # noqa: BLE001 - the demo reports any failure and exits non-zero
         out.print(f"[bold red]demo failed:[/] {exc}\n[dim]gateway log: {log_path}[/]")
         out.print(log_path.read_text(errors="replace")[-3000:])
