@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,32 +52,19 @@ def _samples(data: str, count: int = 16) -> list[str]:
     return [record["text"] for record in read_jsonl(DATA_DIR / f"{data}.held_out.jsonl")[:count]]
 
 
-def _finance_sentiment(repository: Path, work: Path) -> dict[str, float]:
+def _sentiment(name: str, data: str, labels: tuple[str, ...], plugin: str, repository: Path, work: Path) -> dict[str, float]:
+    """Fine-tune a sentiment classifier on ``data`` and export it as ``name`` behind ``plugin``."""
     from converters import export_transformer
     from gateway.demo.train import fine_tune_classifier
 
-    records = read_jsonl(DATA_DIR / "finance_sentiment.train.jsonl")
-    checkpoint = fine_tune_classifier(records, finance_data.LABELS, work / "finance-sentiment", SENTIMENT)
+    records = read_jsonl(DATA_DIR / f"{data}.train.jsonl")
+    checkpoint = fine_tune_classifier(records, labels, work / name, SENTIMENT)
     model_dir = export_transformer(
-        checkpoint, "text-classification", repository, "finance-sentiment", max_length=MAX_LENGTH,
-        samples=_samples("finance_sentiment"), quiet=True,
-        extra_config={"plugin": "finance", "task": "text-classification", "parameters": {"min_confidence": 0.7}},
+        checkpoint, "text-classification", repository, name, max_length=MAX_LENGTH,
+        samples=_samples(data), quiet=True,
+        extra_config={"plugin": plugin, "task": "text-classification", "parameters": {"min_confidence": 0.7}},
     )  # fmt: skip
-    return evaluate.classification(model_dir, "finance_sentiment", finance_data.LABELS)
-
-
-def _retail_sentiment(repository: Path, work: Path) -> dict[str, float]:
-    from converters import export_transformer
-    from gateway.demo.train import fine_tune_classifier
-
-    records = read_jsonl(DATA_DIR / "retail_sentiment.train.jsonl")
-    checkpoint = fine_tune_classifier(records, retail_data.LABELS, work / "retail-sentiment", SENTIMENT)
-    model_dir = export_transformer(
-        checkpoint, "text-classification", repository, "retail-sentiment", max_length=MAX_LENGTH,
-        samples=_samples("retail_sentiment"), quiet=True,
-        extra_config={"plugin": "retail", "task": "text-classification", "parameters": {"min_confidence": 0.7}},
-    )  # fmt: skip
-    return evaluate.classification(model_dir, "retail_sentiment", retail_data.LABELS)
+    return evaluate.classification(model_dir, data, labels)
 
 
 def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
@@ -146,10 +134,10 @@ def embed_catalog(model_dir: Path, products: list[dict[str, str]]) -> np.ndarray
 
 Recipe = Callable[[Path, Path], dict[str, float]]
 RECIPES: dict[str, tuple[Recipe, str]] = {
-    "finance-sentiment": (_finance_sentiment, _fingerprint("finance_sentiment.train.jsonl", "finance_sentiment.held_out.jsonl", settings=SENTIMENT)),
+    "finance-sentiment": (partial(_sentiment, "finance-sentiment", "finance_sentiment", finance_data.LABELS, "finance"), _fingerprint("finance_sentiment.train.jsonl", "finance_sentiment.held_out.jsonl", settings=SENTIMENT)),
     "finance-fraud": (_finance_fraud, _fingerprint("fraud_transactions.train.jsonl", "fraud_transactions.held_out.jsonl")),
     "medical-ner": (_medical_ner, _fingerprint("medical_ner.train.jsonl", "medical_ner.held_out.jsonl", settings=NER)),
-    "retail-sentiment": (_retail_sentiment, _fingerprint("retail_sentiment.train.jsonl", "retail_sentiment.held_out.jsonl", settings=SENTIMENT)),
+    "retail-sentiment": (partial(_sentiment, "retail-sentiment", "retail_sentiment", retail_data.LABELS, "retail"), _fingerprint("retail_sentiment.train.jsonl", "retail_sentiment.held_out.jsonl", settings=SENTIMENT)),
     "retail-search": (_retail_search, _fingerprint("retail_catalog.catalog.jsonl", "retail_catalog.queries.jsonl")),
 }  # fmt: skip
 """Every demo model: how to build it and the fingerprint of what it is built from."""

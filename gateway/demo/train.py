@@ -54,6 +54,16 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def _with_head(auto_class: Any, labels: tuple[str, ...]) -> Any:
+    """The base model with a fresh head for ``labels``, named in the checkpoint's config."""
+    return auto_class.from_pretrained(
+        base_model_path(),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)},
+    )
+
+
 def fine_tune_classifier(
     records: list[dict[str, Any]], labels: tuple[str, ...], out: Path, settings: TrainSettings = TrainSettings()
 ) -> Path:
@@ -62,12 +72,7 @@ def fine_tune_classifier(
 
     seed_everything(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(base_model_path())
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_model_path(),
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: index for index, label in enumerate(labels)},
-    )
+    model = _with_head(AutoModelForSequenceClassification, labels)
     index = {label: position for position, label in enumerate(labels)}
     examples = [(record["text"], index[record["label"]]) for record in records]
 
@@ -116,12 +121,7 @@ def fine_tune_token_classifier(
     seed_everything(settings.seed)
     labels = bio_labels(entity_types)
     tokenizer = AutoTokenizer.from_pretrained(base_model_path())
-    model = AutoModelForTokenClassification.from_pretrained(
-        base_model_path(),
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: position for position, label in enumerate(labels)},
-    )
+    model = _with_head(AutoModelForTokenClassification, labels)
     examples = [(record["text"], record["entities"]) for record in records]
 
     def collate(chunk: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
