@@ -1,21 +1,27 @@
 """Per-model dynamic batcher: a bounded queue, size/delay triggers, deadlines, instances.
 
-Each request waits on its own future. The batcher forms a batch when a free engine
-instance exists and either the queued rows reach ``max_batch_size`` (or a preferred
-size) or the oldest request has waited ``max_queue_delay_ms``. When the queue holds more
-rows than fit, the oldest request goes first and the rest of the batch is filled with
-requests of the most similar length, so little compute goes to padding. Requests whose
-deadline passed or whose client cancelled are dropped before they reach an engine. A
-failed batch sets its exception on every future in it; none is ever dropped.
+Each engine instance has its own thread; the event loop decides what runs and the threads
+only run it. Every request waits on its own future. A batch is formed whenever an instance
+is free and either the queued rows reach ``max_batch_size`` (or a preferred size) or the
+oldest request has waited ``max_queue_delay_ms``; so decisions are taken when something
+changes (a request arrives, a batch finishes, the delay runs out), never by polling.
+
+When the queue holds more rows than fit, the oldest request goes first and the rest of the
+batch is filled with requests of the most similar length, so little compute goes to
+padding. Requests whose deadline passed or whose client cancelled are dropped before they
+reach an engine. A failed batch sets its exception on every future in it; none is dropped.
+
+A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,26 +51,29 @@ class Pending:
 
 
 RunBatch = Callable[[Sequence[Pending], int], Sequence[Any]]
-"""Runs in a worker thread: (requests, instance index) -> one result or exception per request."""
+"""Runs in an instance's thread: (requests, instance index) -> one result or exception per request."""
+
+_STOP = None
 
 
 class DynamicBatcher:
-    """Queue, trigger and dispatch; the work itself is ``run_batch`` in ``executor``."""
+    """Queue, trigger and dispatch on the event loop; ``run_batch`` runs in instance threads."""
 
-    def __init__(
-        self, name: str, config: BatchingConfig, run_batch: RunBatch, instances: int, executor: Executor
-    ) -> None:
+    def __init__(self, name: str, config: BatchingConfig, run_batch: RunBatch, instances: int) -> None:
         self.name = name
         self._config = config
         self._run_batch = run_batch
-        self._executor = executor
+        self._instances = instances
         self._queue: list[Pending] = []
-        self._arrived = asyncio.Event()
-        self._free = asyncio.Queue[int]()
-        for index in range(instances):
-            self._free.put_nowait(index)
-        self._in_flight: set[asyncio.Future] = set()
-        self._task: asyncio.Task | None = None
+        self._free = list(range(instances))
+        self._inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(instances)]
+        self._threads: list[threading.Thread] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dispatch_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self.on_expired: Callable[[Pending], None] = lambda pending: None
 
     @property
@@ -72,71 +81,100 @@ class DynamicBatcher:
         return len(self._queue)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._dispatch_forever(), name=f"batcher:{self.name}")
+        """Start one thread per instance; needs the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        for instance in range(self._instances):
+            thread = threading.Thread(
+                target=self._serve_instance, args=(instance,), name=f"{self.name}-instance-{instance}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
     async def submit(self, pending: Pending) -> Any:
         """Queue ``pending`` and wait for its result; QueueFull at once when the queue is full.
 
-        Only live requests count towards ``max_queue_size``: while every instance is busy the
-        dispatcher is not looking at the queue, so before refusing, requests whose client
-        cancelled or whose deadline passed are dropped here.
+        Only live requests count towards ``max_queue_size``: while every instance is busy
+        nothing looks at the queue, so before refusing, requests whose client cancelled or
+        whose deadline passed are dropped here.
         """
-        loop = asyncio.get_running_loop()
+        if self._closed or self._loop is None:
+            raise ModelNotReady(self.name, "UNLOADING", "not accepting requests")
         if len(self._queue) >= self._config.max_queue_size:
             self._drop_dead(time.monotonic())
         if len(self._queue) >= self._config.max_queue_size:
             raise QueueFull(self.name, self._config.max_queue_size)
-        pending.future = loop.create_future()
+        pending.future = self._loop.create_future()
         pending.enqueued = time.monotonic()
         self._queue.append(pending)
-        self._arrived.set()
+        self._schedule_dispatch()
         return await pending.future
 
     async def drain(self) -> None:
         """Wait until nothing is queued or running (used when a model version retires)."""
-        while self._queue or self._in_flight:
+        while self._queue or not self._idle.is_set():
             await asyncio.sleep(0.005)
 
     async def close(self) -> None:
-        """Stop dispatching; whatever is still queued fails UNAVAILABLE (ModelNotReady) rather than hanging."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop dispatching: whatever is still queued fails UNAVAILABLE (ModelNotReady) rather
+        than hanging; running batches finish, then the instance threads end."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         for pending in self._queue:
             if not pending.future.done():
                 pending.future.set_exception(ModelNotReady(self.name, "UNLOADING", "unloaded before the request ran"))
         self._queue.clear()
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._idle.wait()
+        for inbox in self._inboxes:
+            inbox.put(_STOP)
+        threads, self._threads = self._threads, []
+        await asyncio.to_thread(lambda: [thread.join() for thread in threads])
 
-    async def _dispatch_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            instance = await self._free.get()
-            batch = await self._next_batch()
-            future = loop.run_in_executor(self._executor, self._run_batch, batch, instance)
-            self._in_flight.add(future)
-            future.add_done_callback(lambda done, b=batch, i=instance: self._finish(done, b, i))
+    # ---------------------------------------------------------------- event loop side
 
-    async def _next_batch(self) -> list[Pending]:
-        """Wait until a batch is due, then take it off the queue."""
-        while True:
-            self._drop_dead(time.monotonic())
-            if self._queue:
-                rows = sum(pending.rows for pending in self._queue)
-                due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
-                if rows >= self._config.max_batch_size or rows in self._config.preferred_batch_sizes:
-                    return self._take()
-                if time.monotonic() >= due:
-                    return self._take()
-                timeout = due - time.monotonic()
+    def _schedule_dispatch(self) -> None:
+        """Dispatch on the next loop pass, so requests that arrive together are batched together."""
+        if not self._dispatch_scheduled and self._loop is not None:
+            self._dispatch_scheduled = True
+            self._loop.call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        """Hand every due batch to a free instance; arm the timer for one that is not due yet."""
+        self._dispatch_scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._closed:
+            return
+        while self._free:
+            now = time.monotonic()
+            self._drop_dead(now)
+            if not self._queue:
+                return
+            rows = sum(pending.rows for pending in self._queue)
+            full = rows >= self._config.max_batch_size or rows in self._config.preferred_batch_sizes
+            due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
+            if not full and now < due:
+                assert self._loop is not None
+                self._timer = self._loop.call_later(due - now, self._dispatch)
+                return
+            instance = self._free.pop()
+            self._idle.clear()
+            self._inboxes[instance].put(self._take())
+
+    def _finished(self, instance: int, batch: list[Pending], results: Sequence[Any]) -> None:
+        """Back on the loop: answer every request of ``batch``, free the instance, dispatch."""
+        for pending, result in zip(batch, results, strict=True):
+            if pending.future.done():  # cancelled by its client while running
+                continue
+            if isinstance(result, BaseException):
+                pending.future.set_exception(result)
             else:
-                timeout = None
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout)
-            except TimeoutError:
-                pass
+                pending.future.set_result(result)
+        self._free.append(instance)
+        if len(self._free) == self._instances:
+            self._idle.set()
+        self._dispatch()
 
     def _drop_dead(self, now: float) -> None:
         alive = []
@@ -166,15 +204,15 @@ class DynamicBatcher:
         self._queue = [pending for pending in self._queue if id(pending) not in chosen]
         return batch
 
-    def _finish(self, done: asyncio.Future, batch: list[Pending], instance: int) -> None:
-        self._in_flight.discard(done)
-        self._free.put_nowait(instance)
-        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
-        results = [error] * len(batch) if error is not None else done.result()
-        for pending, result in zip(batch, results, strict=True):
-            if pending.future.done():
-                continue
-            if isinstance(result, BaseException):
-                pending.future.set_exception(result)
-            else:
-                pending.future.set_result(result)
+    # ---------------------------------------------------------------- instance threads
+
+    def _serve_instance(self, instance: int) -> None:
+        """Run each batch handed to this instance and post its results back to the loop."""
+        inbox = self._inboxes[instance]
+        while (batch := inbox.get()) is not _STOP:
+            try:
+                results: Sequence[Any] = self._run_batch(batch, instance)
+            except BaseException as exc:  # noqa: BLE001 - a failure fails its own batch, nothing else
+                results = [exc] * len(batch)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._finished, instance, batch, results)

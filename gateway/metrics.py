@@ -31,6 +31,24 @@ UNKNOWN_MODEL = "<unknown>"
 name never becomes a label, so the number of series stays bounded."""
 
 
+STAGES = ("preprocess", "infer", "postprocess")
+
+
+class ModelMetrics:
+    """One model's series, looked up once: ``labels()`` takes a lock and hashes its
+    arguments on every call, which the request path should not pay a dozen times."""
+
+    def __init__(self, model: str) -> None:
+        self.requests_ok = REQUESTS.labels(model, "OK")
+        self.latency = REQUEST_LATENCY.labels(model)
+        self.queue_time = QUEUE_TIME.labels(model)
+        self.queue_depth = QUEUE_DEPTH.labels(model)
+        self.compute = tuple(COMPUTE_TIME.labels(model, stage) for stage in STAGES)
+        self.batch_size = BATCH_SIZE.labels(model)
+        self.tokens = TOKENS.labels(model)
+        self.padded_tokens = PADDED_TOKENS.labels(model)
+
+
 def serve_metrics(port: int, host: str) -> int:
     """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port."""
     server, _thread = start_http_server(port, addr=host)

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ class ServedModel:
         self.hooks = hooks
         self.signature = signature
         self.stats = ModelStats()
-        self._executor = ThreadPoolExecutor(max_workers=len(engines), thread_name_prefix=f"{self.name}-v{version}")
+        self.metrics = metrics.ModelMetrics(self.name)
         self._batcher: DynamicBatcher | None = None
         self._length_input = next((spec.name for spec in signature.inputs if spec.datatype == "BYTES"), None)
 
@@ -118,7 +117,7 @@ class ServedModel:
 
     def start(self) -> None:
         """Start the batcher; needs the running event loop."""
-        self._batcher = DynamicBatcher(self.name, self.config.batching, self.run_batch, len(self.engines), self._executor)
+        self._batcher = DynamicBatcher(self.name, self.config.batching, self.run_batch, len(self.engines))
         self._batcher.start()
 
     async def close(self, drain: bool = True) -> None:
@@ -127,7 +126,6 @@ class ServedModel:
             if drain:
                 await self._batcher.drain()
             await self._batcher.close()
-        self._executor.shutdown(wait=True)
         close_all(self.engines)
 
     # ---------------------------------------------------------------- serving
@@ -152,7 +150,7 @@ class ServedModel:
             deadline=deadline,
             trace=tracing.current(),
         )
-        metrics.QUEUE_DEPTH.labels(self.name).set(self._batcher.queue_depth + 1)
+        self.metrics.queue_depth.set(self._batcher.queue_depth + 1)
         result: InferResult = await self._batcher.submit(pending)
         return result
 
@@ -167,7 +165,7 @@ class ServedModel:
         now = time.monotonic()  # the clock that stamped ``enqueued``
         for pending in batch:
             waited = max(0.0, now - pending.enqueued)
-            metrics.QUEUE_TIME.labels(self.name).observe(waited)
+            self.metrics.queue_time.observe(waited)
             self.stats.record_queue(waited)
             if pending.trace is not None:
                 started_ns = time.time_ns() - int(waited * 1e9)
@@ -177,7 +175,7 @@ class ServedModel:
         results: dict[int, InferResult | BaseException] = {}
         for group in groups:
             results.update(self._run_group(group, instance))
-        metrics.QUEUE_DEPTH.labels(self.name).set(self.queue_depth)
+        self.metrics.queue_depth.set(self.queue_depth)
         log.debug("model %s ran %d request(s) in %.2f ms", self.name, len(batch), (time.perf_counter() - started) * 1e3)
         return [results[id(pending)] for pending in batch]
 
@@ -233,12 +231,12 @@ class ServedModel:
         if not record:
             return outputs
         self.stats.record_batch(batch.size, len(batch.request_parameters), t1 - t0, t2 - t1, t3 - t2)
-        metrics.BATCH_SIZE.labels(self.name).observe(batch.size)
-        for stage, seconds in (("preprocess", t1 - t0), ("infer", t2 - t1), ("postprocess", t3 - t2)):
-            metrics.COMPUTE_TIME.labels(self.name, stage).observe(seconds)
+        self.metrics.batch_size.observe(batch.size)
+        for histogram, seconds in zip(self.metrics.compute, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            histogram.observe(seconds)
         if batch.tokens:
-            metrics.TOKENS.labels(self.name).inc(batch.tokens)
-            metrics.PADDED_TOKENS.labels(self.name).inc(batch.padded_tokens)
+            self.metrics.tokens.inc(batch.tokens)
+            self.metrics.padded_tokens.inc(batch.padded_tokens)
         return outputs
 
 

@@ -211,10 +211,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         finally:
             elapsed = time.perf_counter() - started
             name = model.name if model else request.model_name
-            metrics.REQUESTS.labels(self._metric_label(model, name), status).inc()
+            if model is not None and status == "OK":
+                model.metrics.requests_ok.inc()
+            else:
+                metrics.REQUESTS.labels(self._metric_label(model, name), status).inc()
             if model is not None:
                 model.stats.record_request(status == "OK", elapsed)
-                metrics.REQUEST_LATENCY.labels(name).observe(elapsed)
+                model.metrics.latency.observe(elapsed)
             # Hooks never run on the event loop: the audit thread delivers this.
             self.repository.plugins.post_request_finished(
                 model_name=name,

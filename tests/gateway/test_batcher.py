@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -33,22 +32,16 @@ class Recorder:
         return [("done", payload) for payload in payloads]
 
 
-@pytest.fixture
-def executor() -> ThreadPoolExecutor:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        yield pool
-
-
-def make(config: BatchingConfig, run: Recorder, executor: ThreadPoolExecutor, instances: int = 1) -> DynamicBatcher:
-    batcher = DynamicBatcher("m", config, run, instances, executor)
+def make(config: BatchingConfig, run: Recorder, instances: int = 1) -> DynamicBatcher:
+    batcher = DynamicBatcher("m", config, run, instances)
     batcher.start()
     return batcher
 
 
-async def test_full_batch_dispatches_without_waiting_for_the_delay(executor: ThreadPoolExecutor) -> None:
+async def test_full_batch_dispatches_without_waiting_for_the_delay() -> None:
     """Rows reaching max_batch_size go at once even with a long queue delay."""
     run = Recorder()
-    batcher = make(BatchingConfig(max_batch_size=4, max_queue_delay_ms=10_000), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=4, max_queue_delay_ms=10_000), run)
     results = await asyncio.wait_for(
         asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(4))), timeout=2
     )
@@ -57,10 +50,10 @@ async def test_full_batch_dispatches_without_waiting_for_the_delay(executor: Thr
     await batcher.close()
 
 
-async def test_partial_batch_waits_for_the_delay_then_goes(executor: ThreadPoolExecutor) -> None:
+async def test_partial_batch_waits_for_the_delay_then_goes() -> None:
     """Fewer rows than max go once the oldest has waited max_queue_delay_ms."""
     run = Recorder()
-    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=50), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=50), run)
     loop = asyncio.get_running_loop()
     started = loop.time()
     results = await asyncio.gather(batcher.submit(Pending(payload="a", rows=1)), batcher.submit(Pending(payload="b", rows=2)))
@@ -70,19 +63,19 @@ async def test_partial_batch_waits_for_the_delay_then_goes(executor: ThreadPoolE
     await batcher.close()
 
 
-async def test_preferred_size_dispatches_early(executor: ThreadPoolExecutor) -> None:
+async def test_preferred_size_dispatches_early() -> None:
     """Reaching a preferred batch size dispatches without waiting for the delay."""
     run = Recorder()
-    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=10_000, preferred_batch_sizes=(2,)), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=10_000, preferred_batch_sizes=(2,)), run)
     await asyncio.wait_for(asyncio.gather(batcher.submit(Pending(payload=1, rows=1)), batcher.submit(Pending(payload=2, rows=1))), 2)
     assert run.batches == [[1, 2]]
     await batcher.close()
 
 
-async def test_each_caller_gets_its_own_result_under_concurrency(executor: ThreadPoolExecutor) -> None:
+async def test_each_caller_gets_its_own_result_under_concurrency() -> None:
     """Many concurrent callers across several batches each get the answer to their own payload."""
     run = Recorder()
-    batcher = make(BatchingConfig(max_batch_size=5, max_queue_delay_ms=1), run, executor, instances=2)
+    batcher = make(BatchingConfig(max_batch_size=5, max_queue_delay_ms=1), run, instances=2)
     results = await asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1 + i % 3)) for i in range(60)))
     assert results == [("done", i) for i in range(60)]
     assert all(len(batch) <= 5 for batch in run.batches)
@@ -90,11 +83,11 @@ async def test_each_caller_gets_its_own_result_under_concurrency(executor: Threa
     await batcher.close()
 
 
-async def test_expired_requests_never_reach_the_engine(executor: ThreadPoolExecutor) -> None:
+async def test_expired_requests_never_reach_the_engine() -> None:
     """A request whose deadline passes while queued fails DEADLINE_EXCEEDED and is not run."""
     gate = threading.Event()
     run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=1), run)
     loop = asyncio.get_running_loop()
     blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=1)))
     await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
@@ -108,11 +101,11 @@ async def test_expired_requests_never_reach_the_engine(executor: ThreadPoolExecu
     await batcher.close()
 
 
-async def test_full_queue_is_refused_at_once(executor: ThreadPoolExecutor) -> None:
+async def test_full_queue_is_refused_at_once() -> None:
     """Past max_queue_size a request fails RESOURCE_EXHAUSTED immediately; queued ones still finish."""
     gate = threading.Event()
     run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run)
     running = asyncio.ensure_future(batcher.submit(Pending(payload=0, rows=1)))
     await asyncio.sleep(0.05)
     queued = [asyncio.ensure_future(batcher.submit(Pending(payload=i, rows=1))) for i in (1, 2)]
@@ -124,10 +117,10 @@ async def test_full_queue_is_refused_at_once(executor: ThreadPoolExecutor) -> No
     await batcher.close()
 
 
-async def test_engine_error_fails_only_its_own_batch(executor: ThreadPoolExecutor) -> None:
+async def test_engine_error_fails_only_its_own_batch() -> None:
     """Every request in the failed batch gets the error; the next batch succeeds."""
     run = Recorder(fail_on="bad")
-    batcher = make(BatchingConfig(max_batch_size=2, max_queue_delay_ms=10_000), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=2, max_queue_delay_ms=10_000), run)
     first = await asyncio.gather(
         batcher.submit(Pending(payload="bad", rows=1)), batcher.submit(Pending(payload="x", rows=1)), return_exceptions=True
     )
@@ -137,11 +130,11 @@ async def test_engine_error_fails_only_its_own_batch(executor: ThreadPoolExecuto
     await batcher.close()
 
 
-async def test_cancelled_request_is_dropped_before_the_engine(executor: ThreadPoolExecutor) -> None:
+async def test_cancelled_request_is_dropped_before_the_engine() -> None:
     """A client that cancels while queued frees its place; its payload is never run."""
     gate = threading.Event()
     run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=1), run)
     running = asyncio.ensure_future(batcher.submit(Pending(payload="first", rows=1)))
     await asyncio.sleep(0.05)
     waiting = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
@@ -154,11 +147,11 @@ async def test_cancelled_request_is_dropped_before_the_engine(executor: ThreadPo
     await batcher.close()
 
 
-async def test_rows_of_similar_length_are_batched_together(executor: ThreadPoolExecutor) -> None:
+async def test_rows_of_similar_length_are_batched_together() -> None:
     """With more queued rows than fit, the oldest goes with the most similar lengths."""
     gate = threading.Event()
     run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=3), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=3), run)
     blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=3)))
     await asyncio.sleep(0.05)
     lengths = {"short-1": 10, "long-1": 500, "short-2": 12, "long-2": 480, "short-3": 9, "long-3": 510}
@@ -173,12 +166,12 @@ async def test_rows_of_similar_length_are_batched_together(executor: ThreadPoolE
     await batcher.close()
 
 
-async def test_cancelled_and_expired_requests_do_not_fill_the_queue(executor: ThreadPoolExecutor) -> None:
+async def test_cancelled_and_expired_requests_do_not_fill_the_queue() -> None:
     """While the only instance is busy, requests that were cancelled or expired hold no place:
     a new request is queued, not refused RESOURCE_EXHAUSTED, and the expired ones are told so."""
     gate = threading.Event()
     run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run)
     loop = asyncio.get_running_loop()
     running = asyncio.ensure_future(batcher.submit(Pending(payload="running", rows=1)))
     await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
@@ -200,11 +193,11 @@ async def test_cancelled_and_expired_requests_do_not_fill_the_queue(executor: Th
     await batcher.close()
 
 
-async def test_requests_queued_when_the_model_closes_are_unavailable(executor: ThreadPoolExecutor) -> None:
+async def test_requests_queued_when_the_model_closes_are_unavailable() -> None:
     """Closing (unloading) fails what is still queued with ModelNotReady: UNAVAILABLE, not INTERNAL."""
     gate = threading.Event()
     run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1), run, executor)
+    batcher = make(BatchingConfig(max_batch_size=1), run)
     running = asyncio.ensure_future(batcher.submit(Pending(payload="running", rows=1)))
     await asyncio.sleep(0.05)
     queued = asyncio.ensure_future(batcher.submit(Pending(payload="queued", rows=1)))
@@ -216,3 +209,30 @@ async def test_requests_queued_when_the_model_closes_are_unavailable(executor: T
     gate.set()
     await closing
     assert await running == ("done", "running")
+
+
+async def test_requests_that_arrive_together_share_a_batch_without_delay() -> None:
+    """With no queue delay, requests that arrive in the same event-loop pass still go as one
+    batch: dispatch waits for that pass to end, not for a timer."""
+    run = Recorder()
+    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=0), run)
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(5))), 2)
+    assert results == [("done", i) for i in range(5)]
+    assert run.batches == [[0, 1, 2, 3, 4]]
+    await batcher.close()
+
+
+async def test_instances_run_batches_at_the_same_time() -> None:
+    """Two instances, two one-row batches: both run at once (each waits for the other)."""
+    both_running = threading.Barrier(2, timeout=2)
+
+    def run(batch: Sequence[Pending], instance: int) -> list[object]:
+        both_running.wait()
+        return [(instance, pending.payload) for pending in batch]
+
+    batcher = DynamicBatcher("m", BatchingConfig(max_batch_size=1), run, instances=2)
+    batcher.start()
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(2))), 5)
+    assert sorted(instance for instance, _ in results) == [0, 1]
+    assert [payload for _, payload in results] == [0, 1]
+    await batcher.close()
