@@ -4,21 +4,21 @@
 ``Watch`` stream never ends by itself: the server would always sit out the whole grace
 period. So shutdown waits for this count to reach zero (or the grace period to pass),
 then cancels what is left, which is only health and reflection streams.
+
+The servicer counts its own calls (``with in_flight.track():``) rather than a server
+interceptor doing it: any interceptor takes grpc.aio off its fast path for every RPC,
+which cost 0.1-0.2 ms per call on the 2-core benchmark machine.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import grpc
-
-COUNTED_PREFIX = "/inference.GRPCInferenceService/"
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
-class InFlight(grpc.aio.ServerInterceptor):
-    """An interceptor that tracks how many inference RPCs are running."""
+class InFlight:
+    """How many inference RPCs are running, and an awaitable moment when none is."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -28,48 +28,14 @@ class InFlight(grpc.aio.ServerInterceptor):
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
-    def _enter(self) -> None:
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        """Count the calling RPC for as long as the block runs (event loop only)."""
         self.count += 1
         self._idle.clear()
-
-    def _exit(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(details)
-        if handler is None or not details.method.startswith(COUNTED_PREFIX):
-            return handler
-        if handler.unary_unary is not None:
-            behavior = handler.unary_unary
-
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                self._enter()
-                try:
-                    return await behavior(request, context)
-                finally:
-                    self._exit()
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_stream is not None:
-            stream = handler.stream_stream
-
-            async def streaming(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                self._enter()
-                try:
-                    async for response in stream(requests, context):
-                        yield response
-                finally:
-                    self._exit()
-
-            return grpc.stream_stream_rpc_method_handler(
-                streaming, handler.request_deserializer, handler.response_serializer
-            )
-        return handler
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()

@@ -18,7 +18,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from gateway.drain import InFlight
 from gateway.errors import StartupError
 from gateway.health import Health
 from gateway.metrics import serve_metrics
@@ -76,7 +75,6 @@ class GatewayServer:
         self.servicer = InferenceServicer(self.repository, settings)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
-        self.in_flight = InFlight()
         self.watcher = RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
         self.log_filter = LogRedactionFilter(self.repository.plugins)
         """Applies the plugins' ``gatewise_redact_log`` to gatewise log records while serving."""
@@ -109,7 +107,7 @@ class GatewayServer:
         ]
         plugins = self.repository.plugins
         interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key, plugins.post_request_finished)
-        server = grpc.aio.server(options=options, interceptors=[self.in_flight, *interceptors])
+        server = grpc.aio.server(options=options, interceptors=interceptors)
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         reflection.enable_server_reflection(_register_for_reflection(), server, pool=POOL)
@@ -155,13 +153,13 @@ class GatewayServer:
             await self.watcher.stop()
         if self._server is not None:
             grace = self.settings.grace_period_s
-            log.info("draining: up to %.1f s for %d in-flight request(s)", grace, self.in_flight.count)
+            log.info("draining: up to %.1f s for %d in-flight request(s)", grace, self.servicer.in_flight.count)
             stopping = asyncio.create_task(self._server.stop(grace))
             await asyncio.sleep(0)  # let shutdown start, so no new RPC slips in after the count below
             try:
-                await asyncio.wait_for(self.in_flight.wait_idle(), grace)
+                await asyncio.wait_for(self.servicer.in_flight.wait_idle(), grace)
             except TimeoutError:
-                log.warning("grace period over: cancelling %d in-flight request(s)", self.in_flight.count)
+                log.warning("grace period over: cancelling %d in-flight request(s)", self.servicer.in_flight.count)
             # NOTE: what is left now is health Watch and reflection streams, which never end
             # by themselves; without this the server would always wait out the grace period.
             await self._server.stop(None)

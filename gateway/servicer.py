@@ -18,6 +18,7 @@ import grpc
 
 from gateway import __version__, metrics, tracing
 from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
+from gateway.drain import InFlight
 from gateway.errors import GatewiseError, InvalidInput
 from gateway.model import ServedModel
 from gateway.repository import ModelRepository
@@ -43,7 +44,8 @@ def _status(
     @functools.wraps(method)
     async def wrapper(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> _Response:
         try:
-            return await method(self, request, context)
+            with self.in_flight.track():
+                return await method(self, request, context)
         except GatewiseError as exc:
             await context.abort(exc.status, exc.message)
         except Exception as exc:  # noqa: BLE001 - the last line of defence keeps the server up
@@ -63,6 +65,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         tracing.configure(settings.tracing)
         self.ready = False
         """Set once the initial load pass finished; cleared when shutting down."""
+        self.in_flight = InFlight()
+        """Inference and repository calls now running, which shutdown waits for."""
 
     # ------------------------------------------------------------ health and metadata
 
@@ -175,8 +179,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
         reader = asyncio.create_task(read())
         try:
-            while (item := await answers.get()) is not None:
-                yield item
+            with self.in_flight.track():
+                while (item := await answers.get()) is not None:
+                    yield item
         finally:
             reader.cancel()
             for task in list(running):
