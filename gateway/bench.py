@@ -64,6 +64,22 @@ class Row:
     p99_ms: float
     errors: int = 0
     note: str = ""
+    mean_ms: float = float("nan")
+
+
+@dataclass
+class ServerTime:
+    """Mean milliseconds per request by the server's own ModelStatistics, over one measurement."""
+
+    requests: int
+    total_ms: float
+    queue_ms: float
+    compute_ms: float
+
+    @property
+    def gateway_ms(self) -> float:
+        """Decode, validation, the hand-offs to and from the instance thread, encode."""
+        return self.total_ms - self.queue_ms - self.compute_ms
 
 
 def texts_for(rows: int, offset: int = 0) -> np.ndarray:
@@ -204,9 +220,46 @@ def run_client(main: Coroutine[Any, Any, Row]) -> Row:
 
 
 def _row(name: str, rate: float, latencies: list[float], errors: int = 0) -> Row:
+    if not latencies:
+        return Row(name, rate, float("nan"), float("nan"), errors)
     ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
-    return Row(name, rate, statistics.median(ordered) * 1000 if ordered else float("nan"), p99 * 1000, errors)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return Row(name, rate, statistics.median(ordered) * 1000, p99 * 1000, errors, mean_ms=statistics.fmean(ordered) * 1000)
+
+
+def server_statistics(url: str, model_name: str) -> pb.InferStatistics:
+    with grpc.insecure_channel(url) as channel:
+        response = pb_grpc.GRPCInferenceServiceStub(channel).ModelStatistics(
+            pb.ModelStatisticsRequest(name=model_name), timeout=10
+        )
+    return response.model_stats[0].inference_stats
+
+
+def server_time(before: pb.InferStatistics, after: pb.InferStatistics) -> ServerTime:
+    """What the server reports between two ModelStatistics snapshots, per request."""
+    requests = max(after.success.count - before.success.count, 1)
+
+    def per_request(field: str) -> float:
+        return (getattr(after, field).ns - getattr(before, field).ns) / requests / 1e6
+
+    compute = sum(per_request(field) for field in ("compute_input", "compute_infer", "compute_output"))
+    return ServerTime(requests, per_request("success"), per_request("queue"), compute)
+
+
+def print_breakdown(console: Console, rounds: list[tuple[Row, ServerTime]], batch_one: Row) -> None:
+    """Where a lone request's time goes, by the server's own ModelStatistics (means, median round)."""
+    row, server = median_round_with(rounds)
+    console.print(
+        f"concurrency 1, mean ms per request (median round, {server.requests} requests): "
+        f"client {row.mean_ms:.2f} = server compute {server.compute_ms:.2f} "
+        f"(in-process batch 1: {batch_one.mean_ms:.2f}) + queue {server.queue_ms:.2f} "
+        f"+ gateway {server.gateway_ms:.2f} (decode, hand-offs, encode) "
+        f"+ gRPC and client {row.mean_ms - server.total_ms:.2f}"
+    )
+
+
+def median_round_with(rounds: list[tuple[Row, ServerTime]]) -> tuple[Row, ServerTime]:
+    return sorted(rounds, key=lambda pair: pair[0].rows_per_s)[len(rounds) // 2]
 
 
 def start_server(repository: Path, workers: int) -> tuple[subprocess.Popen, str]:
@@ -257,6 +310,7 @@ def run_bench(
     local_model = InProcess(repository, model_name)
     process, url = start_server(repository, workers)
     measured: dict[str, list[Row]] = {}
+    single_request: list[tuple[Row, ServerTime]] = []
     try:
         for round_index in range(rounds):
             console.print(f"round {round_index + 1}/{rounds} ...")
@@ -264,8 +318,11 @@ def run_bench(
                 row = local_model.measure(batch_size, seconds, parallel=batch_size > 1)
                 measured.setdefault(row.name, []).append(row)
             for concurrency in concurrencies:
+                before = server_statistics(url, model_name)
                 row = run_client(closed_loop(url, model_name, concurrency, seconds))
                 measured.setdefault(row.name, []).append(row)
+                if concurrency == 1:
+                    single_request.append((row, server_time(before, server_statistics(url, model_name))))
         analyzers = [perf_analyzer_row(url, model_name, level, seconds) for level in sorted({min(concurrencies), max(concurrencies)})]
     finally:
         local_model.close()
@@ -295,6 +352,8 @@ def run_bench(
             f"latency added at concurrency 1, gRPC p50 - in-process batch-1 p50: "
             f"{single.p50_ms - batch_one.p50_ms:+.2f} ms (target <= +1.00 ms)"
         )
+    if single_request:
+        print_breakdown(console, single_request, batch_one)
     analyzer_top = local.get(f"perf_analyzer, concurrency {max(concurrencies)}")
     analyzer_1 = local.get("perf_analyzer, concurrency 1")
     if analyzer_top is not None and analyzer_1 is not None:
