@@ -17,7 +17,6 @@ A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 from __future__ import annotations
 
 import asyncio
-import logging
 import queue
 import threading
 import time
@@ -27,8 +26,6 @@ from typing import Any
 
 from gateway.config import BatchingConfig
 from gateway.errors import DeadlineExceeded, ModelNotReady, QueueFull
-
-log = logging.getLogger("gatewise.batcher")
 
 
 @dataclass(eq=False)

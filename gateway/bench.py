@@ -224,7 +224,9 @@ def _row(name: str, rate: float, latencies: list[float], errors: int = 0) -> Row
         return Row(name, rate, float("nan"), float("nan"), errors)
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return Row(name, rate, statistics.median(ordered) * 1000, p99 * 1000, errors, mean_ms=statistics.fmean(ordered) * 1000)
+    return Row(
+        name, rate, statistics.median(ordered) * 1000, p99 * 1000, errors, mean_ms=statistics.fmean(ordered) * 1000
+    )
 
 
 def server_statistics(url: str, model_name: str) -> pb.InferStatistics:
@@ -323,7 +325,10 @@ def run_bench(
                 measured.setdefault(row.name, []).append(row)
                 if concurrency == 1:
                     single_request.append((row, server_time(before, server_statistics(url, model_name))))
-        analyzers = [perf_analyzer_row(url, model_name, level, seconds) for level in sorted({min(concurrencies), max(concurrencies)})]
+        analyzers = [
+            perf_analyzer_row(url, model_name, level, seconds)
+            for level in sorted({min(concurrencies), max(concurrencies)})
+        ]
     finally:
         local_model.close()
         process.terminate()
@@ -361,6 +366,8 @@ def run_bench(
             f"with perf_analyzer (C++) as the client: {analyzer_top.rows_per_s / batch_max.rows_per_s:.2f}x throughput, "
             f"{analyzer_1.p50_ms - batch_one.p50_ms:+.2f} ms at concurrency 1"
         )
-    errors = sum(row.errors for found in measured.values() for row in found) + sum(row.errors for row in analyzers if row)
+    errors = sum(row.errors for found in measured.values() for row in found) + sum(
+        row.errors for row in analyzers if row
+    )
     console.print(f"errors at every level, every round: {errors}")
     return rows

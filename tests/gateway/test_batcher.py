@@ -56,7 +56,9 @@ async def test_partial_batch_waits_for_the_delay_then_goes() -> None:
     batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=50), run)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    results = await asyncio.gather(batcher.submit(Pending(payload="a", rows=1)), batcher.submit(Pending(payload="b", rows=2)))
+    results = await asyncio.gather(
+        batcher.submit(Pending(payload="a", rows=1)), batcher.submit(Pending(payload="b", rows=2))
+    )
     assert loop.time() - started >= 0.045
     assert results == [("done", "a"), ("done", "b")]
     assert run.batches == [["a", "b"]]
@@ -67,7 +69,9 @@ async def test_preferred_size_dispatches_early() -> None:
     """Reaching a preferred batch size dispatches without waiting for the delay."""
     run = Recorder()
     batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=10_000, preferred_batch_sizes=(2,)), run)
-    await asyncio.wait_for(asyncio.gather(batcher.submit(Pending(payload=1, rows=1)), batcher.submit(Pending(payload=2, rows=1))), 2)
+    await asyncio.wait_for(
+        asyncio.gather(batcher.submit(Pending(payload=1, rows=1)), batcher.submit(Pending(payload=2, rows=1))), 2
+    )
     assert run.batches == [[1, 2]]
     await batcher.close()
 
@@ -122,10 +126,14 @@ async def test_engine_error_fails_only_its_own_batch() -> None:
     run = Recorder(fail_on="bad")
     batcher = make(BatchingConfig(max_batch_size=2, max_queue_delay_ms=10_000), run)
     first = await asyncio.gather(
-        batcher.submit(Pending(payload="bad", rows=1)), batcher.submit(Pending(payload="x", rows=1)), return_exceptions=True
+        batcher.submit(Pending(payload="bad", rows=1)),
+        batcher.submit(Pending(payload="x", rows=1)),
+        return_exceptions=True,
     )
     assert all(isinstance(result, EngineError) for result in first)
-    second = await asyncio.gather(batcher.submit(Pending(payload="y", rows=1)), batcher.submit(Pending(payload="z", rows=1)))
+    second = await asyncio.gather(
+        batcher.submit(Pending(payload="y", rows=1)), batcher.submit(Pending(payload="z", rows=1))
+    )
     assert second == [("done", "y"), ("done", "z")]
     await batcher.close()
 
@@ -155,7 +163,9 @@ async def test_rows_of_similar_length_are_batched_together() -> None:
     blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=3)))
     await asyncio.sleep(0.05)
     lengths = {"short-1": 10, "long-1": 500, "short-2": 12, "long-2": 480, "short-3": 9, "long-3": 510}
-    tasks = [asyncio.ensure_future(batcher.submit(Pending(payload=name, rows=1, length=n))) for name, n in lengths.items()]
+    tasks = [
+        asyncio.ensure_future(batcher.submit(Pending(payload=name, rows=1, length=n))) for name, n in lengths.items()
+    ]
     await asyncio.sleep(0.01)
     gate.set()
     await asyncio.gather(blocker, *tasks)
