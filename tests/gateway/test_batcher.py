@@ -38,6 +38,21 @@ def make(config: BatchingConfig, run: Recorder, instances: int = 1) -> DynamicBa
     return batcher
 
 
+async def occupied(
+    config: BatchingConfig, payload: object, rows: int = 1
+) -> tuple[DynamicBatcher, Recorder, threading.Event, asyncio.Future]:
+    """A batcher whose only instance is running ``payload`` and stays busy until the gate is set.
+
+    Returns the batcher, its recorder, the gate and the running request.
+    """
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(config, run)
+    running = asyncio.ensure_future(batcher.submit(Pending(payload=payload, rows=rows)))
+    await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
+    return batcher, run, gate, running
+
+
 async def test_full_batch_dispatches_without_waiting_for_the_delay() -> None:
     """Rows reaching max_batch_size go at once even with a long queue delay."""
     run = Recorder()
@@ -89,12 +104,8 @@ async def test_each_caller_gets_its_own_result_under_concurrency() -> None:
 
 async def test_expired_requests_never_reach_the_engine() -> None:
     """A request whose deadline passes while queued fails DEADLINE_EXCEEDED and is not run."""
-    gate = threading.Event()
-    run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1), run)
+    batcher, run, gate, blocker = await occupied(BatchingConfig(max_batch_size=1), "blocker")
     loop = asyncio.get_running_loop()
-    blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=1)))
-    await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
     late = asyncio.ensure_future(batcher.submit(Pending(payload="late", rows=1, deadline=loop.time() + 0.05)))
     await asyncio.sleep(0.15)
     gate.set()
@@ -107,11 +118,7 @@ async def test_expired_requests_never_reach_the_engine() -> None:
 
 async def test_full_queue_is_refused_at_once() -> None:
     """Past max_queue_size a request fails RESOURCE_EXHAUSTED immediately; queued ones still finish."""
-    gate = threading.Event()
-    run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run)
-    running = asyncio.ensure_future(batcher.submit(Pending(payload=0, rows=1)))
-    await asyncio.sleep(0.05)
+    batcher, _run, gate, running = await occupied(BatchingConfig(max_batch_size=1, max_queue_size=2), 0)
     queued = [asyncio.ensure_future(batcher.submit(Pending(payload=i, rows=1))) for i in (1, 2)]
     await asyncio.sleep(0.01)
     with pytest.raises(QueueFull, match="queue is full \\(2 requests waiting\\)"):
@@ -140,11 +147,7 @@ async def test_engine_error_fails_only_its_own_batch() -> None:
 
 async def test_cancelled_request_is_dropped_before_the_engine() -> None:
     """A client that cancels while queued frees its place; its payload is never run."""
-    gate = threading.Event()
-    run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1), run)
-    running = asyncio.ensure_future(batcher.submit(Pending(payload="first", rows=1)))
-    await asyncio.sleep(0.05)
+    batcher, run, gate, running = await occupied(BatchingConfig(max_batch_size=1), "first")
     waiting = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
     await asyncio.sleep(0.01)
     waiting.cancel()
@@ -157,11 +160,7 @@ async def test_cancelled_request_is_dropped_before_the_engine() -> None:
 
 async def test_rows_of_similar_length_are_batched_together() -> None:
     """With more queued rows than fit, the oldest goes with the most similar lengths."""
-    gate = threading.Event()
-    run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=3), run)
-    blocker = asyncio.ensure_future(batcher.submit(Pending(payload="blocker", rows=3)))
-    await asyncio.sleep(0.05)
+    batcher, run, gate, blocker = await occupied(BatchingConfig(max_batch_size=3), "blocker", rows=3)
     lengths = {"short-1": 10, "long-1": 500, "short-2": 12, "long-2": 480, "short-3": 9, "long-3": 510}
     tasks = [
         asyncio.ensure_future(batcher.submit(Pending(payload=name, rows=1, length=n))) for name, n in lengths.items()
@@ -179,12 +178,8 @@ async def test_rows_of_similar_length_are_batched_together() -> None:
 async def test_cancelled_and_expired_requests_do_not_fill_the_queue() -> None:
     """While the only instance is busy, requests that were cancelled or expired hold no place:
     a new request is queued, not refused RESOURCE_EXHAUSTED, and the expired ones are told so."""
-    gate = threading.Event()
-    run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1, max_queue_size=2), run)
+    batcher, run, gate, running = await occupied(BatchingConfig(max_batch_size=1, max_queue_size=2), "running")
     loop = asyncio.get_running_loop()
-    running = asyncio.ensure_future(batcher.submit(Pending(payload="running", rows=1)))
-    await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
     cancelled = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
     expired = asyncio.ensure_future(batcher.submit(Pending(payload="expired", rows=1, deadline=loop.time() + 0.02)))
     await asyncio.sleep(0.01)
@@ -205,11 +200,7 @@ async def test_cancelled_and_expired_requests_do_not_fill_the_queue() -> None:
 
 async def test_requests_queued_when_the_model_closes_are_unavailable() -> None:
     """Closing (unloading) fails what is still queued with ModelNotReady: UNAVAILABLE, not INTERNAL."""
-    gate = threading.Event()
-    run = Recorder(gate=gate)
-    batcher = make(BatchingConfig(max_batch_size=1), run)
-    running = asyncio.ensure_future(batcher.submit(Pending(payload="running", rows=1)))
-    await asyncio.sleep(0.05)
+    batcher, _run, gate, running = await occupied(BatchingConfig(max_batch_size=1), "running")
     queued = asyncio.ensure_future(batcher.submit(Pending(payload="queued", rows=1)))
     await asyncio.sleep(0.01)
     closing = asyncio.ensure_future(batcher.close())
