@@ -20,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -39,6 +39,8 @@ from plugins.context import BatchContext
 from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
 
 SENTENCES = [
     "Shares rose after the company raised its full-year guidance.",
@@ -200,7 +202,7 @@ def perf_analyzer_row(url: str, model_name: str, concurrency: int, seconds: floa
         "--concurrency-range", str(concurrency), "--measurement-interval", str(int(seconds * 1000 / 3)),
         "--stability-percentage", "50", "--max-trials", "20",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
     os.unlink(data.name)
     if done.returncode != 0:
         return Row(f"perf_analyzer, concurrency {concurrency}", 0, 0, 0, 1, (done.stdout + done.stderr)[-200:])
@@ -250,7 +252,7 @@ def server_time(before: pb.InferStatistics, after: pb.InferStatistics) -> Server
 
 def print_breakdown(console: Console, rounds: list[tuple[Row, ServerTime]], batch_one: Row) -> None:
     """Where a lone request's time goes, by the server's own ModelStatistics (means, median round)."""
-    row, server = median_round_with(rounds)
+    row, server = median_round(rounds, key=lambda pair: pair[0].rows_per_s)
     console.print(
         f"concurrency 1, mean ms per request (median round, {server.requests} requests): "
         f"client {row.mean_ms:.2f} = server compute {server.compute_ms:.2f} "
@@ -258,10 +260,6 @@ def print_breakdown(console: Console, rounds: list[tuple[Row, ServerTime]], batc
         f"+ gateway {server.gateway_ms:.2f} (decode, hand-offs, encode) "
         f"+ gRPC and client {row.mean_ms - server.total_ms:.2f}"
     )
-
-
-def median_round_with(rounds: list[tuple[Row, ServerTime]]) -> tuple[Row, ServerTime]:
-    return sorted(rounds, key=lambda pair: pair[0].rows_per_s)[len(rounds) // 2]
 
 
 def start_server(repository: Path, workers: int) -> tuple[subprocess.Popen, str]:
@@ -287,9 +285,9 @@ def start_server(repository: Path, workers: int) -> tuple[subprocess.Popen, str]
     raise RuntimeError("the gateway did not become ready within 120 s")
 
 
-def median_round(rounds: list[Row]) -> Row:
+def median_round(rounds: list[T], key: Callable[[T], float] = lambda row: row.rows_per_s) -> T:
     """The round with the median throughput: one slow or lucky round on a shared CPU moves no figure."""
-    return sorted(rounds, key=lambda row: row.rows_per_s)[len(rounds) // 2]
+    return sorted(rounds, key=key)[len(rounds) // 2]
 
 
 def run_bench(
@@ -320,10 +318,10 @@ def run_bench(
                 row = local_model.measure(batch_size, seconds, parallel=batch_size > 1)
                 measured.setdefault(row.name, []).append(row)
             for concurrency in concurrencies:
-                before = server_statistics(url, model_name)
+                before = server_statistics(url, model_name) if concurrency == 1 else None
                 row = run_client(closed_loop(url, model_name, concurrency, seconds))
                 measured.setdefault(row.name, []).append(row)
-                if concurrency == 1:
+                if before is not None:
                     single_request.append((row, server_time(before, server_statistics(url, model_name))))
         analyzers = [
             perf_analyzer_row(url, model_name, level, seconds)
