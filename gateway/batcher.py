@@ -157,7 +157,7 @@ class DynamicBatcher:
                 return
             instance = self._free.pop()
             self._idle.clear()
-            self._inboxes[instance].put(self._take())
+            self._inboxes[instance].put(self._take(rows))
 
     def _finished(self, instance: int, batch: list[Pending], results: Sequence[Any]) -> None:
         """Back on the loop: answer every request of ``batch``, free the instance, dispatch."""
@@ -185,10 +185,11 @@ class DynamicBatcher:
             alive.append(pending)
         self._queue = alive
 
-    def _take(self) -> list[Pending]:
-        """The oldest request plus the most similar-length others that fit."""
+    def _take(self, queued_rows: int) -> list[Pending]:
+        """The oldest request plus the most similar-length others that fit (``queued_rows``:
+        the rows now in the queue, which the caller has just counted)."""
         limit = self._config.max_batch_size
-        if sum(pending.rows for pending in self._queue) <= limit:
+        if queued_rows <= limit:
             batch, self._queue = self._queue, []
             return batch
         oldest, rest = self._queue[0], self._queue[1:]
