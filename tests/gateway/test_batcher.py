@@ -237,3 +237,30 @@ async def test_instances_run_batches_at_the_same_time() -> None:
     assert sorted(instance for instance, _ in results) == [0, 1]
     assert [payload for _, payload in results] == [0, 1]
     await batcher.close()
+
+
+async def test_a_finishing_instance_takes_the_next_batch_without_the_event_loop() -> None:
+    """Under load an instance never waits for the event loop: when its batch finishes it takes
+    the next due batch from the queue itself. Here the loop is blocked while that happens."""
+    gate = threading.Event()
+    second_started = threading.Event()
+
+    def run(batch: Sequence[Pending], instance: int) -> list[object]:
+        payloads = [pending.payload for pending in batch]
+        if payloads == ["first"]:
+            gate.wait(5)
+        else:
+            second_started.set()
+        return [("done", payload) for payload in payloads]
+
+    batcher = DynamicBatcher("m", BatchingConfig(max_batch_size=1), run, instances=1)
+    batcher.start()
+    first = asyncio.ensure_future(batcher.submit(Pending(payload="first", rows=1)))
+    await asyncio.sleep(0.05)  # "first" is running behind the gate
+    second = asyncio.ensure_future(batcher.submit(Pending(payload="second", rows=1)))
+    await asyncio.sleep(0.01)  # "second" is queued
+    gate.set()
+    assert second_started.wait(2), "the instance waited for the blocked event loop"
+    assert await first == ("done", "first")
+    assert await second == ("done", "second")
+    await batcher.close()
