@@ -1,9 +1,10 @@
 """A served model version: its engine instances, its plugin's hooks and its batcher.
 
 Request path: ``infer`` (event loop) validates nothing itself — the servicer has checked
-the tensors against ``signature`` — and queues the request; ``run_batch`` (a worker
-thread) concatenates the rows of a batch, runs preprocess -> engine -> postprocess and
-hands every request its own rows back.
+the tensors against ``signature`` — and queues the request; ``run_batch`` (an instance
+thread) splits a batch into engine calls (by tensor shape, and texts by length so that
+little goes to padding), concatenates each call's rows, runs preprocess -> engine ->
+postprocess and hands every request its own rows back.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.manager import ModelHooks, PluginManager
 
 log = logging.getLogger("gatewise.model")
+
+PADDING_SPLIT_SAVING = 0.2
+"""A batch splits by length when that saves at least this share of its padded size."""
 
 
 @dataclass
@@ -171,7 +175,7 @@ class ServedModel:
                 started_ns = time.time_ns() - int(waited * 1e9)
                 with tracing.span("queue", started_ns, parent=pending.trace, model=self.name, rows=pending.rows):
                     pass
-        groups = _group_by_shape(batch)
+        groups = [part for group in _group_by_shape(batch) for part in split_by_length(group)]
         results: dict[int, InferResult | BaseException] = {}
         for group in groups:
             results.update(self._run_group(group, instance))
@@ -191,9 +195,7 @@ class ServedModel:
                 return {id(group[0]): exc}
             # A plugin refused the batch: find the request(s) at fault by running each alone.
             return {
-                id(pending): outcome
-                for pending in group
-                for outcome in self._run_group([pending], instance).values()
+                id(pending): outcome for pending in group for outcome in self._run_group([pending], instance).values()
             }
         except GatewiseError as exc:
             return {id(pending): exc for pending in group}
@@ -276,6 +278,32 @@ def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:
         key = tuple((name, array.shape[1:]) for name, array in sorted(pending.payload[0].items()))
         groups.setdefault(key, []).append(pending)
     return list(groups.values())
+
+
+def split_by_length(group: list[Pending], min_saving: float = PADDING_SPLIT_SAVING) -> list[list[Pending]]:
+    """Rows of very different length as separate engine calls, each padded only to its own longest row.
+
+    The batcher hands over every queued request that fits, however mixed their lengths; a
+    batch of short texts and a few long ones would spend most of its compute on padding.
+    Splits in two where that cuts the padded size (rows x longest length, by the requests'
+    ``length`` hint) by at least ``min_saving``, which also pays for the extra call; each
+    part may split again. Requests without a length hint (``length`` 0) never split.
+    """
+    if len(group) < 2:
+        return [group]
+    ordered = sorted(group, key=lambda pending: pending.length)
+    rows = sum(pending.rows for pending in ordered)
+    whole = rows * ordered[-1].length
+    best_cost, best_split = whole, 0
+    rows_before = 0
+    for split in range(1, len(ordered)):
+        rows_before += ordered[split - 1].rows
+        cost = rows_before * ordered[split - 1].length + (rows - rows_before) * ordered[-1].length
+        if cost < best_cost:
+            best_cost, best_split = cost, split
+    if best_split == 0 or best_cost > (1 - min_saving) * whole:
+        return [group]
+    return split_by_length(ordered[:best_split], min_saving) + split_by_length(ordered[best_split:], min_saving)
 
 
 def _concatenate(requests: list[Tensors]) -> Tensors:

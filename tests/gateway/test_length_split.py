@@ -1,0 +1,73 @@
+"""Splitting a batch of mixed text lengths into engine calls that pad only to their own longest row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gateway.batcher import Pending
+from gateway.config import load_config
+from gateway.engines import close_all
+from gateway.model import ServedModel, split_by_length
+from plugins.manager import PluginManager
+
+
+def requests(*lengths: int, rows: int = 1) -> list[Pending]:
+    return [Pending(payload=index, rows=rows, length=length) for index, length in enumerate(lengths)]
+
+
+def lengths_of(parts: list[list[Pending]]) -> list[list[int]]:
+    return [sorted(pending.length for pending in part) for part in parts]
+
+
+def test_short_and_long_rows_run_as_separate_calls() -> None:
+    """Ten short texts and two long ones: padding all twelve to the longest would triple the work."""
+    batch = requests(*([10] * 10), 300, 320)
+    parts = split_by_length(batch)
+    assert lengths_of(parts) == [[10] * 10, [300, 320]]
+    assert sorted(pending.payload for part in parts for pending in part) == list(range(12))
+
+
+def test_similar_lengths_stay_one_call() -> None:
+    """When a split would save less than a fifth of the padded size, the extra call is not worth it."""
+    batch = requests(40, 44, 38, 50, 47)
+    assert split_by_length(batch) == [batch]
+
+
+def test_requests_without_a_length_hint_never_split() -> None:
+    """Tensor models (no BYTES input) give every request length 0."""
+    batch = requests(0, 0, 0)
+    assert split_by_length(batch) == [batch]
+
+
+def test_rows_count_not_requests() -> None:
+    """One long single-row request beside many short rows splits; one short row beside many long rows does not."""
+    long_alone = [Pending(payload="long", rows=1, length=400), Pending(payload="short", rows=30, length=20)]
+    assert lengths_of(split_by_length(long_alone)) == [[20], [400]]
+    short_alone = [Pending(payload="short", rows=1, length=20), Pending(payload="long", rows=30, length=400)]
+    assert split_by_length(short_alone) == [short_alone]
+
+
+def test_each_part_can_split_again() -> None:
+    batch = requests(*([10] * 8), *([100] * 8), *([1000] * 8))
+    assert lengths_of(split_by_length(batch)) == [[10] * 8, [100] * 8, [1000] * 8]
+
+
+def test_a_mixed_batch_gets_the_answers_each_request_gets_alone(repository: Path) -> None:
+    """Through a real model: the split batch takes two engine calls, and every request gets its own rows."""
+    config = load_config(repository / "tiny-sentiment")
+    model = ServedModel.load(config, "1", repository / "tiny-sentiment" / "1", PluginManager())
+    texts = [b"good", b"bad", b"fine", b"ok", b"the movie was long and slow and bad and dull and far too long"]
+    try:
+        alone = [model.run_batch([pending(text)], 0)[0].outputs["label"][0] for text in texts]
+        calls = model.stats.execution_count
+        together = model.run_batch([pending(text) for text in texts], 0)
+        assert model.stats.execution_count - calls == 2
+        assert [result.outputs["label"][0] for result in together] == alone
+    finally:
+        close_all(model.engines)
+
+
+def pending(text: bytes) -> Pending:
+    return Pending(payload=({"text": np.array([text], dtype=object)}, {}), rows=1, length=len(text))
