@@ -5,16 +5,21 @@
 period. So shutdown waits for this count to reach zero (or the grace period to pass),
 then cancels what is left, which is only health and reflection streams.
 
-The servicer counts its own calls (``with in_flight.track():``) rather than a server
-interceptor doing it: any interceptor takes grpc.aio off its fast path for every RPC,
-which cost 0.1-0.2 ms per call on the 2-core benchmark machine.
+An RPC counts until grpc.aio reports it done (``ServicerContext.add_done_callback``), that
+is once its response and status were handed to the transport, not when the handler returns:
+grpc.aio sends the response after the handler returns, so a count that ended there let the
+hard stop below cut off answers that were computed but not yet sent.
+
+The servicer counts its own calls (``in_flight.hold(context)``) rather than a server
+interceptor doing it: any interceptor takes grpc.aio off its fast path for every RPC. On
+the 2-core benchmark machine a bare ``ServerLive`` took 0.76 ms with one and 0.50 without.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+import grpc
 
 
 class InFlight:
@@ -28,14 +33,13 @@ class InFlight:
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
-    @contextmanager
-    def track(self) -> Iterator[None]:
-        """Count the calling RPC for as long as the block runs (event loop only)."""
+    def hold(self, context: grpc.aio.ServicerContext) -> None:
+        """Count the RPC of ``context`` until grpc.aio has finished it (event loop only)."""
         self.count += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
+        context.add_done_callback(self._release)
+
+    def _release(self, context: grpc.aio.ServicerContext) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()

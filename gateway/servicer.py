@@ -43,9 +43,9 @@ def _status(
 
     @functools.wraps(method)
     async def wrapper(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> _Response:
+        self.in_flight.hold(context)
         try:
-            with self.in_flight.track():
-                return await method(self, request, context)
+            return await method(self, request, context)
         except GatewiseError as exc:
             await context.abort(exc.status, exc.message)
         except Exception as exc:  # noqa: BLE001 - the last line of defence keeps the server up
@@ -177,11 +177,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 await asyncio.gather(*list(running))
             await answers.put(None)
 
+        self.in_flight.hold(context)
         reader = asyncio.create_task(read())
         try:
-            with self.in_flight.track():
-                while (item := await answers.get()) is not None:
-                    yield item
+            while (item := await answers.get()) is not None:
+                yield item
         finally:
             reader.cancel()
             for task in list(running):
