@@ -43,7 +43,7 @@ def _status(
 
     @functools.wraps(method)
     async def wrapper(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> _Response:
-        self.in_flight.hold(context)
+        self.in_flight.hold()
         try:
             return await method(self, request, context)
         except GatewiseError as exc:
@@ -177,7 +177,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 await asyncio.gather(*list(running))
             await answers.put(None)
 
-        self.in_flight.hold(context)
+        self.in_flight.hold()
         reader = asyncio.create_task(read())
         try:
             while (item := await answers.get()) is not None:
