@@ -3,7 +3,8 @@
     python benchmarks/gateway.py --repository demo-models --model finance-sentiment --seconds 5 --rounds 3
 
 Prints the in-process limit (plugin + engine, batch 1 and max batch), the gateway through
-gRPC at concurrency 1, 16 and 64 (and perf_analyzer when it can start), and the ratios.
+gRPC at concurrency 1, 16 and 64, unary and on one stream (and perf_analyzer when it can
+start), the floor an empty call costs, and the ratios.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gateway.bench import run_bench
+from gateway.bench.run import run_bench
 
 
 def main() -> None:
@@ -24,8 +25,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-perf-analyzer", dest="perf_analyzer", action="store_false")
     args = parser.parse_args()
-    run_bench(args.repository, args.model, sorted(args.concurrency), args.seconds, args.workers, Console(), args.rounds)
+    run_bench(
+        args.repository,
+        args.model,
+        sorted(args.concurrency),
+        args.seconds,
+        args.workers,
+        Console(),
+        args.rounds,
+        args.perf_analyzer,
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def serve(
     ] = None,
     log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = "INFO",
     workers: Annotated[int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")] = 1,
-    grace_period: Annotated[float, Opt(help="Seconds to drain on SIGTERM.", envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"])] = 10.0,
+    grace_period: Annotated[
+        float, Opt(help="Seconds to drain on SIGTERM.", envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"])
+    ] = 10.0,
     tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = False,
     tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = None,
     tls_key: Annotated[Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")] = None,
@@ -47,7 +49,11 @@ def serve(
         Path | None, Opt(help="PEM public key that verifies bearer JWTs.", envvar="GATEWISE_JWT_PUBLIC_KEY")
     ] = None,
     watch_interval: Annotated[
-        float | None, Opt(help="Poll the repository every N seconds for changes.", envvar=["GATEWISE_WATCH_INTERVAL", "GATEWISE_WATCH_INTERVAL_S"])
+        float | None,
+        Opt(
+            help="Poll the repository every N seconds for changes.",
+            envvar=["GATEWISE_WATCH_INTERVAL", "GATEWISE_WATCH_INTERVAL_S"],
+        ),
     ] = None,
     max_message_bytes: Annotated[
         int, Opt(help="Largest gRPC message, in bytes.", envvar="GATEWISE_MAX_MESSAGE_BYTES")
@@ -112,13 +118,14 @@ def bench(
     seconds: Annotated[float, Opt(help="Seconds per row per round.")] = 5.0,
     rounds: Annotated[int, Opt(min=1, help="Interleaved rounds; each row reports its median round.")] = 3,
     workers: Annotated[int, Opt(help="Server worker processes.")] = 1,
+    perf_analyzer: Annotated[bool, Opt(help="Also measure with perf_analyzer when it is installed.")] = True,
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
 
-    from gateway.bench import run_bench
+    from gateway.bench.run import run_bench
 
-    run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds)
+    run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds, perf_analyzer)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import pytest
 import tritonclient.grpc as triton
 
 from conftest import RunningServer
-from gateway.bench import find_perf_analyzer, perf_analyzer_env
+from gateway.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
 
 
 @pytest.fixture(scope="module")

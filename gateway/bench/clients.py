@@ -1,0 +1,161 @@
+"""Closed-loop gRPC clients: each of ``concurrency`` callers sends its next request when the last is answered.
+
+Unary ModelInfer, as most clients call; ModelStreamInfer, where every caller shares one
+stream (what perf_analyzer's ``--streaming`` does); and empty calls, the floor that any
+gRPC round trip costs on the machine. All run on uvloop where it is installed, so the
+client takes as little as it can of the CPUs it shares with the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import grpc
+
+from gateway.bench.inprocess import SENTENCES, texts_for
+from gateway.bench.rows import Row, measured_row
+from gateway.codec import serialize_bytes
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
+
+CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
+"""A channel of its own per measurement, never one shared with an earlier measurement."""
+
+
+def single_row_requests(model_name: str) -> list[pb.ModelInferRequest]:
+    """One single-row request per sentence, cycled through by every client alike."""
+    requests = []
+    for index in range(len(SENTENCES)):
+        request = pb.ModelInferRequest(model_name=model_name)
+        request.inputs.add(name="text", datatype="BYTES", shape=[1])
+        request.raw_input_contents.append(serialize_bytes(texts_for(1, index)))
+        requests.append(request)
+    return requests
+
+
+async def closed_loop(url: str, model_name: str, concurrency: int, seconds: float) -> Row:
+    """``concurrency`` callers each keep one single-row ModelInfer in flight for ``seconds``."""
+    requests = single_row_requests(model_name)
+    latencies: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        await stub.ModelInfer(requests[0])  # connect before the clock starts
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + seconds
+
+        async def caller(index: int) -> None:
+            nonlocal errors
+            step = index
+            while loop.time() < stop_at:
+                started = time.perf_counter()
+                try:
+                    await stub.ModelInfer(requests[step % len(requests)], timeout=30)
+                    latencies.append(time.perf_counter() - started)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                step += 1
+
+        started = loop.time()
+        await asyncio.gather(*(caller(index) for index in range(concurrency)))
+        elapsed = loop.time() - started
+    return measured_row(f"gRPC, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
+
+
+async def closed_loop_stream(url: str, model_name: str, concurrency: int, seconds: float) -> Row:
+    """``concurrency`` callers share one ModelStreamInfer stream, each with one request in flight.
+
+    Answers come back as they finish and are matched to their caller by request id. A
+    request answered with an error message counts as an error; if the stream itself fails,
+    every caller still waiting gets its error.
+    """
+    templates = single_row_requests(model_name)
+    latencies: list[float] = []
+    errors = 0
+    waiting: dict[str, asyncio.Future[pb.ModelStreamInferResponse]] = {}
+    ids = itertools.count()
+    async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
+        stream = pb_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer()
+        write_lock = asyncio.Lock()  # grpc.aio allows one write in flight per call
+        loop = asyncio.get_running_loop()
+
+        async def read_answers() -> None:
+            try:
+                async for answer in stream:
+                    waiting.pop(answer.infer_response.id).set_result(answer)
+            except grpc.aio.AioRpcError as exc:
+                for future in waiting.values():
+                    future.set_exception(exc)
+
+        async def infer(step: int) -> pb.ModelStreamInferResponse:
+            request = pb.ModelInferRequest()
+            request.CopyFrom(templates[step % len(templates)])
+            request.id = str(next(ids))
+            waiting[request.id] = answer = loop.create_future()
+            async with write_lock:
+                await stream.write(request)
+            return await answer
+
+        reader = asyncio.create_task(read_answers())
+        await infer(0)  # connect before the clock starts
+        stop_at = loop.time() + seconds
+
+        async def caller(index: int) -> None:
+            nonlocal errors
+            step = index
+            while loop.time() < stop_at:
+                started = time.perf_counter()
+                try:
+                    answer = await infer(step)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    return
+                if answer.error_message:
+                    errors += 1
+                else:
+                    latencies.append(time.perf_counter() - started)
+                step += 1
+
+        started = loop.time()
+        await asyncio.gather(*(caller(index) for index in range(concurrency)))
+        elapsed = loop.time() - started
+        await stream.done_writing()
+        await reader
+    return measured_row(f"gRPC stream, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
+
+
+async def empty_calls(url: str, wait_s: float, seconds: float) -> Row:
+    """ServerLive, one at a time, each sent after the client waited ``wait_s``.
+
+    With ``wait_s`` set to the model's batch-1 time this is the floor under the
+    concurrency-1 row: what a round trip with no work in it costs when both ends have
+    slept as long as a lone inference takes (on a VM, threads that slept wake slowly).
+    """
+    latencies: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        await stub.ServerLive(pb.ServerLiveRequest())
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
+            await asyncio.sleep(wait_s)
+            started = time.perf_counter()
+            try:
+                await stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
+                latencies.append(time.perf_counter() - started)
+            except grpc.aio.AioRpcError:
+                errors += 1
+    return measured_row("gRPC floor: empty call", float("nan"), latencies, errors)
+
+
+def run_client(main: Coroutine[Any, Any, Row]) -> Row:
+    """Run one client coroutine, on uvloop where installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -1,0 +1,86 @@
+"""The in-process limit: a model's plugin + engine called directly, no gRPC, no queue."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from gateway.batcher import Pending
+from gateway.bench.rows import Row, measured_row
+from gateway.config import load_config
+from gateway.engines import close_all
+from gateway.model import split_by_length
+from gateway.repository import select_versions
+from plugins.context import BatchContext
+from plugins.manager import PluginManager
+
+SENTENCES = [
+    "Shares rose after the company raised its full-year guidance.",
+    "Revenue fell short of expectations and the stock dropped 8 percent in early trading.",
+    "The board will meet on Thursday.",
+    "Operating margin improved for the third consecutive quarter, driven by lower input costs and a stronger mix.",
+    "Analysts cut their price target citing weak demand in Europe.",
+    "The bank kept its dividend unchanged.",
+    "Quarterly net loss widened as restructuring charges mounted and sales of the flagship product slowed.",
+    "Great delivery, the product works exactly as described.",
+    "Terrible customer service, I waited two weeks for a reply.",
+    "It is okay for the price.",
+]
+"""Every configuration cycles through these, so each sees the same mix of lengths (26 to 109 bytes)."""
+
+
+def texts_for(rows: int, offset: int = 0) -> np.ndarray:
+    return np.array([SENTENCES[(offset + i) % len(SENTENCES)].encode() for i in range(rows)], dtype=object)
+
+
+class InProcess:
+    """The model's plugin + engine loaded in this process, called directly (no gRPC, no queue)."""
+
+    def __init__(self, repository: Path, model_name: str) -> None:
+        from gateway.model import ServedModel
+
+        model_dir = repository / model_name
+        config = load_config(model_dir)
+        version = select_versions(config, model_dir)[-1]
+        self._model = ServedModel.load(config, version, model_dir / version, PluginManager())
+
+    def measure(self, batch_size: int, seconds: float, parallel: bool = False, split: bool = False) -> Row:
+        """One batch after another for ``seconds``; with ``parallel``, on every engine instance at once.
+
+        Batch 1 runs on one instance (the latency of a lone request). At the max batch size
+        every instance the config asks for runs its own loop in its own thread, as the
+        batcher would drive them: the in-process limit of the same configuration. With
+        ``split`` each batch runs as the gateway would run it, split by length
+        (``split_by_length``) into calls that pad less.
+        """
+        instances = len(self._model.engines) if parallel else 1
+        latencies: list[list[float]] = [[] for _ in range(instances)]
+        deadline = time.perf_counter() + seconds
+
+        def loop(instance: int) -> None:
+            step = instance
+            while time.perf_counter() < deadline or len(latencies[instance]) < 5:
+                texts = texts_for(batch_size, step)
+                parts = [texts]
+                if split:
+                    rows = [Pending(payload=text, rows=1, length=len(text)) for text in texts]
+                    parts = [np.array([row.payload for row in part], dtype=object) for part in split_by_length(rows)]
+                started = time.perf_counter()
+                for part in parts:
+                    self._model.execute({"text": part}, BatchContext.single(len(part)), instance, record=False)
+                latencies[instance].append(time.perf_counter() - started)
+                step += instances
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(instances) as pool:
+            list(pool.map(loop, range(instances)))
+        elapsed = time.perf_counter() - started
+        pooled = [latency for per_instance in latencies for latency in per_instance]
+        name = f"in-process, batch {batch_size}" + (", split by length" if split else "")
+        return measured_row(name, batch_size * len(pooled) / elapsed, pooled)
+
+    def close(self) -> None:
+        close_all(self._model.engines)
