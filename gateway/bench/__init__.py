@@ -5,5 +5,6 @@
 2. Through gRPC (``clients``): a real server process (``server``) and closed-loop clients,
    unary and streaming, and perf_analyzer when it can start (``perf_analyzer``); plus the
    floor under any gRPC server on this machine, an empty call after the same wait.
-3. ``run`` interleaves them in rounds and prints the table and the ratios. Nothing asserts.
+3. ``run`` interleaves them in rounds (perf_analyzer once, after them) and prints the table
+   and the ratios. Nothing asserts. ``workload`` holds the sentences every row sends.
 """

@@ -1,14 +1,14 @@
 """Closed-loop gRPC clients: each of ``concurrency`` callers sends its next request when the last is answered.
 
 Unary ModelInfer, as most clients call; ModelStreamInfer, where every caller shares one
-stream (what perf_analyzer's ``--streaming`` does); and empty calls, the floor that any
-gRPC round trip costs on the machine. All run on uvloop where it is installed, so the
+stream; and empty calls, the floor that any gRPC round trip costs on the machine. All run on uvloop where it is installed, so the
 client takes as little as it can of the CPUs it shares with the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Coroutine
@@ -16,14 +16,16 @@ from typing import Any
 
 import grpc
 
-from gateway.bench.inprocess import SENTENCES, texts_for
 from gateway.bench.rows import Row, measured_row
+from gateway.bench.workload import SENTENCES, texts_for
 from gateway.codec import serialize_bytes
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 """A channel of its own per measurement, never one shared with an earlier measurement."""
+ANSWER_TIMEOUT_S = 30.0
+"""Longer than any answer takes here: a request still unanswered after it counts as an error."""
 
 
 def single_row_requests(model_name: str) -> list[pb.ModelInferRequest]:
@@ -44,7 +46,8 @@ async def closed_loop(url: str, model_name: str, concurrency: int, seconds: floa
     errors = 0
     async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        await stub.ModelInfer(requests[0])  # connect before the clock starts
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await stub.ModelInfer(requests[0])  # connect before the clock starts; a failure shows in the measured calls
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + seconds
 
@@ -52,10 +55,10 @@ async def closed_loop(url: str, model_name: str, concurrency: int, seconds: floa
             nonlocal errors
             step = index
             while loop.time() < stop_at:
-                started = time.perf_counter()
+                sent = time.perf_counter()
                 try:
-                    await stub.ModelInfer(requests[step % len(requests)], timeout=30)
-                    latencies.append(time.perf_counter() - started)
+                    await stub.ModelInfer(requests[step % len(requests)], timeout=ANSWER_TIMEOUT_S)
+                    latencies.append(time.perf_counter() - sent)
                 except grpc.aio.AioRpcError:
                     errors += 1
                 step += 1
@@ -66,58 +69,84 @@ async def closed_loop(url: str, model_name: str, concurrency: int, seconds: floa
     return measured_row(f"gRPC, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
 
 
+class StreamClosed(Exception):
+    """The stream failed or ended while a request was still waiting for its answer."""
+
+
 async def closed_loop_stream(url: str, model_name: str, concurrency: int, seconds: float) -> Row:
     """``concurrency`` callers share one ModelStreamInfer stream, each with one request in flight.
 
-    Answers come back as they finish and are matched to their caller by request id. A
-    request answered with an error message counts as an error; if the stream itself fails,
-    every caller still waiting gets its error.
+    Answers come back as they finish and are matched to their caller by request id. An
+    answer that carries an error message counts as an error. If the stream fails or ends,
+    every caller still waiting gets StreamClosed and stops, counted as one error each; so
+    does a caller whose answer does not come within ``ANSWER_TIMEOUT_S``.
     """
     templates = single_row_requests(model_name)
     latencies: list[float] = []
     errors = 0
     waiting: dict[str, asyncio.Future[pb.ModelStreamInferResponse]] = {}
     ids = itertools.count()
+    closed: StreamClosed | None = None
     async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
-        stream = pb_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer()
+        stream = pb_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(timeout=seconds + 2 * ANSWER_TIMEOUT_S)
         write_lock = asyncio.Lock()  # grpc.aio allows one write in flight per call
         loop = asyncio.get_running_loop()
 
         async def read_answers() -> None:
+            nonlocal closed
             try:
                 async for answer in stream:
-                    waiting.pop(answer.infer_response.id).set_result(answer)
+                    future = waiting.pop(answer.infer_response.id, None)
+                    if future is not None:  # None: its caller gave up waiting (ANSWER_TIMEOUT_S)
+                        future.set_result(answer)
+                closed = StreamClosed("the server ended the stream")
             except grpc.aio.AioRpcError as exc:
+                closed = StreamClosed(f"the stream failed: {exc.code().name}: {exc.details()}")
+            finally:
                 for future in waiting.values():
-                    future.set_exception(exc)
+                    if not future.done():
+                        future.set_exception(closed or StreamClosed("the client stopped reading"))
+                waiting.clear()
 
         async def infer(step: int) -> pb.ModelStreamInferResponse:
+            if closed is not None:
+                raise closed
             request = pb.ModelInferRequest()
             request.CopyFrom(templates[step % len(templates)])
             request.id = str(next(ids))
             waiting[request.id] = answer = loop.create_future()
-            async with write_lock:
-                await stream.write(request)
-            return await answer
+            try:
+                async with write_lock:
+                    await stream.write(request)
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:  # InvalidState: the call is over
+                waiting.pop(request.id, None)
+                if answer.done():
+                    answer.exception()  # the reader failed it first; retrieved, so nothing is logged
+                raise StreamClosed(f"could not send: {exc}") from exc
+            try:
+                return await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+            finally:
+                waiting.pop(request.id, None)
 
         reader = asyncio.create_task(read_answers())
-        await infer(0)  # connect before the clock starts
+        with contextlib.suppress(StreamClosed, TimeoutError):
+            await infer(0)  # connect before the clock starts; a failure shows in the measured calls
         stop_at = loop.time() + seconds
 
         async def caller(index: int) -> None:
             nonlocal errors
             step = index
             while loop.time() < stop_at:
-                started = time.perf_counter()
+                sent = time.perf_counter()
                 try:
                     answer = await infer(step)
-                except grpc.aio.AioRpcError:
+                except (StreamClosed, TimeoutError):
                     errors += 1
                     return
                 if answer.error_message:
                     errors += 1
                 else:
-                    latencies.append(time.perf_counter() - started)
+                    latencies.append(time.perf_counter() - sent)
                 step += 1
 
         started = loop.time()
@@ -128,12 +157,16 @@ async def closed_loop_stream(url: str, model_name: str, concurrency: int, second
     return measured_row(f"gRPC stream, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
 
 
+FLOOR = "gRPC floor: empty call"
+
+
 async def empty_calls(url: str, wait_s: float, seconds: float) -> Row:
     """ServerLive, one at a time, each sent after the client waited ``wait_s``.
 
     With ``wait_s`` set to the model's batch-1 time this is the floor under the
     concurrency-1 row: what a round trip with no work in it costs when both ends have
-    slept as long as a lone inference takes (on a VM, threads that slept wake slowly).
+    been idle as long as a lone inference takes (on a VM, threads that slept wake slowly).
+    It has latencies but no throughput worth the name, so its rows/s is NaN.
     """
     latencies: list[float] = []
     errors = 0
@@ -143,13 +176,13 @@ async def empty_calls(url: str, wait_s: float, seconds: float) -> Row:
         stop_at = time.perf_counter() + seconds
         while time.perf_counter() < stop_at:
             await asyncio.sleep(wait_s)
-            started = time.perf_counter()
+            sent = time.perf_counter()
             try:
-                await stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
-                latencies.append(time.perf_counter() - started)
+                await stub.ServerLive(pb.ServerLiveRequest(), timeout=ANSWER_TIMEOUT_S)
+                latencies.append(time.perf_counter() - sent)
             except grpc.aio.AioRpcError:
                 errors += 1
-    return measured_row("gRPC floor: empty call", float("nan"), latencies, errors)
+    return measured_row(FLOOR, float("nan"), latencies, errors)
 
 
 def run_client(main: Coroutine[Any, Any, Row]) -> Row:

@@ -10,38 +10,19 @@ import numpy as np
 
 from gateway.batcher import Pending
 from gateway.bench.rows import Row, measured_row
+from gateway.bench.workload import texts_for
 from gateway.config import load_config
 from gateway.engines import close_all
-from gateway.model import split_by_length
+from gateway.model import ServedModel, split_by_length
 from gateway.repository import select_versions
 from plugins.context import BatchContext
 from plugins.manager import PluginManager
-
-SENTENCES = [
-    "Shares rose after the company raised its full-year guidance.",
-    "Revenue fell short of expectations and the stock dropped 8 percent in early trading.",
-    "The board will meet on Thursday.",
-    "Operating margin improved for the third consecutive quarter, driven by lower input costs and a stronger mix.",
-    "Analysts cut their price target citing weak demand in Europe.",
-    "The bank kept its dividend unchanged.",
-    "Quarterly net loss widened as restructuring charges mounted and sales of the flagship product slowed.",
-    "Great delivery, the product works exactly as described.",
-    "Terrible customer service, I waited two weeks for a reply.",
-    "It is okay for the price.",
-]
-"""Every configuration cycles through these, so each sees the same mix of lengths (26 to 109 bytes)."""
-
-
-def texts_for(rows: int, offset: int = 0) -> np.ndarray:
-    return np.array([SENTENCES[(offset + i) % len(SENTENCES)].encode() for i in range(rows)], dtype=object)
 
 
 class InProcess:
     """The model's plugin + engine loaded in this process, called directly (no gRPC, no queue)."""
 
     def __init__(self, repository: Path, model_name: str) -> None:
-        from gateway.model import ServedModel
-
         model_dir = repository / model_name
         config = load_config(model_dir)
         version = select_versions(config, model_dir)[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,8 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.bench.inprocess import SENTENCES
 from gateway.bench.rows import Row
+from gateway.bench.workload import SENTENCES
+
+FIGURES = (r"Throughput: ([\d.]+) infer/sec", r"p50 latency: (\d+) usec", r"p99 latency: (\d+) usec")
+"""Where perf_analyzer prints throughput, p50 and p99 in its report."""
 
 
 def perf_analyzer_env() -> dict[str, str]:
@@ -39,23 +43,35 @@ def find_perf_analyzer() -> str | None:
 
 
 def perf_analyzer_row(url: str, model_name: str, concurrency: int, seconds: float) -> Row | None:
-    """perf_analyzer's own figures; None when it is not installed, an error row when it fails."""
+    """perf_analyzer's own figures; None when it is not installed. A run that fails, times
+    out or prints no figures is an error row with NaN figures and the reason in its note."""
     binary = find_perf_analyzer()
     if binary is None:
         return None
+    name = f"perf_analyzer, concurrency {concurrency}"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as data:
-        data.write('{"data": [' + ",".join(f'{{"text": ["{s}"]}}' for s in SENTENCES) + "]}")
+        json.dump({"data": [{"text": [sentence]} for sentence in SENTENCES]}, data)
     command = [
         binary, "-m", model_name, "-i", "grpc", "-u", url, "--input-data", data.name, "--shape", "text:1",
         "--concurrency-range", str(concurrency), "--measurement-interval", str(int(seconds * 1000 / 3)),
         "--stability-percentage", "50", "--max-trials", "20",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=perf_analyzer_env(), check=False)
-    os.unlink(data.name)
-    name = f"perf_analyzer, concurrency {concurrency}"
-    if done.returncode != 0:
-        return Row(name, 0, 0, 0, 1, (done.stdout + done.stderr)[-200:])
-    throughput = float(re.search(r"Throughput: ([\d.]+) infer/sec", done.stdout).group(1))
-    p50 = float(re.search(r"p50 latency: (\d+) usec", done.stdout).group(1)) / 1000
-    p99 = float(re.search(r"p99 latency: (\d+) usec", done.stdout).group(1)) / 1000
-    return Row(name, throughput, p50, p99)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, env=perf_analyzer_env(), check=False
+        )
+    except subprocess.TimeoutExpired:
+        return failed_row(name, "no result within 300 s")
+    finally:
+        os.unlink(data.name)
+    figures = [re.search(pattern, done.stdout) for pattern in FIGURES]
+    if done.returncode != 0 or not all(figures):
+        return failed_row(name, (done.stdout + done.stderr)[-200:])
+    throughput, p50_us, p99_us = (float(found.group(1)) for found in figures if found)
+    return Row(name, throughput, p50_us / 1000, p99_us / 1000)
+
+
+def failed_row(name: str, reason: str) -> Row:
+    """No figures rather than zeros, so no ratio is computed from a run that did not happen."""
+    nan = float("nan")
+    return Row(name, nan, nan, nan, errors=1, note=reason)

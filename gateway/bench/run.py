@@ -1,4 +1,4 @@
-"""Interleaved rounds of every configuration, then the table and the ratios the issue asks for."""
+"""Rounds of every configuration, then the table and the ratios the issue asks for."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gateway.bench.clients import closed_loop, closed_loop_stream, empty_calls, run_client
+from gateway.bench.clients import FLOOR, closed_loop, closed_loop_stream, empty_calls, run_client
 from gateway.bench.inprocess import InProcess
 from gateway.bench.perf_analyzer import perf_analyzer_row
 from gateway.bench.rows import Row, median_round
 from gateway.bench.server import ServerTime, server_statistics, server_time, start_server
 from gateway.config import load_config
-
-FLOOR = "gRPC floor: empty call"
 
 
 def run_bench(
@@ -29,16 +27,16 @@ def run_bench(
     rounds: int = 3,
     perf_analyzer: bool = True,
 ) -> list[Row]:
-    """Interleaved rounds (every configuration once per round), the median round per row.
+    """Interleaved rounds (every configuration once per round), the median round per row;
+    perf_analyzer, when asked for and installed, once after the rounds.
 
     Interleaving spreads any drift of a shared machine over every row alike, so the ratios
     compare like with like. The in-process model stays loaded, idle, while gRPC is measured.
+    The floor is measured only when concurrency 1 is, the row it is the floor of.
     """
     max_batch = load_config(repository / model_name).batching.max_batch_size
-    top = max(concurrencies)
+    lowest, top = min(concurrencies), max(concurrencies)
     console.print(f"[bold]{model_name}[/]: {rounds} interleaved rounds, {seconds:g} s per row per round")
-    local_model = InProcess(repository, model_name)
-    process, url = start_server(repository, workers)
     measured: dict[str, list[Row]] = {}
     single_request: list[tuple[Row, ServerTime]] = []
 
@@ -46,31 +44,43 @@ def run_bench(
         measured.setdefault(row.name, []).append(row)
         return row
 
+    local_model = InProcess(repository, model_name)
     try:
-        for round_index in range(rounds):
-            console.print(f"round {round_index + 1}/{rounds} ...")
-            batch_one = keep(local_model.measure(1, seconds))
-            keep(local_model.measure(max_batch, seconds, parallel=True))
-            keep(local_model.measure(max_batch, seconds, parallel=True, split=True))
-            keep(run_client(empty_calls(url, batch_one.p50_ms / 1000, seconds)))
-            for concurrency in concurrencies:
-                before = server_statistics(url, model_name) if concurrency == 1 else None
-                row = keep(run_client(closed_loop(url, model_name, concurrency, seconds)))
-                if before is not None:
-                    single_request.append((row, server_time(before, server_statistics(url, model_name))))
-            keep(run_client(closed_loop_stream(url, model_name, top, seconds)))
-        levels = sorted({min(concurrencies), top}) if perf_analyzer else []
-        analyzers = [row for row in (perf_analyzer_row(url, model_name, level, seconds) for level in levels) if row]
+        process, url = start_server(repository, workers)
+        try:
+            for round_index in range(rounds):
+                console.print(f"round {round_index + 1}/{rounds} ...")
+                batch_one = keep(local_model.measure(1, seconds))
+                keep(local_model.measure(max_batch, seconds, parallel=True))
+                keep(local_model.measure(max_batch, seconds, parallel=True, split=True))
+                if lowest == 1:
+                    keep(run_client(empty_calls(url, batch_one.p50_ms / 1000, seconds)))
+                for concurrency in concurrencies:
+                    before = server_statistics(url, model_name) if concurrency == 1 else None
+                    row = keep(run_client(closed_loop(url, model_name, concurrency, seconds)))
+                    if before is not None:
+                        single_request.append((row, server_time(before, server_statistics(url, model_name))))
+                keep(run_client(closed_loop_stream(url, model_name, top, seconds)))
+            levels = sorted({lowest, top}) if perf_analyzer else []
+            analyzers = [row for row in (perf_analyzer_row(url, model_name, level, seconds) for level in levels) if row]
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
     finally:
         local_model.close()
-        process.terminate()
-        process.wait(timeout=60)
-    rows = [median_round(found) for found in measured.values()] + analyzers
+    rows = [summarise(found) for found in measured.values()] + analyzers
     print_table(console, f"gatewise bench: {model_name}, {workers} worker(s), {os.cpu_count()} CPUs", rows)
-    print_ratios(console, {row.name: row for row in rows}, max_batch, top, single_request)
+    print_ratios(console, {row.name: row for row in rows if not row.note}, max_batch, lowest, top, single_request)
     errors = sum(row.errors for found in measured.values() for row in found) + sum(row.errors for row in analyzers)
     console.print(f"errors at every level, every round: {errors}")
     return rows
+
+
+def summarise(rounds: list[Row]) -> Row:
+    """The median round: by throughput, or by p50 for a row without one (the floor)."""
+    if math.isnan(rounds[0].rows_per_s):
+        return median_round(rounds, key=lambda row: row.p50_ms)
+    return median_round(rounds)
 
 
 def print_table(console: Console, title: str, rows: list[Row]) -> None:
@@ -78,21 +88,28 @@ def print_table(console: Console, title: str, rows: list[Row]) -> None:
     for column in ("configuration", "rows/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for row in rows:
-        rate = "-" if math.isnan(row.rows_per_s) else f"{row.rows_per_s:.1f}"
-        table.add_row(row.name, rate, f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", str(row.errors))
+        table.add_row(
+            row.name, _figure(row.rows_per_s, 1), _figure(row.p50_ms, 2), _figure(row.p99_ms, 2), str(row.errors)
+        )
     console.print(table)
     for row in rows:
         if row.note:
             console.print(f"{row.name} failed: {row.note.strip()}")
 
 
+def _figure(value: float, digits: int) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
 def print_ratios(
     console: Console,
     rows: dict[str, Row],
     max_batch: int,
+    lowest: int,
     top: int,
     single_request: list[tuple[Row, ServerTime]],
 ) -> None:
+    """The issue's ratios, from the rows that have figures (failed perf_analyzer runs have none)."""
     batch_one, batch_max = rows["in-process, batch 1"], rows[f"in-process, batch {max_batch}"]
     batch_split = rows[f"in-process, batch {max_batch}, split by length"]
     for name in (f"gRPC, concurrency {top}", f"gRPC stream, concurrency {top}"):
@@ -120,9 +137,11 @@ def print_ratios(
             f"+ gRPC and client {row.mean_ms - server.total_ms:.2f}"
         )
     analyzer_top = rows.get(f"perf_analyzer, concurrency {top}")
-    analyzer_1 = rows.get("perf_analyzer, concurrency 1")
-    if analyzer_top is not None and analyzer_1 is not None:
+    analyzer_low = rows.get(f"perf_analyzer, concurrency {lowest}")
+    if analyzer_top is not None:
         console.print(
-            f"with perf_analyzer (C++) as the client: {analyzer_top.rows_per_s / batch_max.rows_per_s:.2f}x throughput, "
-            f"{analyzer_1.p50_ms - batch_one.p50_ms:+.2f} ms at concurrency 1"
+            f"with perf_analyzer (C++) as the client: {analyzer_top.rows_per_s / batch_max.rows_per_s:.2f}x "
+            f"throughput at concurrency {top}"
         )
+    if analyzer_low is not None and lowest == 1:
+        console.print(f"with perf_analyzer at concurrency 1: {analyzer_low.p50_ms - batch_one.p50_ms:+.2f} ms")

@@ -1,30 +1,37 @@
-"""``gatewise bench`` end to end on the tiny repository: every row measured, errors counted."""
+"""``gatewise bench`` end to end on the tiny repository, and its clients when things go wrong."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
+import pytest
 from conftest import RunningServer
 from models import build_repository
 from rich.console import Console
 
-from gateway.bench.clients import closed_loop_stream, run_client
-from gateway.bench.run import run_bench
+from gateway.bench.clients import FLOOR, closed_loop_stream, run_client
+from gateway.bench.rows import Row
+from gateway.bench.run import run_bench, summarise
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
 
 
 def test_bench_measures_every_configuration_and_prints_the_ratios(tmp_path: Path) -> None:
     console = Console(record=True, width=240)
     rows = run_bench(
         build_repository(tmp_path / "models"), "tiny-sentiment", [1, 4], seconds=0.3, workers=1,
-        console=console, rounds=1, perf_analyzer=False,
+        console=console, rounds=2, perf_analyzer=False,
     )  # fmt: skip
     by_name = {row.name: row for row in rows}
     assert set(by_name) == {
         "in-process, batch 1",
         "in-process, batch 8",
         "in-process, batch 8, split by length",
-        "gRPC floor: empty call",
+        FLOOR,
         "gRPC, concurrency 1",
         "gRPC, concurrency 4",
         "gRPC stream, concurrency 4",
@@ -32,17 +39,61 @@ def test_bench_measures_every_configuration_and_prints_the_ratios(tmp_path: Path
     for row in rows:
         assert row.errors == 0, row
         assert row.p50_ms > 0 and row.p99_ms >= row.p50_ms, row
-    assert math.isnan(by_name["gRPC floor: empty call"].rows_per_s)
-    assert all(row.rows_per_s > 0 for name, row in by_name.items() if not name.startswith("gRPC floor"))
+    assert math.isnan(by_name[FLOOR].rows_per_s)
+    assert all(row.rows_per_s > 0 for name, row in by_name.items() if name != FLOOR)
     printed = console.export_text()
     assert "throughput of gRPC, concurrency 4 over in-process batch 8:" in printed
     assert "throughput of gRPC stream, concurrency 4 over in-process batch 8:" in printed
     assert "latency added at concurrency 1" in printed
+    assert "concurrency 1, mean ms per request" in printed
     assert "errors at every level, every round: 0" in printed
 
 
+def test_a_row_without_throughput_takes_its_median_round_by_latency() -> None:
+    nan = float("nan")
+    rounds = [Row(FLOOR, nan, p50, p50) for p50 in (1.32, 1.9, 1.1)]
+    assert summarise(rounds).p50_ms == 1.32
+
+
 def test_stream_client_counts_answers_that_carry_an_error(server: RunningServer) -> None:
-    """Every request on the stream for an unknown model is answered in-band with an error; none hangs."""
+    """Every request on the stream for an unknown model is answered in-band with an error."""
     row = run_client(closed_loop_stream(server.url, "no-such-model", 2, 0.2))
     assert row.errors > 0
     assert math.isnan(row.p50_ms)
+
+
+class EndsAfterThreeAnswers(pb_grpc.GRPCInferenceServiceServicer):
+    """Answers three requests, then aborts the stream, or ends it with OK while requests wait."""
+
+    def __init__(self, abort: bool) -> None:
+        self.abort = abort
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        answered = 0
+        async for request in request_iterator:
+            if answered == 3:
+                if self.abort:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "going away")
+                return
+            answered += 1
+            yield pb.ModelStreamInferResponse(infer_response=pb.ModelInferResponse(id=request.id))
+
+
+@pytest.mark.parametrize("abort", [True, False], ids=["aborted", "ended-ok"])
+def test_stream_client_stops_every_caller_once_when_the_stream_fails_or_ends(abort: bool) -> None:
+    """Each of the 8 callers gets one error and returns; none waits for an answer that cannot come."""
+
+    async def scenario() -> Row:
+        server = grpc.aio.server()
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(EndsAfterThreeAnswers(abort), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            return await asyncio.wait_for(closed_loop_stream(f"127.0.0.1:{port}", "any", 8, 60), 30)
+        finally:
+            await server.stop(None)
+
+    row = asyncio.run(scenario())
+    assert row.errors == 8
