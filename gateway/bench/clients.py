@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -39,34 +39,61 @@ def single_row_requests(model_name: str) -> list[pb.ModelInferRequest]:
     return requests
 
 
+async def drive(
+    call: Callable[[int], Awaitable[bool]],
+    concurrency: int,
+    seconds: float,
+    stop_on: tuple[type[BaseException], ...] = (),
+) -> tuple[float, list[float], int]:
+    """The closed loop itself: ``concurrency`` callers, each awaiting ``call(step)`` then the next, for ``seconds``.
+
+    ``call`` says whether its answer was good; a good one is timed, a bad one counted as an
+    error. An exception in ``stop_on`` counts as one error and ends that caller (the channel
+    it needs is gone). Returns (answers per second, latencies in seconds, errors).
+    """
+    latencies: list[float] = []
+    errors = 0
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + seconds
+
+    async def caller(index: int) -> None:
+        nonlocal errors
+        step = index
+        while loop.time() < stop_at:
+            sent = time.perf_counter()
+            try:
+                answered = await call(step)
+            except stop_on:
+                errors += 1
+                return
+            if answered:
+                latencies.append(time.perf_counter() - sent)
+            else:
+                errors += 1
+            step += 1
+
+    started = loop.time()
+    await asyncio.gather(*(caller(index) for index in range(concurrency)))
+    return len(latencies) / (loop.time() - started), latencies, errors
+
+
 async def closed_loop(url: str, model_name: str, concurrency: int, seconds: float) -> Row:
     """``concurrency`` callers each keep one single-row ModelInfer in flight for ``seconds``."""
     requests = single_row_requests(model_name)
-    latencies: list[float] = []
-    errors = 0
     async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         with contextlib.suppress(grpc.aio.AioRpcError):
             await stub.ModelInfer(requests[0])  # connect before the clock starts; a failure shows in the measured calls
-        loop = asyncio.get_running_loop()
-        stop_at = loop.time() + seconds
 
-        async def caller(index: int) -> None:
-            nonlocal errors
-            step = index
-            while loop.time() < stop_at:
-                sent = time.perf_counter()
-                try:
-                    await stub.ModelInfer(requests[step % len(requests)], timeout=ANSWER_TIMEOUT_S)
-                    latencies.append(time.perf_counter() - sent)
-                except grpc.aio.AioRpcError:
-                    errors += 1
-                step += 1
+        async def call(step: int) -> bool:
+            try:
+                await stub.ModelInfer(requests[step % len(requests)], timeout=ANSWER_TIMEOUT_S)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
 
-        started = loop.time()
-        await asyncio.gather(*(caller(index) for index in range(concurrency)))
-        elapsed = loop.time() - started
-    return measured_row(f"gRPC, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
+        rate, latencies, errors = await drive(call, concurrency, seconds)
+    return measured_row(f"gRPC, concurrency {concurrency}", rate, latencies, errors)
 
 
 class StreamClosed(Exception):
@@ -82,8 +109,6 @@ async def closed_loop_stream(url: str, model_name: str, concurrency: int, second
     does a caller whose answer does not come within ``ANSWER_TIMEOUT_S``.
     """
     templates = single_row_requests(model_name)
-    latencies: list[float] = []
-    errors = 0
     waiting: dict[str, asyncio.Future[pb.ModelStreamInferResponse]] = {}
     ids = itertools.count()
     closed: StreamClosed | None = None
@@ -131,30 +156,15 @@ async def closed_loop_stream(url: str, model_name: str, concurrency: int, second
         reader = asyncio.create_task(read_answers())
         with contextlib.suppress(StreamClosed, TimeoutError):
             await infer(0)  # connect before the clock starts; a failure shows in the measured calls
-        stop_at = loop.time() + seconds
 
-        async def caller(index: int) -> None:
-            nonlocal errors
-            step = index
-            while loop.time() < stop_at:
-                sent = time.perf_counter()
-                try:
-                    answer = await infer(step)
-                except (StreamClosed, TimeoutError):
-                    errors += 1
-                    return
-                if answer.error_message:
-                    errors += 1
-                else:
-                    latencies.append(time.perf_counter() - sent)
-                step += 1
+        async def call(step: int) -> bool:
+            answer = await infer(step)
+            return not answer.error_message
 
-        started = loop.time()
-        await asyncio.gather(*(caller(index) for index in range(concurrency)))
-        elapsed = loop.time() - started
+        rate, latencies, errors = await drive(call, concurrency, seconds, stop_on=(StreamClosed, TimeoutError))
         await stream.done_writing()
         await reader
-    return measured_row(f"gRPC stream, concurrency {concurrency}", len(latencies) / elapsed, latencies, errors)
+    return measured_row(f"gRPC stream, concurrency {concurrency}", rate, latencies, errors)
 
 
 FLOOR = "gRPC floor: empty call"
