@@ -22,7 +22,7 @@ from converters.pipeline import Validator
 from converters.progress import Steps
 from converters.runtime import run_onnx
 from converters.samples import load_samples
-from converters.tensorrt import build_engine, onnx_inputs, plan_profiles
+from converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
 from converters.text import encode
 from gateway.engines.tensorrt import Profile, fits
 
@@ -63,6 +63,7 @@ def export_tensorrt(
         raise ConversionError(f"no ONNX model at {onnx_path}")
     if output is None and (repository is None or name is None):
         raise ConversionError("give --output PLAN, or --repository and --name for a repository entry")
+    check_parsable(onnx_path)  # before TensorRT is needed, so the refusal is the same on every machine
     entry = source_entry(onnx_path)
     config: dict[str, Any] = {}
     if entry is not None:

@@ -5,16 +5,20 @@ only ``build_engine`` imports ``tensorrt``. Precision: TensorRT 11 builds every 
 strongly typed (the FP16/INT8 builder flags are gone), so reduced precision must already be
 in the ONNX graph (``gatewise convert onnx --fp16``, or Q/DQ nodes for INT8/FP8). On
 TensorRT 10 the same strongly typed build is used for such graphs, and an FP32 graph may
-still ask for the FP16 builder flag.
+still ask for the FP16 builder flag. An FP32 build clears TF32, which TensorRT enables by
+default and which can drift past the FP32 tolerance. Graphs fused by onnxruntime
+(``--optimize``: ``com.microsoft`` Attention, SkipLayerNormalization, BiasGelu) are refused:
+TensorRT's ONNX parser has no such ops, and TensorRT does its own fusions.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from converters.errors import TensorRTError
-from gateway.engines.tensorrt import EngineMetadata, Profile, ShapeRange, metadata_path, profiles_as_json
+from gateway.engines.tensorrt import EngineMetadata, Profile, ShapeRange, default_range, metadata_path, profiles_as_json
 
 PRECISIONS = ("graph", "fp32", "fp16", "int8")
 """``graph``: whatever the ONNX graph holds (strongly typed); the rest ask for one precision."""
@@ -41,20 +45,6 @@ def parse_shapes(spec: str) -> dict[str, tuple[int, ...]]:
             raise TensorRTError(f"shape {part!r}: dimensions must be at least 1")
         shapes[name] = shape
     return shapes
-
-
-def default_range(shape: tuple[int, ...], *, max_batch: int, max_length: int, opt_batch: int | None,
-                  opt_length: int | None) -> ShapeRange:
-    """Axis 0 is the batch (1..max_batch); other dynamic axes are sequence (1..max_length)."""
-    low, best, high = [], [], []
-    for axis, dim in enumerate(shape):
-        if dim > 0:
-            low.append(dim), best.append(dim), high.append(dim)
-        elif axis == 0:
-            low.append(1), best.append(opt_batch or max(1, max_batch // 2)), high.append(max_batch)
-        else:
-            low.append(1), best.append(opt_length or max(1, max_length // 2)), high.append(max_length)
-    return ShapeRange(tuple(low), tuple(best), tuple(high))
 
 
 def plan_profiles(
@@ -108,6 +98,23 @@ def check_range(name: str, onnx_shape: tuple[int, ...], limits: ShapeRange) -> N
 # --------------------------------------------------------------------------------------
 # Precision
 # --------------------------------------------------------------------------------------
+
+
+ORT_DOMAIN = "com.microsoft"
+
+
+def check_parsable(onnx_path: Path) -> None:
+    """Refuse a graph holding onnxruntime's own ops (``--optimize`` fusions, dynamic INT8) before TensorRT sees it."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    ort_ops = sorted({node.op_type for node in graph.node if node.domain == ORT_DOMAIN})
+    if ort_ops:
+        raise TensorRTError(
+            f"{onnx_path} holds onnxruntime-only ops ({', '.join(ort_ops)}), which TensorRT's ONNX parser cannot build; "
+            "these come from `gatewise convert onnx --optimize`. Build from a version converted without --optimize "
+            "(add --fp16 for an FP16 engine): TensorRT makes its own fusions"
+        )
 
 
 def graph_precision(onnx_path: Path) -> str:
@@ -187,17 +194,25 @@ def build_engine(
     device_id: int = 0,
     quiet: bool = False,
 ) -> EngineMetadata:
-    """Build ``plan_path`` from ``onnx_path`` and stamp ``plan_path.json``; reuse and update ``timing_cache``."""
+    """Build ``plan_path`` from ``onnx_path`` and stamp ``plan_path.json``; reuse and update ``timing_cache``.
+
+    Builds on ``device_id`` (made current first) and stamps that GPU's name and capability.
+    """
     try:
         import tensorrt as trt
     except ImportError as exc:
         raise TensorRTError(
-            "TensorRT is not installed: `pip install 'gatewise[tensorrt]'` where NVIDIA's package index is "
-            "reachable (PyPI only has stubs that download from it), or serve the ONNX model"
+            "TensorRT is not installed: `pip install 'gatewise[tensorrt]'` (CUDA 13, driver >= 580) or "
+            "'gatewise[tensorrt-cu12]' (CUDA 12, driver >= 525) where NVIDIA's package index (pypi.nvidia.com) is "
+            "reachable: the TensorRT packages on PyPI fetch their libraries from it at install time. Or serve the ONNX model"
         ) from exc
-    from gateway.engines.tensorrt import device_facts
+    from gateway.engines import cuda
 
     plan = plan_precision(precision, graph_precision(onnx_path), tensorrt_major(trt.__version__))
+    check_parsable(onnx_path)
+    # The device's facts come first: a build that cannot stamp its plan must not write one.
+    cuda.use_device(device_id, force=True)
+    gpu_name, capability = cuda.device_facts(device_id)
     logger = trt.Logger(trt.Logger.ERROR if quiet else trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -213,25 +228,19 @@ def build_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    if plan.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        # TF32 is on by default and rounds FP32 GEMM inputs to 10-bit mantissas; an FP32
+        # build is validated at 1e-3 against ONNX, so it computes in real FP32.
+        config.clear_flag(trt.BuilderFlag.TF32)
     for profile in profiles:
         optimisation = builder.create_optimization_profile()
         for name, limits in profile.items():
             optimisation.set_shape(name, limits.min, limits.opt, limits.max)
         config.add_optimization_profile(optimisation)
-    cache_bytes = timing_cache.read_bytes() if timing_cache is not None and timing_cache.is_file() else b""
-    cache = config.create_timing_cache(cache_bytes)
-    if not config.set_timing_cache(cache, ignore_mismatch=False):
-        # A cache from another GPU or TensorRT release: start a fresh one rather than mix timings.
-        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    attach_timing_cache(config, timing_cache.read_bytes() if timing_cache is not None and timing_cache.is_file() else b"")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise TensorRTError(f"TensorRT failed to build an engine from {onnx_path}; rerun without --quiet for its log")
-    plan_path.parent.mkdir(parents=True, exist_ok=True)
-    plan_path.write_bytes(bytes(serialized))
-    if timing_cache is not None:
-        timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
-    gpu_name, capability = device_facts(device_id)
     meta = EngineMetadata(
         tensorrt_version=trt.__version__,
         gpu_name=gpu_name,
@@ -241,8 +250,50 @@ def build_engine(
         profiles=profiles_as_json(profiles),
         source=str(onnx_path),
     )
-    metadata_path(plan_path).write_text(meta.to_json(), encoding="utf-8")
+    write_plan(plan_path, bytes(serialized), meta)
+    if timing_cache is not None:
+        timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
     return meta
+
+
+def attach_timing_cache(config: object, cached: bytes) -> None:
+    """Give the builder ``cached`` timings, or a fresh cache when they cannot be used.
+
+    What ``create_timing_cache`` does with bytes from another TensorRT release is not
+    documented (it may raise or return None), and ``set_timing_cache`` returns False for a
+    cache from another GPU: every such case builds with an empty cache instead of failing.
+    """
+    cache = None
+    if cached:
+        try:
+            cache = config.create_timing_cache(cached)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - undocumented for foreign caches: treat as unusable
+            cache = None
+        if cache is not None and not config.set_timing_cache(cache, ignore_mismatch=False):  # type: ignore[attr-defined]
+            cache = None
+        if cache is not None:
+            return
+    config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)  # type: ignore[attr-defined]
+
+
+def write_plan(plan_path: Path, plan: bytes, meta: EngineMetadata) -> None:
+    """Write the plan and its stamp so that no reader ever finds a plan without its stamp.
+
+    Both go to temporary names first; the stamp is moved into place before the plan, so an
+    interrupted write leaves at worst a stamp with no plan (which nothing serves).
+    """
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = metadata_path(plan_path)
+    plan_tmp, stamp_tmp = plan_path.with_name(f".{plan_path.name}.tmp"), stamp.with_name(f".{stamp.name}.tmp")
+    try:
+        plan_tmp.write_bytes(plan)
+        stamp_tmp.write_text(meta.to_json(), encoding="utf-8")
+        os.replace(stamp_tmp, stamp)
+        os.replace(plan_tmp, plan_path)
+    finally:
+        plan_tmp.unlink(missing_ok=True)
+        stamp_tmp.unlink(missing_ok=True)
 
 
 def trt_available() -> bool:

@@ -12,14 +12,15 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 
 from gateway import __version__, metrics, tracing
 from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
-from gateway.drain import InFlight
-from gateway.errors import GatewiseError, InvalidInput
+from gateway.drain import Drain
+from gateway.errors import GatewiseError, InvalidInput, ShuttingDown
 from gateway.model import ServedModel
 from gateway.repository import ModelRepository
 from gateway.security.principal import current_principal
@@ -43,7 +44,6 @@ def _status(
 
     @functools.wraps(method)
     async def wrapper(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> _Response:
-        self.in_flight.hold()
         try:
             return await method(self, request, context)
         except GatewiseError as exc:
@@ -59,14 +59,14 @@ def _status(
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """The Open Inference Protocol, plus the Triton extensions clients call."""
 
-    def __init__(self, repository: ModelRepository, settings: ServerSettings) -> None:
+    def __init__(self, repository: ModelRepository, settings: ServerSettings, drain: Drain) -> None:
         self.repository = repository
         self.settings = settings
         tracing.configure(settings.tracing)
         self.ready = False
         """Set once the initial load pass finished; cleared when shutting down."""
-        self.in_flight = InFlight()
-        """Inference and repository calls now running, which shutdown waits for."""
+        self.drain = drain
+        """Admits this service's calls (``gateway.admission``); streams wind down when it closes."""
 
     # ------------------------------------------------------------ health and metadata
 
@@ -151,14 +151,21 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests are answered as they finish (matched by ``id``), errors in-band."""
-        answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+        """Requests are answered as they finish (matched by ``id``), errors in-band.
+
+        When shutdown closes the drain, requests read from then on are answered in-band
+        with UNAVAILABLE, and once every earlier one is answered the stream ends with
+        UNAVAILABLE, so the client reconnects to another replica.
+        """
+        answers: asyncio.Queue[pb.ModelStreamInferResponse | _StreamEvent] = asyncio.Queue()
         running: set[asyncio.Task] = set()
 
         async def answer(request: pb.ModelInferRequest) -> None:
             try:
+                if self.drain.closed:
+                    raise ShuttingDown()
                 response = await self._infer(request, context, "ModelStreamInfer")
-                await answers.put(pb.ModelStreamInferResponse(infer_response=response))
+                reply = pb.ModelStreamInferResponse(infer_response=response)
             except Exception as exc:  # noqa: BLE001 - every request on a stream gets exactly one answer
                 if isinstance(exc, GatewiseError):
                     message = exc.message
@@ -166,23 +173,42 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     log.exception("ModelStreamInfer request failed")
                     message = f"ModelStreamInfer failed: {type(exc).__name__}"
                 echo = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
-                await answers.put(pb.ModelStreamInferResponse(error_message=message, infer_response=echo))
+                reply = pb.ModelStreamInferResponse(error_message=message, infer_response=echo)
+            # Out of ``running`` before the answer is queued: the stream may end once both are empty.
+            running.discard(asyncio.current_task())
+            answers.put_nowait(reply)
 
         async def read() -> None:
-            async for request in request_iterator:
-                task = asyncio.create_task(answer(request))
-                running.add(task)
-                task.add_done_callback(running.discard)
+            try:
+                async for request in request_iterator:
+                    task = asyncio.create_task(answer(request))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+            except Exception as exc:  # noqa: BLE001 - a request that did not parse ends the stream
+                await answers.put(_StreamEvent(error=exc))
+                return
             while running:
                 await asyncio.gather(*list(running))
-            await answers.put(None)
+            await answers.put(_StreamEvent(done=True))
 
-        self.in_flight.hold()
         reader = asyncio.create_task(read())
+        forget_drain = self.drain.on_close(lambda: answers.put_nowait(_StreamEvent(closing=True)))
+        closing = False
         try:
-            while (item := await answers.get()) is not None:
-                yield item
+            while True:
+                item = await answers.get()
+                if isinstance(item, pb.ModelStreamInferResponse):
+                    yield item
+                elif item.error is not None:
+                    raise item.error
+                elif item.done:
+                    return
+                else:
+                    closing = True
+                if closing and not running and answers.empty():
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, ShuttingDown().message)
         finally:
+            forget_drain()
             reader.cancel()
             for task in list(running):
                 task.cancel()
@@ -241,6 +267,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return name if model is not None or name in self.repository.entries else metrics.UNKNOWN_MODEL
 
 
+@dataclass(frozen=True)
+class _StreamEvent:
+    """What ModelStreamInfer's reader or the drain tells the stream besides answers."""
+
+    done: bool = False
+    closing: bool = False
+    error: BaseException | None = None
+
+
 def principal_of(context: grpc.aio.ServicerContext) -> str:
     """Who sent the request, as the auth interceptor proved it; 'anonymous' without auth.
 
@@ -296,11 +331,11 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     for spec in model.signature.outputs:
         proto.output.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[skip:])
     proto.parameters["max_batch_rows"].string_value = str(batching.max_batch_size)
-    providers = model.describe().get("providers", "")
-    on_gpu = config.backend == "tensorrt" or providers.split(",")[0] != "CPUExecutionProvider"
+    facts = model.describe()  # the served version's own engine, not config.toml's default backend
+    on_gpu = facts.get("device") == "gpu"
     kind = config_pb.ModelInstanceGroup.KIND_GPU if on_gpu else config_pb.ModelInstanceGroup.KIND_CPU
     proto.instance_group.add(name=f"{model.name}_0", count=config.instances, kind=kind)
-    for key, value in model.describe().items():
+    for key, value in facts.items():
         proto.parameters[key].string_value = value
     if config.plugin:
         proto.parameters["plugin"].string_value = config.plugin

@@ -44,8 +44,11 @@ def create_engines(config: ModelConfig, version_dir: Path, count: int) -> list[E
     else:
         from gateway.engines.onnxruntime import OnnxRuntimeEngine
 
+        max_length = int(config.parameters.get("max_length", 128))
+
         def open_one() -> Engine:
-            return OnnxRuntimeEngine(path, config.onnxruntime)
+            return OnnxRuntimeEngine(path, config.onnxruntime, max_batch=config.batching.max_batch_size,
+                                     max_length=max_length)
 
     engines: list[Engine] = []
     try:

@@ -2,17 +2,29 @@
 
 What was asked for and what runs are both logged and reported (``describe()`` ends up in
 ModelConfig's parameters), so nobody mistakes a CPU fallback for a GPU deployment.
+
+The fallback is the engine's own: onnxruntime's Python wrapper, when a session fails to
+create, prints to stdout and retries with ``provider_options=None``, which drops
+``device_id`` and the TensorRT cache options (a model meant for GPU 1 silently runs on GPU 0).
+So sessions are created with ``enable_fallback=0`` and each failed provider is dropped,
+logged and reported, keeping the options of the ones that remain.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from gateway.config import OnnxRuntimeConfig, TensorSpec
 from gateway.engines.base import Tensors
+from gateway.engines.tensorrt import Profile, default_range
 from gateway.errors import EngineError
 
 log = logging.getLogger("gatewise.engines.onnxruntime")
@@ -40,19 +52,107 @@ def choose_providers(wanted: tuple[str, ...], available: list[str]) -> tuple[lis
     return chosen, missing
 
 
-def _provider_options(name: str, config: OnnxRuntimeConfig, path: Path) -> dict[str, str]:
+def trt_cache_dir(path: Path) -> Path:
+    """Where the TensorRT EP keeps engines and timings for the model at ``path``: outside the repository.
+
+    Inside the version folder, every cache write looked like a changed model to the
+    repository watcher, and a read-only repository (a mounted volume) could not load at
+    all. The folder is keyed by the model file's path, size and mtime, so a replaced
+    model never meets a stale engine. ``$XDG_CACHE_HOME`` (else ``~/.cache``) /gatewise/
+    trt-ep, or the system temp folder when that cannot be created.
+    """
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    name = f"{path.parent.parent.name}-{path.parent.name}-{key}"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gatewise" / "trt-ep"
+    for root in (base, Path(tempfile.gettempdir()) / "gatewise-trt-ep"):
+        try:
+            (root / name).mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(root / name, os.W_OK):
+            return root / name
+    raise EngineError(f"no writable folder for the TensorRT EP cache of {path} (tried {base} and the temp folder)")
+
+
+def shape_option(shapes: dict[str, tuple[int, ...]]) -> str:
+    """``{"input_ids": (1, 8)}`` -> ``"input_ids:1x8"``, the TensorRT EP's profile syntax."""
+    return ",".join(f"{name}:{'x'.join(str(dim) for dim in shape)}" for name, shape in shapes.items())
+
+
+def trt_profile(inputs: dict[str, tuple[int, ...]], max_batch: int, max_length: int) -> Profile:
+    """One profile over the dynamic inputs, from ``batching.max_batch_size`` and ``parameters.max_length``.
+
+    Without explicit profiles the EP builds an engine for the first shapes it sees and
+    rebuilds it whenever a longer padded batch arrives: seconds per rebuild, on live traffic.
+    """
+    return {name: default_range(shape, max_batch=max_batch, max_length=max_length)
+            for name, shape in inputs.items() if any(dim < 0 for dim in shape)}  # fmt: skip
+
+
+def _provider_options(name: str, config: OnnxRuntimeConfig, path: Path, profile: Profile) -> dict[str, str]:
     if name == "CUDAExecutionProvider":
         return {"device_id": str(config.device_id)}
     if name == "TensorrtExecutionProvider":
-        cache = path.parent / "trt_cache"
-        return {
+        cache = str(trt_cache_dir(path))
+        options = {
             "device_id": str(config.device_id),
             "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": str(cache),
+            "trt_engine_cache_path": cache,
             "trt_timing_cache_enable": "True",
-            "trt_timing_cache_path": str(cache),
+            "trt_timing_cache_path": cache,
         }
+        if profile:
+            options["trt_profile_min_shapes"] = shape_option({n: r.min for n, r in profile.items()})
+            options["trt_profile_opt_shapes"] = shape_option({n: r.opt for n, r in profile.items()})
+            options["trt_profile_max_shapes"] = shape_option({n: r.max for n, r in profile.items()})
+        return options
     return {}
+
+
+def both_onnxruntimes() -> bool:
+    """Whether ``onnxruntime`` and ``onnxruntime-gpu`` are both installed (they share one folder; the GPU EPs vanish)."""
+    names = set()
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        names.add(name)
+    return len(names) == 2
+
+
+GPU_INSTALL = (
+    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]>=1.31,<2' "
+    "(both packages write the onnxruntime/ folder; see docs/converters.md, GPU)"
+)
+_preloaded = False
+
+
+def _preload_cuda() -> None:
+    """Load CUDA/cuDNN from the nvidia-* wheels before a GPU session, once.
+
+    onnxruntime-gpu finds pip-installed CUDA libraries only through ``preload_dlls()`` (or a
+    torch imported first); without it the CUDA EP fails to load and the model would run on CPU.
+    """
+    global _preloaded
+    if not _preloaded and hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception as exc:  # noqa: BLE001 - a missing library shows up as the EP's own failure below
+            log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+    _preloaded = True
+
+
+_NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
+                "tensor(float16)": np.float16, "tensor(bool)": np.bool_}
+
+
+def _graph_inputs(path: Path) -> dict[str, tuple[int, ...]]:
+    """The model's input shapes (-1 where dynamic), read by a CPU session before the GPU one is made."""
+    probe = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return {node.name: tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in node.shape or [])
+            for node in probe.get_inputs()}  # fmt: skip
 
 
 def _spec(node: ort.NodeArg) -> TensorSpec:
@@ -69,25 +169,29 @@ class OnnxRuntimeEngine:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
-    def __init__(self, path: Path, config: OnnxRuntimeConfig) -> None:
+    def __init__(self, path: Path, config: OnnxRuntimeConfig, *, max_batch: int = 32, max_length: int = 128) -> None:
         if not path.is_file():
             raise EngineError(f"no ONNX model at {path}")
         self._path = path
-        chosen, _missing = choose_providers(config.providers, ort.get_available_providers())
+        available = ort.get_available_providers()
+        chosen, missing = choose_providers(config.providers, available)
         self._requested = [PROVIDER_NAMES[name] for name in config.providers]
+        gpu_wanted = [name for name in self._requested if name != "CPUExecutionProvider"]
+        if missing and gpu_wanted and both_onnxruntimes():
+            log.warning("%s: onnxruntime and onnxruntime-gpu are both installed, so %s are missing; fix: %s",
+                        path, missing, GPU_INSTALL)
+        if any(name != "CPUExecutionProvider" for name in chosen):
+            _preload_cuda()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = config.intra_op_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin_wait else "0")
         options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path),
-                sess_options=options,
-                providers=[(name, _provider_options(name, config, path)) for name in chosen],
-            )
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
-            raise EngineError(f"ONNX Runtime could not load {path}: {exc}") from exc
+        self._profile: Profile = {}
+        if "TensorrtExecutionProvider" in chosen:
+            self._profile = trt_profile(_graph_inputs(path), max_batch, max_length)
+        self._failed: list[str] = []
+        self._session = self._open(path, options, config, chosen)
         self._providers = self._session.get_providers()
         fell_back = [name for name in self._requested if name not in self._providers]
         if fell_back:
@@ -97,15 +201,54 @@ class OnnxRuntimeEngine:
         self.inputs = tuple(_spec(node) for node in self._session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self._session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
+        if "TensorrtExecutionProvider" in self._providers and self._profile:
+            self._build_trt_engines()
+
+    def _open(self, path: Path, options: ort.SessionOptions, config: OnnxRuntimeConfig,
+              chosen: list[str]) -> ort.InferenceSession:
+        """A session on the first of ``chosen`` that creates; each failure is logged and the next tried, options kept."""
+        remaining = list(chosen)
+        while True:
+            try:
+                return ort.InferenceSession(
+                    str(path),
+                    sess_options=options,
+                    providers=[(name, _provider_options(name, config, path, self._profile)) for name in remaining],
+                    enable_fallback=0,
+                )
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+                if len(remaining) == 1:
+                    raise EngineError(f"ONNX Runtime could not load {path}: {exc}") from exc
+                failed = remaining.pop(0)
+                self._failed.append(failed)
+                log.warning("%s: %s failed to start (%s); trying %s", path, failed, exc, remaining)
+
+    def _build_trt_engines(self) -> None:
+        """Run the profile's min, opt and max shapes once, so the EP builds its engine at load, not on a client's request."""
+        for pick in ("min", "opt", "max"):
+            feed = {}
+            for node in self._session.get_inputs():
+                limits = self._profile.get(node.name)
+                shape = getattr(limits, pick) if limits else tuple(max(dim, 1) if isinstance(dim, int) else 1 for dim in node.shape)
+                feed[node.name] = np.zeros(shape, dtype=_NUMPY_TYPES.get(node.type, np.float32))
+            if "attention_mask" in feed:
+                feed["attention_mask"][...] = 1
+            self.infer(feed)
 
     def describe(self) -> dict[str, str]:
-        return {
+        facts = {
             "engine": "onnxruntime",
             "onnxruntime_version": ort.__version__,
             "providers_requested": ",".join(self._requested),
             "providers": ",".join(self._providers),
             "fallback": "true" if self._providers[0] != self._requested[0] else "false",
+            "device": "cpu" if self._providers[0] == "CPUExecutionProvider" else "gpu",
         }
+        if self._failed:
+            facts["providers_failed"] = ",".join(self._failed)
+        if self._profile:
+            facts["trt_profile_max_shapes"] = shape_option({n: r.max for n, r in self._profile.items()})
+        return facts
 
     def infer(self, inputs: Tensors) -> Tensors:
         try:

@@ -9,8 +9,9 @@ buffers are allocated once per instance and optimisation profile, at that profil
 shapes, and reused by every batch; tensors are bound by name. Every thread that runs an
 instance first makes the configured GPU its current device (``use_device``).
 
-``tensorrt`` and ``cuda-python`` are imported only when an engine is opened, so the
-metadata, profile and buffer helpers here work (and are tested) without libnvinfer.
+``tensorrt`` and ``cuda-bindings`` (through ``gateway.engines.cuda``) are imported only when
+an engine is opened, so the metadata, profile and buffer helpers here work (and are tested)
+without libnvinfer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gateway.config import TensorRTConfig, TensorSpec
+from gateway.engines import cuda
 from gateway.engines.base import Tensors
 from gateway.errors import EngineError
 
@@ -172,73 +173,33 @@ def spec_of(name: str, dtype: np.dtype, shape: Shape) -> TensorSpec:
     return TensorSpec(name=name, datatype=datatype, shape=tuple(dim if dim > 0 else -1 for dim in shape))
 
 
-# --------------------------------------------------------------------------------------
-# CUDA through cuda-python (no torch, no pycuda): every call returns (error, value...)
-# --------------------------------------------------------------------------------------
+def numpy_dtype(trt: Any, name: str, dtype: Any) -> np.dtype:
+    """The numpy type of an engine tensor; EngineError for types numpy lacks (BF16, FP8, INT4, FP4).
 
-
-def _cudart() -> Any:
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # older cuda-python
-        except ImportError as exc:
-            raise EngineError("the TensorRT engine needs cuda-python: pip install 'gatewise[tensorrt]'") from exc
-    return cudart
-
-
-def _check(result: Any, what: str) -> Any:
-    error, *values = result if isinstance(result, tuple) else (result,)
-    if int(error) != 0:
-        raise EngineError(f"CUDA {what} failed: {error}")
-    return values[0] if len(values) == 1 else values
-
-
-def device_facts(device_id: int) -> tuple[str, str]:
-    """``(gpu name, "major.minor")`` of ``device_id``."""
-    cudart = _cudart()
-    props = _check(cudart.cudaGetDeviceProperties(device_id), "cudaGetDeviceProperties")
-    name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
-    return name, f"{props.major}.{props.minor}"
-
-
-_thread_device = threading.local()
-
-
-def use_device(device_id: int, set_device: Callable[[int], Any], *, force: bool = False) -> bool:
-    """Make ``device_id`` the calling thread's current CUDA device; True if ``set_device`` was called.
-
-    The CUDA runtime's current device is per thread (default 0), and batches run in the
-    model's executor threads, not the thread that loaded the engine. So every thread that
-    touches an engine calls this first; it calls ``set_device`` once per thread and device,
-    or always with ``force`` (loading, where another library may have moved the device).
+    ``trt.nptype`` raises TypeError for those, which would surface as an unexplained crash
+    at load instead of a model that fails with its tensor named.
     """
-    if not force and getattr(_thread_device, "device", None) == device_id:
-        return False
-    set_device(device_id)
-    _thread_device.device = device_id
-    return True
+    try:
+        return np.dtype(trt.nptype(dtype))
+    except TypeError:
+        raise EngineError(
+            f"tensor {name!r} has TensorRT type {dtype}, which has no numpy equivalent; "
+            "keep the engine's inputs and outputs FP32/FP16/INT32/INT64 (cast inside the graph)"
+        ) from None
 
 
-class _Buffers:
-    """Device memory for one profile, allocated once at its largest shapes."""
-
-    def __init__(self, cudart: Any, sizes: dict[str, int]) -> None:
-        self._cudart = cudart
-        self.addresses: dict[str, int] = {}
-        self.sizes = sizes
-        try:
-            for name, size in sizes.items():
-                self.addresses[name] = int(_check(cudart.cudaMalloc(size), f"cudaMalloc({size}) for {name!r}"))
-        except BaseException:
-            self.free()
-            raise
-
-    def free(self) -> None:
-        for address in self.addresses.values():
-            self._cudart.cudaFree(address)
-        self.addresses.clear()
+def default_range(shape: Shape, *, max_batch: int, max_length: int, opt_batch: int | None = None,
+                  opt_length: int | None = None) -> ShapeRange:
+    """Axis 0 is the batch (1..max_batch); other dynamic axes are sequence (1..max_length); fixed axes stay."""
+    low, best, high = [], [], []
+    for axis, dim in enumerate(shape):
+        if dim > 0:
+            low.append(dim), best.append(dim), high.append(dim)
+        elif axis == 0:
+            low.append(1), best.append(opt_batch or max(1, max_batch // 2)), high.append(max_batch)
+        else:
+            low.append(1), best.append(opt_length or max(1, max_length // 2)), high.append(max_length)
+    return ShapeRange(tuple(low), tuple(best), tuple(high))
 
 
 class TensorRTPlan:
@@ -258,16 +219,15 @@ class TensorRTPlan:
             import tensorrt as trt
         except ImportError as exc:
             raise EngineError(
-                f"{path}: TensorRT is not installed here; install 'gatewise[tensorrt]' from NVIDIA's index, "
-                "or serve the model's ONNX version (a version folder holding model.onnx)"
+                f"{path}: TensorRT is not installed here; {cuda.INSTALL_HINT} (TensorRT's libraries come from "
+                "NVIDIA's index, pypi.nvidia.com), or serve the model's ONNX version (a version folder holding model.onnx)"
             ) from exc
         self.trt = trt
-        self.cudart = cudart = _cudart()
         self.path = path
         self.config = config
         self.device_id = config.device_id
         self.use_device(force=True)
-        gpu_name, capability = device_facts(config.device_id)
+        gpu_name, capability = cuda.device_facts(config.device_id)
         check_compatible(meta, path, tensorrt_version=trt.__version__, compute_capability=capability, gpu_name=gpu_name)
         self.meta, self.gpu = meta, gpu_name
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -278,7 +238,7 @@ class TensorRTPlan:
         engine = self.engine
         names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
         is_input = {name: engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT for name in names}
-        self.dtypes = {name: np.dtype(trt.nptype(engine.get_tensor_dtype(name))) for name in names}
+        self.dtypes = {name: numpy_dtype(trt, name, engine.get_tensor_dtype(name)) for name in names}
         self.input_names = [name for name in names if is_input[name]]
         self.output_names = [name for name in names if not is_input[name]]
         self.profiles = [
@@ -293,8 +253,7 @@ class TensorRTPlan:
         log.info("%s: TensorRT %s on %s (%s), %d profile(s)", path, trt.__version__, gpu_name, capability, len(self.profiles))
 
     def use_device(self, *, force: bool = False) -> None:
-        use_device(self.device_id, lambda device: _check(self.cudart.cudaSetDevice(device), f"cudaSetDevice({device})"),
-                   force=force)
+        cuda.use_device(self.device_id, force=force)
 
     def instance(self) -> TensorRTEngine:
         """A new engine instance (context, stream, buffers) on this plan."""
@@ -333,12 +292,13 @@ class TensorRTEngine:
         else:
             plan.acquire()
         self._plan: TensorRTPlan | None = plan
-        self._trt, self._cudart, self._path = plan.trt, plan.cudart, plan.path
+        self._trt, self._path = plan.trt, plan.path
         self._dtypes, self._profiles = plan.dtypes, plan.profiles
         self._input_names, self._output_names = plan.input_names, plan.output_names
         self.inputs, self.outputs = plan.inputs, plan.outputs
         self._facts = {
             "engine": "tensorrt",
+            "device": "gpu",
             "tensorrt_version": plan.trt.__version__,
             "gpu": plan.gpu,
             "device_id": str(plan.device_id),
@@ -348,15 +308,15 @@ class TensorRTEngine:
         }
         self._lock = threading.Lock()
         self._context: Any = None
-        self._stream: Any = None
-        self._buffers: list[_Buffers] = []
+        self._stream: cuda.Stream | None = None
+        self._buffers: list[cuda.Buffers] = []
         self._active = -1
         try:
             plan.use_device(force=True)
             self._context = plan.engine.create_execution_context()
             if self._context is None:
                 raise EngineError(f"TensorRT could not create an execution context for {path} (out of GPU memory?)")
-            self._stream = _check(self._cudart.cudaStreamCreate(), "cudaStreamCreate")
+            self._stream = cuda.Stream()
             for index in range(len(self._profiles)):
                 self._buffers.append(self._allocate(index))
         except BaseException:
@@ -365,10 +325,10 @@ class TensorRTEngine:
 
     def _activate(self, index: int) -> None:
         if index != self._active:
-            self._context.set_optimization_profile_async(index, self._stream)
+            self._context.set_optimization_profile_async(index, self._stream.handle)
             self._active = index
 
-    def _allocate(self, index: int) -> _Buffers:
+    def _allocate(self, index: int) -> cuda.Buffers:
         """Set the profile's max input shapes, read the output shapes they imply, allocate both once."""
         self._activate(index)
         shapes: dict[str, Shape] = {}
@@ -377,7 +337,7 @@ class TensorRTEngine:
             shapes[name] = limits.max
         for name in self._output_names:
             shapes[name] = tuple(self._context.get_tensor_shape(name))
-        return _Buffers(self._cudart, plan_buffers(shapes, self._dtypes))
+        return cuda.Buffers(plan_buffers(shapes, self._dtypes))
 
     @property
     def plan(self) -> TensorRTPlan | None:
@@ -393,47 +353,48 @@ class TensorRTEngine:
             raise EngineError(f"{self._path}: inputs {missing} are missing")
         arrays = {name: np.ascontiguousarray(inputs[name], dtype=self._dtypes[name]) for name in self._input_names}
         shapes = {name: tuple(array.shape) for name, array in arrays.items()}
-        cudart = self._cudart
-        plan = self._plan
-        if plan is None:
-            raise EngineError(f"{self._path}: this TensorRT instance is closed")
         with self._lock:
+            plan, stream = self._plan, self._stream
+            if plan is None or stream is None:
+                raise EngineError(f"{self._path}: this TensorRT instance is closed")
             plan.use_device()  # this worker thread's device, set once per thread
             index = choose_profile(shapes, self._profiles)
             self._activate(index)
             buffers = self._buffers[index]
-            h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
             for name, array in arrays.items():
                 self._context.set_input_shape(name, shapes[name])
-                _check(cudart.cudaMemcpyAsync(buffers.addresses[name], array.ctypes.data, array.nbytes, h2d, self._stream),
-                       f"copy of {name!r} to the GPU")
+                stream.to_device(buffers.addresses[name], array, repr(name))
             results = {}
             for name in [*self._input_names, *self._output_names]:
                 self._context.set_tensor_address(name, buffers.addresses[name])
             for name in self._output_names:
                 results[name] = np.empty(tuple(self._context.get_tensor_shape(name)), dtype=self._dtypes[name])
-            if not self._context.execute_async_v3(self._stream):
+            if not self._context.execute_async_v3(stream.handle):
                 raise EngineError(f"TensorRT failed to run {self._path}")
             for name, array in results.items():
-                _check(cudart.cudaMemcpyAsync(array.ctypes.data, buffers.addresses[name], array.nbytes, d2h, self._stream),
-                       f"copy of {name!r} from the GPU")
-            _check(cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
+                stream.to_host(array, buffers.addresses[name], repr(name))
+            stream.synchronize()
         return results
 
     def close(self) -> None:
-        """Free this instance's buffers, stream and context, then drop its hold on the shared plan."""
-        if self._plan is None:
-            return
-        try:
-            self._plan.use_device(force=True)
-        except EngineError:
-            log.warning("%s: could not select GPU %d to release an instance", self._path, self._plan.device_id)
-        for buffers in self._buffers:
-            buffers.free()
-        self._buffers = []
-        if self._stream is not None:
-            self._cudart.cudaStreamDestroy(self._stream)
-            self._stream = None
-        self._context = None  # a context must go before its engine
-        plan, self._plan = self._plan, None
+        """Free this instance's buffers, stream and context, then drop its hold on the shared plan.
+
+        Takes the instance lock, so a batch still running on a worker thread finishes before
+        its buffers and stream are freed under it.
+        """
+        with self._lock:
+            if self._plan is None:
+                return
+            try:
+                self._plan.use_device(force=True)
+            except EngineError:
+                log.warning("%s: could not select GPU %d to release an instance", self._path, self._plan.device_id)
+            for buffers in self._buffers:
+                buffers.free()
+            self._buffers = []
+            if self._stream is not None:
+                self._stream.destroy()
+                self._stream = None
+            self._context = None  # a context must go before its engine
+            plan, self._plan = self._plan, None
         plan.release()

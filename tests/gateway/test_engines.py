@@ -15,7 +15,7 @@ import pytest
 import gateway.engines.onnxruntime as onnxruntime_engine
 from gateway.config import load_config
 from gateway.engines import create_engines
-from gateway.engines.tensorrt import use_device
+from gateway.engines.cuda import use_device
 from gateway.model import ServedModel
 from plugins.manager import PluginManager
 
@@ -116,3 +116,116 @@ def test_use_device_remembers_nothing_when_setting_fails() -> None:
     thread.start()
     thread.join()
     assert seen == ["no device 7", 7]
+
+
+# -- ONNX Runtime on GPU hosts: the TensorRT EP cache, explicit fallback, both onnxruntimes ------
+
+
+def test_trt_ep_cache_lives_outside_the_repository(repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher scans every file under the repository: the EP's engine cache must not be one of them."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    config = load_config(repository / "add-one")
+    model = repository / "add-one" / "1" / "model.onnx"
+    options = onnxruntime_engine._provider_options("TensorrtExecutionProvider", config.onnxruntime, model, {})
+    cache = Path(options["trt_engine_cache_path"])
+    assert cache.is_dir() and cache.is_relative_to(tmp_path / "cache" / "gatewise" / "trt-ep")
+    assert not cache.is_relative_to(repository) and options["trt_timing_cache_path"] == str(cache)
+    model.touch()  # a replaced model gets a fresh folder, never a stale engine
+    assert onnxruntime_engine.trt_cache_dir(model) != cache
+
+
+def test_a_read_only_repository_loads_with_gpu_providers_configured(repository: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the cache outside, nothing is written under the version folder (it may be a read-only mount)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    version = repository / "add-one" / "1"
+    config = load_config(repository / "add-one")
+    assert config.onnxruntime.providers[0] == "tensorrt"
+    before = sorted(p.name for p in version.iterdir())
+    version.chmod(0o555)
+    try:
+        (engine,) = create_engines(config, version, 1)
+        engine.close()
+    finally:
+        version.chmod(0o755)
+    assert sorted(p.name for p in version.iterdir()) == before
+
+
+def test_trt_profile_comes_from_max_batch_and_max_length() -> None:
+    profile = onnxruntime_engine.trt_profile({"input_ids": (-1, -1), "features": (-1, 4), "fixed": (2, 3)}, 16, 64)
+    assert set(profile) == {"input_ids", "features"}  # fully fixed inputs need no profile
+    assert (profile["input_ids"].min, profile["input_ids"].max) == ((1, 1), (16, 64))
+    assert onnxruntime_engine.shape_option({n: r.max for n, r in profile.items()}) == "input_ids:16x64,features:16x4"
+
+
+def test_a_provider_that_fails_to_start_is_dropped_with_its_options_kept(
+    repository: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime's own fallback would retry with provider_options=None; the engine falls back itself, and says so."""
+    real = onnxruntime_engine.ort.InferenceSession
+    calls: list[tuple[list, dict]] = []
+
+    def session(path: str, sess_options: object = None, providers: list | None = None, **kwargs: object) -> object:
+        calls.append((list(providers or []), kwargs))
+        if providers and providers[0][0] == "CUDAExecutionProvider":
+            raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
+        return real(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(onnxruntime_engine.ort, "InferenceSession", session)
+    monkeypatch.setattr(onnxruntime_engine.ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime_engine, "_preload_cuda", lambda: None)
+    config = load_config(repository / "add-one")
+    config = config.model_copy(update={"onnxruntime": config.onnxruntime.model_copy(update={"providers": ("cuda", "cpu"),
+                                                                                            "device_id": 1})})
+    (engine,) = create_engines(config, repository / "add-one" / "1", 1)
+    try:
+        facts = engine.describe()
+    finally:
+        engine.close()
+    assert [kwargs for _, kwargs in calls] == [{"enable_fallback": 0}, {"enable_fallback": 0}]
+    assert calls[0][0][0] == ("CUDAExecutionProvider", {"device_id": "1"})
+    assert (facts["providers_failed"], facts["device"], facts["fallback"]) == ("CUDAExecutionProvider", "cpu", "true")
+    assert "CUDAExecutionProvider failed to start (CUDA failure 100" in caplog.text
+
+
+def test_both_onnxruntimes_installed_is_named_with_the_fix(repository: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """onnxruntime and onnxruntime-gpu share one folder, and the GPU providers vanish: the log says how to repair it."""
+    from importlib import metadata
+
+    installed = {"onnxruntime", "onnxruntime-gpu"}
+
+    def distribution(name: str) -> object:
+        if name not in installed:
+            raise metadata.PackageNotFoundError(name)
+        return object()
+
+    monkeypatch.setattr(onnxruntime_engine.metadata, "distribution", distribution)
+    assert onnxruntime_engine.both_onnxruntimes()
+    config = load_config(repository / "add-one")
+    (engine,) = create_engines(config, repository / "add-one" / "1", 1)
+    engine.close()
+    assert "onnxruntime and onnxruntime-gpu are both installed" in caplog.text
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]" in caplog.text
+    installed.discard("onnxruntime-gpu")
+    assert not onnxruntime_engine.both_onnxruntimes()
+
+
+def test_model_config_reports_cpu_or_gpu_from_the_served_engine(repository: Path) -> None:
+    """Instance kind follows the engine's own facts (a CPU fallback is KIND_CPU even when GPU providers were asked)."""
+    import asyncio
+
+    from gateway.servicer import model_config_proto
+    from protos import model_config_pb2 as config_pb
+
+    config = load_config(repository / "add-one")
+    served = ServedModel.load(config, "1", repository / "add-one" / "1", PluginManager(entry_points=False))
+    try:
+        proto = model_config_proto(served)
+        assert proto.instance_group[0].kind == config_pb.ModelInstanceGroup.KIND_CPU
+        assert proto.parameters["device"].string_value == "cpu"
+        served.engines[0].describe = lambda: {"engine": "tensorrt", "device": "gpu"}  # type: ignore[method-assign]
+        assert model_config_proto(served).instance_group[0].kind == config_pb.ModelInstanceGroup.KIND_GPU
+    finally:
+        asyncio.run(served.close(drain=False))
