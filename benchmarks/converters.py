@@ -13,6 +13,7 @@ GPU rows run only where CUDA (and TensorRT) are present; otherwise they print wh
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -77,7 +78,9 @@ def ort_runner(path: Path, providers: list[str], threads: int) -> Callable[[Inpu
     options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=providers)
+    session = ort.InferenceSession(str(path), options, providers=providers, enable_fallback=0)
+    if session.get_providers()[0] != providers[0]:
+        raise SystemExit(f"{path.name}: asked for {providers[0]}, ONNX Runtime runs {session.get_providers()}")
     names = {node.name for node in session.get_inputs()}
     return lambda inputs: session.run(["logits"], {k: v for k, v in inputs.items() if k in names})[0]
 
@@ -115,7 +118,9 @@ def main() -> None:
         batch = everything[0]
 
     def torch_infer(device: str, dtype: torch.dtype) -> Callable[[Inputs], np.ndarray]:
-        model = module.to(device=device, dtype=dtype) if dtype != torch.float32 else module.to(device)
+        # nn.Module.to() moves the module in place: each runner gets its own copy, or the
+        # CPU FP32 row would end up feeding CPU tensors to CUDA FP16 weights.
+        model = copy.deepcopy(module).to(device=device, dtype=dtype)
 
         def run(inputs: Inputs) -> np.ndarray:
             with torch.inference_mode():
@@ -145,11 +150,17 @@ def main() -> None:
         else:
             skipped.append("PyTorch eager CUDA FP32/FP16: skipped: no CUDA")
         available = ort.get_available_providers()
+        if {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(available):
+            if hasattr(ort, "preload_dlls"):
+                ort.preload_dlls()  # CUDA/cuDNN from the nvidia-* wheels; else the CUDA EP fails to load
+            # FP16 graphs for the GPU rows: fused for ORT's CUDA EP; unfused for TensorRT, whose
+            # ONNX parser cannot build onnxruntime's com.microsoft fusions.
+            to_fp16(work / "fused.onnx", work / "fused-fp16.onnx")
+            to_fp16(work / "fp32.onnx", work / "fp16.onnx")
         if "CUDAExecutionProvider" in available:
-            to_fp16(work / "fused.onnx", work / "fp16.onnx")
             gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
             runners.append(("ORT CUDA FP32", ort_runner(work / "fused.onnx", gpu, args.threads)))
-            runners.append(("ORT CUDA FP16", ort_runner(work / "fp16.onnx", gpu, args.threads)))
+            runners.append(("ORT CUDA FP16", ort_runner(work / "fused-fp16.onnx", gpu, args.threads)))
         else:
             skipped.append("ORT CUDA EP FP32/FP16: skipped: no CUDA (onnxruntime-gpu not installed or no GPU)")
         if "TensorrtExecutionProvider" in available:
@@ -162,6 +173,8 @@ def main() -> None:
         except ImportError:
             skipped.append("native TensorRT FP16: skipped: TensorRT is not installed")
         else:
+            if not (work / "fp16.onnx").exists():
+                to_fp16(work / "fp32.onnx", work / "fp16.onnx")
             runners.append(("native TensorRT FP16", native_tensorrt_runner(work, batch, args)))
         # Round-robin repeats, best of each: other processes on a shared machine slow some
         # rounds down, and interleaving spreads that over every runtime instead of one.
@@ -194,7 +207,7 @@ def main() -> None:
 
 
 def native_tensorrt_runner(work: Path, batch: Inputs, args: argparse.Namespace) -> Callable[[Inputs], np.ndarray]:
-    """Build an FP16 engine from the FP16 ONNX graph; run it through the gateway's own TensorRT engine."""
+    """Build an FP16 engine from the unfused FP16 ONNX graph; run it through the gateway's own TensorRT engine."""
     from converters.tensorrt import build_engine, plan_profiles
     from gateway.config import TensorRTConfig
     from gateway.engines.tensorrt import TensorRTEngine
