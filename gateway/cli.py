@@ -33,8 +33,19 @@ def serve(
     ] = None,
     log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = "INFO",
     workers: Annotated[int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")] = 1,
+    drain_delay: Annotated[
+        float,
+        Opt(
+            help="On SIGTERM, seconds to keep answering with health NOT_SERVING before refusing new calls.",
+            envvar=["GATEWISE_DRAIN_DELAY", "GATEWISE_DRAIN_DELAY_S"],
+        ),
+    ] = 0.0,
     grace_period: Annotated[
-        float, Opt(help="Seconds to drain on SIGTERM.", envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"])
+        float,
+        Opt(
+            help="Seconds accepted calls may take to finish once new calls are refused.",
+            envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"],
+        ),
     ] = 10.0,
     tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = False,
     tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = None,
@@ -77,6 +88,7 @@ def serve(
         metrics_port=metrics_port,
         log_level=log_level,
         workers=workers,
+        drain_delay_s=drain_delay,
         grace_period_s=grace_period,
         tracing=tracing,
         tls_cert=tls_cert,

@@ -1,46 +1,97 @@
-"""Counts in-flight inference RPCs so shutdown can stop as soon as they are done.
+"""The drain: which RPCs were accepted, the moment none is left, and the gate that closes.
 
-``grpc.aio.Server.stop(grace)`` waits for every open RPC, and a load balancer's health
-``Watch`` stream never ends by itself: the server would always sit out the whole grace
-period. So shutdown waits for this count to reach zero (or the grace period to pass),
-then cancels what is left, which is only health and reflection streams.
+A rolling update must lose nothing that was sent before SIGTERM. grpc.aio's own
+``Server.stop(grace)`` cannot promise that: it refuses at once every call that reached the
+transport but has not yet been matched to a handler (under a burst, most of them), and a
+load balancer's health ``Watch`` stream never ends by itself, so it always sits out the
+whole grace period. So shutdown (``GatewayServer.stop``) runs in steps on this object:
 
-An RPC counts until the task grpc.aio runs it in is done, that is once its response and
+1. ``wait_quiet``: keep serving until no new call was admitted for a short while, so
+   every call already on the wire has been matched and counted;
+2. ``close``: from now on ``admit`` refuses with UNAVAILABLE, which a client may retry on
+   another replica (its handler never ran), and open streams are told to wind down;
+3. ``wait_idle``: every admitted call has been answered;
+4. only then the hard stop, which now cancels nothing but health and reflection streams.
+
+A call counts until the task grpc.aio runs it in is done, that is once its response and
 status were handed to the transport, not when the handler returns: grpc.aio sends the
 response after the handler returns, so a count that ended there let the hard stop cut off
 answers that were computed but not yet sent. (``ServicerContext.add_done_callback`` fires
 at the same moment, but its list of callbacks ties the RPC's state into a reference cycle
 that only the garbage collector frees, later, at any point of another call or test.)
 
-The servicer counts its own calls (``in_flight.hold()``) rather than a server
-interceptor doing it: any interceptor takes grpc.aio off its fast path for every RPC. On
-the 2-core benchmark machine a bare ``ServerLive`` took 0.76 ms with one and 0.50 without.
+Calls are admitted by the handler wrappers in ``gateway.admission`` rather than by a
+server interceptor: any interceptor takes grpc.aio off its fast path for every RPC. On the
+2-core benchmark machine a bare ``ServerLive`` took 0.76 ms with one and 0.50 without.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+
+from gateway.errors import ShuttingDown
 
 
-class InFlight:
-    """How many inference RPCs are running, and an awaitable moment when none is."""
+class Drain:
+    """Counts admitted RPCs, refuses new ones once closed, and tells streams when it closes."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.closed = False
+        self.last_admitted = time.monotonic()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._on_close: set[Callable[[], None]] = set()
+
+    def admit(self) -> None:
+        """Count the calling RPC until grpc.aio's task for it is done; ShuttingDown once closed.
+
+        Call from the RPC's own task (the handler), before any work.
+        """
+        if self.closed:
+            raise ShuttingDown()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Drain.admit() must be called from an RPC handler's task")
+        self.count += 1
+        self.last_admitted = time.monotonic()
+        self._idle.clear()
+        task.add_done_callback(self._release)
+
+    def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` (on the loop, no arguments) when the gate closes; returns the
+        function that takes it back. A long-lived stream uses it to stop taking requests."""
+        self._on_close.add(callback)
+        return lambda: self._on_close.discard(callback)
+
+    async def wait_quiet(self, quiet_s: float, limit_s: float) -> bool:
+        """Wait until no RPC was admitted for ``quiet_s`` (True) or ``limit_s`` passed (False).
+
+        Calls that reached the server before the signal are matched to handlers one after
+        another on the event loop; while that goes on, admissions keep coming. A pause of
+        ``quiet_s`` means the backlog is through. A client that ignores health and keeps
+        sending never gives that pause, hence the limit.
+        """
+        deadline = time.monotonic() + limit_s
+        while True:
+            now = time.monotonic()
+            quiet_for = now - self.last_admitted
+            if quiet_for >= quiet_s:
+                return True
+            if now >= deadline:
+                return False
+            await asyncio.sleep(min(quiet_s - quiet_for, deadline - now))
+
+    def close(self) -> None:
+        """Refuse every RPC from now on and tell the open streams."""
+        self.closed = True
+        for callback in list(self._on_close):
+            callback()
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
-
-    def hold(self) -> None:
-        """Count the calling RPC until grpc.aio's task for it is done (call from the handler)."""
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("InFlight.hold() must be called from an RPC handler's task")
-        self.count += 1
-        self._idle.clear()
-        task.add_done_callback(self._release)
 
     def _release(self, task: asyncio.Task) -> None:
         self.count -= 1

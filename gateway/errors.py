@@ -4,7 +4,9 @@
     ├── InvalidConfig                   (load-time: fails one model)
     ├── ModelNotFound                   NOT_FOUND
     ├── ModelNotReady                   UNAVAILABLE
+    ├── ShuttingDown                    UNAVAILABLE (the call never ran: safe to retry)
     ├── InvalidInput                    INVALID_ARGUMENT
+    │   └── MalformedMessage            (the request bytes are not the method's protobuf)
     ├── QueueFull                       RESOURCE_EXHAUSTED
     ├── DeadlineExceeded                DEADLINE_EXCEEDED
     ├── EngineError                     INTERNAL
@@ -60,10 +62,27 @@ class ModelNotReady(GatewiseError):
         self.reason = reason
 
 
+class ShuttingDown(GatewiseError):
+    """The server stopped taking calls (SIGTERM); the call never ran, so a retry is safe."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down and takes no new calls; retry (another replica will answer)")
+
+
 class InvalidInput(GatewiseError):
     """A request's tensors do not fit the model's public signature."""
 
     status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class MalformedMessage(InvalidInput):
+    """The request's bytes do not parse as the protobuf message the method takes."""
+
+    def __init__(self, method: str, message_type: str, problem: str) -> None:
+        super().__init__(f"{method}: the request is not a valid {message_type} message ({problem})")
+        self.method = method
 
 
 class QueueFull(GatewiseError):

@@ -16,8 +16,10 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from gateway.admission import Registrar
+from gateway.drain import Drain
 from gateway.errors import StartupError
 from gateway.health import Health
 from gateway.metrics import serve_metrics
@@ -33,8 +35,14 @@ from protos._pool import POOL
 
 log = logging.getLogger("gatewise.server")
 
+INFERENCE_SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+
 AUDIT_FLUSH_S = 5.0
 """How long stopping waits for audit plugins to record the last requests."""
+QUIET_S = 0.2
+"""Shutdown stops taking calls once none was admitted for this long (see ``Drain.wait_quiet``)."""
+QUIET_LIMIT_S = 2.0
+"""...or after this long, when clients that ignore health keep sending."""
 
 
 def _register_for_reflection() -> list[str]:
@@ -46,7 +54,7 @@ def _register_for_reflection() -> list[str]:
         except KeyError:
             POOL.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
     return [
-        pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+        INFERENCE_SERVICE,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     ]
@@ -72,9 +80,11 @@ class GatewayServer:
         self.settings = settings
         self.health = Health()
         self.repository = ModelRepository(settings.repository, plugins or PluginManager(), self.health.set_model)
-        self.servicer = InferenceServicer(self.repository, settings)
+        self.drain = Drain()
+        self.servicer = InferenceServicer(self.repository, settings, self.drain)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
+        self._stopping = False
         self.watcher = RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
         self.log_filter = LogRedactionFilter(self.repository.plugins)
         """Applies the plugins' ``gatewise_redact_log`` to gatewise log records while serving."""
@@ -108,9 +118,11 @@ class GatewayServer:
         plugins = self.repository.plugins
         interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key, plugins.post_request_finished)
         server = grpc.aio.server(options=options, interceptors=interceptors)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
-        reflection.enable_server_reflection(_register_for_reflection(), server, pool=POOL)
+        registrar = Registrar(server, self.drain, admitted=[INFERENCE_SERVICE])
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, registrar)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, registrar)
+        reflection_servicer = reflection.aio.ReflectionServicer(_register_for_reflection(), pool=POOL)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection_servicer, registrar)
         address = f"{settings.host}:{settings.grpc_port}"
         credentials = _credentials(settings)
         try:
@@ -146,24 +158,37 @@ class GatewayServer:
             log.info("watching %s every %.1f s", self.settings.repository, self.settings.watch_interval_s)
 
     async def stop(self) -> None:
-        """Health NOT_SERVING first, refuse new RPCs, finish in-flight ones up to the grace period."""
+        """Stop without losing a call that was sent before the signal.
+
+        Health goes NOT_SERVING at once and the server keeps answering for the drain delay,
+        so load balancers stop routing here; then it takes calls until the backlog already
+        on the wire is matched (``Drain.wait_quiet``), closes the gate (later calls get
+        UNAVAILABLE, safe to retry), and finishes what it admitted within the grace period.
+        Only then are health and reflection streams cut.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        settings = self.settings
         self.servicer.ready = False
         await self.health.shutting_down()
         if self.watcher is not None:
             await self.watcher.stop()
         if self._server is not None:
-            grace = self.settings.grace_period_s
-            log.info("draining: up to %.1f s for %d in-flight request(s)", grace, self.servicer.in_flight.count)
-            stopping = asyncio.create_task(self._server.stop(grace))
-            await asyncio.sleep(0)  # let shutdown start, so no new RPC slips in after the count below
+            if settings.drain_delay_s > 0:
+                log.info("shutting down: health is NOT_SERVING; still answering for %.1f s", settings.drain_delay_s)
+                await asyncio.sleep(settings.drain_delay_s)
+            grace = settings.grace_period_s
+            deadline = asyncio.get_running_loop().time() + grace
+            await self.drain.wait_quiet(QUIET_S, min(QUIET_LIMIT_S, grace))
+            self.drain.close()
+            log.info("draining: up to %.1f s for %d in-flight request(s)", grace, self.drain.count)
             try:
-                await asyncio.wait_for(self.servicer.in_flight.wait_idle(), grace)
+                remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+                await asyncio.wait_for(self.drain.wait_idle(), remaining)
             except TimeoutError:
-                log.warning("grace period over: cancelling %d in-flight request(s)", self.servicer.in_flight.count)
-            # NOTE: what is left now is health Watch and reflection streams, which never end
-            # by themselves; without this the server would always wait out the grace period.
+                log.warning("grace period over: cancelling %d in-flight request(s)", self.drain.count)
             await self._server.stop(None)
-            await stopping
         await self.repository.close()
         if not await asyncio.to_thread(self.repository.plugins.close_audit, AUDIT_FLUSH_S):
             log.warning("audit plugins did not finish within %.0f s; their last events may be missing", AUDIT_FLUSH_S)

@@ -24,8 +24,11 @@ class ServerSettings(BaseSettings):
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=64)
     """Processes sharing the port through SO_REUSEPORT, each with its own engines."""
+    drain_delay_s: float = Field(default=0.0, ge=0)
+    """On SIGTERM/SIGINT: seconds to keep answering after health went NOT_SERVING, so load
+    balancers (Kubernetes endpoints, a mesh) stop routing here before calls are refused."""
     grace_period_s: float = Field(default=10.0, ge=0)
-    """On SIGTERM/SIGINT: how long in-flight requests may take to finish, in seconds."""
+    """After the drain delay: how long accepted requests may take to finish, in seconds."""
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Largest gRPC message accepted or sent, in bytes."""
     max_string_bytes: int = Field(default=1024 * 1024, ge=1)

@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from gateway.admission import Undecodable
 from gateway.errors import GatewiseError
 from gateway.security.principal import PRINCIPAL, AuthError, Forbidden, Principal
 from gateway.security.rules import RULES, Rule, authorise, is_exempt
@@ -108,7 +109,8 @@ def _checked(handler: grpc.RpcMethodHandler, call: _Call, principal: Principal, 
         behavior = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await _authorise_or_abort(principal, rule, request, context, call)
+            if not isinstance(request, Undecodable):  # the behaviour answers INVALID_ARGUMENT
+                await _authorise_or_abort(principal, rule, request, context, call)
             PRINCIPAL.set(principal)
             return await behavior(request, context)
 
@@ -135,6 +137,9 @@ async def _allowed(
 ) -> AsyncIterator[Any]:
     """Pass requests on until the first one the principal may not make."""
     async for request in requests:
+        if isinstance(request, Undecodable):  # the behaviour answers INVALID_ARGUMENT
+            yield request
+            return
         try:
             authorise(principal, rule, request)
         except Forbidden as exc:

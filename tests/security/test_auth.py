@@ -87,13 +87,13 @@ async def test_the_body_of_an_unauthenticated_call_is_never_parsed(
     channel, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Bytes that are not a protobuf: without a token UNAUTHENTICATED and never decoded; with one,
-    grpc decodes them and fails (UNKNOWN, a DecodeError in the log)."""
+    decoded and refused as INVALID_ARGUMENT (one warning line, no traceback)."""
     raw = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
     garbage = b"\xff\xff\xff\xff\x0f not a protobuf"
     assert await code_of(raw(garbage, timeout=10)) == UNAUTHENTICATED
-    assert "DecodeError" not in caplog.text
-    assert await code_of(raw(garbage, metadata=bearer(keys.alice), timeout=10)) == grpc.StatusCode.UNKNOWN
-    assert "DecodeError" in caplog.text
+    assert "does not parse" not in caplog.text
+    assert await code_of(raw(garbage, metadata=bearer(keys.alice), timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert "does not parse" in caplog.text and "Traceback" not in caplog.text
 
 
 async def test_api_key_may_call_only_its_models(channel, gateway, keys: Keys, recorder: Recorder) -> None:
