@@ -40,6 +40,8 @@ class Drain:
     def __init__(self) -> None:
         self.count = 0
         self.closed = False
+        self.refused = 0
+        """Calls refused since the gate closed: each one a retry some client had to make."""
         self.last_admitted = time.monotonic()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -51,6 +53,7 @@ class Drain:
         Call from the RPC's own task (the handler), before any work.
         """
         if self.closed:
+            self.refused += 1
             raise ShuttingDown()
         task = asyncio.current_task()
         if task is None:

@@ -189,6 +189,7 @@ class GatewayServer:
             except TimeoutError:
                 log.warning("grace period over: cancelling %d in-flight request(s)", self.drain.count)
             await self._server.stop(None)
+            log.info("refused %d call(s) after the gate closed (UNAVAILABLE, safe to retry)", self.drain.refused)
         await self.repository.close()
         if not await asyncio.to_thread(self.repository.plugins.close_audit, AUDIT_FLUSH_S):
             log.warning("audit plugins did not finish within %.0f s; their last events may be missing", AUDIT_FLUSH_S)

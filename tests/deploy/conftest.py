@@ -1,0 +1,37 @@
+"""Fixtures for the deployment tests: a container engine, the serving image built from the
+repository's Containerfile (once per session; the engine caches its layers) and the
+interpreter of the kserve SDK's own environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from deploy.containers import Engine, find_engine
+from deploy.kserve_env import kserve_python
+
+IMAGE = "localhost/gatewise:deploy-test"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    command, reason = find_engine()
+    if command is None:
+        pytest.skip(f"no container engine: {reason} (run ../shared/tools/podman-here setup where it exists)")
+    return Engine(command)
+
+
+@pytest.fixture(scope="session")
+def image(engine: Engine) -> str:
+    """The serving image, built from the working tree as `podman build .` would."""
+    seconds = engine.build(IMAGE, ROOT, ROOT / "Containerfile")
+    print(f"\nbuilt {IMAGE} in {seconds:.1f} s")
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def kserve() -> Path:
+    """The kserve environment's python (made on first use, about a minute)."""
+    return kserve_python()
