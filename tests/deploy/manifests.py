@@ -1,0 +1,43 @@
+"""Loads the YAML under deploy/ for the manifest tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conftest import ROOT
+
+DEPLOY = ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+KSERVE = DEPLOY / "kserve"
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def kustomizations() -> list[Path]:
+    return sorted(path.parent for path in KUBERNETES.rglob("kustomization.yaml"))
+
+
+def kustomize_build(folder: Path) -> list[dict[str, Any]] | None:
+    """``kubectl kustomize FOLDER`` (kubectl carries kustomize), or None without kubectl."""
+    if shutil.which("kubectl") is None:
+        return None
+    result = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
+
+
+def resources_by_kind(folder: Path) -> dict[str, dict[str, Any]]:
+    """The base's resources keyed by kind (each kind appears once in the base)."""
+    listed = documents(folder / "kustomization.yaml")[0]["resources"]
+    return {doc["kind"]: doc for name in listed for doc in documents(folder / name)}
+
+
+def env(container: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container.get("env", [])}

@@ -1,0 +1,87 @@
+"""KServe: the ServingRuntime and InferenceService are valid for the kserve SDK's own
+resource models, fit together and fit the server; and kserve's own InferenceGRPCClient
+calls a real ``gatewise serve``.
+
+kserve's SDK lives in its own environment (kserve_env.py), driven through scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import RunningServer
+from deploy.kserve_env import run_script
+from deploy.manifests import KSERVE, documents, env
+from gateway.settings import ServerSettings
+from models import build_repository
+from security.harness import start_cli
+
+RUNTIME, SERVICE = KSERVE / "servingruntime.yaml", KSERVE / "inferenceservice.yaml"
+
+
+def sdk_problems(*paths: Path) -> dict[str, list[str]]:
+    result = run_script("kserve_schema.py", *map(str, paths))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def test_resources_are_valid_for_the_kserve_sdk_models(kserve: Path) -> None:
+    assert sdk_problems(RUNTIME, SERVICE) == {str(RUNTIME): [], str(SERVICE): []}
+
+
+def test_sdk_check_rejects_a_wrong_field_and_a_wrong_type(kserve: Path, tmp_path: Path) -> None:
+    """The check can fail: a misspelt field and a string where a bool belongs are both caught."""
+    bad = tmp_path / "runtime.yaml"
+    text = RUNTIME.read_text().replace("protocolVersions:", "protocolVersion:").replace("multiModel: false", 'multiModel: "no"')
+    bad.write_text(text)
+    problems = sdk_problems(bad)[str(bad)]
+    assert any("protocolVersion: not a field of V1alpha1ServingRuntimeSpec" in p for p in problems), problems
+    assert any("multiModel: expected bool" in p for p in problems), problems
+
+
+def test_runtime_speaks_grpc_v2_on_an_h2c_port_the_server_listens_on() -> None:
+    runtime = documents(RUNTIME)[0]
+    assert runtime["spec"]["protocolVersions"] == ["grpc-v2"]
+    (spec,) = runtime["spec"]["containers"]
+    variables = env(spec)
+    (port,) = spec["ports"]
+    assert (port["name"], port["containerPort"]) == ("h2c", int(variables["GATEWISE_GRPC_PORT"]))
+    assert variables["GATEWISE_REPOSITORY"] == "/mnt/models", "KServe's storage initializer downloads there"
+    assert runtime["spec"]["annotations"]["prometheus.kserve.io/port"] == variables["GATEWISE_METRICS_PORT"]
+    unknown = [name for name in variables if name.removeprefix("GATEWISE_").lower() not in ServerSettings.model_fields]
+    assert unknown == []
+    assert spec["livenessProbe"]["grpc"] == {"port": port["containerPort"], "service": ""}
+
+
+def test_inference_service_selects_the_runtime_and_its_protocol() -> None:
+    runtime, service = documents(RUNTIME)[0], documents(SERVICE)[0]
+    model = service["spec"]["predictor"]["model"]
+    assert model["runtime"] == runtime["metadata"]["name"]
+    assert model["protocolVersion"] in runtime["spec"]["protocolVersions"]
+    formats = {(f["name"], f["version"]) for f in runtime["spec"]["supportedModelFormats"]}
+    assert (model["modelFormat"]["name"], model["modelFormat"]["version"]) in formats
+    # Readiness follows the model this InferenceService is for.
+    assert model["readinessProbe"]["grpc"]["service"] == service["metadata"]["name"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("kserve")
+    running = start_cli(build_repository(root / "models"), root / "server.log")
+    yield running
+    running.stop()
+
+
+def test_kserve_inference_grpc_client_calls_gatewise(server: RunningServer, kserve: Path) -> None:
+    """Readiness, model readiness and ModelInfer with FP32 (raw contents) and BYTES
+    (typed contents), through kserve.InferenceGRPCClient unchanged."""
+    result = run_script("kserve_client.py", server.url)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout)
+    assert report["server_live"] and report["server_ready"] and report["model_ready"]
+    assert report["add_one"] == [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
+    assert report["labels"] == ["positive", "negative"]
+    assert (report["model_name"], report["response_id"]) == ("tiny-sentiment", "kserve-1")
