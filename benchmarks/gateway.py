@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gateway.bench.run import run_bench
+from gatewise_lab.bench.run import run_bench
 
 
 def main() -> None:

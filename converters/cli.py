@@ -25,7 +25,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; res
 
 
 def _run(action: Any) -> None:
-    from gateway.errors import GatewiseError
+    from protos.errors import GatewiseError
 
     try:
         result = action()

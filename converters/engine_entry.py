@@ -152,9 +152,10 @@ def infer_in_batches(infer: Any, inputs: dict[str, np.ndarray], profiles: list[P
 def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str, Any], samples: list[str] | None,
               steps: Steps) -> None:
     """Compare the plan with the ONNX model on the sample texts (text entries only)."""
+    from tokenizers import Tokenizer
+
     from gateway.config import TensorRTConfig
     from gateway.engines.tensorrt import TensorRTEngine, read_metadata
-    from tokenizers import Tokenizer
 
     tokenizer_file = entry / "assets" / "tokenizer.json" if entry is not None else None
     if tokenizer_file is None or not tokenizer_file.is_file():

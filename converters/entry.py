@@ -18,11 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from converters.errors import RepositoryError
+from protos.tensors import ONNX_TO_DATATYPE, onnx_type
 
-ONNX_TO_DATATYPE = {
-    1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64", 8: "BYTES",
-    9: "BOOL", 10: "FP16", 11: "FP64", 12: "UINT32", 13: "UINT64",
-}  # fmt: skip
 DEFAULT_BATCHING = {"max_batch_size": 32, "max_queue_delay_ms": 0.0}
 
 
@@ -35,7 +32,8 @@ def engine_specs(onnx_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, 
     def spec(value: Any) -> dict[str, Any]:
         tensor = value.type.tensor_type
         dims = [dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else -1 for dim in tensor.shape.dim]
-        return {"name": value.name, "datatype": ONNX_TO_DATATYPE.get(tensor.elem_type, "FP32"), "shape": dims}
+        type_name = onnx_type(onnx.TensorProto.DataType.Name(tensor.elem_type))
+        return {"name": value.name, "datatype": ONNX_TO_DATATYPE.get(type_name, "FP32"), "shape": dims}
 
     initializers = {init.name for init in graph.initializer}
     return [spec(v) for v in graph.input if v.name not in initializers], [spec(v) for v in graph.output]

@@ -11,6 +11,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
+
 from converters.errors import ExportError
 from converters.rewrites import scale_as_div, split_mask_unsqueeze
 

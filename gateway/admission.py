@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 
 from gateway.drain import Drain
-from gateway.errors import GatewiseError, MalformedMessage, ShuttingDown
+from protos.errors import GatewiseError, MalformedMessage, ShuttingDown
 
 log = logging.getLogger("gatewise.admission")
 

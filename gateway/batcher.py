@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import BatchingConfig
-from gateway.errors import DeadlineExceeded, ModelNotReady, QueueFull
+from protos.errors import DeadlineExceeded, ModelNotReady, QueueFull
 
 
 @dataclass(eq=False)

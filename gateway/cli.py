@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -77,9 +77,9 @@ def serve(
     ] = 256,
 ) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
-    from gateway.errors import StartupError
     from gateway.server import run
     from gateway.settings import ServerSettings
+    from protos.errors import StartupError
 
     settings = ServerSettings(
         repository=repository,
@@ -108,6 +108,18 @@ def serve(
         raise typer.Exit(1) from exc
 
 
+def _lab_missing(command: str, exc: ModuleNotFoundError) -> NoReturn:
+    """One ``error:`` line when the lab (the demo and bench, not in the serving wheel) is absent."""
+    if exc.name != "gatewise_lab":
+        raise exc
+    typer.echo(
+        f"error: gatewise {command} needs the gatewise-lab package: pip install -e tools/gatewise-lab"
+        " (from a clone of the repository; scripts/bootstrap.sh installs it)",
+        err=True,
+    )
+    raise typer.Exit(1) from exc
+
+
 @app.command()
 def demo(
     repository: Annotated[Path, Opt(help="Where the demo repository is built (reused when present).")] = Path(
@@ -117,8 +129,10 @@ def demo(
     port: Annotated[int, Opt(help="gRPC port for the demo server (0: any free port).")] = 0,
 ) -> None:
     """Build the demo models (train, convert, validate), serve them and call every one over gRPC."""
-    from gateway.demo import run_demo
-
+    try:
+        from gatewise_lab.demo import run_demo
+    except ModuleNotFoundError as exc:
+        _lab_missing("demo", exc)
     raise typer.Exit(run_demo(repository, build_only=build_only, port=port))
 
 
@@ -135,8 +149,10 @@ def bench(
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
 
-    from gateway.bench.run import run_bench
-
+    try:
+        from gatewise_lab.bench.run import run_bench
+    except ModuleNotFoundError as exc:
+        _lab_missing("bench", exc)
     run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds, perf_analyzer)
 
 

@@ -14,25 +14,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from gateway.errors import InvalidInput
 from protos import grpc_service_pb2 as pb
+from protos.errors import InvalidInput
+from protos.tensors import CONTENTS_FIELD, DATATYPE_TO_NUMPY, datatype_of
 
-DATATYPE_TO_NUMPY: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64), "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16), "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
-    "BYTES": np.dtype(object),
-}  # fmt: skip
-NUMPY_TO_DATATYPE = {dtype: name for name, dtype in DATATYPE_TO_NUMPY.items() if name != "BYTES"}
-
-# Which InferTensorContents field carries each datatype when typed contents are used.
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
-    "UINT32": "uint_contents", "UINT64": "uint64_contents", "INT8": "int_contents",
-    "INT16": "int_contents", "INT32": "int_contents", "INT64": "int64_contents",
-    "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
-}  # fmt: skip
 _LENGTH = struct.Struct("<I")
 MAX_ELEMENTS = 1 << 31
 
@@ -111,7 +96,7 @@ def decode_tensor(
                 f"input {name!r} has {len(raw)} bytes of raw data; shape {list(shape)} of {datatype} needs {expected}"
             )
         return np.frombuffer(raw, dtype=dtype).reshape(shape)
-    field = _CONTENTS_FIELD.get(datatype)
+    field = CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidInput(f"input {name!r}: {datatype} can only be sent in raw_input_contents")
     values = getattr(tensor.contents, field)
@@ -141,16 +126,6 @@ def decode_inputs(request: pb.ModelInferRequest, max_element_bytes: int) -> dict
         raw = raw_contents[index] if raw_contents else None
         inputs[tensor.name] = decode_tensor(tensor, raw, max_element_bytes)
     return inputs
-
-
-def datatype_of(array: np.ndarray) -> str:
-    """The protocol datatype of an output array (object arrays are BYTES)."""
-    if array.dtype == object or array.dtype.kind in "SU":
-        return "BYTES"
-    try:
-        return NUMPY_TO_DATATYPE[array.dtype]
-    except KeyError as exc:
-        raise TypeError(f"outputs of dtype {array.dtype} cannot be sent") from exc
 
 
 def encode_outputs(response: pb.ModelInferResponse, outputs: Iterable[tuple[str, np.ndarray]]) -> None:

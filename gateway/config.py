@@ -11,37 +11,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.errors import InvalidConfig
+from protos.errors import InvalidConfig
+from protos.tensors import TensorSpec
 
 CONFIG_FILE = "config.toml"
-DATATYPES = (
-    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-    "FP16", "FP32", "FP64", "BYTES",
-)  # fmt: skip
-Datatype = Literal[DATATYPES]  # type: ignore[valid-type]
 Backend = Literal["onnxruntime", "tensorrt"]
 Provider = Literal["tensorrt", "cuda", "cpu"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TensorSpec(_Strict):
-    """One named tensor; ``-1`` in ``shape`` is a dimension of any size (batch included)."""
-
-    name: str = Field(min_length=1)
-    datatype: Datatype
-    shape: tuple[int, ...]
-
-    @field_validator("shape")
-    @classmethod
-    def _dims_are_sizes(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if any(dim == 0 or dim < -1 for dim in shape):
-            raise ValueError(f"dimensions must be positive or -1, got {list(shape)}")
-        return shape
 
 
 class BatchingConfig(_Strict):

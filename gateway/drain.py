@@ -31,7 +31,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from gateway.errors import ShuttingDown
+from protos.errors import ShuttingDown
 
 
 class Drain:

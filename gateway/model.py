@@ -21,13 +21,13 @@ import numpy as np
 
 from gateway import metrics, tracing
 from gateway.batcher import DynamicBatcher, Pending
-from gateway.codec import DATATYPE_TO_NUMPY
 from gateway.config import ModelConfig
 from gateway.engines import Engine, close_all, create_engines, version_backend
-from gateway.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
 from gateway.stats import ModelStats
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.manager import ModelHooks, PluginManager
+from protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
+from protos.tensors import DATATYPE_TO_NUMPY
 
 log = logging.getLogger("gatewise.model")
 

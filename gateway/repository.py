@@ -26,9 +26,9 @@ from pathlib import Path
 
 from gateway.config import CONFIG_FILE, ModelConfig, load_config
 from gateway.engines import ENGINE_FILES
-from gateway.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotReady
 from gateway.model import ServedModel
 from plugins.manager import PluginManager
+from protos.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotReady
 
 log = logging.getLogger("gatewise.repository")
 

@@ -20,7 +20,6 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 
 from gateway.admission import Registrar
 from gateway.drain import Drain
-from gateway.errors import StartupError
 from gateway.health import Health
 from gateway.metrics import serve_metrics
 from gateway.repository import ModelRepository
@@ -32,6 +31,7 @@ from plugins.manager import LogRedactionFilter, PluginManager
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos._pool import POOL
+from protos.errors import StartupError
 
 log = logging.getLogger("gatewise.server")
 

@@ -20,7 +20,6 @@ import grpc
 from gateway import __version__, metrics, tracing
 from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
 from gateway.drain import Drain
-from gateway.errors import GatewiseError, InvalidInput, ShuttingDown
 from gateway.model import ServedModel
 from gateway.repository import ModelRepository
 from gateway.security.principal import current_principal
@@ -29,6 +28,8 @@ from gateway.validation import validate_inputs
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import model_config_pb2 as config_pb
+from protos.errors import GatewiseError, InvalidInput, ShuttingDown
+from protos.tensors import DATATYPE_TO_TRITON
 
 log = logging.getLogger("gatewise.servicer")
 
@@ -296,11 +297,6 @@ def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> lis
     return names
 
 
-_CONFIG_DATATYPES = {name: getattr(config_pb, f"TYPE_{name if name != 'BYTES' else 'STRING'}") for name in (
-    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES",
-)}  # fmt: skip
-
-
 def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     """Triton's ModelConfig for a served model.
 
@@ -327,9 +323,9 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
         ),
     )
     for spec in model.signature.inputs:
-        proto.input.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[skip:])
+        proto.input.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
     for spec in model.signature.outputs:
-        proto.output.add(name=spec.name, data_type=_CONFIG_DATATYPES[spec.datatype], dims=spec.shape[skip:])
+        proto.output.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
     proto.parameters["max_batch_rows"].string_value = str(batching.max_batch_size)
     facts = model.describe()  # the served version's own engine, not config.toml's default backend
     on_gpu = facts.get("device") == "gpu"

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.codec import DATATYPE_TO_NUMPY
-from gateway.config import TensorSpec
-from gateway.errors import InvalidInput
+from protos.errors import InvalidInput
+from protos.tensors import DATATYPE_TO_NUMPY, NUMPY_TO_DATATYPE, TensorSpec
 
 
 def validate_inputs(
@@ -34,8 +33,8 @@ def validate_inputs(
         if array.ndim == len(spec.shape) + 1 and array.shape[-1] == 1:
             array = inputs[name] = array.reshape(array.shape[:-1])
         if array.dtype != DATATYPE_TO_NUMPY[spec.datatype]:
-            sent = "BYTES" if array.dtype == object else str(array.dtype)
-            raise InvalidInput(f"input {name!r} must be {spec.datatype}, got {_datatype_name(sent)}")
+            sent = "BYTES" if array.dtype == object else NUMPY_TO_DATATYPE.get(array.dtype, str(array.dtype))
+            raise InvalidInput(f"input {name!r} must be {spec.datatype}, got {sent}")
         if array.ndim != len(spec.shape):
             raise InvalidInput(f"input {name!r} must have shape {list(spec.shape)}, got {list(array.shape)}")
         for axis, (want, got) in enumerate(zip(spec.shape, array.shape, strict=True)):
@@ -53,9 +52,3 @@ def validate_inputs(
         raise InvalidInput(f"request for model {model!r} has {rows} rows, more than max_batch_size {max_batch_size}")
     return rows
 
-
-def _datatype_name(numpy_name: str) -> str:
-    for name, dtype in DATATYPE_TO_NUMPY.items():
-        if str(dtype) == numpy_name:
-            return name
-    return numpy_name

@@ -14,8 +14,8 @@ import logging
 import os
 from pathlib import Path
 
-from gateway.errors import GatewiseError
 from gateway.repository import ModelRepository, scan
+from protos.errors import GatewiseError
 
 log = logging.getLogger("gatewise.watch")
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import ModelConfig, TensorSpec
+from gateway.config import ModelConfig
+from protos.tensors import TensorSpec
 
 Tensors = dict[str, np.ndarray]
 

@@ -17,9 +17,9 @@ from typing import Any
 import pluggy
 
 from gateway import metrics
-from gateway.errors import InvalidInput, PluginError
 from plugins import hookspecs
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from protos.errors import InvalidInput, PluginError
 
 log = logging.getLogger("gatewise.plugins")
 

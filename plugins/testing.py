@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import ModelConfig, TensorSpec
+from gateway.config import ModelConfig
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.manager import BUILTIN_PLUGINS, PluginManager
+from protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 
 Engine = Callable[[Tensors], Tensors]
 SpecLike = TensorSpec | tuple[str, str, Sequence[int]]
@@ -93,7 +94,6 @@ def tiny_tokenizer(assets: Path, words: Iterable[str], *, lowercase: bool = True
 
 def onnx_engine(model_file: Path) -> tuple[Engine, tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """An engine function over an ONNX file (CPU), with its input and output specs."""
-    from gateway.engines.onnxruntime import ONNX_TO_DATATYPE
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])

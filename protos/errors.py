@@ -1,4 +1,4 @@
-"""Errors the gateway raises, each carrying the gRPC status a client sees.
+"""Every error Gatewise raises, each carrying the gRPC status a client sees.
 
     GatewiseError                       INTERNAL
     ├── InvalidConfig                   (load-time: fails one model)
@@ -11,10 +11,18 @@
     ├── DeadlineExceeded                DEADLINE_EXCEEDED
     ├── EngineError                     INTERNAL
     ├── PluginError                     INVALID_ARGUMENT or INTERNAL
-    └── StartupError                    (the server cannot start: `gatewise serve` exits 1)
+    ├── AuthError                       UNAUTHENTICATED
+    ├── Forbidden                       PERMISSION_DENIED
+    └── StartupError                    (the server cannot start: `gatewise serve` says why and exits 1)
+        └── KeyFileError                (the API key file is missing, not TOML, or an entry is bad)
+
+They live beside the wire protocol because the status is part of the protocol: the
+gateway, the plugins and the converters all raise from this one tree.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import grpc
 
@@ -121,5 +129,29 @@ class PluginError(GatewiseError):
             self.status = grpc.StatusCode.INVALID_ARGUMENT
 
 
+class AuthError(GatewiseError):
+    """A bearer token is missing, malformed, unknown or expired."""
+
+    status = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Forbidden(GatewiseError):
+    """The caller is authenticated but may not do this."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED
+
+    def __init__(self, principal: str, what: str) -> None:
+        super().__init__(f"principal {principal!r} may not {what}")
+        self.principal = principal
+
+
 class StartupError(GatewiseError):
-    """The server cannot start (port taken, repository missing): said in one line, no traceback."""
+    """The server cannot start (port taken, repository missing, bad TLS or auth files): one line, no traceback."""
+
+
+class KeyFileError(StartupError):
+    """The API key file is missing, not TOML, or an entry names a bad field."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path

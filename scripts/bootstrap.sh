@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh machine (only Python needed): a virtual environment in .venv with Gatewise
-# installed editable with its convert and test extras (torch pinned to the CPU build), and
-# what perf_analyzer needs to start (Debian's libb64, the CUDA runtime wheel's libcudart).
+# installed editable with its convert and test extras (torch pinned to the CPU build), the lab
+# beside it (tools/gatewise-lab: `gatewise demo` and `gatewise bench`, kept out of the serving
+# wheel), and what perf_analyzer needs to start (Debian's libb64, the CUDA runtime wheel's libcudart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[convert,test]" nvidia-cuda-runtime-cu12
+# One resolve for both, so the lab's `gatewise[convert]` requirement is met by this checkout.
+.venv/bin/python -m pip install --quiet -e ".[convert,test]" -e tools/gatewise-lab nvidia-cuda-runtime-cu12
 if ! ldconfig -p 2>/dev/null | grep -q libb64.so.0d; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && apt-get install -y -qq libb64-0d) >/dev/null 2>&1 \

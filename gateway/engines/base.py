@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from gateway.config import TensorSpec
+from protos.tensors import TensorSpec
 
 Tensors = dict[str, np.ndarray]
 

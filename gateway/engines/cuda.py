@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.errors import EngineError
+from protos.errors import EngineError
 
 INSTALL_HINT = (
     "pip install 'gatewise[tensorrt]' (CUDA 13: tensorrt-cu13 + cuda-bindings 13.x, driver >= 580) or "

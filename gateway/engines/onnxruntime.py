@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from gateway.config import OnnxRuntimeConfig, TensorSpec
+from gateway.config import OnnxRuntimeConfig
 from gateway.engines.base import Tensors
 from gateway.engines.tensorrt import Profile, default_range
-from gateway.errors import EngineError
+from protos.errors import EngineError
+from protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
 
 log = logging.getLogger("gatewise.engines.onnxruntime")
 
@@ -34,13 +35,6 @@ PROVIDER_NAMES = {
     "cuda": "CUDAExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-ONNX_TO_DATATYPE = {
-    "tensor(bool)": "BOOL", "tensor(uint8)": "UINT8", "tensor(uint16)": "UINT16",
-    "tensor(uint32)": "UINT32", "tensor(uint64)": "UINT64", "tensor(int8)": "INT8",
-    "tensor(int16)": "INT16", "tensor(int32)": "INT32", "tensor(int64)": "INT64",
-    "tensor(float16)": "FP16", "tensor(float)": "FP32", "tensor(double)": "FP64",
-    "tensor(string)": "BYTES",
-}  # fmt: skip
 
 
 def choose_providers(wanted: tuple[str, ...], available: list[str]) -> tuple[list[str], list[str]]:
@@ -144,10 +138,6 @@ def _preload_cuda() -> None:
     _preloaded = True
 
 
-_NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
-                "tensor(float16)": np.float16, "tensor(bool)": np.bool_}
-
-
 def _graph_inputs(path: Path) -> dict[str, tuple[int, ...]]:
     """The model's input shapes (-1 where dynamic), read by a CPU session before the GPU one is made."""
     probe = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -230,7 +220,7 @@ class OnnxRuntimeEngine:
             for node in self._session.get_inputs():
                 limits = self._profile.get(node.name)
                 shape = getattr(limits, pick) if limits else tuple(max(dim, 1) if isinstance(dim, int) else 1 for dim in node.shape)
-                feed[node.name] = np.zeros(shape, dtype=_NUMPY_TYPES.get(node.type, np.float32))
+                feed[node.name] = np.zeros(shape, dtype=DATATYPE_TO_NUMPY.get(ONNX_TO_DATATYPE.get(node.type, "FP32")))
             if "attention_mask" in feed:
                 feed["attention_mask"][...] = 1
             self.infer(feed)

@@ -26,19 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import TensorRTConfig, TensorSpec
+from gateway.config import TensorRTConfig
 from gateway.engines import cuda
 from gateway.engines.base import Tensors
-from gateway.errors import EngineError
+from protos.errors import EngineError
+from protos.tensors import NUMPY_TO_DATATYPE, TensorSpec
 
 log = logging.getLogger("gatewise.engines.tensorrt")
 
 METADATA_SUFFIX = ".json"
 """``model.plan`` -> ``model.plan.json``."""
-NUMPY_TO_DATATYPE = {
-    "bool": "BOOL", "uint8": "UINT8", "int8": "INT8", "int32": "INT32", "int64": "INT64",
-    "float16": "FP16", "float32": "FP32",
-}  # fmt: skip
 
 Shape = tuple[int, ...]
 
@@ -167,7 +164,7 @@ def plan_buffers(shapes: dict[str, Shape], dtypes: dict[str, np.dtype]) -> dict[
 
 
 def spec_of(name: str, dtype: np.dtype, shape: Shape) -> TensorSpec:
-    datatype = NUMPY_TO_DATATYPE.get(np.dtype(dtype).name)
+    datatype = NUMPY_TO_DATATYPE.get(np.dtype(dtype))
     if datatype is None:
         raise EngineError(f"tensor {name!r} has type {np.dtype(dtype).name}, which the gateway cannot serve")
     return TensorSpec(name=name, datatype=datatype, shape=tuple(dim if dim > 0 else -1 for dim in shape))

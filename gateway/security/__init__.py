@@ -1,12 +1,12 @@
 """Security for the gateway: bearer-token authentication, per-model authorisation.
 
-    principal.py    Principal, the PRINCIPAL context variable, AuthError / Forbidden
+    principal.py    Principal and the PRINCIPAL context variable
     keys.py         the hashed API key file, and ``python -m gateway.security.keys new``
     tokens.py       Authenticator: bearer token -> Principal (API key or JWT)
     rules.py        which RPCs are exempt, model-scoped or admin-only
     interceptor.py  the grpc.aio interceptor that enforces all of it
 
-TLS itself is grpc's (``gateway.server._credentials``); see docs/security.md.
+Its errors (AuthError, Forbidden, KeyFileError) are in ``protos.errors``. TLS itself is grpc's (``gateway.server._credentials``); see docs/security.md.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.security.interceptor import Audit, AuthInterceptor
-from gateway.security.keys import KeyFileError, hash_key, load_keys, new_token
-from gateway.security.principal import ANONYMOUS, AuthError, Forbidden, Principal, current_principal
+from gateway.security.keys import hash_key, load_keys, new_token
+from gateway.security.principal import ANONYMOUS, Principal, current_principal
 from gateway.security.tokens import Authenticator
 
 __all__ = [
     "ANONYMOUS",
-    "AuthError",
     "AuthInterceptor",
     "Authenticator",
-    "Forbidden",
-    "KeyFileError",
     "Principal",
     "auth_interceptors",
     "current_principal",

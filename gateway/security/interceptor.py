@@ -23,10 +23,10 @@ from typing import Any
 import grpc
 
 from gateway.admission import Undecodable
-from gateway.errors import GatewiseError
-from gateway.security.principal import PRINCIPAL, AuthError, Forbidden, Principal
+from gateway.security.principal import PRINCIPAL, Principal
 from gateway.security.rules import RULES, Rule, authorise, is_exempt
 from gateway.security.tokens import Authenticator
+from protos.errors import AuthError, Forbidden, GatewiseError
 
 log = logging.getLogger("gatewise.security")
 

@@ -25,17 +25,10 @@ from typing import Annotated, Any
 import typer
 
 from gateway.security.principal import Principal
+from protos.errors import KeyFileError
 
 TOKEN_PREFIX = "gw_"
 _FIELDS = {"name", "sha256", "models", "admin"}
-
-
-class KeyFileError(ValueError):
-    """The key file is missing, not TOML, or an entry names a bad field."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
 
 
 def hash_key(token: str) -> str:

@@ -10,10 +10,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-import grpc
-
-from gateway.errors import GatewiseError
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -41,19 +37,3 @@ PRINCIPAL: ContextVar[Principal | None] = ContextVar("gatewise_principal", defau
 def current_principal() -> Principal | None:
     """The principal of the RPC running in this context, or None outside an authenticated RPC."""
     return PRINCIPAL.get()
-
-
-class AuthError(GatewiseError):
-    """A bearer token is missing, malformed, unknown or expired (UNAUTHENTICATED)."""
-
-    status = grpc.StatusCode.UNAUTHENTICATED
-
-
-class Forbidden(GatewiseError):
-    """The caller is authenticated but may not do this (PERMISSION_DENIED)."""
-
-    status = grpc.StatusCode.PERMISSION_DENIED
-
-    def __init__(self, principal: str, what: str) -> None:
-        super().__init__(f"principal {principal!r} may not {what}")
-        self.principal = principal

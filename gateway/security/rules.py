@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.security.principal import Forbidden, Principal
+from gateway.security.principal import Principal
+from protos.errors import Forbidden
 
 SERVICE = "/inference.GRPCInferenceService/"
 

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gateway.security.keys import hash_key, load_keys
-from gateway.security.principal import AuthError, Principal
+from gateway.security.principal import Principal
+from protos.errors import AuthError
 
 log = logging.getLogger("gatewise.security")
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.finance.fraud_features import FIELDS, GROUP_NAMES, encode_rows
+from protos.tensors import TensorSpec
 
 TASK = "transaction-fraud"
 JSON_INPUT = "transaction"

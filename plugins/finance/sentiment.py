@@ -12,7 +12,7 @@ from plugins.finance.masking import MaskedText, mask, redactions_tensor
 from plugins.medical.abstention import abstain_labels, confidence_floors
 from plugins.text.classification import classification_outputs, classification_signature
 from plugins.text.encoding import decode_texts, tokenize_batch
-from gateway.config import TensorSpec
+from protos.tensors import TensorSpec
 
 log = logging.getLogger("gatewise.plugins.finance")
 REDACTIONS = TensorSpec(name="redactions", datatype="BYTES", shape=(-1,))

@@ -12,7 +12,6 @@ import logging
 
 import numpy as np
 
-from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.finance.masking import redactions_tensor
 from plugins.hookspecs import hookimpl
@@ -21,6 +20,7 @@ from plugins.medical.deid import deidentify
 from plugins.medical.entities import entities_of_row
 from plugins.text.classification import labels_of, softmax
 from plugins.text.encoding import TEXT_INPUT, decode_texts, load_tokenizer, tokenize_batch, warmup_texts
+from protos.tensors import TensorSpec
 
 log = logging.getLogger("gatewise.plugins.medical")
 DEFAULT_MIN_CONFIDENCE = 0.5

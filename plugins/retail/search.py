@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.text.encoding import TEXT_INPUT, tokenize_batch
+from protos.tensors import TensorSpec
 
 TASK = "feature-extraction"
 CATALOG_FILE = "catalog.jsonl"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
 from plugins.text.encoding import TEXT_INPUT, tokenize_batch
 from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
+from protos.tensors import TensorSpec
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

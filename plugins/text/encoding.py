@@ -7,12 +7,13 @@ longest row of the batch, never to a fixed length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from gateway.config import TensorSpec
-from gateway.errors import InvalidInput
 from plugins.context import BatchContext, ModelContext, Tensors
+from protos.errors import InvalidInput
+from protos.tensors import DATATYPE_TO_NUMPY, TensorSpec
 
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_MAX_LENGTH = 256
@@ -101,8 +102,9 @@ def tokenize_batch(model: ModelContext, inputs: Tensors, batch: BatchContext, in
     return tokens
 
 
-def _numpy_dtype(datatype: str) -> type:
-    return {"INT64": np.int64, "INT32": np.int32}.get(datatype, np.int64)
+def _numpy_dtype(datatype: str) -> np.dtype:
+    """Token ids are INT32 or INT64; an engine input of any other datatype gets int64."""
+    return DATATYPE_TO_NUMPY[datatype if datatype in ("INT32", "INT64") else "INT64"]
 
 
 def warmup_texts() -> Tensors:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
 from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch
 from plugins.text.hooks import gatewise_warmup_inputs  # noqa: F401 - registered hooks
+from protos.tensors import TensorSpec
 
 POOLING_MODES = ("mean", "cls", "max")
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 from tokenizers import Encoding
 
-from gateway.config import TensorSpec
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
 from plugins.text.classification import labels_of, softmax
 from plugins.text.encoding import TEXT_INPUT, tokenize_batch
 from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
+from protos.tensors import TensorSpec
 
 ENTITIES = TensorSpec(name="entities", datatype="BYTES", shape=(-1,))
 OUTSIDE = "O"

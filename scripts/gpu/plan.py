@@ -36,7 +36,7 @@ PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--only-binary
 LOCAL_COMMANDS = ["bash", "python3", "tar", "cat", "sha256sum", "timeout", "tee", "git"]
 DEVICE_COMMANDS = ["nvidia-smi"]
 """Only the GPU machine has these; the dry run lists them, the real run checks them first."""
-MODULES = ["converters", "gateway.cli", "gateway.bench.run", "gateway.engines.cuda", "gateway.engines.onnxruntime"]
+MODULES = ["converters", "gateway.cli", "gatewise_lab.bench.run", "gateway.engines.cuda", "gateway.engines.onnxruntime"]
 OUT_FILES = ["check.log", "steps.tsv", "nvidia-smi.txt", "pytest-gpu.log", "ort-cuda.json", "bench-converters.log",
              "bench-gateway-w1.log", "bench-gateway-w2.log"]
 """Everything the check writes under OUT: the device tool returns at most 8 files."""

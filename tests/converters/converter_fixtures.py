@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from served import NER_LABELS, SENTIMENT
 
 from converters import export_transformer
 from converters.testing import tiny_checkpoint
-from served import NER_LABELS, SENTIMENT
 
 _CHECKPOINTS: dict[tuple[Any, ...], Path] = {}
 _EXPORTS: dict[tuple[Any, ...], Path] = {}

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from converter_fixtures import checkpoint  # noqa: F401 - pytest fixtures
 from typer.testing import CliRunner
 
 from converters.cli import convert_app
 from gateway.config import load_config
-from converter_fixtures import checkpoint  # noqa: F401 - pytest fixtures
 
 runner = CliRunner()
 

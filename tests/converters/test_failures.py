@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 from onnx import numpy_helper
 
 import converters.transformer
@@ -23,7 +24,6 @@ from converters import (
     export_transformer,
 )
 from converters.optimize import quantize_int8
-from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
 
 def assert_untouched(repository: Path) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
 from converters.errors import ConversionError, TensorRTError
 from converters.tensorrt import check_range, graph_precision, parse_shapes, plan_precision, plan_profiles, trt_available
+from gateway.config import TensorRTConfig, VersionPolicy
 from gateway.engines.tensorrt import (
     EngineMetadata,
     ShapeRange,
@@ -25,10 +27,8 @@ from gateway.engines.tensorrt import (
     read_metadata,
     same_release,
 )
-from gateway.config import TensorRTConfig, VersionPolicy
 from plugins.context import BatchContext
-from gateway.errors import EngineError
-from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
+from protos.errors import EngineError
 
 TEXT_INPUTS = {"input_ids": (-1, -1), "attention_mask": (-1, -1)}
 
@@ -273,7 +273,6 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
     if reason:
         pytest.skip(reason)
     import shutil
-
     from concurrent.futures import ThreadPoolExecutor
 
     from converters.engine_entry import export_tensorrt

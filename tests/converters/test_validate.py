@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 from onnx import numpy_helper
+from tokenizers import Tokenizer
 
 from converters.errors import DriftError
 from converters.pipeline import Validator
 from converters.progress import Steps
+from converters.runtime import run_onnx
 from converters.text import encode
 from converters.validate import TOLERANCES, check, compare, failures
-from converters.runtime import run_onnx
-from tokenizers import Tokenizer
-from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 
 
 def test_identical_outputs_pass_every_tolerance() -> None:

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    from gateway.demo.build import build_repository
+    from gatewise_lab.demo.build import build_repository
 
     repository = Path(os.environ.get("GATEWISE_DEMO_REPOSITORY") or ROOT / "demo-models")
     build_repository(repository)
@@ -37,7 +37,7 @@ def test_every_model_beats_chance_on_held_out_data(built: Path) -> None:
 
 
 def test_second_build_reuses_everything(built: Path) -> None:
-    from gateway.demo.build import build_repository
+    from gatewise_lab.demo.build import build_repository
 
     before = {p: p.stat().st_mtime for p in built.glob("*/1/model.onnx")}
     started = time.perf_counter()
@@ -47,7 +47,7 @@ def test_second_build_reuses_everything(built: Path) -> None:
 
 
 def test_demo_calls_every_model_over_grpc(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gateway.demo import run_demo
+    from gatewise_lab.demo import run_demo
 
     assert run_demo(built) == 0
     printed = capsys.readouterr().out

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from gateway.demo.corpus import DATA_DIR, catalog, finance, fraud, medical, read_jsonl, retail
-from gateway.demo.corpus.__main__ import DOMAINS
+from gatewise_lab.demo.corpus import DATA_DIR, catalog, finance, fraud, medical, read_jsonl, retail
+from gatewise_lab.demo.corpus.__main__ import DOMAINS
 
 
 @pytest.mark.parametrize("domain", sorted(DOMAINS))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.demo.metrics import macro_f1, roc_auc, span_f1
-from gateway.demo.train import align_bio, bio_labels
+from gatewise_lab.demo.metrics import macro_f1, roc_auc, span_f1
+from gatewise_lab.demo.train import align_bio, bio_labels
 
 
 def test_align_bio_marks_first_and_inner_pieces_and_ignores_specials() -> None:

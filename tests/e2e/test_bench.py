@@ -10,12 +10,12 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import RunningServer
+from gatewise_lab.bench.clients import FLOOR, closed_loop_stream, run_client
+from gatewise_lab.bench.rows import Row
+from gatewise_lab.bench.run import run_bench, summarise
 from models import build_repository
 from rich.console import Console
 
-from gateway.bench.clients import FLOOR, closed_loop_stream, run_client
-from gateway.bench.rows import Row
-from gateway.bench.run import run_bench, summarise
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import grpc
+from conftest import RunningServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-from conftest import RunningServer
 
 
 def check(channel: grpc.Channel, service: str) -> int:

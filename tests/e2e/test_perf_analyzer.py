@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import tritonclient.grpc as triton
-
 from conftest import RunningServer
-from gateway.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
+from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.batcher import DynamicBatcher, Pending
 from gateway.config import BatchingConfig
-from gateway.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
+from protos.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
 
 
 class Recorder:

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.codec import decode_inputs, encode_outputs, serialize_bytes
-from gateway.errors import InvalidInput
 from protos import grpc_service_pb2 as pb
+from protos.errors import InvalidInput
 
 LIMIT = 1024
 

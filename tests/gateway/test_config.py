@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config, parse_config
-from gateway.errors import InvalidConfig
+from protos.errors import InvalidConfig
 
 VALID = """
 name = "m"

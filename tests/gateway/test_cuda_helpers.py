@@ -8,7 +8,7 @@ import enum
 import pytest
 
 from gateway.engines import cuda
-from gateway.errors import EngineError
+from protos.errors import EngineError
 
 
 class FakeError(enum.IntEnum):

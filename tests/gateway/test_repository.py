@@ -12,10 +12,10 @@ from prometheus_client import REGISTRY
 
 from gateway.config import parse_config
 from gateway.engines import version_backend
-from gateway.errors import InvalidConfig, ModelNotFound, ModelNotReady
 from gateway.repository import ModelRepository, scan, select_versions
 from gateway.servicer import model_config_proto
 from plugins.manager import PluginManager
+from protos.errors import InvalidConfig, ModelNotFound, ModelNotReady
 
 
 @pytest.fixture

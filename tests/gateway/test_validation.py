@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.config import TensorSpec
-from gateway.errors import InvalidInput
 from gateway.validation import validate_inputs
+from protos.errors import InvalidInput
+from protos.tensors import TensorSpec
 
 SPECS = (
     TensorSpec(name="text", datatype="BYTES", shape=(-1,)),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gateway.engines import cuda
-from gateway.errors import EngineError
+from protos.errors import EngineError
 
 
 @pytest.fixture

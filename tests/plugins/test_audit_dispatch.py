@@ -14,12 +14,12 @@ from pathlib import Path
 import grpc
 import pytest
 from prometheus_client import REGISTRY
+from security.harness import add_one_request, serving, stub
 
 import plugins.manager
 from gateway import metrics
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginManager
-from security.harness import add_one_request, serving, stub
 
 HOOK_SECONDS = 0.4
 

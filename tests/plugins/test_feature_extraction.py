@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from converters.testing import tiny_tokenizer
-from gateway.config import ModelConfig, TensorSpec
+from gateway.config import ModelConfig
 from plugins.context import BatchContext, ModelContext
 from plugins.text import feature_extraction as plugin
 from plugins.text.feature_extraction import l2_normalize, pool
+from protos.tensors import TensorSpec
 
 HIDDEN = np.array([[[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]],
                    [[0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]], dtype=np.float32)  # fmt: skip

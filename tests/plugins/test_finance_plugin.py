@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.errors import PluginError
 from plugins.finance import plugin as finance
 from plugins.finance.fraud_features import FIELDS, GROUP_NAMES, NUM_FEATURES, encode_rows
 from plugins.testing import PluginHarness, assert_not_logged, capture_logs, model_context, texts, tiny_tokenizer
+from protos.errors import PluginError
 
 CARD = "4111 1111 1111 1111"
 IBAN = "GB82 WEST 1234 5698 7654 32"

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from security.harness import serving
 
 from plugins.hookspecs import hookimpl
 from plugins.log_redaction import redact
 from plugins.manager import LogRedactionFilter, PluginManager
-from security.harness import serving
 
 CARD = "4111 1111 1111 1111"  # passes Luhn
 IBAN = "GB82 WEST 1234 5698 7654 32"  # passes mod-97

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.errors import PluginError
 from plugins import BatchContext, hookimpl
 from plugins.manager import PluginManager
+from protos.errors import PluginError
 
 
 class Upper:

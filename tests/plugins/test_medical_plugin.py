@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.demo.train import bio_labels
 from plugins.medical import plugin as medical
 from plugins.medical.entities import merge_bio
 from plugins.testing import PluginHarness, assert_not_logged, capture_logs, model_context, texts, tiny_tokenizer
 
-LABELS = list(bio_labels(("PROBLEM", "DRUG", "DOSAGE", "TEST", "PROCEDURE")))
+LABELS = ["O"] + [f"{prefix}-{kind}" for kind in ("PROBLEM", "DRUG", "DOSAGE", "TEST", "PROCEDURE") for prefix in "BI"]
 TAGS = {"metformin": "B-DRUG", "500": "B-DOSAGE", "mg": "I-DOSAGE", "type": "B-PROBLEM", "2": "I-PROBLEM",
         "diabetes": "I-PROBLEM", "hba1c": "B-TEST", "maybeitis": "B-PROBLEM"}  # fmt: skip
 WORDS = [*TAGS, "for", "on", "seen", "by", "dr", "gave", "date", "name", "[", "]", ".", ",", "patient"]

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from gateway.config import TensorSpec, parse_config
-from gateway.errors import InvalidInput
 from models import CLASSIFIER_CONFIG, build_tokenizer
+
+from gateway.config import parse_config
 from plugins.context import BatchContext, ModelContext
 from plugins.text import classification
 from plugins.text.classification import softmax
+from protos.errors import InvalidInput
+from protos.tensors import TensorSpec
 
 
 @pytest.fixture

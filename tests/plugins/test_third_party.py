@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-
 from conftest import start_server, stop_server
 from models import add_one_graph, write_model
 
@@ -19,7 +18,7 @@ PLUGIN_MODULE = '''
 """Doubles the add-one model's output and reports which plugin did it."""
 import numpy as np
 from plugins import Signature, hookimpl
-from gateway.config import TensorSpec
+from protos.tensors import TensorSpec
 
 
 @hookimpl

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from converters.testing import tiny_tokenizer
-from gateway.config import ModelConfig, TensorSpec
+from gateway.config import ModelConfig
 from plugins.context import BatchContext, ModelContext
 from plugins.text import token_classification as plugin
 from plugins.text.token_classification import merge_entities, split_tag, word_tags
+from protos.tensors import TensorSpec
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

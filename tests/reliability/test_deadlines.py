@@ -8,10 +8,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-from reliability.faults import SLOW_CONFIG
 from models import add_one_graph, write_model
 from security.harness import add_one_request, serving, stub
+
+from reliability.faults import SLOW_CONFIG
 from reliability.test_live_updates import wait_until
 
 

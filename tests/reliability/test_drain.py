@@ -13,10 +13,10 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from reliability.faults import SLOW_CONFIG
 from models import add_one_graph, write_model
 from security.harness import add_one_request, free_port, start_cli, stub
+
+from reliability.faults import SLOW_CONFIG
 
 
 def queue_depth(metrics_port: int, model: str) -> float:

@@ -11,9 +11,9 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from security.harness import add_one_request, stub, text_request
 
 from protos import grpc_service_pb2 as pb
-from security.harness import add_one_request, stub, text_request
 
 DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
              "FP64", "BYTES"]  # fmt: skip

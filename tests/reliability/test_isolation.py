@@ -9,11 +9,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from security.harness import add_one_request, serving, stub, text_request
 
-from reliability.faults import FaultyPlugin
 from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
-from security.harness import add_one_request, serving, stub, text_request
+from reliability.faults import FaultyPlugin
 
 
 def crashy_request(index: int) -> pb.ModelInferRequest:

@@ -16,10 +16,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from models import add_one_graph, build_repository, write_model
-from reliability.faults import SLOW_CONFIG
 from security.harness import add_one_request, serving, start_cli, stub, text_request
+
+from reliability.faults import SLOW_CONFIG
 
 BURST = 200
 CHANNELS = 4

@@ -14,9 +14,9 @@ from typing import Any
 
 import grpc
 import numpy as np
+from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
 from gateway.server import GatewayServer
 from gateway.settings import ServerSettings
 from plugins.manager import PluginManager

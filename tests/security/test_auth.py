@@ -10,11 +10,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from security.conftest import JwtSigner, Keys
 from gateway.server import GatewayServer
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
+from security.conftest import JwtSigner, Keys
 from security.harness import add_one_request, bearer, serving, stub
 
 UNAUTHENTICATED, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.security import Authenticator, AuthError, KeyFileError, hash_key, load_keys
+from gateway.security import Authenticator, hash_key, load_keys
 from gateway.security.keys import keys_app
 from gateway.security.tokens import JwtVerifier
+from protos.errors import AuthError, KeyFileError
 
 GOOD = 'name = "alice"\nsha256 = "' + "a" * 64 + '"\nmodels = ["finance-*"]\n'
 

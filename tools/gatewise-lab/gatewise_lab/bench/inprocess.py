@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from gateway.batcher import Pending
-from gateway.bench.rows import Row, measured_row
-from gateway.bench.workload import texts_for
+from gatewise_lab.bench.rows import Row, measured_row
+from gatewise_lab.bench.workload import texts_for
 from gateway.config import load_config
 from gateway.engines import close_all
 from gateway.model import ServedModel, split_by_length

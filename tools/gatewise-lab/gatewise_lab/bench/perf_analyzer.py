@@ -11,8 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.bench.rows import Row
-from gateway.bench.workload import SENTENCES
+from gatewise_lab.bench.rows import Row
+from gatewise_lab.bench.workload import SENTENCES
 
 FIGURES = (r"Throughput: ([\d.]+) infer/sec", r"p50 latency: (\d+) usec", r"p99 latency: (\d+) usec")
 """Where perf_analyzer prints throughput, p50 and p99 in its report."""

@@ -10,20 +10,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.demo.build import build_repository
-    from gateway.demo.runner import run_demo
+    from gatewise_lab.demo.build import build_repository
+    from gatewise_lab.demo.runner import run_demo
 
 __all__ = ["build_repository", "run_demo"]
 
 
 def __getattr__(name: str) -> Any:
-    # NOTE: lazy, so `import gateway.demo` (the CLI does) costs nothing until the demo runs.
+    # NOTE: lazy, so `import gatewise_lab.demo` (the CLI does) costs nothing until the demo runs.
     if name == "build_repository":
-        from gateway.demo.build import build_repository
+        from gatewise_lab.demo.build import build_repository
 
         return build_repository
     if name == "run_demo":
-        from gateway.demo.runner import run_demo
+        from gatewise_lab.demo.runner import run_demo
 
         return run_demo
     raise AttributeError(name)

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 import converters
-from gateway.demo import evaluate
-from gateway.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
-from gateway.demo.corpus import finance as finance_data
-from gateway.demo.corpus import medical as medical_data
-from gateway.demo.corpus import retail as retail_data
-from gateway.demo.train import SEED, TrainSettings
+from gatewise_lab.demo import evaluate
+from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
+from gatewise_lab.demo.corpus import finance as finance_data
+from gatewise_lab.demo.corpus import medical as medical_data
+from gatewise_lab.demo.corpus import retail as retail_data
+from gatewise_lab.demo.train import SEED, TrainSettings
 
 log = logging.getLogger("gatewise.demo.build")
 
@@ -55,7 +55,7 @@ def _samples(data: str, count: int = 16) -> list[str]:
 def _sentiment(name: str, data: str, labels: tuple[str, ...], plugin: str, repository: Path, work: Path) -> dict[str, float]:
     """Fine-tune a sentiment classifier on ``data`` and export it as ``name`` behind ``plugin``."""
     from converters import export_transformer
-    from gateway.demo.train import fine_tune_classifier
+    from gatewise_lab.demo.train import fine_tune_classifier
 
     records = read_jsonl(DATA_DIR / f"{data}.train.jsonl")
     checkpoint = fine_tune_classifier(records, labels, work / name, SENTIMENT)
@@ -69,7 +69,7 @@ def _sentiment(name: str, data: str, labels: tuple[str, ...], plugin: str, repos
 
 def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
     from converters import export_transformer
-    from gateway.demo.train import fine_tune_token_classifier
+    from gatewise_lab.demo.train import fine_tune_token_classifier
 
     records = read_jsonl(DATA_DIR / "medical_ner.train.jsonl")
     checkpoint = fine_tune_token_classifier(records, medical_data.ENTITY_TYPES, work / "medical-ner", NER)
@@ -83,7 +83,7 @@ def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
 
 def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
     from converters import export_module
-    from gateway.demo.fraud_model import OUTPUT_NAMES, train_scorer
+    from gatewise_lab.demo.fraud_model import OUTPUT_NAMES, train_scorer
 
     scorer, features = train_scorer(read_jsonl(DATA_DIR / "fraud_transactions.train.jsonl"), seed=SEED)
     model_dir = export_module(
@@ -96,7 +96,7 @@ def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
 
 def _retail_search(repository: Path, work: Path) -> dict[str, float]:
     from converters import export_transformer
-    from gateway.demo.train import base_model_path
+    from gatewise_lab.demo.train import base_model_path
     from plugins.retail.search import CATALOG_FILE, EMBEDDINGS_FILE
 
     products = read_jsonl(DATA_DIR / "retail_catalog.catalog.jsonl")

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from gateway.config import load_config
-from gateway.demo import metrics
-from gateway.demo.corpus import DATA_DIR, read_jsonl
+from gatewise_lab.demo import metrics
+from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl
 from plugins.context import ModelContext
 from plugins.finance.fraud_features import FIELDS
 from plugins.testing import PluginHarness, onnx_engine, texts

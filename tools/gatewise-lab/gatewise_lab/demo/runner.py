@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from gateway.config import ModelConfig, load_config
-from gateway.demo import examples, show
-from gateway.demo.client import DemoClient
+from gatewise_lab.demo import examples, show
+from gatewise_lab.demo.client import DemoClient
 from plugins.finance.fraud_features import FIELDS
 
 READY_TIMEOUT_S = 120.0
@@ -71,7 +71,7 @@ def _title(config: ModelConfig, parameter: str) -> str:
 
 def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> int:
     """Build (or reuse) the demo repository, then serve it and call every model; the exit code."""
-    from gateway.demo.build import build_repository
+    from gatewise_lab.demo.build import build_repository
 
     out = show.console()
     logging.basicConfig(level=logging.WARNING)

@@ -5,8 +5,8 @@ the embeddings and lower encoder layers stay frozen, sequences are short and pad
 batch, and one or two epochs suffice for these data. torch and transformers are imported
 inside the functions: serving never needs them.
 
-``python -m gateway.demo.train OUT`` trains every model into ``OUT`` (checkpoints only;
-``gateway.demo.build`` converts and evaluates them).
+``python -m gatewise_lab.demo.train OUT`` trains every model into ``OUT`` (checkpoints only;
+``gatewise_lab.demo.build`` converts and evaluates them).
 """
 
 from __future__ import annotations

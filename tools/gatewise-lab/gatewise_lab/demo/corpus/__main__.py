@@ -1,9 +1,9 @@
-"""``python -m gateway.demo.corpus``: regenerate the shipped ``.jsonl`` files from their seeds."""
+"""``python -m gatewise_lab.demo.corpus``: regenerate the shipped ``.jsonl`` files from their seeds."""
 
 from __future__ import annotations
 
-from gateway.demo.corpus import catalog, finance, fraud, medical, retail
-from gateway.demo.corpus.io import DATA_DIR, write_jsonl
+from gatewise_lab.demo.corpus import catalog, finance, fraud, medical, retail
+from gatewise_lab.demo.corpus.io import DATA_DIR, write_jsonl
 
 DOMAINS = {
     "finance_sentiment": finance.generate,

@@ -7,7 +7,7 @@ hand-written sentences in ``HAND_WRITTEN``, none of which the model trains on.
 
 from __future__ import annotations
 
-from gateway.demo.corpus.templates import sentiment_splits
+from gatewise_lab.demo.corpus.templates import sentiment_splits
 
 LABELS = ("negative", "neutral", "positive")
 

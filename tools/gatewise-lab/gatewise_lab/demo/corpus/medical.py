@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from gateway.demo.corpus.templates import split_vocabulary
+from gatewise_lab.demo.corpus.templates import split_vocabulary
 
 ENTITY_TYPES = ("PROBLEM", "DRUG", "DOSAGE", "TEST", "PROCEDURE")
 SLOT = re.compile(r"\{(\w+)\}")

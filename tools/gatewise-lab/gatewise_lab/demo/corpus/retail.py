@@ -6,7 +6,7 @@ templates over the other half plus hand-written reviews the model never trains o
 
 from __future__ import annotations
 
-from gateway.demo.corpus.templates import sentiment_splits
+from gatewise_lab.demo.corpus.templates import sentiment_splits
 
 LABELS = ("negative", "neutral", "positive")
 
