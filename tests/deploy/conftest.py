@@ -29,8 +29,8 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def image(engine: Engine) -> str:
-    """The serving image, built from the working tree as `podman build .` would."""
-    seconds = engine.build(IMAGE, ROOT, ROOT / "Containerfile")
+    """The serving image, built from the working tree as `podman build .` builds it (no --file)."""
+    seconds = engine.build(IMAGE, ROOT)
     print(f"\nbuilt {IMAGE} in {seconds:.1f} s")
     return IMAGE
 

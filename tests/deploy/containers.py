@@ -40,11 +40,15 @@ class Engine:
             raise AssertionError(f"{self.command} {' '.join(args)} exited {result.returncode}:\n{output}")
         return result
 
-    def build(self, tag: str, context: Path, containerfile: Path, *build_args: str, timeout: float = 900) -> float:
-        """Build ``tag`` and return the seconds it took."""
+    def build(
+        self, tag: str, context: Path, containerfile: Path | None = None, *build_args: str, timeout: float = 900
+    ) -> float:
+        """Build ``tag`` (with the context's own Containerfile/Dockerfile unless one is given); seconds it took."""
         started = time.monotonic()
         args = [f"--build-arg={arg}" for arg in build_args]
-        self.run("build", "--tag", tag, "--file", str(containerfile), *args, str(context), timeout=timeout)
+        if containerfile is not None:
+            args += ["--file", str(containerfile)]
+        self.run("build", "--tag", tag, *args, str(context), timeout=timeout)
         return time.monotonic() - started
 
     def start(self, name: str, image: str, port: int, metrics_port: int, *options: str) -> Container:

@@ -1,10 +1,11 @@
 """Checks KServe resources against the kserve SDK's own models and prints the problems found
-as JSON: ``{"FILE": ["spec.containers[0].portz: not a field of V1Container", ...]}``.
+as JSON, e.g. ``{"FILE": ["...ports[0].portz: not a field of V1ContainerPort"]}``.
 
-The SDK's deserialiser skips keys it does not know, so a misspelt field would pass it
-silently; this walk rejects every key that is not in the model's ``attribute_map`` and
-every value of the wrong kind, then builds the SDK's objects from it (their constructors
-check required fields and allowed values). Run with the interpreter of the venv that holds ``kserve`` (see kserve_client.py).
+The SDK's ApiClient deserialiser skips keys it does not know (and cannot resolve the
+Kubernetes types nested in a ServingRuntime), so this walks each document through the
+models' ``openapi_types``/``attribute_map`` itself: every unknown key and every value of
+the wrong kind is a problem. Then it builds the SDK objects, whose constructors check
+required fields. Run with the kserve environment's interpreter (see kserve_client.py).
 
     python kserve_schema.py FILE...
 """
@@ -78,8 +79,13 @@ def build(value: Any, type_name: str) -> Any:
     klass = model_class(type_name)
     if klass is None or not getattr(klass, "openapi_types", None):
         return value
-    return klass(**{attr: build(value[key], klass.openapi_types[attr])
-                    for attr, key in klass.attribute_map.items() if key in value})
+    return klass(
+        **{
+            attr: build(value[key], klass.openapi_types[attr])
+            for attr, key in klass.attribute_map.items()
+            if key in value
+        }
+    )
 
 
 def check_file(path: Path) -> list[str]:

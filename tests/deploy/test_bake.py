@@ -55,7 +55,9 @@ def bake_context(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def baked(engine: Engine, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     context = bake_context(tmp_path_factory.mktemp("bake"))
-    seconds = engine.build(BAKED, context, ROOT / "deploy" / "container" / "bake.Containerfile", f"GATEWISE_IMAGE={image}")
+    seconds = engine.build(
+        BAKED, context, ROOT / "deploy" / "container" / "bake.Containerfile", f"GATEWISE_IMAGE={image}"
+    )
     print(f"\nbaked {BAKED} in {seconds:.1f} s")
     container = engine.start("gatewise-baked-test", BAKED, free_port(), free_port())
     try:

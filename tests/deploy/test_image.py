@@ -6,7 +6,6 @@ Skipped where neither podman nor a docker daemon is available."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,8 @@ def served(engine: Engine, image: str, tmp_path_factory: pytest.TempPathFactory)
     container = engine.start(
         "gatewise-deploy-test", image, free_port(), free_port(),
         "--volume", f"{repository}:/models:ro", "--env", f"GATEWISE_GRACE_PERIOD_S={GRACE_S}",
+        # As deploy/kubernetes runs it: read-only root filesystem, no capabilities.
+        "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
     )  # fmt: skip
     try:
         container.wait_until(triton_ready)

@@ -35,7 +35,11 @@ def test_resources_are_valid_for_the_kserve_sdk_models(kserve: Path) -> None:
 def test_sdk_check_rejects_a_wrong_field_and_a_wrong_type(kserve: Path, tmp_path: Path) -> None:
     """The check can fail: a misspelt field and a string where a bool belongs are both caught."""
     bad = tmp_path / "runtime.yaml"
-    text = RUNTIME.read_text().replace("protocolVersions:", "protocolVersion:").replace("multiModel: false", 'multiModel: "no"')
+    text = (
+        RUNTIME.read_text()
+        .replace("protocolVersions:", "protocolVersion:")
+        .replace("multiModel: false", 'multiModel: "no"')
+    )
     bad.write_text(text)
     problems = sdk_problems(bad)[str(bad)]
     assert any("protocolVersion: not a field of V1alpha1ServingRuntimeSpec" in p for p in problems), problems

@@ -74,6 +74,7 @@ def test_pvc_overlay_mounts_the_claim_read_only_at_models() -> None:
 
 # ------------------------------------------------------------------ consistency with the server
 
+
 @pytest.fixture
 def base() -> dict[str, dict]:
     return resources_by_kind(BASE)
