@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from plugins.context import ModelConfigView
 from protos.errors import InvalidConfig
 from protos.tensors import TensorSpec
 
@@ -107,6 +108,10 @@ class ModelConfig(_Strict):
     @property
     def max_batch_size(self) -> int:
         return self.batching.max_batch_size
+
+    def plugin_view(self) -> ModelConfigView:
+        """What the model's plugin sees of this config (``ModelContext.config``)."""
+        return ModelConfigView(plugin=self.plugin, task=self.task, labels=self.labels, parameters=self.parameters)
 
 
 def parse_config(text: str, *, source: str, folder_name: str | None = None) -> ModelConfig:

@@ -23,9 +23,6 @@ BATCH_SIZE = Histogram("gatewise_batch_size", "Rows per engine execution.", ["mo
 QUEUE_DEPTH = Gauge("gatewise_queue_depth", "Requests waiting in the model's queue.", ["model"])
 TOKENS = Counter("gatewise_tokens", "Token positions computed, padding included.", ["model"])
 PADDED_TOKENS = Counter("gatewise_padded_tokens", "Token positions that were padding.", ["model"])
-AUDIT_DROPPED = Counter(
-    "gatewise_audit_dropped", "Audit events dropped because the audit queue was full (a slow audit plugin)."
-)
 UNKNOWN_MODEL = "<unknown>"
 """The ``model`` label of requests for a model the repository does not have: a client-chosen
 name never becomes a label, so the number of series stays bounded."""

@@ -93,7 +93,7 @@ class ServedModel:
             context = ModelContext(
                 name=config.name,
                 version=version,
-                config=config,
+                config=config.plugin_view(),
                 path=version_dir,
                 engine_inputs=first.inputs,
                 engine_outputs=first.outputs,

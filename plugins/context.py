@@ -1,4 +1,8 @@
-"""What hooks receive: the model they serve and the batch they work on."""
+"""What hooks receive: the model they serve and the batch they work on.
+
+Nothing here imports the gateway: a plugin sees config.toml through ``ModelConfigView``,
+which the gateway fills from its validated ``ModelConfig``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import ModelConfig
 from protos.tensors import TensorSpec
 
 Tensors = dict[str, np.ndarray]
@@ -23,6 +26,20 @@ class Signature:
     outputs: tuple[TensorSpec, ...]
 
 
+@dataclass(frozen=True)
+class ModelConfigView:
+    """The parts of a model's ``config.toml`` that are a plugin's business."""
+
+    plugin: str | None = None
+    """The plugin config.toml names for the model."""
+    task: str | None = None
+    """What the model does (text-classification, token-classification, ...)."""
+    labels: tuple[str, ...] = ()
+    """Class labels, in the order of the engine's outputs."""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """The ``[parameters]`` table: free-form settings the plugin reads (max_length, thresholds, ...)."""
+
+
 @dataclass
 class ModelContext:
     """One loaded model version, as a plugin sees it.
@@ -34,7 +51,7 @@ class ModelContext:
 
     name: str
     version: str
-    config: ModelConfig
+    config: ModelConfigView
     path: Path
     """The version folder that holds the engine file."""
     engine_inputs: tuple[TensorSpec, ...]

@@ -16,8 +16,7 @@ from typing import Any
 
 import pluggy
 
-from gateway import metrics
-from plugins import hookspecs
+from plugins import hookspecs, metrics
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from protos.errors import InvalidInput, PluginError
 
@@ -67,11 +66,6 @@ class PluginManager:
     def names(self) -> list[str]:
         """Every registered plugin's name, sorted."""
         return sorted(name for name, _ in self._pm.list_name_plugin())
-
-    @property
-    def hook(self) -> Any:
-        """All plugins' hooks, for the cross-cutting ones."""
-        return self._pm.hook
 
     def register(self, plugin: object, name: str) -> None:
         """Register one more plugin (tests, embedding applications)."""

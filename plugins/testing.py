@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.config import ModelConfig
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
 from plugins.manager import BUILTIN_PLUGINS, PluginManager
 from protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 
@@ -58,13 +57,14 @@ def model_context(
     engine_inputs: Iterable[SpecLike] = (),
     engine_outputs: Iterable[SpecLike] = (),
     version: str = "1",
+    labels: Iterable[str] = (),
     **config: Any,
 ) -> ModelContext:
-    """A ModelContext for ``folder/name/version`` (folders created), with config fields from keywords."""
+    """A ModelContext for ``folder/name/version`` (folders created), with ``ModelConfigView`` fields from keywords."""
     path = Path(folder) / name / version
     path.mkdir(parents=True, exist_ok=True)
     (path.parent / "assets").mkdir(exist_ok=True)
-    settings = ModelConfig.model_validate({"name": name, "plugin": plugin, **config})
+    settings = ModelConfigView(plugin=plugin, labels=tuple(labels), **config)
     return ModelContext(
         name=name, version=version, config=settings, path=path,
         engine_inputs=tuple(_spec(item) for item in engine_inputs),

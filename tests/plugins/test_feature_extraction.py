@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from converters.testing import tiny_tokenizer
-from gateway.config import ModelConfig
-from plugins.context import BatchContext, ModelContext
+from plugins.context import BatchContext, ModelConfigView, ModelContext
 from plugins.text import feature_extraction as plugin
 from plugins.text.feature_extraction import l2_normalize, pool
 from protos.tensors import TensorSpec
@@ -22,7 +21,7 @@ MASK = np.array([[1, 1, 0], [1, 0, 0]])
 def context(tmp_path: Path, output: TensorSpec, **parameters: object) -> ModelContext:
     (tmp_path / "m" / "assets").mkdir(parents=True, exist_ok=True)
     tiny_tokenizer().save(str(tmp_path / "m" / "assets" / "tokenizer.json"))
-    config = ModelConfig(name="m", plugin="feature-extraction", parameters=dict(parameters))
+    config = ModelConfigView(plugin="feature-extraction", parameters=dict(parameters))
     return ModelContext(name="m", version="1", config=config, path=tmp_path / "m" / "1",
                         engine_inputs=(TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
                                        TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1))),

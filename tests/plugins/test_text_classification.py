@@ -22,7 +22,7 @@ def model(tmp_path: Path) -> ModelContext:
     context = ModelContext(
         name="m",
         version="1",
-        config=parse_config(CLASSIFIER_CONFIG, source="c"),
+        config=parse_config(CLASSIFIER_CONFIG, source="c").plugin_view(),
         path=tmp_path / "m" / "1",
         engine_inputs=(
             TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from converters.testing import tiny_tokenizer
-from gateway.config import ModelConfig
-from plugins.context import BatchContext, ModelContext
+from plugins.context import BatchContext, ModelConfigView, ModelContext
 from plugins.text import token_classification as plugin
 from plugins.text.token_classification import merge_entities, split_tag, word_tags
 from protos.tensors import TensorSpec
@@ -27,7 +26,7 @@ def tokenizer():
 def model(tmp_path: Path, tokenizer) -> ModelContext:
     (tmp_path / "m" / "assets").mkdir(parents=True)
     tokenizer.save(str(tmp_path / "m" / "assets" / "tokenizer.json"))
-    config = ModelConfig(name="m", plugin="token-classification", labels=tuple(LABELS), parameters={"max_length": 64})
+    config = ModelConfigView(plugin="token-classification", labels=tuple(LABELS), parameters={"max_length": 64})
     context = ModelContext(
         name="m", version="1", config=config, path=tmp_path / "m" / "1",
         engine_inputs=(TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
