@@ -41,3 +41,18 @@ def resources_by_kind(folder: Path) -> dict[str, dict[str, Any]]:
 
 def env(container: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in container.get("env", [])}
+
+
+def serve_envvars() -> set[str]:
+    """Every environment variable `gatewise serve` reads (the image's entrypoint): the CLI
+    passes its options to ServerSettings explicitly, so a variable it does not list is ignored."""
+    import typer.main
+
+    from gateway.cli import app
+
+    command = typer.main.get_command(app).commands["serve"]
+    names: set[str] = set()
+    for param in command.params:
+        envvar = param.envvar or []
+        names.update([envvar] if isinstance(envvar, str) else envvar)
+    return names

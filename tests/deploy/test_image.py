@@ -93,5 +93,7 @@ def test_stop_exits_cleanly_within_the_grace_period(served: Container) -> None:
     print(f"\nstopped in {seconds:.2f} s")
     assert served.state("ExitCode") == "0", served.logs()
     assert seconds < GRACE_S, served.logs()
-    assert "gatewise.server: stopped" in served.logs()
+    logs = served.logs()
+    assert f"up to {GRACE_S:.1f} s" in logs, "GATEWISE_GRACE_PERIOD_S did not reach the server"
+    assert "gatewise.server: stopped" in logs
     assert not triton_ready(served.url)
