@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from converters.cli import convert_app
 from gateway.security.keys import keys_app
+from gateway.settings import ServerSettings
 
-app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True)
-app.add_typer(convert_app, name="convert")
+
+class _Commands(TyperGroup):
+    """The root command group; ``convert`` is built only when it is asked for.
+
+    Serving must never import the converters (nor, through them, onnx), so the convert
+    sub-app is imported when ``gatewise convert ...`` runs or help lists the commands.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), "convert"]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "convert" and cmd_name not in self.commands:
+            from converters.cli import convert_app
+
+            group = typer.main.get_group(convert_app)
+            group.name = "convert"
+            self.add_command(group)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True, cls=_Commands)
 app.add_typer(keys_app, name="keys")
 
 
@@ -23,62 +45,80 @@ def _root() -> None:
 Opt = typer.Option
 
 
+def _default(field: str) -> Any:
+    """``ServerSettings``' default for ``field``: serve's defaults are declared there alone."""
+    return ServerSettings.model_fields[field].default
+
+
 @app.command()
 def serve(
-    repository: Annotated[Path, Opt(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")] = Path("models"),
-    grpc_port: Annotated[int, Opt(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")] = 8001,
-    host: Annotated[str, Opt(help="Address to bind.", envvar="GATEWISE_HOST")] = "127.0.0.1",
+    repository: Annotated[
+        Path, Opt(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")
+    ] = _default("repository"),
+    grpc_port: Annotated[
+        int, Opt(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")
+    ] = _default("grpc_port"),
+    host: Annotated[str, Opt(help="Address to bind.", envvar="GATEWISE_HOST")] = _default("host"),
     metrics_port: Annotated[
         int | None, Opt(help="Serve Prometheus metrics on this port.", envvar="GATEWISE_METRICS_PORT")
-    ] = None,
-    log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = "INFO",
-    workers: Annotated[int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")] = 1,
+    ] = _default("metrics_port"),
+    log_level: Annotated[
+        str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")
+    ] = _default("log_level"),
+    workers: Annotated[
+        int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")
+    ] = _default("workers"),
     drain_delay: Annotated[
         float,
         Opt(
             help="On SIGTERM, seconds to keep answering with health NOT_SERVING before refusing new calls.",
             envvar=["GATEWISE_DRAIN_DELAY", "GATEWISE_DRAIN_DELAY_S"],
         ),
-    ] = 0.0,
+    ] = _default("drain_delay_s"),
     grace_period: Annotated[
         float,
         Opt(
             help="Seconds accepted calls may take to finish once new calls are refused.",
             envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"],
         ),
-    ] = 10.0,
-    tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = False,
-    tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = None,
-    tls_key: Annotated[Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")] = None,
+    ] = _default("grace_period_s"),
+    tracing: Annotated[
+        bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")
+    ] = _default("tracing"),
+    tls_cert: Annotated[
+        Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")
+    ] = _default("tls_cert"),
+    tls_key: Annotated[
+        Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")
+    ] = _default("tls_key"),
     tls_client_ca: Annotated[
         Path | None, Opt(help="PEM CA bundle: require client certificates (mTLS).", envvar="GATEWISE_TLS_CLIENT_CA")
-    ] = None,
+    ] = _default("tls_client_ca"),
     auth_keys_file: Annotated[
         Path | None, Opt(help="TOML file of hashed API keys and their models.", envvar="GATEWISE_AUTH_KEYS_FILE")
-    ] = None,
+    ] = _default("auth_keys_file"),
     jwt_public_key: Annotated[
         Path | None, Opt(help="PEM public key that verifies bearer JWTs.", envvar="GATEWISE_JWT_PUBLIC_KEY")
-    ] = None,
+    ] = _default("jwt_public_key"),
     watch_interval: Annotated[
         float | None,
         Opt(
             help="Poll the repository every N seconds for changes.",
             envvar=["GATEWISE_WATCH_INTERVAL", "GATEWISE_WATCH_INTERVAL_S"],
         ),
-    ] = None,
+    ] = _default("watch_interval_s"),
     max_message_bytes: Annotated[
         int, Opt(help="Largest gRPC message, in bytes.", envvar="GATEWISE_MAX_MESSAGE_BYTES")
-    ] = 64 * 1024 * 1024,
+    ] = _default("max_message_bytes"),
     max_string_bytes: Annotated[
         int, Opt(help="Largest BYTES element, in bytes.", envvar="GATEWISE_MAX_STRING_BYTES")
-    ] = 1024 * 1024,
+    ] = _default("max_string_bytes"),
     max_concurrent_streams: Annotated[
         int, Opt(help="Most concurrent streams per connection.", envvar="GATEWISE_MAX_CONCURRENT_STREAMS")
-    ] = 256,
+    ] = _default("max_concurrent_streams"),
 ) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
     from gateway.server import run
-    from gateway.settings import ServerSettings
     from protos.errors import StartupError
 
     settings = ServerSettings(

@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import signal
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -61,16 +62,24 @@ def _register_for_reflection() -> list[str]:
 
 
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the PEM files, or None for plaintext; StartupError names a bad setting."""
     if settings.tls_cert is None and settings.tls_key is None:
         return None
     if settings.tls_cert is None or settings.tls_key is None:
-        raise ValueError("TLS needs both tls_cert and tls_key")
-    ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+        raise StartupError("TLS needs both tls_cert and tls_key")
+    ca = _read("tls_client_ca", settings.tls_client_ca) if settings.tls_client_ca else None
     return grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        [(_read("tls_key", settings.tls_key), _read("tls_cert", settings.tls_cert))],
         root_certificates=ca,
         require_client_auth=ca is not None,
     )
+
+
+def _read(setting: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StartupError(f"{setting} {path}: cannot read ({exc.strerror})") from exc
 
 
 class GatewayServer:
@@ -78,8 +87,13 @@ class GatewayServer:
 
     def __init__(self, settings: ServerSettings, plugins: PluginManager | None = None) -> None:
         self.settings = settings
+        # TLS and auth files are read first, so a bad one stops the server before any model loads.
+        self._credentials = _credentials(settings)
         self.health = Health()
         self.repository = ModelRepository(settings.repository, plugins or PluginManager(), self.health.set_model)
+        self._interceptors = auth_interceptors(
+            settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished
+        )
         self.drain = Drain()
         self.servicer = InferenceServicer(self.repository, settings, self.drain)
         self.port: int | None = None
@@ -115,8 +129,7 @@ class GatewayServer:
             ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
-        plugins = self.repository.plugins
-        interceptors = auth_interceptors(settings.auth_keys_file, settings.jwt_public_key, plugins.post_request_finished)
+        interceptors = self._interceptors
         server = grpc.aio.server(options=options, interceptors=interceptors)
         registrar = Registrar(server, self.drain, admitted=[INFERENCE_SERVICE])
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, registrar)
@@ -124,7 +137,7 @@ class GatewayServer:
         reflection_servicer = reflection.aio.ReflectionServicer(_register_for_reflection(), pool=POOL)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection_servicer, registrar)
         address = f"{settings.host}:{settings.grpc_port}"
-        credentials = _credentials(settings)
+        credentials = self._credentials
         try:
             if credentials is None:
                 self.port = server.add_insecure_port(address)

@@ -6,7 +6,8 @@
     rules.py        which RPCs are exempt, model-scoped or admin-only
     interceptor.py  the grpc.aio interceptor that enforces all of it
 
-Its errors (AuthError, Forbidden, KeyFileError) are in ``protos.errors``. TLS itself is grpc's (``gateway.server._credentials``); see docs/security.md.
+Its errors (AuthError, Forbidden, KeyFileError) are in ``protos.errors``. TLS itself is
+grpc's (``gateway.server._credentials``); see docs/security.md.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gateway.security.keys import hash_key, load_keys
 from gateway.security.principal import Principal
-from protos.errors import AuthError
+from protos.errors import AuthError, StartupError
 
 log = logging.getLogger("gatewise.security")
 
@@ -32,19 +32,21 @@ class JwtVerifier:
             from cryptography.hazmat.primitives.asymmetric import ec, rsa
             from cryptography.hazmat.primitives.serialization import load_pem_public_key
         except ImportError as exc:
-            raise ValueError(f"jwt_public_key needs PyJWT with cryptography: pip install 'gatewise[jwt]' ({exc})") from exc
+            raise StartupError(
+                f"jwt_public_key needs PyJWT with cryptography: pip install 'gatewise[jwt]' ({exc})"
+            ) from exc
 
         try:
             self._key = load_pem_public_key(public_key_pem)
         except ValueError as exc:
-            raise ValueError(f"jwt_public_key is not a PEM public key: {exc}") from exc
+            raise StartupError(f"jwt_public_key is not a PEM public key: {exc}") from exc
         # One algorithm, fixed by the key: a token cannot pick another (no alg confusion).
         if isinstance(self._key, rsa.RSAPublicKey):
             self.algorithm = "RS256"
         elif isinstance(self._key, ec.EllipticCurvePublicKey) and self._key.curve.name == "secp256r1":
             self.algorithm = "ES256"
         else:
-            raise ValueError(f"jwt_public_key must be an RSA or P-256 EC key for {'/'.join(ALGORITHMS)}")
+            raise StartupError(f"jwt_public_key must be an RSA or P-256 EC key for {'/'.join(ALGORITHMS)}")
 
     def verify(self, token: str) -> Principal:
         import jwt
@@ -81,7 +83,7 @@ class Authenticator:
     @classmethod
     def from_files(cls, keys_file: Path | None, jwt_public_key: Path | None) -> Authenticator:
         keys = load_keys(keys_file) if keys_file is not None else {}
-        verifier = JwtVerifier(jwt_public_key.read_bytes()) if jwt_public_key is not None else None
+        verifier = JwtVerifier(_read_key(jwt_public_key)) if jwt_public_key is not None else None
         log.info(
             "authentication on: %d API key(s)%s", len(keys), ", JWTs verified" if verifier else ""
         )
@@ -97,6 +99,13 @@ class Authenticator:
         if principal is None:
             raise AuthError("unknown API key")
         return principal
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StartupError(f"jwt_public_key {path}: cannot read ({exc.strerror})") from exc
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:

@@ -33,3 +33,43 @@ def test_a_worker_that_cannot_start_fails_the_whole_server(server: RunningServer
     assert done.returncode == 1
     assert "exited with an error" in done.stderr
     assert "cannot listen on" in done.stderr
+
+
+def refused(done: subprocess.CompletedProcess[str], message: str) -> None:
+    """One ``error:`` line saying ``message``, exit status 1, no traceback."""
+    assert done.returncode == 1, done.stderr
+    assert f"error: {message}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_tls_certificate_without_its_key(tmp_path: Path) -> None:
+    cert = tmp_path / "server.pem"
+    cert.write_text("not read: the missing key is reported first\n")
+    done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--tls-cert", str(cert))
+    refused(done, "TLS needs both tls_cert and tls_key")
+
+
+def test_unreadable_tls_file(tmp_path: Path) -> None:
+    done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()),
+                 "--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", str(tmp_path / "nope.key"))  # fmt: skip
+    refused(done, f"tls_key {tmp_path / 'nope.key'}: cannot read (No such file or directory)")
+
+
+def test_auth_keys_file_that_is_not_toml(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text("[[keys]]\nname = \n")
+    done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--auth-keys-file", str(keys))
+    refused(done, f"{keys}: not valid TOML")
+
+
+def test_auth_keys_file_with_a_bad_entry(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[[keys]]\nname = "alice"\nsha256 = "abc"\nmodels = ["*"]\n')
+    done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--auth-keys-file", str(keys))
+    refused(done, f"{keys}: keys[0].sha256 ('alice') must be 64 hex digits")
+
+
+def test_missing_jwt_public_key(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.pem"
+    done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--jwt-public-key", str(key))
+    refused(done, f"jwt_public_key {key}: cannot read (No such file or directory)")

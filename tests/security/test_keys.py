@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from gateway.security import Authenticator, hash_key, load_keys
 from gateway.security.keys import keys_app
 from gateway.security.tokens import JwtVerifier
-from protos.errors import AuthError, KeyFileError
+from protos.errors import AuthError, KeyFileError, StartupError
 
 GOOD = 'name = "alice"\nsha256 = "' + "a" * 64 + '"\nmodels = ["finance-*"]\n'
 
@@ -57,7 +57,7 @@ def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_jwt_key_must_be_a_pem_public_key(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="jwt_public_key is not a PEM public key"):
+    with pytest.raises(StartupError, match="jwt_public_key is not a PEM public key"):
         JwtVerifier(b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
 
 

@@ -8,6 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from protos.errors import StartupError
 from security.harness import Pki, add_one_request, serving, stub
 
 
@@ -25,7 +26,7 @@ async def test_tls_serves_tls_clients_and_refuses_plaintext(repository: Path, pk
 
 
 async def test_tls_with_half_a_keypair_is_refused(repository: Path, pki: Pki) -> None:
-    with pytest.raises(ValueError, match="TLS needs both tls_cert and tls_key"):
+    with pytest.raises(StartupError, match="TLS needs both tls_cert and tls_key"):
         async with serving(repository, tls_cert=pki.server_cert):
             pass
 
