@@ -71,9 +71,4 @@ def close_all(engines: Iterable[Engine]) -> None:
             log.exception("closing an engine instance failed")
 
 
-def create_engine(config: ModelConfig, version_dir: Path) -> Engine:
-    """One instance of the engine in ``version_dir`` (its backend follows the file there)."""
-    return create_engines(config, version_dir, 1)[0]
-
-
-__all__ = ["ENGINE_FILES", "Engine", "Tensors", "close_all", "create_engine", "create_engines", "version_backend"]
+__all__ = ["ENGINE_FILES", "Engine", "Tensors", "close_all", "create_engines", "version_backend"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gateway.config import ModelConfig, load_config
-from gateway.engines import Engine, create_engine
+from gateway.engines import Engine, create_engines
 from plugins.context import BatchContext, ModelContext
 from plugins.manager import PluginManager
 
@@ -35,9 +35,9 @@ class Served:
 
 def serve(model_dir: Path, version: int = 1) -> Served:
     config = load_config(model_dir)
-    engine = create_engine(config, model_dir / str(version))
-    context = ModelContext(name=config.name, version=str(version), config=config.plugin_view(), path=model_dir / str(version),
-                           engine_inputs=engine.inputs, engine_outputs=engine.outputs)
+    (engine,) = create_engines(config, model_dir / str(version), 1)
+    context = ModelContext(name=config.name, version=str(version), config=config.plugin_view(),
+                           path=model_dir / str(version), engine_inputs=engine.inputs, engine_outputs=engine.outputs)
     hooks = PluginManager(entry_points=False).model_hooks(config.plugin)
     hooks.load(context)
     return Served(config, engine, context, hooks)

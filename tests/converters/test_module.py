@@ -13,7 +13,7 @@ import torch
 
 from converters import ConversionError, ExampleInputError, export_module
 from gateway.config import load_config
-from gateway.engines import create_engine
+from gateway.engines import create_engines
 
 
 class FraudMLP(torch.nn.Module):
@@ -41,7 +41,7 @@ def test_module_exports_with_named_inputs_outputs_and_dynamic_batch(tmp_path: Pa
     assert [spec.name for spec in config.inputs] == ["features", "amount"]
     assert [(spec.name, spec.shape) for spec in config.outputs] == [("logits", (-1, 2)), ("probability", (-1, 1))]
     assert config.plugin is None
-    engine = create_engine(config, model_dir / "1")
+    (engine,) = create_engines(config, model_dir / "1", 1)
     module = FraudMLP().eval()
     for rows in (1, 5):
         inputs = examples(rows)

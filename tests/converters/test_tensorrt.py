@@ -277,7 +277,7 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
 
     from converters.engine_entry import export_tensorrt
     from gateway.config import load_config
-    from gateway.engines import create_engine, create_engines
+    from gateway.engines import create_engines
 
     source = tmp_path / "repo" / "m"
     shutil.copytree(exported("bert", "text-classification"), source)
@@ -286,8 +286,9 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
     assert (tmp_path / "timing.cache").stat().st_size > 0
     config = load_config(model_dir)
     assert config.backend == "tensorrt"
-    engine = create_engine(config, model_dir / "5")
-    onnx_engine = create_engine(load_config(source).model_copy(update={"backend": "onnxruntime"}), source / "1")
+    (engine,) = create_engines(config, model_dir / "5", 1)
+    onnx_config = load_config(source).model_copy(update={"backend": "onnxruntime"})
+    (onnx_engine,) = create_engines(onnx_config, source / "1", 1)
     for rows, length in ((1, 7), (3, 19)):
         inputs = {spec.name: np.ones((rows, length), dtype=np.int64) for spec in engine.inputs}
         np.testing.assert_allclose(engine.infer(inputs)["logits"], onnx_engine.infer(inputs)["logits"], atol=1e-3)
@@ -309,7 +310,7 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
     meta["compute_capability"] = "1.0"
     metadata_path(model_dir / "5" / "model.plan").write_text(json.dumps(meta))
     with pytest.raises(EngineError, match="compute capability 1.0"):
-        create_engine(config, model_dir / "5")
+        create_engines(config, model_dir / "5", 1)
 
 
 def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, tmp_path: Path, monkeypatch) -> None:
