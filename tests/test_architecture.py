@@ -1,0 +1,119 @@
+"""Dependencies run one way: protos <- plugins <- gateway <- converters, and serving stays lean.
+
+Every module of the project's packages is parsed, and every import in it (function-level
+ones included) is attributed to its top-level package.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED: dict[str, set[str]] = {
+    "protos": set(),
+    "plugins": {"protos"},
+    "gateway": {"plugins", "protos"},
+    "converters": {"gateway", "plugins", "protos"},
+    "gatewise": {"gateway", "plugins", "converters", "protos"},
+}
+"""What each package may import; ``gatewise`` is the facade on top, which nothing imports."""
+EXEMPT = {("gateway/cli.py", "converters.cli")}
+"""The one import against the layers: the ``gatewise`` command mounts ``convert`` when that
+command runs (``gateway.cli._Commands``). It is command-line composition, not a serving
+dependency (the fresh-interpreter test below shows serving never loads it), and goes when
+the root command moves to the ``gatewise`` facade, which may import every package."""
+PACKAGES = [name for name in ALLOWED if (ROOT / name / "__init__.py").is_file()]
+CONVERSION_STACK = ("converters", "torch", "transformers", "onnx", "onnxscript")
+"""What serving code never imports, even inside a function."""
+NOT_LOADED_BY_SERVING = (*CONVERSION_STACK, "tensorrt")
+"""What importing the server and the CLI does not load (tensorrt and onnxruntime load with a model's engine)."""
+
+
+def modules(package: str) -> Iterator[tuple[str, Path]]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def imported(module: str, path: Path) -> Iterator[tuple[str, int]]:
+    """Every module ``path`` imports, absolute, with its line."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                yield ".".join([*base, node.module] if node.module else base), node.lineno
+            else:
+                yield str(node.module), node.lineno
+
+
+def package_imports() -> list[tuple[str, str, str]]:
+    """(importer package, imported package, where) for every import between the packages."""
+    found = []
+    for package in PACKAGES:
+        for module, path in modules(package):
+            for name, line in imported(module, path):
+                top = name.split(".")[0]
+                if top in ALLOWED and top != package and (str(path.relative_to(ROOT)), name) not in EXEMPT:
+                    found.append((package, top, f"{path.relative_to(ROOT)}:{line} imports {name}"))
+    return found
+
+
+def test_the_scan_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
+    """The scanner itself: an import inside a function counts, a relative one is resolved."""
+    source = tmp_path / "mod.py"
+    source.write_text("from .sibling import x\n\ndef f():\n    import converters.cli\n")
+    assert sorted(imported("gateway.sub.mod", source)) == [("converters.cli", 4), ("gateway.sub.sibling", 1)]
+
+
+def test_imports_between_packages_follow_the_layers() -> None:
+    wrong = [where for importer, target, where in package_imports() if target not in ALLOWED[importer]]
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycle_between_packages() -> None:
+    graph: dict[str, set[str]] = {package: set() for package in PACKAGES}
+    for importer, target, _ in package_imports():
+        graph[importer].add(target)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in graph[start])
+
+    cycles = [package for package in PACKAGES if reaches(package, package, {package})]
+    assert not cycles, f"packages on an import cycle: {cycles} ({graph})"
+
+
+@pytest.mark.parametrize("package", ["gateway", "plugins", "protos"])
+def test_serving_code_never_imports_the_converters_or_torch(package: str) -> None:
+    """Not even inside a function: the serving packages name none of the conversion stack."""
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for module, path in modules(package)
+        for name, line in imported(module, path)
+        if name.split(".")[0] in CONVERSION_STACK and (str(path.relative_to(ROOT)), name) not in EXEMPT
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_serving_process_loads_none_of_the_conversion_stack() -> None:
+    """A fresh interpreter that imports the server and the CLI and builds ``serve`` leaves them unloaded."""
+    code = (
+        "import sys, typer\n"
+        "import gateway.server, gateway.cli\n"
+        "command = typer.main.get_command(gateway.cli.app)\n"
+        "assert command.get_command(None, 'serve') is not None\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(NOT_LOADED_BY_SERVING)!r})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"loaded by serving: {done.stdout.strip()}"
