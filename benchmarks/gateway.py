@@ -4,7 +4,8 @@
 
 Prints the in-process limit (plugin + engine, batch 1 and max batch), the gateway through
 gRPC at concurrency 1, 16 and 64, unary and on one stream (and perf_analyzer when it can
-start), the floor an empty call costs, and the ratios.
+start), the floor an empty call costs, and the ratios. The bench lives in the lab
+(``tools/gatewise-lab``, installed by ``scripts/bootstrap.sh``), outside the serving wheel.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def serve(
 
 def _lab_missing(command: str, exc: ModuleNotFoundError) -> NoReturn:
     """One ``error:`` line when the lab (the demo and bench, not in the serving wheel) is absent."""
-    if exc.name != "gatewise_lab":
+    if (exc.name or "").partition(".")[0] != "gatewise_lab":
         raise exc
     typer.echo(
         f"error: gatewise {command} needs the gatewise-lab package: pip install -e tools/gatewise-lab"

@@ -49,7 +49,7 @@ cat .carry/gpu-wheels.tar.part* | tar -x -C "$wheels" || { echo "the carried par
 (cd "$wheels" && sha256sum --quiet -c SHA256SUMS) || { echo "a carried wheel is damaged"; exit 1; }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$wheels"/*.whl || exit 1
 # /tmp/site first: its onnxruntime/ (onnxruntime-gpu) shadows the image's CPU onnxruntime, never mixed with it.
-export PYTHONPATH=/tmp/site:$ROOT
+export PYTHONPATH=/tmp/site:$ROOT:$ROOT/tools/gatewise-lab  # the lab: gatewise bench
 python3 -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())"
 
 step nvidia-smi 30 "$OUT/nvidia-smi.txt" nvidia-smi

@@ -16,7 +16,7 @@ from gatewise_lab.demo.client import DemoClient
 from plugins.finance.fraud_features import FIELDS
 
 READY_TIMEOUT_S = 120.0
-_QUIET = ("torch", "transformers", "onnxscript", "onnx_ir", "torch.onnx", "torch.export", "httpx", "urllib3")
+_QUIET = ("torch", "onnxscript", "onnx_ir", "torch.onnx", "torch.export", "httpx", "urllib3")
 
 
 def free_port() -> int:

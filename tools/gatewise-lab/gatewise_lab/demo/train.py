@@ -3,16 +3,16 @@
 Budget: the first ``gatewise demo`` must finish in about five minutes on two CPU cores, so
 the embeddings and lower encoder layers stay frozen, sequences are short and padded per
 batch, and one or two epochs suffice for these data. torch and transformers are imported
-inside the functions: serving never needs them.
-
-``python -m gatewise_lab.demo.train OUT`` trains every model into ``OUT`` (checkpoints only;
-``gatewise_lab.demo.build`` converts and evaluates them).
+inside the functions: serving never needs them. ``gatewise_lab.demo.build`` converts and
+evaluates the checkpoints written here.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,14 +54,37 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off, then as they were.
+
+    Loading the base model under a fresh head logs a load report (the head's weights are
+    MISSING, as they must be), and loading and saving draw "Loading weights" / "Writing model
+    shards" bars: noise between the demo's own lines. transformers configures its logger when
+    it is imported, so this must go through its own switches, not ``logging.getLogger``.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # huggingface_hub's bars too
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _with_head(auto_class: Any, labels: tuple[str, ...]) -> Any:
     """The base model with a fresh head for ``labels``, named in the checkpoint's config."""
-    return auto_class.from_pretrained(
-        base_model_path(),
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: index for index, label in enumerate(labels)},
-    )
+    with _quiet_transformers():
+        return auto_class.from_pretrained(
+            base_model_path(),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: index for index, label in enumerate(labels)},
+        )
 
 
 def fine_tune_classifier(
@@ -175,6 +198,7 @@ def _train(model: Any, examples: list[Any], collate: Any, settings: TrainSetting
 
 def _save(model: Any, tokenizer: Any, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with _quiet_transformers():
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     return out
