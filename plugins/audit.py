@@ -26,16 +26,9 @@ MAX_ID_CHARS = 64
 
 @hookimpl
 def gatewise_request_finished(
-    model_name: str,
-    model_version: str,
-    request_id: str,
-    principal: str,
-    status: str,
-    rows: int,
-    duration_s: float,
-    method: str,
+    model_name, model_version, request_id, principal, status, rows, duration_s, method
 ) -> None:
-    """Log one audit record per request (see the module docstring for the level)."""
+    """Log one audit record per request (the module docstring says at which level; the hookspec types each argument)."""
     level = logging.DEBUG if principal == "anonymous" else logging.INFO
     if not log.isEnabledFor(level):
         return

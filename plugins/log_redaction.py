@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from plugins.common.masking import Span, mask
 from plugins.finance.detectors import find_cards, find_ibans
-from plugins.finance.masking import Span, mask
 from plugins.hookspecs import hookimpl
 from plugins.medical import deid
 

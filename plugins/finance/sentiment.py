@@ -6,10 +6,10 @@ import logging
 
 import numpy as np
 
+from plugins.common.abstention import abstain_labels, confidence_floors
+from plugins.common.masking import MaskedText, mask, redactions_tensor
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.finance.detectors import find_financial_identifiers
-from plugins.finance.masking import MaskedText, mask, redactions_tensor
-from plugins.medical.abstention import abstain_labels, confidence_floors
 from plugins.text.classification import classification_outputs, classification_signature
 from plugins.text.encoding import decode_texts, tokenize_batch
 from protos.tensors import TensorSpec

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plugins.finance.masking import MaskedText
-from plugins.medical.abstention import UNCERTAIN
+from plugins.common import bio
+from plugins.common.abstention import UNCERTAIN
+from plugins.common.masking import MaskedText
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,6 @@ class Entity:
 
     def as_json(self) -> dict[str, object]:
         return {"label": self.label, "start": self.start, "end": self.end, "score": round(self.score, 4)}
-
-
-def _kind(tag: str) -> tuple[str, str]:
-    return (tag[0], tag[2:]) if tag[:2] in ("B-", "I-") else ("O", "")
 
 
 def words_of(offsets: list[tuple[int, int]], word_ids: list[int | None]) -> list[tuple[int, int, int]]:
@@ -41,33 +38,24 @@ def words_of(offsets: list[tuple[int, int]], word_ids: list[int | None]) -> list
 
 def merge_bio(
     probabilities: np.ndarray, offsets: list[tuple[int, int]], word_ids: list[int | None], labels: list[str]
-) -> list[tuple[str, int, int, float]]:
+) -> list[bio.TaggedSpan]:
     """Spans ``(type, start, end, confidence)`` in the offsets' text from one row of token probabilities.
 
-    Each word takes the tag of its first word piece, so a span never ends inside a word. A
-    span starts at ``B-X`` (or at an ``I-X`` that does not continue an ``X`` span, what a
-    model most often gets wrong) and grows over ``I-X`` words. Its confidence is the mean,
-    over its words, of the probability of type ``X`` (``B-X`` + ``I-X``).
+    Each word takes the tag of its first word piece, so a span never ends inside a word.
+    Tags are read strictly (only ``B-``/``I-``; the label set is BIO). A word's score is the
+    probability of its type ``X`` (``B-X`` + ``I-X``), so a span's confidence is its mean.
     """
     type_columns: dict[str, list[int]] = {}
     for column, tag in enumerate(labels):
-        prefix, kind = _kind(tag)
-        if prefix != "O":
+        prefix, kind = bio.split_tag(tag, strict=True)
+        if prefix != bio.OUTSIDE:
             type_columns.setdefault(kind, []).append(column)
-    spans: list[list] = []
-    current: list | None = None
+    tagged = []
     for token, start, end in words_of(offsets, word_ids):
-        prefix, kind = _kind(labels[int(probabilities[token].argmax())])
-        if prefix == "O" or prefix == "B" or (current is not None and kind != current[0]):
-            current = None
-        if prefix == "O":
-            continue
-        if current is None:
-            current = [kind, start, end, []]
-            spans.append(current)
-        current[2] = end
-        current[3].append(float(probabilities[token, type_columns[kind]].sum()))
-    return [(kind, start, end, float(np.mean(scores))) for kind, start, end, scores in spans]
+        tag = labels[int(probabilities[token].argmax())]
+        kind = bio.split_tag(tag, strict=True)[1]
+        tagged.append((start, end, tag, float(probabilities[token, type_columns.get(kind, [])].sum())))
+    return bio.merge_bio(tagged, strict=True)
 
 
 def entities_of_row(

@@ -12,10 +12,10 @@ import logging
 
 import numpy as np
 
+from plugins.common.abstention import confidence_floors
+from plugins.common.masking import redactions_tensor
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.finance.masking import redactions_tensor
 from plugins.hookspecs import hookimpl
-from plugins.medical.abstention import confidence_floors
 from plugins.medical.deid import deidentify
 from plugins.medical.entities import entities_of_row
 from plugins.text.classification import labels_of, softmax

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from plugins.common.abstention import abstain_labels, confidence_floors
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
-from plugins.medical.abstention import abstain_labels, confidence_floors
 from plugins.retail import search
 from plugins.text.classification import classification_outputs, classification_signature
 from plugins.text.encoding import load_tokenizer, tokenize_batch, warmup_texts

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from plugins.common import pooling
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.text.encoding import TEXT_INPUT, tokenize_batch
 from protos.tensors import TensorSpec
@@ -32,7 +33,7 @@ def load_catalog(model: ModelContext) -> None:
     if embeddings.shape[0] != len(products):
         raise RuntimeError(f"model {model.name!r}: {len(products)} products but {embeddings.shape[0]} embeddings")
     model.state["products"] = [{"id": str(item["id"]), "title": str(item["title"])} for item in products]
-    model.state["catalog_embeddings"] = normalise(embeddings)
+    model.state["catalog_embeddings"] = pooling.l2_normalize(embeddings)
 
 
 def signature(model: ModelContext) -> Signature:
@@ -46,27 +47,18 @@ def signature(model: ModelContext) -> Signature:
     )
 
 
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
 def pool(outputs: Tensors, attention_mask: np.ndarray) -> np.ndarray:
-    """Sentence embeddings: the engine's pooled output, or the mean of real tokens' states."""
+    """Unit-length sentence embeddings: the engine's pooled output, or the mean of real tokens' states."""
     hidden = next(iter(outputs.values())) if "embedding" not in outputs else outputs["embedding"]
     hidden = np.asarray(hidden, dtype=np.float32)
-    if hidden.ndim == 2:
-        return normalise(hidden)
-    weights = attention_mask.astype(np.float32)[..., None]
-    return normalise((hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0))
+    if hidden.ndim == 3:
+        hidden = pooling.pool(hidden, attention_mask, "mean")
+    return pooling.l2_normalize(hidden)
 
 
 def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
     tokens = tokenize_batch(model, inputs, batch)
-    batch.state["attention_mask"] = np.array(
-        [[1] * len(encoding.ids) + [0] * (tokens.tensors["input_ids"].shape[1] - len(encoding.ids)) for encoding in tokens.encodings]
-    )
+    batch.state["attention_mask"] = tokens.attention_mask
     return tokens.tensors
 
 

@@ -3,9 +3,9 @@
 Each row's ``entities`` is a JSON list of ``{"label", "start", "end", "score", "text"}``,
 ``start``/``end`` being character offsets into the original string (Python ``str``
 indices, so ``text[start:end]`` is the span). Tags are read per word from its first
-sub-token (sub-token tags of a fine-tuned model are often noise), then merged from BIO:
-``B-X`` opens a span, ``I-X`` extends a span of type ``X`` (or opens one), ``O`` closes
-it; tags without a prefix act as ``I-``.
+sub-token (sub-token tags of a fine-tuned model are often noise), then merged from BIO by
+``plugins.common.bio``, reading tags leniently: BIOES prefixes count, and tags without a
+prefix act as ``I-``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Encoding
 
+from plugins.common.bio import merge_bio
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.hookspecs import hookimpl
 from plugins.text.classification import labels_of, softmax
@@ -24,17 +25,6 @@ from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # no
 from protos.tensors import TensorSpec
 
 ENTITIES = TensorSpec(name="entities", datatype="BYTES", shape=(-1,))
-OUTSIDE = "O"
-
-
-def split_tag(tag: str) -> tuple[str, str]:
-    """``("B", "PER")`` for ``B-PER``; ``("O", "")`` for ``O``; ``("I", "PER")`` for a bare ``PER``."""
-    if tag == OUTSIDE or not tag:
-        return OUTSIDE, ""
-    prefix, dash, kind = tag.partition("-")
-    if dash and prefix in ("B", "I", "E", "S", "L", "U"):
-        return ("B" if prefix in ("B", "S", "U") else "I"), kind
-    return "I", tag
 
 
 def word_tags(encoding: Encoding, label_ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, int, int, float]]:
@@ -56,33 +46,15 @@ def word_tags(encoding: Encoding, label_ids: np.ndarray, scores: np.ndarray) -> 
 
 
 def merge_entities(text: str, words: list[tuple[int, int, int, float]], labels: list[str]) -> list[dict[str, Any]]:
-    """BIO-merge tagged words into spans with offsets into ``text``."""
-    spans: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    word_scores: list[float] = []
-
-    def close() -> None:
-        nonlocal current
-        if current is not None:
-            start, end = current["start"], current["end"]
-            while start < end and text[start].isspace():
-                start += 1
-            current.update(start=start, text=text[start:end], score=round(float(np.mean(word_scores)), 6))
-            spans.append(current)
-        current = None
-
-    for start, end, label_id, score in words:
-        prefix, kind = split_tag(labels[label_id])
-        if prefix == OUTSIDE:
-            close()
-            continue
-        if prefix == "B" or current is None or current["label"] != kind:
-            close()
-            current = {"label": kind, "start": start, "end": end, "score": 0.0, "text": ""}
-            word_scores = []
-        current["end"] = max(current["end"], end)
-        word_scores.append(score)
-    close()
+    """BIO-merge tagged words into spans with offsets into ``text`` (tags read leniently: BIOES, bare tags)."""
+    spans = []
+    tagged = ((start, end, labels[label_id], score) for start, end, label_id, score in words)
+    for span in merge_bio(tagged, strict=False):
+        start = span.start
+        while start < span.end and text[start].isspace():
+            start += 1
+        spans.append({"label": span.kind, "start": start, "end": span.end, "score": round(span.score, 6),
+                      "text": text[start : span.end]})  # fmt: skip
     return spans
 
 

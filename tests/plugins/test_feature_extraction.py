@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from converters.testing import tiny_tokenizer
+from plugins.common.pooling import l2_normalize, pool
 from plugins.context import BatchContext, ModelConfigView, ModelContext
 from plugins.text import feature_extraction as plugin
-from plugins.text.feature_extraction import l2_normalize, pool
 from protos.tensors import TensorSpec
 
 HIDDEN = np.array([[[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]],

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from plugins.common.masking import Span, mask
 from plugins.finance.detectors import find_financial_identifiers, iban_valid, luhn_valid
-from plugins.finance.masking import Span, mask
 from plugins.finance.sentiment import masked_texts
 from plugins.testing import texts
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from converters.testing import tiny_tokenizer
+from plugins.common.bio import split_tag
 from plugins.context import BatchContext, ModelConfigView, ModelContext
 from plugins.text import token_classification as plugin
-from plugins.text.token_classification import merge_entities, split_tag, word_tags
+from plugins.text.token_classification import merge_entities, word_tags
 from protos.tensors import TensorSpec
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

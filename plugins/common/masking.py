@@ -1,9 +1,9 @@
 """Replace found identifiers with typed placeholders and map offsets back to the original text.
 
-Shared by the finance and medical plugins: detectors find ``Span``s in the client's text,
-``mask`` builds the text the model sees (``[CARD]``, ``[DATE]`` ...), and the returned
-``MaskedText`` maps any span of that text back to offsets in the original, so responses
-point into what the client sent. Offsets are Python string indices (code points).
+Shared by the finance and medical plugins and by log redaction: detectors find ``Span``s
+in the client's text, ``mask`` builds the text the model sees (``[CARD]``, ``[DATE]`` ...),
+and the returned ``MaskedText`` maps any span of that text back to offsets in the
+original, so responses point into what the client sent. Offsets are Python string indices (code points).
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class MaskedText:
         segment = self.segments[index]
         if segment.placeholder:
             return segment.original_end if at_end else segment.original_start
-        return segment.original_start + min(position - segment.masked_start, segment.original_end - segment.original_start)
+        return segment.original_start + min(
+            position - segment.masked_start, segment.original_end - segment.original_start
+        )
 
 
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:

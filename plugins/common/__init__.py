@@ -1,0 +1,5 @@
+"""Helpers the built-in domain plugins share, so that finance, medical and retail never import each other.
+
+``masking`` (placeholders and offset maps), ``abstention`` (the confidence floor),
+``pooling`` (sentence embeddings) and ``bio`` (BIO tags to entity spans).
+"""
