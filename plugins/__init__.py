@@ -1,8 +1,9 @@
 """Gatewise plugins: hooks, the plugin manager and the built-in domain plugins.
 
-A plugin is a module or object with ``@hookimpl`` functions from ``plugins.hookspecs``::
+A plugin is a module or object with ``@hookimpl`` functions from ``plugins.hookspecs``.
+Plugin authors import them from the public ``gatewise`` package, which fronts this one::
 
-    from plugins import hookimpl
+    from gatewise import hookimpl
 
     @hookimpl
     def gatewise_postprocess(model, outputs, batch):

@@ -74,7 +74,7 @@ def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContex
     ``inputs`` holds the public input tensors of every request in the batch, rows
     concatenated; ``batch`` says which request sent each row and carries state to
     ``gatewise_postprocess``. Returns the engine's input tensors (batch dimension first,
-    one row per public row). Raise ``ValueError`` (or ``protos.errors.InvalidInput``) for
+    one row per public row). Raise ``ValueError`` (or ``gatewise.InvalidInput``) for
     input the plugin cannot accept: the request that sent it gets INVALID_ARGUMENT, others
     in the batch are retried alone. Any other exception is INTERNAL. Stops at first
     non-None result; None passes the inputs to the engine unchanged.

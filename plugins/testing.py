@@ -1,10 +1,12 @@
 """Helpers for testing a Gatewise plugin without a server, as ``structlog.testing`` does for logs.
 
+Plugin authors import them from ``gatewise.testing``, which fronts this module.
+
 Run a plugin's hooks in the gateway's order against any engine (a function, or an ONNX
 file through ONNX Runtime), check the results keep the contract, and prove that nothing a
 request sent reaches a log record::
 
-    from plugins.testing import PluginHarness, capture_logs, model_context, tiny_tokenizer
+    from gatewise.testing import PluginHarness, capture_logs, model_context, tiny_tokenizer
 
     def test_my_plugin(tmp_path):
         model = model_context(tmp_path, "my-model", plugin="my-plugin",
@@ -16,7 +18,7 @@ request sent reaches a log record::
             out = harness.infer({"text": texts(["hello world"])})
         assert_not_logged(records, ["world"])
 
-With pytest, ``pytest_plugins = ["plugins.testing"]`` in a ``conftest.py`` adds the
+With pytest, ``pytest_plugins = ["gatewise.testing"]`` in a ``conftest.py`` adds the
 ``gatewise_logs`` fixture (every record at every level, from every logger).
 """
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pluggy
 
-# Only pluggy is needed to mark hooks: the marker is keyed by the project name, so this
-# package works without importing the gateway. Inside the repository, `from plugins import
-# hookimpl` is the same object.
-hookimpl = pluggy.HookimplMarker("gatewise")
+# Everything a plugin needs comes from the `gatewise` package: the hook marker, the types
+# hooks receive and return, and the errors they may raise.
+from gatewise import InvalidInput, Signature, TensorSpec, hookimpl
+
 log = logging.getLogger("gatewise_shout")
 
 
@@ -29,9 +28,6 @@ def gatewise_model_load(model):
 @hookimpl
 def gatewise_model_signature(model):
     # 2. The public signature clients see. Returning None would keep the engine's own.
-    from gateway.config import TensorSpec
-    from plugins.context import Signature
-
     return Signature(
         inputs=(TensorSpec(name="text", datatype="BYTES", shape=(-1,)),),
         outputs=(
@@ -50,8 +46,14 @@ def gatewise_warmup_inputs(model):
 @hookimpl
 def gatewise_preprocess(model, inputs, batch):
     # 4. Per batch: public inputs (rows of several requests) -> engine inputs.
-    #    Raise ValueError for bad input: only the request that sent it fails.
-    rows = [value.decode("utf-8") for value in inputs["text"]]
+    #    Raise InvalidInput (or ValueError) for bad input: only the request that sent it
+    #    fails. Say which row was wrong, never echo the value.
+    rows = []
+    for index, value in enumerate(inputs["text"]):
+        try:
+            rows.append(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"input 'text' row {index} is not UTF-8") from None
     batch.state["rows"] = rows  # handed to postprocess
     log.debug("preprocessing %d row(s)", len(rows))  # counts, never payloads
     return {"x": np.array([[len(row.split())] for row in rows], dtype=np.float32)}

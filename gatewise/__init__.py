@@ -1,0 +1,33 @@
+"""The public API of Gatewise for plugin authors: import from here, never from the implementation packages.
+
+``gateway``, ``plugins``, ``converters`` and ``protos`` are the implementation and may
+change; this module re-exports what a plugin needs, the way ``pytest`` fronts ``_pytest``::
+
+    from gatewise import Signature, TensorSpec, hookimpl
+
+    @hookimpl
+    def gatewise_model_signature(model):
+        return Signature(inputs=(TensorSpec(name="text", datatype="BYTES", shape=(-1,)),),
+                         outputs=(TensorSpec(name="label", datatype="BYTES", shape=(-1,)),))
+
+``gatewise.testing`` runs a plugin's hooks without a server. See docs/plugins.md.
+"""
+
+from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
+from plugins.hookspecs import hookimpl
+from plugins.manager import PluginManager
+from protos.errors import GatewiseError, InvalidInput
+from protos.tensors import TensorSpec
+
+__all__ = [
+    "BatchContext",
+    "GatewiseError",
+    "InvalidInput",
+    "ModelConfigView",
+    "ModelContext",
+    "PluginManager",
+    "Signature",
+    "TensorSpec",
+    "Tensors",
+    "hookimpl",
+]
