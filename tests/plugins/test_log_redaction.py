@@ -4,6 +4,7 @@ plugin that masks card numbers, IBANs, emails, SSNs and phone numbers in gatewis
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from security.harness import serving
 from plugins.hookspecs import hookimpl
 from plugins.log_redaction import redact
 from plugins.manager import LogRedactionFilter, PluginManager
+from protos.errors import StartupError
 
 CARD = "4111 1111 1111 1111"  # passes Luhn
 IBAN = "GB82 WEST 1234 5698 7654 32"  # passes mod-97
@@ -171,9 +173,12 @@ async def test_the_server_installs_the_filter_while_it_runs(repository: Path, li
 
 
 async def test_a_server_that_fails_to_start_leaves_no_filter(repository: Path, lines: Lines) -> None:
-    with pytest.raises(ValueError, match="TLS needs both"):
-        async with serving(repository, tls_cert=repository / "cert.pem"):
-            pass
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(StartupError, match="cannot listen"):
+            async with serving(repository, grpc_port=taken.getsockname()[1]):
+                pass
     logging.getLogger("gatewise.test").info("after a failed start %s", CARD)
     assert not any(isinstance(f, LogRedactionFilter) for handler in logging.getLogger().handlers for f in handler.filters)
     assert f"after a failed start {CARD}" in lines.text

@@ -28,7 +28,7 @@ from protos import grpc_service_pb2_grpc as pb_grpc
 async def serving(repository: Path, plugins: PluginManager | None = None, **settings: Any) -> AsyncIterator[GatewayServer]:
     """A GatewayServer on a free loopback port in this event loop; stopped on exit."""
     server = GatewayServer(
-        ServerSettings(repository=repository, grpc_port=0, grace_period_s=5, **settings),
+        ServerSettings(**{"repository": repository, "grpc_port": 0, "grace_period_s": 5, **settings}),
         plugins or PluginManager(entry_points=False),
     )
     await server.start()
