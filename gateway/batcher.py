@@ -8,11 +8,13 @@ never by polling. An instance that finishes a batch takes the next due one itsel
 the queue's lock: under load it never waits for the event loop, which would first have to
 win the GIL back (a 5 ms switch interval) before it could hand over more work.
 
-When the queue holds more rows than fit, the oldest request goes first and the rest of the
-batch is filled with requests of the most similar length, so little compute goes to
-padding. Requests whose deadline passed or whose client cancelled are dropped before they
-reach an engine. A failed batch sets its exception on every future in it; none is dropped.
-Futures are only ever set on the event loop.
+When the queue holds more rows than fit, ``gateway.length_policy`` chooses the batch: the
+oldest request and the most similar lengths. Requests whose deadline passed or whose
+client cancelled are dropped before they reach an engine. ``run_batch`` answers each
+request with its result or its error; should it raise instead, that exception fails every
+request of the batch, none is dropped. Errors pass through unchanged: they were made
+GatewiseErrors where the plugin or the engine was called. Futures are only ever set on
+the event loop.
 
 A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 """
@@ -25,20 +27,27 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway import length_policy
 from gateway.config import BatchingConfig
 from protos.errors import DeadlineExceeded, ModelNotReady, QueueFull
 
+if TYPE_CHECKING:
+    from gateway.engines.base import Tensors
 
-@dataclass(eq=False)
+
+@dataclass(eq=False, slots=True)
 class Pending:
-    """One request waiting in the queue."""
+    """One validated inference request, from the queue until its future is answered."""
 
-    payload: Any
+    inputs: Tensors
+    """The request's input tensors, checked against the model's public signature."""
+    parameters: dict[str, Any]
+    """The request's parameters, which plugins read through ``BatchContext``."""
     rows: int
     length: int = 0
-    """A cost hint used to group rows of similar length (e.g. the longest text in bytes)."""
+    """The length policy's cost hint: the longest text in bytes (``length_policy.length_of``)."""
     deadline: float | None = None
     """Absolute ``time.monotonic()`` after which the request is not worth running.
 
@@ -202,7 +211,8 @@ class DynamicBatcher:
         due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
         if not full and now < due:
             return None, expired, due
-        return self._take(rows), expired, None
+        batch, self._queue = length_policy.take(self._queue, rows, self._config.max_batch_size)
+        return batch, expired, None
 
     def _remove_dead(self, now: float) -> list[Pending]:
         """Drop requests whose client cancelled or whose deadline passed; return the expired ones."""
@@ -217,23 +227,6 @@ class DynamicBatcher:
         self._queue = alive
         return expired
 
-    def _take(self, queued_rows: int) -> list[Pending]:
-        """The oldest request plus the most similar-length others that fit (``queued_rows``:
-        the rows now in the queue, which the caller has just counted)."""
-        limit = self._config.max_batch_size
-        if queued_rows <= limit:
-            batch, self._queue = self._queue, []
-            return batch
-        oldest, rest = self._queue[0], self._queue[1:]
-        batch, rows = [oldest], oldest.rows
-        for pending in sorted(rest, key=lambda other: abs(other.length - oldest.length)):
-            if rows + pending.rows <= limit:
-                batch.append(pending)
-                rows += pending.rows
-        chosen = set(map(id, batch))
-        self._queue = [pending for pending in self._queue if id(pending) not in chosen]
-        return batch
-
     # ---------------------------------------------------------------- instance threads
 
     def _serve_instance(self, instance: int) -> None:
@@ -245,7 +238,7 @@ class DynamicBatcher:
             try:
                 results: Sequence[Any] = self._run_batch(batch, instance)
             except BaseException as exc:  # noqa: BLE001 - a failure fails its own batch, nothing else
-                results = [exc] * len(batch)
+                results = [exc] * len(batch)  # delivered as raised: the servicer maps it to a status
             with self._lock:
                 following, expired, _ = self._next_batch(time.monotonic())
                 if following is None:

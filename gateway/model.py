@@ -2,9 +2,15 @@
 
 Request path: ``infer`` (event loop) validates nothing itself — the servicer has checked
 the tensors against ``signature`` — and queues the request; ``run_batch`` (an instance
-thread) splits a batch into engine calls (by tensor shape, and texts by length so that
-little goes to padding), concatenates each call's rows, runs preprocess -> engine ->
+thread) splits a batch into engine calls (by tensor shape, then by ``length_policy`` so
+that little goes to padding), concatenates each call's rows, runs preprocess -> engine ->
 postprocess and hands every request its own rows back.
+
+Errors: the plugin's hooks raise PluginError or InvalidInput (``plugins.manager`` made
+them so); the engine call is the engine boundary, where anything but a GatewiseError
+becomes an EngineError. A batch that a plugin refuses is retried request by request so
+that only the request at fault fails; any other failure fails its own call's requests.
+Nothing is translated twice: errors reach the servicer as they were raised.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway import metrics, tracing
+from gateway import length_policy, metrics, tracing
 from gateway.batcher import DynamicBatcher, Pending
 from gateway.config import ModelConfig
 from gateway.engines import Engine, close_all, create_engines, version_backend
@@ -30,9 +36,6 @@ from protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotRead
 from protos.tensors import DATATYPE_TO_NUMPY
 
 log = logging.getLogger("gatewise.model")
-
-PADDING_SPLIT_SAVING = 0.2
-"""A batch splits by length when that saves at least this share of its padded size."""
 
 
 @dataclass
@@ -65,7 +68,7 @@ class ServedModel:
         self.stats = ModelStats()
         self.metrics = metrics.ModelMetrics(self.name)
         self._batcher: DynamicBatcher | None = None
-        self._length_input = next((spec.name for spec in signature.inputs if spec.datatype == "BYTES"), None)
+        self._length_input = length_policy.length_input(signature.inputs)
 
     # ---------------------------------------------------------------- loading
 
@@ -148,20 +151,16 @@ class ServedModel:
         if self._batcher is None:
             raise ModelNotReady(self.name, "not started")
         pending = Pending(
-            payload=(inputs, parameters),
+            inputs=inputs,
+            parameters=parameters,
             rows=rows,
-            length=self._length_of(inputs),
+            length=length_policy.length_of(inputs, self._length_input),
             deadline=deadline,
             trace=tracing.current(),
         )
         self.metrics.queue_depth.set(self._batcher.queue_depth + 1)
         result: InferResult = await self._batcher.submit(pending)
         return result
-
-    def _length_of(self, inputs: Tensors) -> int:
-        if self._length_input is None:
-            return 0
-        return max((len(value) for value in inputs[self._length_input].reshape(-1)), default=0)
 
     def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
         """Worker thread: run ``batch`` on engine ``instance``; one result or error per request."""
@@ -175,7 +174,7 @@ class ServedModel:
                 started_ns = time.time_ns() - int(waited * 1e9)
                 with tracing.span("queue", started_ns, parent=pending.trace, model=self.name, rows=pending.rows):
                     pass
-        groups = [part for group in _group_by_shape(batch) for part in split_by_length(group)]
+        groups = [part for group in _group_by_shape(batch) for part in length_policy.split(group)]
         results: dict[int, InferResult | BaseException] = {}
         for group in groups:
             results.update(self._run_group(group, instance))
@@ -184,9 +183,10 @@ class ServedModel:
         return [results[id(pending)] for pending in batch]
 
     def _run_group(self, group: list[Pending], instance: int) -> dict[int, InferResult | BaseException]:
-        inputs = _concatenate([pending.payload[0] for pending in group])
+        """One engine call for ``group``: each request's rows, or the error that failed it."""
+        inputs = _concatenate([pending.inputs for pending in group])
         request_of_row = np.repeat(np.arange(len(group)), [pending.rows for pending in group])
-        context = BatchContext(request_of_row=request_of_row, request_parameters=[p.payload[1] for p in group])
+        context = BatchContext(request_of_row=request_of_row, request_parameters=[p.parameters for p in group])
         try:
             with tracing.span("batch", links=[pending.trace for pending in group], model=self.name):
                 outputs = self.execute(inputs, context, instance)
@@ -197,12 +197,8 @@ class ServedModel:
             return {
                 id(pending): outcome for pending in group for outcome in self._run_group([pending], instance).values()
             }
-        except GatewiseError as exc:
+        except Exception as exc:  # noqa: BLE001 - fails only this call's requests; the servicer maps it
             return {id(pending): exc for pending in group}
-        except Exception as exc:  # noqa: BLE001 - an engine's own error fails only its batch
-            log.exception("model %s failed a batch of %d request(s)", self.name, len(group))
-            error = EngineError(f"model {self.name!r} failed: {type(exc).__name__}: {exc}")
-            return {id(pending): error for pending in group}
         return _split(group, outputs, context)
 
     def execute(self, inputs: Tensors, batch: BatchContext, instance: int, *, record: bool = True) -> Tensors:
@@ -217,7 +213,7 @@ class ServedModel:
             engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
         t1 = time.perf_counter()
         with span("compute", instance=instance, **attributes):
-            engine_outputs = self.engines[instance].infer(engine_inputs)
+            engine_outputs = self._infer_engine(engine_inputs, batch, instance)
         t2 = time.perf_counter()
         with span("postprocess", **attributes):
             outputs = (
@@ -240,6 +236,20 @@ class ServedModel:
             self.metrics.tokens.inc(batch.tokens)
             self.metrics.padded_tokens.inc(batch.padded_tokens)
         return outputs
+
+    def _infer_engine(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
+        """The engine boundary: what an engine raises reaches its requests as an EngineError.
+
+        ONNX Runtime's and TensorRT's own failures come out of their engines as EngineErrors
+        already (naming the model); anything else an engine raises is wrapped here, once.
+        """
+        try:
+            return self.engines[instance].infer(inputs)
+        except GatewiseError:
+            raise
+        except Exception as exc:
+            log.exception("model %s failed a batch of %d request(s)", self.name, len(batch.request_parameters))
+            raise EngineError(f"model {self.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _no_span(name: str, **attributes: Any) -> AbstractContextManager[None]:
@@ -275,35 +285,9 @@ def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:
     """Requests whose tensors agree on every non-batch dimension, which can be concatenated."""
     groups: dict[tuple, list[Pending]] = {}
     for pending in batch:
-        key = tuple((name, array.shape[1:]) for name, array in sorted(pending.payload[0].items()))
+        key = tuple((name, array.shape[1:]) for name, array in sorted(pending.inputs.items()))
         groups.setdefault(key, []).append(pending)
     return list(groups.values())
-
-
-def split_by_length(group: list[Pending], min_saving: float = PADDING_SPLIT_SAVING) -> list[list[Pending]]:
-    """Rows of very different length as separate engine calls, each padded only to its own longest row.
-
-    The batcher hands over every queued request that fits, however mixed their lengths; a
-    batch of short texts and a few long ones would spend most of its compute on padding.
-    Splits in two where that cuts the padded size (rows x longest length, by the requests'
-    ``length`` hint) by at least ``min_saving``, which also pays for the extra call; each
-    part may split again. Requests without a length hint (``length`` 0) never split.
-    """
-    if len(group) < 2:
-        return [group]
-    ordered = sorted(group, key=lambda pending: pending.length)
-    rows = sum(pending.rows for pending in ordered)
-    whole = rows * ordered[-1].length
-    best_cost, best_split = whole, 0
-    rows_before = 0
-    for split in range(1, len(ordered)):
-        rows_before += ordered[split - 1].rows
-        cost = rows_before * ordered[split - 1].length + (rows - rows_before) * ordered[-1].length
-        if cost < best_cost:
-            best_cost, best_split = cost, split
-    if best_split == 0 or best_cost > (1 - min_saving) * whole:
-        return [group]
-    return split_by_length(ordered[:best_split], min_saving) + split_by_length(ordered[best_split:], min_saving)
 
 
 def _concatenate(requests: list[Tensors]) -> Tensors:

@@ -14,8 +14,17 @@ from gateway.config import BatchingConfig
 from protos.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
 
 
+def request(tag: object, rows: int = 1, **fields: object) -> Pending:
+    """A queued request that carries ``tag`` (in its parameters) for run_batch to echo."""
+    return Pending(inputs={}, parameters={"tag": tag}, rows=rows, **fields)
+
+
+def tag_of(pending: Pending) -> object:
+    return pending.parameters["tag"]
+
+
 class Recorder:
-    """A run_batch that echoes each payload and records the batches it was given."""
+    """A run_batch that echoes each request's tag and records the batches it was given."""
 
     def __init__(self, fail_on: object = None, gate: threading.Event | None = None) -> None:
         self.batches: list[list[object]] = []
@@ -25,11 +34,11 @@ class Recorder:
     def __call__(self, batch: Sequence[Pending], instance: int) -> list[object]:
         if self.gate is not None:
             self.gate.wait(5)
-        payloads = [pending.payload for pending in batch]
-        self.batches.append(payloads)
-        if self.fail_on in payloads:
+        tags = [tag_of(pending) for pending in batch]
+        self.batches.append(tags)
+        if self.fail_on in tags:
             raise EngineError("engine failed")
-        return [("done", payload) for payload in payloads]
+        return [("done", tag) for tag in tags]
 
 
 def make(config: BatchingConfig, run: Recorder, instances: int = 1) -> DynamicBatcher:
@@ -39,16 +48,16 @@ def make(config: BatchingConfig, run: Recorder, instances: int = 1) -> DynamicBa
 
 
 async def occupied(
-    config: BatchingConfig, payload: object, rows: int = 1
+    config: BatchingConfig, tag: object, rows: int = 1
 ) -> tuple[DynamicBatcher, Recorder, threading.Event, asyncio.Future]:
-    """A batcher whose only instance is running ``payload`` and stays busy until the gate is set.
+    """A batcher whose only instance is running ``tag`` and stays busy until the gate is set.
 
     Returns the batcher, its recorder, the gate and the running request.
     """
     gate = threading.Event()
     run = Recorder(gate=gate)
     batcher = make(config, run)
-    running = asyncio.ensure_future(batcher.submit(Pending(payload=payload, rows=rows)))
+    running = asyncio.ensure_future(batcher.submit(request(tag, rows=rows)))
     await asyncio.sleep(0.05)  # the only instance is now busy behind the gate
     return batcher, run, gate, running
 
@@ -57,9 +66,7 @@ async def test_full_batch_dispatches_without_waiting_for_the_delay() -> None:
     """Rows reaching max_batch_size go at once even with a long queue delay."""
     run = Recorder()
     batcher = make(BatchingConfig(max_batch_size=4, max_queue_delay_ms=10_000), run)
-    results = await asyncio.wait_for(
-        asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(4))), timeout=2
-    )
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(request(i, rows=1)) for i in range(4))), timeout=2)
     assert results == [("done", i) for i in range(4)]
     assert run.batches == [[0, 1, 2, 3]]
     await batcher.close()
@@ -71,9 +78,7 @@ async def test_partial_batch_waits_for_the_delay_then_goes() -> None:
     batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=50), run)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    results = await asyncio.gather(
-        batcher.submit(Pending(payload="a", rows=1)), batcher.submit(Pending(payload="b", rows=2))
-    )
+    results = await asyncio.gather(batcher.submit(request("a", rows=1)), batcher.submit(request("b", rows=2)))
     assert loop.time() - started >= 0.045
     assert results == [("done", "a"), ("done", "b")]
     assert run.batches == [["a", "b"]]
@@ -84,18 +89,16 @@ async def test_preferred_size_dispatches_early() -> None:
     """Reaching a preferred batch size dispatches without waiting for the delay."""
     run = Recorder()
     batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=10_000, preferred_batch_sizes=(2,)), run)
-    await asyncio.wait_for(
-        asyncio.gather(batcher.submit(Pending(payload=1, rows=1)), batcher.submit(Pending(payload=2, rows=1))), 2
-    )
+    await asyncio.wait_for(asyncio.gather(batcher.submit(request(1, rows=1)), batcher.submit(request(2, rows=1))), 2)
     assert run.batches == [[1, 2]]
     await batcher.close()
 
 
 async def test_each_caller_gets_its_own_result_under_concurrency() -> None:
-    """Many concurrent callers across several batches each get the answer to their own payload."""
+    """Many concurrent callers across several batches each get the answer to their own request."""
     run = Recorder()
     batcher = make(BatchingConfig(max_batch_size=5, max_queue_delay_ms=1), run, instances=2)
-    results = await asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1 + i % 3)) for i in range(60)))
+    results = await asyncio.gather(*(batcher.submit(request(i, rows=1 + i % 3)) for i in range(60)))
     assert results == [("done", i) for i in range(60)]
     assert all(len(batch) <= 5 for batch in run.batches)
     assert sorted(p for batch in run.batches for p in batch) == list(range(60))
@@ -106,7 +109,7 @@ async def test_expired_requests_never_reach_the_engine() -> None:
     """A request whose deadline passes while queued fails DEADLINE_EXCEEDED and is not run."""
     batcher, run, gate, blocker = await occupied(BatchingConfig(max_batch_size=1), "blocker")
     loop = asyncio.get_running_loop()
-    late = asyncio.ensure_future(batcher.submit(Pending(payload="late", rows=1, deadline=loop.time() + 0.05)))
+    late = asyncio.ensure_future(batcher.submit(request("late", rows=1, deadline=loop.time() + 0.05)))
     await asyncio.sleep(0.15)
     gate.set()
     assert await blocker == ("done", "blocker")
@@ -119,10 +122,10 @@ async def test_expired_requests_never_reach_the_engine() -> None:
 async def test_full_queue_is_refused_at_once() -> None:
     """Past max_queue_size a request fails RESOURCE_EXHAUSTED immediately; queued ones still finish."""
     batcher, _run, gate, running = await occupied(BatchingConfig(max_batch_size=1, max_queue_size=2), 0)
-    queued = [asyncio.ensure_future(batcher.submit(Pending(payload=i, rows=1))) for i in (1, 2)]
+    queued = [asyncio.ensure_future(batcher.submit(request(i, rows=1))) for i in (1, 2)]
     await asyncio.sleep(0.01)
     with pytest.raises(QueueFull, match="queue is full \\(2 requests waiting\\)"):
-        await batcher.submit(Pending(payload=3, rows=1))
+        await batcher.submit(request(3, rows=1))
     gate.set()
     assert [await task for task in (running, *queued)] == [("done", 0), ("done", 1), ("done", 2)]
     await batcher.close()
@@ -133,27 +136,25 @@ async def test_engine_error_fails_only_its_own_batch() -> None:
     run = Recorder(fail_on="bad")
     batcher = make(BatchingConfig(max_batch_size=2, max_queue_delay_ms=10_000), run)
     first = await asyncio.gather(
-        batcher.submit(Pending(payload="bad", rows=1)),
-        batcher.submit(Pending(payload="x", rows=1)),
+        batcher.submit(request("bad", rows=1)),
+        batcher.submit(request("x", rows=1)),
         return_exceptions=True,
     )
     assert all(isinstance(result, EngineError) for result in first)
-    second = await asyncio.gather(
-        batcher.submit(Pending(payload="y", rows=1)), batcher.submit(Pending(payload="z", rows=1))
-    )
+    second = await asyncio.gather(batcher.submit(request("y", rows=1)), batcher.submit(request("z", rows=1)))
     assert second == [("done", "y"), ("done", "z")]
     await batcher.close()
 
 
 async def test_cancelled_request_is_dropped_before_the_engine() -> None:
-    """A client that cancels while queued frees its place; its payload is never run."""
+    """A client that cancels while queued frees its place; it never runs."""
     batcher, run, gate, running = await occupied(BatchingConfig(max_batch_size=1), "first")
-    waiting = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
+    waiting = asyncio.ensure_future(batcher.submit(request("cancelled", rows=1)))
     await asyncio.sleep(0.01)
     waiting.cancel()
     gate.set()
     assert await running == ("done", "first")
-    assert await batcher.submit(Pending(payload="after", rows=1)) == ("done", "after")
+    assert await batcher.submit(request("after", rows=1)) == ("done", "after")
     assert ["cancelled"] not in run.batches
     await batcher.close()
 
@@ -162,9 +163,7 @@ async def test_rows_of_similar_length_are_batched_together() -> None:
     """With more queued rows than fit, the oldest goes with the most similar lengths."""
     batcher, run, gate, blocker = await occupied(BatchingConfig(max_batch_size=3), "blocker", rows=3)
     lengths = {"short-1": 10, "long-1": 500, "short-2": 12, "long-2": 480, "short-3": 9, "long-3": 510}
-    tasks = [
-        asyncio.ensure_future(batcher.submit(Pending(payload=name, rows=1, length=n))) for name, n in lengths.items()
-    ]
+    tasks = [asyncio.ensure_future(batcher.submit(request(name, rows=1, length=n))) for name, n in lengths.items()]
     await asyncio.sleep(0.01)
     gate.set()
     await asyncio.gather(blocker, *tasks)
@@ -180,17 +179,17 @@ async def test_cancelled_and_expired_requests_do_not_fill_the_queue() -> None:
     a new request is queued, not refused RESOURCE_EXHAUSTED, and the expired ones are told so."""
     batcher, run, gate, running = await occupied(BatchingConfig(max_batch_size=1, max_queue_size=2), "running")
     loop = asyncio.get_running_loop()
-    cancelled = asyncio.ensure_future(batcher.submit(Pending(payload="cancelled", rows=1)))
-    expired = asyncio.ensure_future(batcher.submit(Pending(payload="expired", rows=1, deadline=loop.time() + 0.02)))
+    cancelled = asyncio.ensure_future(batcher.submit(request("cancelled", rows=1)))
+    expired = asyncio.ensure_future(batcher.submit(request("expired", rows=1, deadline=loop.time() + 0.02)))
     await asyncio.sleep(0.01)
     cancelled.cancel()
     await asyncio.sleep(0.05)  # past the deadline; the dispatcher is still waiting for the instance
-    fresh = [asyncio.ensure_future(batcher.submit(Pending(payload=f"fresh-{i}", rows=1))) for i in range(2)]
+    fresh = [asyncio.ensure_future(batcher.submit(request(f"fresh-{i}", rows=1))) for i in range(2)]
     await asyncio.sleep(0.01)
     with pytest.raises(DeadlineExceeded):
         await asyncio.wait_for(expired, 1)
     with pytest.raises(QueueFull):  # the two live ones fill it again
-        await batcher.submit(Pending(payload="one-too-many", rows=1))
+        await batcher.submit(request("one-too-many", rows=1))
     gate.set()
     assert await running == ("done", "running")
     assert [await task for task in fresh] == [("done", "fresh-0"), ("done", "fresh-1")]
@@ -201,7 +200,7 @@ async def test_cancelled_and_expired_requests_do_not_fill_the_queue() -> None:
 async def test_requests_queued_when_the_model_closes_are_unavailable() -> None:
     """Closing (unloading) fails what is still queued with ModelNotReady: UNAVAILABLE, not INTERNAL."""
     batcher, _run, gate, running = await occupied(BatchingConfig(max_batch_size=1), "running")
-    queued = asyncio.ensure_future(batcher.submit(Pending(payload="queued", rows=1)))
+    queued = asyncio.ensure_future(batcher.submit(request("queued", rows=1)))
     await asyncio.sleep(0.01)
     closing = asyncio.ensure_future(batcher.close())
     with pytest.raises(ModelNotReady, match="'m' is not ready \\(UNLOADING\\): unloaded") as info:
@@ -217,7 +216,7 @@ async def test_requests_that_arrive_together_share_a_batch_without_delay() -> No
     batch: dispatch waits for that pass to end, not for a timer."""
     run = Recorder()
     batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=0), run)
-    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(5))), 2)
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(request(i, rows=1)) for i in range(5))), 2)
     assert results == [("done", i) for i in range(5)]
     assert run.batches == [[0, 1, 2, 3, 4]]
     await batcher.close()
@@ -229,13 +228,13 @@ async def test_instances_run_batches_at_the_same_time() -> None:
 
     def run(batch: Sequence[Pending], instance: int) -> list[object]:
         both_running.wait()
-        return [(instance, pending.payload) for pending in batch]
+        return [(instance, tag_of(pending)) for pending in batch]
 
     batcher = DynamicBatcher("m", BatchingConfig(max_batch_size=1), run, instances=2)
     batcher.start()
-    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(Pending(payload=i, rows=1)) for i in range(2))), 5)
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(request(i, rows=1)) for i in range(2))), 5)
     assert sorted(instance for instance, _ in results) == [0, 1]
-    assert [payload for _, payload in results] == [0, 1]
+    assert [tag for _, tag in results] == [0, 1]
     await batcher.close()
 
 
@@ -246,18 +245,18 @@ async def test_a_finishing_instance_takes_the_next_batch_without_the_event_loop(
     second_started = threading.Event()
 
     def run(batch: Sequence[Pending], instance: int) -> list[object]:
-        payloads = [pending.payload for pending in batch]
-        if payloads == ["first"]:
+        tags = [tag_of(pending) for pending in batch]
+        if tags == ["first"]:
             gate.wait(5)
         else:
             second_started.set()
-        return [("done", payload) for payload in payloads]
+        return [("done", tag) for tag in tags]
 
     batcher = DynamicBatcher("m", BatchingConfig(max_batch_size=1), run, instances=1)
     batcher.start()
-    first = asyncio.ensure_future(batcher.submit(Pending(payload="first", rows=1)))
+    first = asyncio.ensure_future(batcher.submit(request("first", rows=1)))
     await asyncio.sleep(0.05)  # "first" is running behind the gate
-    second = asyncio.ensure_future(batcher.submit(Pending(payload="second", rows=1)))
+    second = asyncio.ensure_future(batcher.submit(request("second", rows=1)))
     await asyncio.sleep(0.01)  # "second" is queued
     gate.set()
     assert second_started.wait(2), "the instance waited for the blocked event loop"

@@ -1,4 +1,5 @@
-"""Splitting a batch of mixed text lengths into engine calls that pad only to their own longest row."""
+"""The length policy: choosing similar lengths from the queue, and splitting a batch of mixed
+text lengths into engine calls that pad only to their own longest row."""
 
 from __future__ import annotations
 
@@ -9,49 +10,76 @@ import numpy as np
 from gateway.batcher import Pending
 from gateway.config import load_config
 from gateway.engines import close_all
-from gateway.model import ServedModel, split_by_length
+from gateway.length_policy import length_input, length_of, split, take
+from gateway.model import ServedModel
 from plugins.manager import PluginManager
+from protos.tensors import TensorSpec
+
+
+def queued(tag: object, rows: int, length: int) -> Pending:
+    return Pending(inputs={}, parameters={"tag": tag}, rows=rows, length=length)
 
 
 def requests(*lengths: int, rows: int = 1) -> list[Pending]:
-    return [Pending(payload=index, rows=rows, length=length) for index, length in enumerate(lengths)]
+    return [queued(index, rows, length) for index, length in enumerate(lengths)]
 
 
 def lengths_of(parts: list[list[Pending]]) -> list[list[int]]:
     return [sorted(pending.length for pending in part) for part in parts]
 
 
+def test_take_fills_the_oldest_requests_batch_with_the_nearest_lengths() -> None:
+    """With more rows queued than fit, the oldest goes with the lengths nearest its own; the rest wait in order."""
+    queue = [queued("oldest", 1, 100), queued("far", 1, 900), queued("near", 2, 120), queued("nearer", 1, 95)]
+    batch, rest = take(queue, queued_rows=5, limit=4)
+    assert [pending.parameters["tag"] for pending in batch] == ["oldest", "nearer", "near"]
+    assert rest == [queue[1]]
+    assert take(queue, queued_rows=5, limit=5) == (queue, [])
+
+
+def test_the_length_hint_is_the_longest_text_in_bytes() -> None:
+    """A request's hint is its longest BYTES element; a model without a BYTES input gives 0."""
+    specs = [
+        TensorSpec(name="ids", datatype="INT64", shape=[-1, 4]),
+        TensorSpec(name="text", datatype="BYTES", shape=[-1]),
+    ]
+    assert length_input(specs) == "text"
+    assert length_of({"text": np.array([b"ab", "é".encode(), b"abcd"], dtype=object)}, "text") == 4
+    assert length_input(specs[:1]) is None
+    assert length_of({"ids": np.zeros((1, 4), np.int64)}, None) == 0
+
+
 def test_short_and_long_rows_run_as_separate_calls() -> None:
     """Ten short texts and two long ones: padding all twelve to the longest would triple the work."""
     batch = requests(*([10] * 10), 300, 320)
-    parts = split_by_length(batch)
+    parts = split(batch)
     assert lengths_of(parts) == [[10] * 10, [300, 320]]
-    assert sorted(pending.payload for part in parts for pending in part) == list(range(12))
+    assert sorted(pending.parameters["tag"] for part in parts for pending in part) == list(range(12))
 
 
 def test_similar_lengths_stay_one_call() -> None:
     """When a split would save less than a fifth of the padded size, the extra call is not worth it."""
     batch = requests(40, 44, 38, 50, 47)
-    assert split_by_length(batch) == [batch]
+    assert split(batch) == [batch]
 
 
 def test_requests_without_a_length_hint_never_split() -> None:
     """Tensor models (no BYTES input) give every request length 0."""
     batch = requests(0, 0, 0)
-    assert split_by_length(batch) == [batch]
+    assert split(batch) == [batch]
 
 
 def test_rows_count_not_requests() -> None:
     """One long single-row request beside many short rows splits; one short row beside many long rows does not."""
-    long_alone = [Pending(payload="long", rows=1, length=400), Pending(payload="short", rows=30, length=20)]
-    assert lengths_of(split_by_length(long_alone)) == [[20], [400]]
-    short_alone = [Pending(payload="short", rows=1, length=20), Pending(payload="long", rows=30, length=400)]
-    assert split_by_length(short_alone) == [short_alone]
+    long_alone = [queued("long", rows=1, length=400), queued("short", rows=30, length=20)]
+    assert lengths_of(split(long_alone)) == [[20], [400]]
+    short_alone = [queued("short", rows=1, length=20), queued("long", rows=30, length=400)]
+    assert split(short_alone) == [short_alone]
 
 
 def test_each_part_can_split_again() -> None:
     batch = requests(*([10] * 8), *([100] * 8), *([1000] * 8))
-    assert lengths_of(split_by_length(batch)) == [[10] * 8, [100] * 8, [1000] * 8]
+    assert lengths_of(split(batch)) == [[10] * 8, [100] * 8, [1000] * 8]
 
 
 def test_a_mixed_batch_gets_the_answers_each_request_gets_alone(repository: Path) -> None:
@@ -70,4 +98,5 @@ def test_a_mixed_batch_gets_the_answers_each_request_gets_alone(repository: Path
 
 
 def pending(text: bytes) -> Pending:
-    return Pending(payload=({"text": np.array([text], dtype=object)}, {}), rows=1, length=len(text))
+    inputs = {"text": np.array([text], dtype=object)}
+    return Pending(inputs=inputs, parameters={}, rows=1, length=length_of(inputs, "text"))

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway import length_policy
 from gateway.batcher import Pending
-from gatewise_lab.bench.rows import Row, measured_row
-from gatewise_lab.bench.workload import texts_for
 from gateway.config import load_config
 from gateway.engines import close_all
-from gateway.model import ServedModel, split_by_length
+from gateway.model import ServedModel
 from gateway.repository import select_versions
+from gatewise_lab.bench.rows import Row, measured_row
+from gatewise_lab.bench.workload import texts_for
 from plugins.context import BatchContext
 from plugins.manager import PluginManager
 
@@ -35,7 +36,7 @@ class InProcess:
         every instance the config asks for runs its own loop in its own thread, as the
         batcher would drive them: the in-process limit of the same configuration. With
         ``split`` each batch runs as the gateway would run it, split by length
-        (``split_by_length``) into calls that pad less.
+        (``gateway.length_policy.split``) into calls that pad less.
         """
         instances = len(self._model.engines) if parallel else 1
         latencies: list[list[float]] = [[] for _ in range(instances)]
@@ -47,8 +48,8 @@ class InProcess:
                 texts = texts_for(batch_size, step)
                 parts = [texts]
                 if split:
-                    rows = [Pending(payload=text, rows=1, length=len(text)) for text in texts]
-                    parts = [np.array([row.payload for row in part], dtype=object) for part in split_by_length(rows)]
+                    rows = [Pending({"text": np.array([text], dtype=object)}, {}, 1, len(text)) for text in texts]
+                    parts = [np.concatenate([row.inputs["text"] for row in part]) for part in length_policy.split(rows)]
                 started = time.perf_counter()
                 for part in parts:
                     self._model.execute({"text": part}, BatchContext.single(len(part)), instance, record=False)
