@@ -1,8 +1,10 @@
 """The GRPCInferenceService: proto -> internal types -> one call into the core -> proto.
 
 Thin on purpose: decoding is ``codec``, checks are ``validation``, work is
-``ServedModel``; every ``GatewiseError`` becomes its gRPC status in one place
-(``_status``). Nothing here blocks the event loop.
+``ServedModel``. Every error becomes its gRPC status in one place, ``grpc_status``: a
+``GatewiseError`` its own code and message, anything else INTERNAL. ``_status`` aborts
+unary calls with it and ModelStreamInfer answers in-band with it. Nothing here blocks
+the event loop.
 """
 
 from __future__ import annotations
@@ -38,20 +40,34 @@ PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
 _Response = TypeVar("_Response")
 
 
+def status_code(exc: BaseException) -> grpc.StatusCode:
+    """The code a client gets for ``exc``: a GatewiseError's own, INTERNAL for anything else."""
+    return exc.status if isinstance(exc, GatewiseError) else grpc.StatusCode.INTERNAL
+
+
+def grpc_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
+    """(code, message) a client gets when ``method`` failed with ``exc``: the one error -> status table.
+
+    A GatewiseError carries both. Anything else is a bug: it is logged here with its
+    traceback, and the client reads only its type, never its text (which may quote a request).
+    """
+    if isinstance(exc, GatewiseError):
+        return exc.status, exc.message
+    log.error("%s failed", method, exc_info=exc)
+    return status_code(exc), f"{method} failed: {type(exc).__name__}"
+
+
 def _status(
     method: Callable[..., Awaitable[_Response]],
 ) -> Callable[..., Awaitable[_Response]]:
-    """Turn a GatewiseError into its status code, and anything unexpected into INTERNAL."""
+    """Abort a failed unary call with ``grpc_status``: the last line of defence keeps the server up."""
 
     @functools.wraps(method)
     async def wrapper(self: InferenceServicer, request: Any, context: grpc.aio.ServicerContext) -> _Response:
         try:
             return await method(self, request, context)
-        except GatewiseError as exc:
-            await context.abort(exc.status, exc.message)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence keeps the server up
-            log.exception("%s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed: {type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a status, never a dead server
+            await context.abort(*grpc_status(exc, method.__name__))
         raise AssertionError("unreachable: context.abort raises")
 
     return wrapper
@@ -145,7 +161,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     # ------------------------------------------------------------ inference
 
     @_status
-    async def ModelInfer(self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> pb.ModelInferResponse:
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInferResponse:
         with tracing.span("infer", model=request.model_name):
             return await self._infer(request, context, "ModelInfer")
 
@@ -168,11 +186,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 response = await self._infer(request, context, "ModelStreamInfer")
                 reply = pb.ModelStreamInferResponse(infer_response=response)
             except Exception as exc:  # noqa: BLE001 - every request on a stream gets exactly one answer
-                if isinstance(exc, GatewiseError):
-                    message = exc.message
-                else:
-                    log.exception("ModelStreamInfer request failed")
-                    message = f"ModelStreamInfer failed: {type(exc).__name__}"
+                _, message = grpc_status(exc, "ModelStreamInfer")
                 echo = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
                 reply = pb.ModelStreamInferResponse(error_message=message, infer_response=echo)
             # Out of ``running`` before the answer is queued: the stream may end once both are empty.
@@ -207,7 +221,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 else:
                     closing = True
                 if closing and not running and answers.empty():
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, ShuttingDown().message)
+                    await context.abort(*grpc_status(ShuttingDown(), "ModelStreamInfer"))
         finally:
             forget_drain()
             reader.cancel()
@@ -234,11 +248,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             for name, value in result.parameters.items():
                 set_parameter(response.parameters, name, value)
             return response
-        except GatewiseError as exc:
-            status = exc.status.name
-            raise
         except asyncio.CancelledError:
             status = "CANCELLED"
+            raise
+        except Exception as exc:
+            status = status_code(exc).name  # what the client gets, for metrics and the audit trail
             raise
         finally:
             elapsed = time.perf_counter() - started

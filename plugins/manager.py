@@ -275,6 +275,12 @@ class ModelHooks:
         self._callers = callers
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
+        """The plugin boundary, the one place a plugin's exception is translated.
+
+        InvalidInput and PluginError pass as raised; a ValueError becomes an INVALID_ARGUMENT
+        PluginError (the request was refused), anything else an INTERNAL one. Both name the
+        plugin and the hook; the gateway passes them on unchanged.
+        """
         try:
             return self._callers[hook](**kwargs)
         except (PluginError, InvalidInput):

@@ -29,6 +29,9 @@ def infer_raw(stub, model: str, name: str, datatype: str, shape: list[int], raw:
     return stub.ModelInfer(request, **kwargs)
 
 
+TINY = "tiny-sentiment"
+
+
 def utf8(*texts: bytes) -> bytes:
     return b"".join(struct.pack("<I", len(text)) + text for text in texts)
 
@@ -38,13 +41,13 @@ def utf8(*texts: bytes) -> bytes:
     [
         ("no-such-model", "text", "BYTES", [1], utf8(b"x"), "NOT_FOUND", "'no-such-model' is not in the repository"),
         ("broken", "text", "BYTES", [1], utf8(b"x"), "UNAVAILABLE", "'broken' is not ready"),
-        ("tiny-sentiment", "text", "FP32", [1], b"\x00" * 4, "INVALID_ARGUMENT", "input 'text' must be BYTES, got FP32"),
-        ("tiny-sentiment", "texts", "BYTES", [1], utf8(b"x"), "INVALID_ARGUMENT", "needs input(s) ['text']"),
-        ("tiny-sentiment", "text", "BYTES", [1, 2, 3], utf8(*[b"x"] * 6), "INVALID_ARGUMENT", "'text' must have shape [-1]"),
-        ("tiny-sentiment", "text", "BYTES", [0], b"", "INVALID_ARGUMENT", "empty batch"),
-        ("tiny-sentiment", "text", "BYTES", [9], utf8(*[b"x"] * 9), "INVALID_ARGUMENT", "more than max_batch_size 8"),
-        ("tiny-sentiment", "text", "BYTES", [2], utf8(b"ok", b"\xff\xfe"), "INVALID_ARGUMENT", "'text' row 1 is not valid UTF-8"),
-        ("tiny-sentiment", "text", "BYTES", [2], utf8(b"x"), "INVALID_ARGUMENT", "'text' holds 1 BYTES elements"),
+        (TINY, "text", "FP32", [1], b"\x00" * 4, "INVALID_ARGUMENT", "input 'text' must be BYTES, got FP32"),
+        (TINY, "texts", "BYTES", [1], utf8(b"x"), "INVALID_ARGUMENT", "needs input(s) ['text']"),
+        (TINY, "text", "BYTES", [1, 2, 3], utf8(*[b"x"] * 6), "INVALID_ARGUMENT", "'text' must have shape [-1]"),
+        (TINY, "text", "BYTES", [0], b"", "INVALID_ARGUMENT", "empty batch"),
+        (TINY, "text", "BYTES", [9], utf8(*[b"x"] * 9), "INVALID_ARGUMENT", "more than max_batch_size 8"),
+        (TINY, "text", "BYTES", [2], utf8(b"ok", b"\xff\xfe"), "INVALID_ARGUMENT", "'text' row 1 is not valid UTF-8"),
+        (TINY, "text", "BYTES", [2], utf8(b"x"), "INVALID_ARGUMENT", "'text' holds 1 BYTES elements"),
         ("add-one", "x", "FP32", [1 << 20, 4], b"\x00" * 16, "INVALID_ARGUMENT", "'x' has 16 bytes of raw data"),
     ],
 )
@@ -74,6 +77,25 @@ def test_invalid_utf8_fails_only_its_own_request_in_a_batch(server: RunningServe
         outcomes = list(pool.map(send, [b"great"] * 3 + [b"\xff"] + [b"great"] * 4))
     assert "row 0 is not valid UTF-8" in outcomes[3]
     assert outcomes[:3] + outcomes[4:] == [b"positive"] * 7
+
+
+def test_a_stream_answers_errors_in_band_with_the_unary_message(stub) -> None:
+    """ModelStreamInfer answers a bad request in-band with the message ModelInfer's status
+    carries for it (one mapping), echoing its id, and still answers the next request."""
+    bad = pb.ModelInferRequest(model_name=TINY, id="bad")
+    bad.inputs.add(name="text", datatype="FP32", shape=[1])
+    bad.raw_input_contents.append(b"\x00" * 4)
+    good = pb.ModelInferRequest(model_name=TINY, id="good")
+    good.inputs.add(name="text", datatype="BYTES", shape=[1])
+    good.raw_input_contents.append(utf8(b"good"))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(bad)
+    replies = {reply.infer_response.id: reply for reply in stub.ModelStreamInfer(iter([bad, good]), timeout=10)}
+    assert "input 'text' must be BYTES, got FP32" in info.value.details()
+    assert replies["bad"].error_message == info.value.details()
+    assert replies["bad"].infer_response.model_name == TINY
+    assert replies["good"].error_message == ""
+    assert replies["good"].infer_response.outputs[0].name == "label"
 
 
 def test_unknown_requested_output_is_refused(server: RunningServer) -> None:

@@ -88,7 +88,13 @@ def test_audit_hooks_see_every_request_and_cannot_fail_it(caplog: pytest.LogCapt
     auditor = Auditor()
     manager = PluginManager(entry_points=False, extra=[("auditor", auditor), ("broken", Broken())])
     manager.request_finished(
-        model_name="m", model_version="1", request_id="r", principal="alice", status="OK", rows=3, duration_s=0.1,
+        model_name="m",
+        model_version="1",
+        request_id="r",
+        principal="alice",
+        status="OK",
+        rows=3,
+        duration_s=0.1,
         method="ModelInfer",
     )
     assert auditor.events == [{"model": "m", "status": "OK", "principal": "alice", "rows": 3}]

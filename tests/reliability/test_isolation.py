@@ -4,15 +4,22 @@ requests, with a clear status; the other models keep serving and readiness says 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from security.harness import add_one_request, serving, stub, text_request
 
+from gateway.batcher import Pending
+from gateway.config import load_config
+from gateway.engines import close_all
+from gateway.model import ServedModel
 from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
+from protos.errors import EngineError
 from reliability.faults import FaultyPlugin
 
 
@@ -23,7 +30,7 @@ def crashy_request(index: int) -> pb.ModelInferRequest:
     return request
 
 
-async def status_of(call) -> str:  # noqa: ANN001 - an awaitable RPC
+async def status_of(call) -> str:
     try:
         await call
     except grpc.aio.AioRpcError as exc:
@@ -33,35 +40,41 @@ async def status_of(call) -> str:  # noqa: ANN001 - an awaitable RPC
 
 async def test_failures_stay_with_their_model(faulty_repository: Path) -> None:
     plugins = PluginManager(entry_points=False, extra=[("faulty", FaultyPlugin())])
-    async with serving(faulty_repository, plugins) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            client, health = stub(channel), health_pb2_grpc.HealthStub(channel)
+    async with (
+        serving(faulty_repository, plugins) as server,
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        client, health = stub(channel), health_pb2_grpc.HealthStub(channel)
 
-            async def serving_status(name: str) -> int:
-                return (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)).status
+        async def serving_status(name: str) -> int:
+            return (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)).status
 
-            assert await serving_status("corrupt") == health_pb2.HealthCheckResponse.NOT_SERVING
-            assert not (await client.ModelReady(pb.ModelReadyRequest(name="corrupt"), timeout=10)).ready
-            calls = {
-                "corrupt": client.ModelInfer(add_one_request("corrupt"), timeout=10),
-                "crash": client.ModelInfer(crashy_request(99), timeout=10),
-                "bad input": client.ModelInfer(add_one_request("faulty", value=FaultyPlugin.BAD_INPUT), timeout=10),
-                "plugin crash": client.ModelInfer(add_one_request("faulty", value=FaultyPlugin.CRASH), timeout=10),
-                "good crashy": client.ModelInfer(crashy_request(3), timeout=10),
-                "good faulty": client.ModelInfer(add_one_request("faulty"), timeout=10),
-                "add-one": client.ModelInfer(add_one_request(), timeout=10),
-                "tiny": client.ModelInfer(text_request(b"good"), timeout=10),
-            }
-            results = dict(zip(calls, await asyncio.gather(*(status_of(call) for call in calls.values())), strict=True))
-            assert results["corrupt"].startswith("UNAVAILABLE: model 'corrupt' is not ready (UNAVAILABLE)")
-            assert results["crash"].startswith("INTERNAL: ONNX Runtime failed on crashy")
-            assert results["bad input"] == "INVALID_ARGUMENT: plugin 'faulty' failed in gatewise_preprocess: " \
-                "x[0, 0] = 7 is refused by the faulty plugin"
-            assert results["plugin crash"] == "INTERNAL: plugin 'faulty' failed in gatewise_preprocess: " \
-                "the faulty plugin crashed"
-            assert {results[name] for name in ("good crashy", "good faulty", "add-one", "tiny")} == {"OK"}
-            for name in ("crashy", "faulty", "add-one", "tiny-sentiment"):  # a failed request is not a dead model
-                assert await serving_status(name) == health_pb2.HealthCheckResponse.SERVING
+        assert await serving_status("corrupt") == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert not (await client.ModelReady(pb.ModelReadyRequest(name="corrupt"), timeout=10)).ready
+        calls = {
+            "corrupt": client.ModelInfer(add_one_request("corrupt"), timeout=10),
+            "crash": client.ModelInfer(crashy_request(99), timeout=10),
+            "bad input": client.ModelInfer(add_one_request("faulty", value=FaultyPlugin.BAD_INPUT), timeout=10),
+            "plugin crash": client.ModelInfer(add_one_request("faulty", value=FaultyPlugin.CRASH), timeout=10),
+            "good crashy": client.ModelInfer(crashy_request(3), timeout=10),
+            "good faulty": client.ModelInfer(add_one_request("faulty"), timeout=10),
+            "add-one": client.ModelInfer(add_one_request(), timeout=10),
+            "tiny": client.ModelInfer(text_request(b"good"), timeout=10),
+        }
+        results = dict(zip(calls, await asyncio.gather(*(status_of(call) for call in calls.values())), strict=True))
+        assert results["corrupt"].startswith("UNAVAILABLE: model 'corrupt' is not ready (UNAVAILABLE)")
+        assert results["crash"].startswith("INTERNAL: ONNX Runtime failed on crashy")
+        assert (
+            results["bad input"] == "INVALID_ARGUMENT: plugin 'faulty' failed in gatewise_preprocess: "
+            "x[0, 0] = 7 is refused by the faulty plugin"
+        )
+        assert (
+            results["plugin crash"] == "INTERNAL: plugin 'faulty' failed in gatewise_preprocess: "
+            "the faulty plugin crashed"
+        )
+        assert {results[name] for name in ("good crashy", "good faulty", "add-one", "tiny")} == {"OK"}
+        for name in ("crashy", "faulty", "add-one", "tiny-sentiment"):  # a failed request is not a dead model
+            assert await serving_status(name) == health_pb2.HealthCheckResponse.SERVING
 
 
 async def test_a_bad_new_version_leaves_the_old_one_serving(faulty_repository: Path) -> None:
@@ -76,3 +89,38 @@ async def test_a_bad_new_version_leaves_the_old_one_serving(faulty_repository: P
             assert (await status_of(load)).startswith("UNAVAILABLE: model 'add-one' is not ready")
             response = await client.ModelInfer(add_one_request(), timeout=10)
             assert response.model_version == "1"
+
+
+class RaisingEngine:
+    """Stands in for an engine instance: every batch raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise self.error
+
+
+def test_an_engine_failure_is_translated_once_at_the_engine_call(
+    faulty_repository: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raw exception from an engine becomes one EngineError naming the model, logged once, for
+    every request of its call; an EngineError the engine raised itself reaches them unchanged."""
+    model_dir = faulty_repository / "add-one"
+    model = ServedModel.load(load_config(model_dir), "1", model_dir / "1", PluginManager(entry_points=False))
+    engines = list(model.engines)
+    batch = [Pending(inputs={"x": np.ones((1, 4), np.float32)}, parameters={}, rows=1) for _ in range(2)]
+    try:
+        model.engines[0] = RaisingEngine(RuntimeError("device lost"))
+        with caplog.at_level(logging.ERROR, logger="gatewise.model"):
+            first, second = model.run_batch(batch, 0)
+        assert first is second
+        assert isinstance(first, EngineError)
+        assert first.message == "model 'add-one' failed: RuntimeError: device lost"
+        assert isinstance(first.__cause__, RuntimeError)
+        assert len([record for record in caplog.records if "failed a batch" in record.getMessage()]) == 1
+        own = EngineError("ONNX Runtime failed on add-one: bad index")
+        model.engines[0] = RaisingEngine(own)
+        assert model.run_batch(batch, 0) == [own, own]
+    finally:
+        close_all(engines)
