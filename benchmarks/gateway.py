@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
 from gatewise_lab.bench.run import run_bench
+from rich.console import Console
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from gatewise_lab.demo.corpus import DATA_DIR, catalog, finance, fraud, medical, read_jsonl, retail
 from gatewise_lab.demo.corpus.__main__ import DOMAINS
 
@@ -31,7 +30,9 @@ def test_medical_held_out_entity_names_never_trained_on() -> None:
     data = medical.generate()
 
     def names(split: str, kind: str) -> set[str]:
-        return {r["text"][e["start"] : e["end"]].lower() for r in data[split] for e in r["entities"] if e["label"] == kind}
+        return {
+            r["text"][e["start"] : e["end"]].lower() for r in data[split] for e in r["entities"] if e["label"] == kind
+        }
 
     for kind in ("PROBLEM", "DRUG", "TEST", "PROCEDURE"):
         assert not names("train", kind) & names("held_out", kind), kind

@@ -69,6 +69,8 @@ def test_command_without_the_lab_says_how_to_install_it(command: str, monkeypatc
     result = CliRunner().invoke(app, [command])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: gatewise {command} needs the gatewise-lab package: pip install -e tools/gatewise-lab"
-        " (from a clone of the repository; scripts/bootstrap.sh installs it)"
+        (
+            f"error: gatewise {command} needs the gatewise-lab package: pip install -e tools/gatewise-lab"
+            " (from a clone of the repository; scripts/bootstrap.sh installs it)"
+        )
     ]

@@ -16,9 +16,9 @@ from typing import Any
 
 import grpc
 
+from gateway.codec import serialize_bytes
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.workload import SENTENCES, texts_for
-from gateway.codec import serialize_bytes
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from gateway.config import load_config
 from gatewise_lab.bench.clients import FLOOR, closed_loop, closed_loop_stream, empty_calls, run_client
 from gatewise_lab.bench.inprocess import InProcess
 from gatewise_lab.bench.perf_analyzer import perf_analyzer_row
 from gatewise_lab.bench.rows import Row, median_round
 from gatewise_lab.bench.server import ServerTime, server_statistics, server_time, start_server
-from gateway.config import load_config
 
 
 def run_bench(

@@ -32,9 +32,9 @@ from gatewise_lab.demo.train import SEED, TrainSettings
 log = logging.getLogger("gatewise.demo.build")
 
 MANIFEST = "demo-build.json"
-RECIPE_CODE = [Path(__file__).with_name(name) for name in ("build.py", "train.py", "fraud_model.py", "evaluate.py")] + sorted(
-    Path(converters.__file__).parent.rglob("*.py")
-)
+RECIPE_CODE = [
+    Path(__file__).with_name(name) for name in ("build.py", "train.py", "fraud_model.py", "evaluate.py")
+] + sorted(Path(converters.__file__).parent.rglob("*.py"))
 """Code a built entry depends on: a change to any of it rebuilds the demo models."""
 SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
 NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
@@ -52,7 +52,9 @@ def _samples(data: str, count: int = 16) -> list[str]:
     return [record["text"] for record in read_jsonl(DATA_DIR / f"{data}.held_out.jsonl")[:count]]
 
 
-def _sentiment(name: str, data: str, labels: tuple[str, ...], plugin: str, repository: Path, work: Path) -> dict[str, float]:
+def _sentiment(
+    name: str, data: str, labels: tuple[str, ...], plugin: str, repository: Path, work: Path
+) -> dict[str, float]:
     """Fine-tune a sentiment classifier on ``data`` and export it as ``name`` behind ``plugin``."""
     from converters import export_transformer
     from gatewise_lab.demo.train import fine_tune_classifier
@@ -106,7 +108,9 @@ def _retail_search(repository: Path, work: Path) -> dict[str, float]:
         extra_config={"plugin": "retail", "task": "feature-extraction", "parameters": {"top_k": 5}},
     )  # fmt: skip
     assets = model_dir / "assets"
-    write_jsonl(assets / CATALOG_FILE, ({"id": p["id"], "title": p["title"], "description": p["description"]} for p in products))
+    write_jsonl(
+        assets / CATALOG_FILE, ({"id": p["id"], "title": p["title"], "description": p["description"]} for p in products)
+    )
     np.save(assets / EMBEDDINGS_FILE, embed_catalog(model_dir, products))
     return evaluate.search(model_dir)
 
@@ -128,7 +132,9 @@ def embed_catalog(model_dir: Path, products: list[dict[str, str]]) -> np.ndarray
     for first in range(0, len(documents), 32):
         chunk = texts(documents[first : first + 32])
         batch = BatchContext.single(len(chunk))
-        vectors.append(search.pool(engine(search.preprocess(context, {"text": chunk}, batch)), batch.state["attention_mask"]))
+        vectors.append(
+            search.pool(engine(search.preprocess(context, {"text": chunk}, batch)), batch.state["attention_mask"])
+        )
     return np.concatenate(vectors).astype(np.float32)
 
 
@@ -175,9 +181,16 @@ def build_repository(repository: Path, *, progress: Callable[[str], None] | None
         say(f"building {name} ...")
         began = time.perf_counter()
         scores = recipe(repository, work)
-        manifest[name] = {"fingerprint": fingerprint, "seconds": round(time.perf_counter() - began, 1), "held_out": scores}
+        manifest[name] = {
+            "fingerprint": fingerprint,
+            "seconds": round(time.perf_counter() - began, 1),
+            "held_out": scores,
+        }
         (repository / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        say(f"built {name} in {manifest[name]['seconds']} s: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
+        say(
+            f"built {name} in {manifest[name]['seconds']} s: "
+            + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items())
+        )
     shutil.rmtree(work, ignore_errors=True)
     say(f"demo repository built in {time.perf_counter() - started:.0f} s")
     return manifest

@@ -82,6 +82,10 @@ def search(model_dir: Path) -> dict[str, float]:
     ranked = [[catalog[hit["id"]] for hit in json.loads(row)] for row in out["results"]]
     return {
         "queries": len(queries),
-        "category_precision_at_1": float(np.mean([r[0] == q["category"] for r, q in zip(ranked, queries, strict=True)])),
-        "category_precision_at_5": float(np.mean([np.mean([c == q["category"] for c in r]) for r, q in zip(ranked, queries, strict=True)])),
+        "category_precision_at_1": float(
+            np.mean([r[0] == q["category"] for r, q in zip(ranked, queries, strict=True)])
+        ),
+        "category_precision_at_5": float(
+            np.mean([np.mean([c == q["category"] for c in r]) for r, q in zip(ranked, queries, strict=True)])
+        ),
     }

@@ -20,8 +20,10 @@ RETAIL_SEARCH = [
     "keep my coffee hot in the morning",
 ]
 MEDICAL_NER = [
-    "Patient John Smith (MRN 00482913) was seen by Dr. Okafor on 03/14/2024 for type 2 diabetes; "
-    "started metformin 500 mg twice daily.",
+    (
+        "Patient John Smith (MRN 00482913) was seen by Dr. Okafor on 03/14/2024 for type 2 diabetes; "
+        "started metformin 500 mg twice daily."
+    ),
     "Mrs. Álvarez, a 93-year-old woman, call 617-555-0199: HbA1c pending, colonoscopy scheduled March 3rd, 2025.",
     "Known case of hypertension, on lisinopril 10 mg daily; email jdoe@example.org with the echocardiogram.",
 ]

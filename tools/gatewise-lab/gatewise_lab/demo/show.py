@@ -56,13 +56,15 @@ def ner_table(texts: list[str], out: dict[str, Any]) -> Table:
     table.add_column("entities (offsets into the original text)", ratio=2)
     for row, text in enumerate(texts):
         redactions, entities = json.loads(out["redactions"][row]), json.loads(out["entities"][row])
-        found = "\n".join(f"{e['label']}: {text[e['start']:e['end']]!r} ({e['score']:.2f})" for e in entities) or "-"
+        found = "\n".join(f"{e['label']}: {text[e['start'] : e['end']]!r} ({e['score']:.2f})" for e in entities) or "-"
         table.add_row(highlighted(text, redactions, entities), _redaction_list(text, redactions), found)
     return table
 
 
 def fraud_table(rows: list[dict[str, Any]], out: dict[str, Any], threshold: float) -> Table:
-    table = Table(title=f"finance-fraud  (plugin: finance, threshold {threshold})", show_lines=True, title_justify="left")
+    table = Table(
+        title=f"finance-fraud  (plugin: finance, threshold {threshold})", show_lines=True, title_justify="left"
+    )
     table.add_column("transaction in", ratio=3)
     table.add_column("fraud probability", justify="right")
     table.add_column("decision")

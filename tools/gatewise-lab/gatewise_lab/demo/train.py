@@ -155,7 +155,9 @@ def fine_tune_token_classifier(
             return_offsets_mapping=True, return_tensors="pt",
         )  # fmt: skip
         offsets = encoded.pop("offset_mapping").tolist()
-        tags = [align_bio([tuple(pair) for pair in row], entities, labels) for row, (_, entities) in zip(offsets, chunk)]
+        tags = [
+            align_bio([tuple(pair) for pair in row], entities, labels) for row, (_, entities) in zip(offsets, chunk)
+        ]
         encoded["labels"] = torch.tensor(tags)
         return encoded
 

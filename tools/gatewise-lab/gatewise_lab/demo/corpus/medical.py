@@ -45,7 +45,17 @@ PROCEDURES = [
 ]  # fmt: skip
 _AMOUNTS = ["5", "10", "20", "25", "40", "50", "81", "100", "250", "500", "750", "1000", "0.5", "2.5", "1"]
 _UNITS = ["mg", "mg", "mcg", "g", "units", "mL"]
-_FREQUENCIES = ["daily", "twice daily", "once a day", "every 8 hours", "at bedtime", "as needed", "BID", "TID", "weekly"]
+_FREQUENCIES = [
+    "daily",
+    "twice daily",
+    "once a day",
+    "every 8 hours",
+    "at bedtime",
+    "as needed",
+    "BID",
+    "TID",
+    "weekly",
+]
 
 
 def dosage(rng: random.Random) -> str:
