@@ -116,6 +116,13 @@ def serve(
     max_concurrent_streams: Annotated[
         int, Opt(help="Most concurrent streams per connection.", envvar="GATEWISE_MAX_CONCURRENT_STREAMS")
     ] = _default("max_concurrent_streams"),
+    max_connection_age: Annotated[
+        float | None,
+        Opt(
+            help="Close client connections gracefully after N seconds, so clients spread over new replicas.",
+            envvar=["GATEWISE_MAX_CONNECTION_AGE", "GATEWISE_MAX_CONNECTION_AGE_S"],
+        ),
+    ] = _default("max_connection_age_s"),
 ) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
     from gateway.server import run
@@ -140,6 +147,7 @@ def serve(
         max_message_bytes=max_message_bytes,
         max_string_bytes=max_string_bytes,
         max_concurrent_streams=max_concurrent_streams,
+        max_connection_age_s=max_connection_age,
     )
     try:
         run(settings)

@@ -31,6 +31,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from gateway.metrics import IN_FLIGHT
 from protos.errors import ShuttingDown
 
 
@@ -59,6 +60,7 @@ class Drain:
         if task is None:
             raise RuntimeError("Drain.admit() must be called from an RPC handler's task")
         self.count += 1
+        IN_FLIGHT.inc()
         self.last_admitted = time.monotonic()
         self._idle.clear()
         task.add_done_callback(self._release)
@@ -98,5 +100,6 @@ class Drain:
 
     def _release(self, task: asyncio.Task) -> None:
         self.count -= 1
+        IN_FLIGHT.dec()
         if self.count == 0:
             self._idle.set()

@@ -21,6 +21,7 @@ COMPUTE_TIME = Histogram(
 )  # fmt: skip
 BATCH_SIZE = Histogram("gatewise_batch_size", "Rows per engine execution.", ["model"], buckets=_BATCH_BUCKETS)
 QUEUE_DEPTH = Gauge("gatewise_queue_depth", "Requests waiting in the model's queue.", ["model"])
+IN_FLIGHT = Gauge("gatewise_in_flight", "Inference-service calls admitted and not yet answered (all models).")
 TOKENS = Counter("gatewise_tokens", "Token positions computed, padding included.", ["model"])
 PADDED_TOKENS = Counter("gatewise_padded_tokens", "Token positions that were padding.", ["model"])
 UNKNOWN_MODEL = "<unknown>"

@@ -61,6 +61,17 @@ def _register_for_reflection() -> list[str]:
     ]
 
 
+def _connection_age_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """gRPC's own max-connection-age: GOAWAY after the age, then the grace period for the
+    calls still on that connection, which the client does not retry (they are answered)."""
+    if settings.max_connection_age_s is None:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", int(settings.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.grace_period_s * 1000)),
+    ]
+
+
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
     """TLS credentials from the PEM files, or None for plaintext; StartupError names a bad setting."""
     if settings.tls_cert is None and settings.tls_key is None:
@@ -127,6 +138,7 @@ class GatewayServer:
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+            *_connection_age_options(settings),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         interceptors = self._interceptors

@@ -35,6 +35,10 @@ class ServerSettings(BaseSettings):
     """Largest single BYTES element accepted, in bytes."""
     max_concurrent_streams: int = Field(default=256, ge=1)
     """Most concurrent streams per HTTP/2 connection."""
+    max_connection_age_s: float | None = Field(default=None, gt=0)
+    """Close each client connection gracefully after this many seconds (calls on it finish
+    within the grace period), so clients re-resolve and spread over replicas that started
+    since they connected; None keeps connections open."""
     tracing: bool = False
     """OpenTelemetry spans per stage (queue, preprocess, compute, postprocess); off is free."""
     tls_cert: Path | None = None

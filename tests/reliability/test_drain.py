@@ -3,6 +3,7 @@ period, the process exits 0, and a watching load balancer does not hold it up.""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import threading
@@ -19,10 +20,10 @@ from security.harness import add_one_request, free_port, start_cli, stub
 from reliability.faults import SLOW_CONFIG
 
 
-def queue_depth(metrics_port: int, model: str) -> float:
+def metric(metrics_port: int, series: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    match = re.search(rf'gatewise_queue_depth\{{model="{model}"\}} ([0-9.]+)', text)
+    match = re.search(rf"^{re.escape(series)} ([0-9.]+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 
 
@@ -61,9 +62,10 @@ def run_drain(tmp_path: Path, repository: Path, delay_ms: int, grace_s: float) -
         for _ in range(4):
             pool.submit(call)
         deadline = time.monotonic() + 30
-        while queue_depth(metrics_port, "slow") < 4:
+        while metric(metrics_port, 'gatewise_queue_depth{model="slow"}') < 4:
             assert time.monotonic() < deadline, "requests never queued"
             time.sleep(0.02)
+        assert metric(metrics_port, "gatewise_in_flight") == 4  # the autoscaling signal sees them too
         server.process.send_signal(signal.SIGTERM)
     code = server.stop(timeout=60)
     watcher.join(timeout=30)
@@ -86,3 +88,25 @@ def test_sigterm_cancels_what_outlives_the_grace_period_and_exits_0(tmp_path: Pa
     assert code == 0, log
     assert len(outcomes) == 4 and {status for _, status in outcomes} <= {"CANCELLED", "UNAVAILABLE"}, outcomes
     assert "grace period over: cancelling 4 in-flight request(s)" in log
+
+
+async def test_max_connection_age_closes_connections_without_failing_calls(repository: Path) -> None:
+    """Connections are closed after max_connection_age_s (clients reconnect and re-resolve);
+    a call still running on an aged connection is answered within the grace period."""
+    from security.harness import serving
+
+    write_model(repository, "slow", add_one_graph(), SLOW_CONFIG.format(delay_ms=1500))
+    async with serving(repository, max_connection_age_s=0.5) as server:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            states = []
+            slow = asyncio.ensure_future(stub(channel).ModelInfer(add_one_request("slow", rows=1), timeout=30))
+            deadline = time.monotonic() + 10
+            while len(states) < 3 and time.monotonic() < deadline:  # READY -> IDLE (GOAWAY) -> ... READY again
+                state = channel.get_state(try_to_connect=True)
+                if not states or states[-1] != state:
+                    states.append(state)
+                await stub(channel).ModelInfer(add_one_request("add-one", rows=1), timeout=10)
+                await asyncio.sleep(0.05)
+            answer = await slow
+    assert answer.outputs[0].name == "y"
+    assert grpc.ChannelConnectivity.IDLE in states or grpc.ChannelConnectivity.CONNECTING in states, states
