@@ -1,6 +1,6 @@
 """finance-fraud: transaction fields in; probability, decision and reasons out.
 
-The engine (exported by ``gateway.demo``) returns the probability and, per feature group,
+The engine (exported by ``gatewise_lab.demo``) returns the probability and, per feature group,
 how many log-odds the score loses when that group is set to a typical legitimate value
 (ablation inside the ONNX graph; log-odds so that a saturated 0.999 still has reasons). Reasons are the groups that pushed the score up most, so
 serving needs neither torch nor a second engine call.

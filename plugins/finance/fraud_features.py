@@ -1,4 +1,4 @@
-"""The fraud model's feature encoding, shared by training (``gateway.demo``) and serving.
+"""The fraud model's feature encoding, shared by training (``gatewise_lab.demo``) and serving.
 
 numpy only, so serving never imports torch. Features are grouped so that an explanation
 can say "merchant_category" instead of naming one column of a one-hot block.
