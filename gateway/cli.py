@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -13,24 +14,50 @@ from gateway.security.keys import keys_app
 from gateway.settings import ServerSettings
 
 
-class _Commands(TyperGroup):
-    """The root command group; ``convert`` is built only when it is asked for.
+COMMANDS_GROUP = "gatewise.commands"
+"""Entry points naming Typer apps that become ``gatewise`` sub-commands (``convert`` from this
+distribution, ``demo`` and ``bench`` from the lab): loaded only when they run, so the serving
+code never imports them."""
 
-    Serving must never import the converters (nor, through them, onnx), so the convert
-    sub-app is imported when ``gatewise convert ...`` runs or help lists the commands.
-    """
+INSTALL_HINTS = {
+    command: "the gatewise-lab package: pip install -e tools/gatewise-lab"
+    " (from a clone of the repository; scripts/bootstrap.sh installs it)"
+    for command in ("demo", "bench")
+}
+"""What to install for a command whose package is absent (the lab is not in the serving wheel)."""
+
+
+def _command_entry_points() -> dict[str, metadata.EntryPoint]:
+    return {entry.name: entry for entry in metadata.entry_points(group=COMMANDS_GROUP)}
+
+
+class _Commands(TyperGroup):
+    """The root command group: the commands declared here, then those of ``COMMANDS_GROUP``."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*super().list_commands(ctx), "convert"]
+        own = super().list_commands(ctx)
+        return own + sorted(set(_command_entry_points()) - set(own))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name == "convert" and cmd_name not in self.commands:
-            from converters.cli import convert_app
-
-            group = typer.main.get_group(convert_app)
-            group.name = "convert"
-            self.add_command(group)
+        if cmd_name not in self.commands:
+            entry = _command_entry_points().get(cmd_name)
+            if entry is not None:
+                command = typer.main.get_command(entry.load())
+                command.name = cmd_name
+                self.add_command(command)
+            elif cmd_name in INSTALL_HINTS:
+                return _missing(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+
+def _missing(command: str) -> click.Command:
+    """A stand-in that says, in one ``error:`` line, what to install for ``command``."""
+
+    def explain() -> NoReturn:
+        typer.echo(f"error: gatewise {command} needs {INSTALL_HINTS[command]}", err=True)
+        raise typer.Exit(1)
+
+    return click.Command(command, callback=explain, help=f"(not installed: needs {INSTALL_HINTS[command]})")
 
 
 app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True, cls=_Commands)
@@ -154,54 +181,6 @@ def serve(
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-
-
-def _lab_missing(command: str, exc: ModuleNotFoundError) -> NoReturn:
-    """One ``error:`` line when the lab (the demo and bench, not in the serving wheel) is absent."""
-    if (exc.name or "").partition(".")[0] != "gatewise_lab":
-        raise exc
-    typer.echo(
-        f"error: gatewise {command} needs the gatewise-lab package: pip install -e tools/gatewise-lab"
-        " (from a clone of the repository; scripts/bootstrap.sh installs it)",
-        err=True,
-    )
-    raise typer.Exit(1) from exc
-
-
-@app.command()
-def demo(
-    repository: Annotated[Path, Opt(help="Where the demo repository is built (reused when present).")] = Path(
-        "demo-models"
-    ),
-    build_only: Annotated[bool, Opt(help="Train, convert and validate, then stop.")] = False,
-    port: Annotated[int, Opt(help="gRPC port for the demo server (0: any free port).")] = 0,
-) -> None:
-    """Build the demo models (train, convert, validate), serve them and call every one over gRPC."""
-    try:
-        from gatewise_lab.demo import run_demo
-    except ModuleNotFoundError as exc:
-        _lab_missing("demo", exc)
-    raise typer.Exit(run_demo(repository, build_only=build_only, port=port))
-
-
-@app.command()
-def bench(
-    repository: Annotated[Path, Opt(help="Model repository holding the model.")] = Path("demo-models"),
-    model: Annotated[str, Opt(help="Text model to measure.")] = "finance-sentiment",
-    concurrency: Annotated[list[int], Opt(help="Client concurrency levels.")] = [1, 16, 64],  # noqa: B006
-    seconds: Annotated[float, Opt(help="Seconds per row per round.")] = 5.0,
-    rounds: Annotated[int, Opt(min=1, help="Interleaved rounds; each row reports its median round.")] = 3,
-    workers: Annotated[int, Opt(help="Server worker processes.")] = 1,
-    perf_analyzer: Annotated[bool, Opt(help="Also measure with perf_analyzer when it is installed.")] = True,
-) -> None:
-    """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
-    from rich.console import Console
-
-    try:
-        from gatewise_lab.bench.run import run_bench
-    except ModuleNotFoundError as exc:
-        _lab_missing("bench", exc)
-    run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds, perf_analyzer)
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ step gpu-tests 100 "$OUT/pytest-gpu.log" python3 -m pytest -p no:cacheprovider -
 step ort-cuda 170 "$OUT/ort-cuda.log" python3 scripts/gpu/ort_cuda.py "$OUT" /tmp/gpu-models
 step bench-converters 130 "$OUT/bench-converters.log" python3 benchmarks/converters.py --repeats 2 --iterations 10
 for workers in 1 2; do
-    step "bench-gateway-w$workers" 75 "$OUT/bench-gateway-w$workers.log" python3 -m gateway.cli bench \
+    step "bench-gateway-w$workers" 75 "$OUT/bench-gateway-w$workers.log" python3 -m gatewise_lab bench \
         --repository /tmp/gpu-models --model gpu-classifier --concurrency 1 --concurrency 64 \
         --seconds 3 --rounds 1 --workers "$workers" --no-perf-analyzer
 done

@@ -103,7 +103,7 @@ def check_commands() -> dict[str, object]:
     import os
 
     wide = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    bench = subprocess.run([sys.executable, "-m", "gateway.cli", "bench", "--help"], cwd=ROOT, capture_output=True,
+    bench = subprocess.run([sys.executable, "-m", "gatewise_lab", "bench", "--help"], cwd=ROOT, capture_output=True,
                            text=True, env=wide)
     options = [flag for flag in ("--workers", "--concurrency", "--seconds", "--rounds", "--no-perf-analyzer")
                if flag not in bench.stdout]  # fmt: skip
