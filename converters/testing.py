@@ -12,26 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from converters.samples import load_samples
+from plugins.testing import tiny_tokenizer
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TINY = {"hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 80}
-
-
-def tiny_tokenizer(vocab_size: int = 300) -> Any:
-    """A lower-casing WordPiece tokenizer trained on the shipped sample sentences."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tokenizer.train_from_iterator(load_samples(), trainer=trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[(token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")],
-    )
-    return tokenizer
 
 
 def tiny_checkpoint(
@@ -49,8 +32,10 @@ def tiny_checkpoint(
     """
     import torch
     import transformers
+    from tokenizers import Tokenizer
 
-    tokenizer = tiny_tokenizer()
+    folder = Path(folder)
+    tokenizer = Tokenizer.from_file(str(tiny_tokenizer(folder, train_on=load_samples())))
     config_class = transformers.AutoConfig.for_model(model_type).__class__
     sizes = dict(TINY, num_hidden_layers=2)
     if model_type == "distilbert":
@@ -70,14 +55,11 @@ def tiny_checkpoint(
         for name, parameter in model.named_parameters():
             if name.startswith(("classifier", "score")) and parameter.ndim == 2:
                 parameter.normal_(0.0, 1.0)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     transformers.logging.disable_progress_bar()
     try:
         model.save_pretrained(folder)
     finally:
         transformers.logging.enable_progress_bar()
-    tokenizer.save(str(folder / "tokenizer.json"))
     if pooling:
         (folder / "1_Pooling").mkdir(exist_ok=True)
         modes = {f"pooling_mode_{key}": key_mode == pooling for key, key_mode in

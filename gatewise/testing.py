@@ -7,6 +7,7 @@ reaches a log. With pytest, ``pytest_plugins = ["gatewise.testing"]`` in a
 """
 
 from plugins.testing import (
+    SPECIAL_TOKENS,
     PluginHarness,
     assert_not_logged,
     capture_logs,
@@ -17,6 +18,7 @@ from plugins.testing import (
 )
 
 __all__ = [
+    "SPECIAL_TOKENS",
     "PluginHarness",
     "assert_not_logged",
     "capture_logs",

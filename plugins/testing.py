@@ -74,19 +74,44 @@ def model_context(
     )  # fmt: skip
 
 
-def tiny_tokenizer(assets: Path, words: Iterable[str], *, lowercase: bool = True) -> Path:
-    """Write a word-level BERT-style ``tokenizer.json`` ([CLS] ... [SEP], real char offsets)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""The tiny tokenizers' special tokens, ids 0-4 in this order."""
 
-    vocabulary = {token: index for index, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"])}
-    for word in words:
-        vocabulary.setdefault(word.lower() if lowercase else word, len(vocabulary))
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocabulary, unk_token="[UNK]"))
-    if lowercase:
-        tokenizer.normalizer = normalizers.Lowercase()
+
+def tiny_tokenizer(
+    assets: Path,
+    words: Iterable[str] = (),
+    *,
+    lowercase: bool = True,
+    train_on: Iterable[str] | None = None,
+    vocab_size: int = 300,
+) -> Path:
+    """Write a small BERT-style WordPiece ``tokenizer.json`` into ``assets`` and return its path.
+
+    The vocabulary is ``SPECIAL_TOKENS`` then ``words`` in order (ids a test can rely on), or,
+    given ``train_on``, WordPiece trained on those sentences up to ``vocab_size``. [CLS] ...
+    [SEP] around each text, real character offsets into the original text.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    if train_on is None:
+        vocabulary = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
+        for word in words:
+            vocabulary.setdefault(word.lower() if lowercase else word, len(vocabulary))
+        tokenizer = Tokenizer(models.WordPiece(vocabulary, unk_token="[UNK]"))
+    else:
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=False)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    if train_on is not None:
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        )
+        tokenizer.train_from_iterator(train_on, trainer=trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[(token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")],
     )
     assets.mkdir(parents=True, exist_ok=True)
     path = assets / "tokenizer.json"

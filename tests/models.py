@@ -1,5 +1,5 @@
 """Small, real model repositories for tests: ONNX graphs built with onnx.helper (no torch),
-a WordPiece tokenizer built with ``tokenizers``, and config.toml files as users write them.
+a WordPiece tokenizer (``plugins.testing.tiny_tokenizer``), and config.toml files as users write them.
 
 The tiny classifier is not random: "good"/"great" push towards ``positive``, "bad"/"awful"
 towards ``negative``, so tests can check that answers are right, not only well-formed.
@@ -12,30 +12,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+from plugins.testing import SPECIAL_TOKENS, tiny_tokenizer
+
 WORDS = ["good", "great", "bad", "awful", "the", "movie", "was", "service", "price", "okay", "a", "is", "it"]
 LABELS = ("negative", "neutral", "positive")
 DIM = 4
 
 
-def build_tokenizer(path: Path) -> Path:
-    vocab = {token: index for index, token in enumerate(SPECIAL + WORDS)}
-    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(path))
-    return path
-
-
 def classifier_graph() -> onnx.ModelProto:
     """Masked mean of word embeddings, then a linear layer to three logits."""
-    vocab = SPECIAL + WORDS
+    vocab = [*SPECIAL_TOKENS, *WORDS]  # the ids tiny_tokenizer(..., WORDS) gives
     embeddings = np.zeros((len(vocab), DIM), dtype=np.float32)
     embeddings[:, 3] = 0.2  # every token: a little "neutral"
     for word in ("good", "great"):
@@ -134,7 +121,7 @@ max_queue_delay_ms = -5
 def build_repository(root: Path) -> Path:
     """tiny-sentiment (plugin), add-one (no plugin) and broken (bad config.toml)."""
     classifier = write_model(root, "tiny-sentiment", classifier_graph(), CLASSIFIER_CONFIG)
-    build_tokenizer(classifier / "assets" / "tokenizer.json")
+    tiny_tokenizer(classifier / "assets", WORDS)
     write_model(root, "add-one", add_one_graph(), ADD_ONE_CONFIG)
     write_model(root, "broken", add_one_graph(), BROKEN_CONFIG)
     return root

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.testing import tiny_tokenizer
+from converters.samples import load_samples
 from plugins.common.pooling import l2_normalize, pool
 from plugins.context import BatchContext, ModelConfigView, ModelContext
+from plugins.testing import tiny_tokenizer
 from plugins.text import feature_extraction as plugin
 from protos.tensors import TensorSpec
 
@@ -19,8 +20,7 @@ MASK = np.array([[1, 1, 0], [1, 0, 0]])
 
 
 def context(tmp_path: Path, output: TensorSpec, **parameters: object) -> ModelContext:
-    (tmp_path / "m" / "assets").mkdir(parents=True, exist_ok=True)
-    tiny_tokenizer().save(str(tmp_path / "m" / "assets" / "tokenizer.json"))
+    tiny_tokenizer(tmp_path / "m" / "assets", train_on=load_samples())
     config = ModelConfigView(plugin="feature-extraction", parameters=dict(parameters))
     return ModelContext(name="m", version="1", config=config, path=tmp_path / "m" / "1",
                         engine_inputs=(TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from models import CLASSIFIER_CONFIG, build_tokenizer
+from models import CLASSIFIER_CONFIG, WORDS
 
 from gateway.config import parse_config
 from plugins.context import BatchContext, ModelContext
+from plugins.testing import tiny_tokenizer
 from plugins.text import classification
 from plugins.text.classification import softmax
 from protos.errors import InvalidInput
@@ -18,7 +19,7 @@ from protos.tensors import TensorSpec
 
 @pytest.fixture
 def model(tmp_path: Path) -> ModelContext:
-    build_tokenizer(tmp_path / "m" / "assets" / "tokenizer.json")
+    tiny_tokenizer(tmp_path / "m" / "assets", WORDS)
     context = ModelContext(
         name="m",
         version="1",

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
 
-from converters.testing import tiny_tokenizer
+from converters.samples import load_samples
 from plugins.common.bio import split_tag
 from plugins.context import BatchContext, ModelConfigView, ModelContext
+from plugins.testing import tiny_tokenizer
 from plugins.text import token_classification as plugin
 from plugins.text.token_classification import merge_entities, word_tags
 from protos.tensors import TensorSpec
@@ -19,8 +21,8 @@ LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    return Tokenizer.from_file(str(tiny_tokenizer(tmp_path_factory.mktemp("tok"), train_on=load_samples())))
 
 
 @pytest.fixture
