@@ -6,12 +6,14 @@ transport but has not yet been matched to a handler (under a burst, most of them
 load balancer's health ``Watch`` stream never ends by itself, so it always sits out the
 whole grace period. So shutdown (``GatewayServer.stop``) runs in steps on this object:
 
-1. ``wait_quiet``: keep serving until no new call was admitted for a short while, so
-   every call already on the wire has been matched and counted;
+1. ``wait_quiet``: keep serving until no new call arrived for a short while, so every
+   call already on the wire has been matched and counted;
 2. ``close``: from now on ``admit`` refuses with UNAVAILABLE, which a client may retry on
    another replica (its handler never ran), and open streams are told to wind down;
 3. ``wait_idle``: every admitted call has been answered;
-4. only then the hard stop, which now cancels nothing but health and reflection streams.
+4. ``wait_quiet`` again, so calls that arrived meanwhile are refused with UNAVAILABLE
+   rather than cancelled by the hard stop;
+5. only then the hard stop, which now cancels nothing but health and reflection streams.
 
 A call counts until the task grpc.aio runs it in is done, that is once its response and
 status were handed to the transport, not when the handler returns: grpc.aio sends the
@@ -43,7 +45,8 @@ class Drain:
         self.closed = False
         self.refused = 0
         """Calls refused since the gate closed: each one a retry some client had to make."""
-        self.last_admitted = time.monotonic()
+        self.arrivals = 0
+        """Calls admitted or refused so far: ``wait_quiet`` watches it move."""
         self._idle = asyncio.Event()
         self._idle.set()
         self._on_close: set[Callable[[], None]] = set()
@@ -53,6 +56,7 @@ class Drain:
 
         Call from the RPC's own task (the handler), before any work.
         """
+        self.arrivals += 1
         if self.closed:
             self.refused += 1
             raise ShuttingDown()
@@ -61,7 +65,6 @@ class Drain:
             raise RuntimeError("Drain.admit() must be called from an RPC handler's task")
         self.count += 1
         IN_FLIGHT.inc()
-        self.last_admitted = time.monotonic()
         self._idle.clear()
         task.add_done_callback(self._release)
 
@@ -71,23 +74,32 @@ class Drain:
         self._on_close.add(callback)
         return lambda: self._on_close.discard(callback)
 
-    async def wait_quiet(self, quiet_s: float, limit_s: float) -> bool:
-        """Wait until no RPC was admitted for ``quiet_s`` (True) or ``limit_s`` passed (False).
+    async def wait_quiet(self, quiet_s: float, limit_s: float, checks: int = 10) -> bool:
+        """Wait until no RPC arrived (admitted or refused) for ``quiet_s`` (True) or ``limit_s``
+        passed (False).
 
-        Calls that reached the server before the signal are matched to handlers one after
-        another on the event loop; while that goes on, admissions keep coming. A pause of
-        ``quiet_s`` means the backlog is through. A client that ignores health and keeps
-        sending never gives that pause, hence the limit.
+        Calls that reached the server are matched to handlers one after another on the event
+        loop; while that goes on, arrivals keep coming, and a pause means the backlog is
+        through. The pause must also span ``checks`` turns of the loop, not only wall time: a
+        process the OS did not run for a while (a loaded host) has matched nothing meanwhile,
+        and that stall must not pass for quiet. A client that ignores health and keeps sending
+        never pauses, hence the limit.
         """
         deadline = time.monotonic() + limit_s
+        seen = self.arrivals
+        turns, calm_turns, calm_since = 0, 0, time.monotonic()
         while True:
+            await asyncio.sleep(quiet_s / checks)
             now = time.monotonic()
-            quiet_for = now - self.last_admitted
-            if quiet_for >= quiet_s:
+            turns += 1
+            if self.arrivals != seen:
+                seen, calm_turns, calm_since = self.arrivals, 0, now
+            else:
+                calm_turns += 1
+            if calm_turns >= checks and now - calm_since >= quiet_s:
                 return True
-            if now >= deadline:
+            if now >= deadline and turns >= checks:  # a stall alone does not use up the limit
                 return False
-            await asyncio.sleep(min(quiet_s - quiet_for, deadline - now))
 
     def close(self) -> None:
         """Refuse every RPC from now on and tell the open streams."""

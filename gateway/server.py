@@ -110,7 +110,9 @@ class GatewayServer:
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping = False
-        self.watcher = RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
+        self.watcher = (
+            RepositoryWatcher(self.repository, settings.watch_interval_s) if settings.watch_interval_s else None
+        )
         self.log_filter = LogRedactionFilter(self.repository.plugins)
         """Applies the plugins' ``gatewise_redact_log`` to gatewise log records while serving."""
         self._filtered: list[logging.Handler] = []
@@ -158,7 +160,9 @@ class GatewayServer:
         except RuntimeError as exc:  # grpc's only signal: "Failed to bind to address ..."
             raise StartupError(f"cannot listen on {address}: is another process using the port? ({exc})") from exc
         if settings.host in ("0.0.0.0", "::", "[::]") and credentials is None and not interceptors:
-            log.warning("serving on every interface without TLS or authentication: anyone who can reach %s can call it", address)
+            log.warning(
+                "serving on every interface without TLS or authentication: anyone who can reach %s can call it", address
+            )
         await self.health.set_server(False)
         await server.start()
         self._server = server
@@ -213,6 +217,9 @@ class GatewayServer:
                 await asyncio.wait_for(self.drain.wait_idle(), remaining)
             except TimeoutError:
                 log.warning("grace period over: cancelling %d in-flight request(s)", self.drain.count)
+            else:
+                remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+                await self.drain.wait_quiet(QUIET_S, min(QUIET_LIMIT_S, remaining))
             await self._server.stop(None)
             log.info("refused %d call(s) after the gate closed (UNAVAILABLE, safe to retry)", self.drain.refused)
         await self.repository.close()

@@ -16,18 +16,21 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from models import add_one_graph, build_repository, write_model
-from security.harness import add_one_request, serving, start_cli, stub, text_request
 
+from models import add_one_graph, build_repository, write_model
 from reliability.faults import SLOW_CONFIG
+from security.harness import add_one_request, serving, start_cli, stub, text_request
 
 BURST = 200
 CHANNELS = 4
 RUNS = 20
 
 
-async def burst_then_sigterm(url: str, process, delay_s: float = 0.05) -> collections.Counter:  # noqa: ANN001
-    """Start BURST calls over a few connections, SIGTERM after ``delay_s``; count the outcomes."""
+async def burst_then_sigterm(url: str, process, delay_s: float = 0.05, stall_s: float = 0) -> collections.Counter:
+    """Start BURST calls over a few connections, SIGTERM after ``delay_s``; count the outcomes.
+
+    ``stall_s``: right after the signal the server process is stopped (SIGSTOP) that long, as
+    a loaded host deschedules it, so that no wall-clock wait inside it can be trusted."""
     channels = [grpc.aio.insecure_channel(url) for _ in range(CHANNELS)]
     for channel in channels:
         await channel.channel_ready()
@@ -43,6 +46,11 @@ async def burst_then_sigterm(url: str, process, delay_s: float = 0.05) -> collec
     calls = [asyncio.ensure_future(call(index)) for index in range(BURST)]
     await asyncio.sleep(delay_s)
     process.send_signal(signal.SIGTERM)
+    if stall_s:
+        await asyncio.sleep(0.005)
+        process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(stall_s)
+        process.send_signal(signal.SIGCONT)
     outcomes = collections.Counter(await asyncio.gather(*calls))
     for channel in channels:
         await channel.close()
@@ -64,6 +72,19 @@ def test_a_burst_at_sigterm_gets_every_answer(run: int, burst_repository: Path, 
     assert code == 0, server.log()
 
 
+@pytest.mark.parametrize("stall_s", [0.5, 3.0])
+def test_a_burst_at_sigterm_survives_the_server_being_descheduled(
+    stall_s: float, burst_repository: Path, tmp_path: Path
+) -> None:
+    """The server is stopped for 0.5 s, then 3 s (longer than the 2 s limit on waiting for the
+    backlog) right after SIGTERM: a stall must not pass for quiet, and still nothing is lost."""
+    server = start_cli(burst_repository, tmp_path / "server.log")
+    outcomes = asyncio.run(burst_then_sigterm(server.url, server.process, stall_s=stall_s))
+    code = server.stop(timeout=60)
+    assert outcomes == {"OK": BURST}, f"{dict(outcomes)}\n{server.log()[-2000:]}"
+    assert code == 0, server.log()
+
+
 def test_drain_delay_keeps_answering_then_new_calls_get_unavailable(burst_repository: Path, tmp_path: Path) -> None:
     """With --drain-delay, health says NOT_SERVING at once, calls still get answers during
     the delay, and once the gate closes a new call gets UNAVAILABLE (safe to retry)."""
@@ -72,7 +93,10 @@ def test_drain_delay_keeps_answering_then_new_calls_get_unavailable(burst_reposi
         health = health_pb2_grpc.HealthStub(channel)
         server.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while health.Check(health_pb2.HealthCheckRequest(), timeout=5).status != health_pb2.HealthCheckResponse.NOT_SERVING:
+        while (
+            health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+            != health_pb2.HealthCheckResponse.NOT_SERVING
+        ):
             assert time.monotonic() < deadline, "health never went NOT_SERVING"
             time.sleep(0.02)
         signalled = time.monotonic()
@@ -95,7 +119,7 @@ async def test_an_open_stream_answers_what_it_was_sent_then_ends_unavailable(rep
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             outgoing: asyncio.Queue = asyncio.Queue()
 
-            async def requests():  # noqa: ANN202
+            async def requests():
                 while (request := await outgoing.get()) is not None:
                     yield request
 
