@@ -27,13 +27,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from converters.checkpoint import load_checkpoint  # noqa: E402
-from converters.export import export_onnx  # noqa: E402
-from converters.graphs import task_module  # noqa: E402
-from converters.optimize import optimize_transformer, quantize_int8, to_fp16  # noqa: E402
-from converters.samples import load_samples  # noqa: E402
-from converters.tasks import task_spec  # noqa: E402
-from converters.text import encode  # noqa: E402
+from converters.checkpoint import load_checkpoint
+from converters.export import export_onnx
+from converters.graphs import task_module
+from converters.optimize import optimize_transformer, quantize_int8, to_fp16
+from converters.samples import load_samples
+from converters.tasks import task_spec
+from converters.text import encode
 
 Inputs = dict[str, np.ndarray]
 
@@ -55,8 +55,15 @@ class Row:
         self.name, self.latency_ms, self.throughput, self.agreement = name, latency_ms, throughput, agreement
 
 
-def measure(name: str, infer: Callable[[Inputs], np.ndarray], one: Inputs, batch: Inputs, everything: list[Inputs],
-            reference: np.ndarray | None, iterations: int) -> Row:
+def measure(
+    name: str,
+    infer: Callable[[Inputs], np.ndarray],
+    one: Inputs,
+    batch: Inputs,
+    everything: list[Inputs],
+    reference: np.ndarray | None,
+    iterations: int,
+) -> Row:
     latency = statistics.median(timed(lambda: infer(one), iterations * 2)) * 1000
     seconds = statistics.median(timed(lambda: infer(batch), iterations))
     agreement = None
@@ -92,8 +99,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the best of each row is printed")
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--pad-to-max-length", action="store_true",
-                        help="pad every batch to --max-length (fixed-shape serving) instead of its longest row")
+    parser.add_argument(
+        "--pad-to-max-length",
+        action="store_true",
+        help="pad every batch to --max-length (fixed-shape serving) instead of its longest row",
+    )
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -110,7 +120,10 @@ def main() -> None:
     loaded = load_checkpoint(checkpoint, task_spec("text-classification"), labels)
     module = task_module(loaded.model, "text-classification", loaded.input_names)
     texts = load_samples()
-    everything = [encode(loaded.tokenizer, texts[i : i + 32], loaded.input_names, args.max_length) for i in range(0, len(texts), 32)]
+    everything = [
+        encode(loaded.tokenizer, texts[i : i + 32], loaded.input_names, args.max_length)
+        for i in range(0, len(texts), 32)
+    ]
     batch = everything[0]
     one = encode(loaded.tokenizer, [texts[0]], loaded.input_names, args.max_length)
     if args.pad_to_max_length:
@@ -135,14 +148,28 @@ def main() -> None:
     skipped = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        example = encode(loaded.tokenizer, ["A short example.", "A longer example sentence with padding."], loaded.input_names, args.max_length)
+        example = encode(
+            loaded.tokenizer,
+            ["A short example.", "A longer example sentence with padding."],
+            loaded.input_names,
+            args.max_length,
+        )
         axes = {name: {0: "batch", 1: "sequence"} for name in loaded.input_names}
         export_onnx(module, example, work / "fp32.onnx", output_names=["logits"], dynamic_axes=axes, opset=17)
-        optimize_transformer(work / "fp32.onnx", work / "fused.onnx", model_type=loaded.model_type,
-                             num_heads=loaded.num_heads, hidden_size=loaded.hidden_size)
+        optimize_transformer(
+            work / "fp32.onnx",
+            work / "fused.onnx",
+            model_type=loaded.model_type,
+            num_heads=loaded.num_heads,
+            hidden_size=loaded.hidden_size,
+        )
         quantize_int8(work / "fused.onnx", work / "int8.onnx")
         cpu = ["CPUExecutionProvider"]
-        for name, file in (("ORT CPU FP32", "fp32"), ("ORT CPU FP32 fused", "fused"), ("ORT CPU INT8 (fused+dyn)", "int8")):
+        for name, file in (
+            ("ORT CPU FP32", "fp32"),
+            ("ORT CPU FP32 fused", "fused"),
+            ("ORT CPU INT8 (fused+dyn)", "int8"),
+        ):
             runners.append((name, ort_runner(work / f"{file}.onnx", cpu, args.threads)))
         if torch.cuda.is_available():
             runners.append(("PyTorch eager CUDA FP32", torch_infer("cuda", torch.float32)))
@@ -183,27 +210,46 @@ def main() -> None:
             for name, infer in runners:
                 row = measure(name, infer, one, batch, everything, reference, args.iterations)
                 kept = best.get(name)
-                best[name] = row if kept is None else Row(name, min(kept.latency_ms, row.latency_ms),
-                                                          max(kept.throughput, row.throughput), row.agreement)
+                best[name] = (
+                    row
+                    if kept is None
+                    else Row(
+                        name, min(kept.latency_ms, row.latency_ms), max(kept.throughput, row.throughput), row.agreement
+                    )
+                )
         rows = [best[name] for name, _ in runners]
 
-    print(f"model: {checkpoint} ({loaded.model_type}, {len(texts)} sample sentences; batch 32 is {batch['input_ids'].shape[1]} "
-          f"tokens long, {'padded to --max-length' if args.pad_to_max_length else 'padded to its longest row'}; "
-          f"best of {args.repeats} interleaved rounds)")
-    print(f"cpu: {platform.processor() or platform.machine()}, {args.threads} threads; torch {torch.__version__}, onnxruntime {ort.__version__}")
+    print(
+        f"model: {checkpoint} ({loaded.model_type}, {len(texts)} sample sentences; "
+        f"batch 32 is {batch['input_ids'].shape[1]} tokens long, "
+        f"{'padded to --max-length' if args.pad_to_max_length else 'padded to its longest row'}; "
+        f"best of {args.repeats} interleaved rounds)"
+    )
+    print(
+        f"cpu: {platform.processor() or platform.machine()}, {args.threads} threads; "
+        f"torch {torch.__version__}, onnxruntime {ort.__version__}"
+    )
     base = rows[0].throughput
-    print(f"{'runtime':<28} {'latency b=1 (ms)':>17} {'throughput b=32 (rows/s)':>25} {'vs PyTorch':>11} {'top-1 agree':>12}")
+    print(
+        f"{'runtime':<28} {'latency b=1 (ms)':>17} {'throughput b=32 (rows/s)':>25} "
+        f"{'vs PyTorch':>11} {'top-1 agree':>12}"
+    )
     for row in rows:
         agreement = "-" if row.agreement is None else f"{row.agreement:.2%}"
-        print(f"{row.name:<28} {row.latency_ms:>17.2f} {row.throughput:>25.1f} {row.throughput / base:>10.2f}x {agreement:>12}")
+        print(
+            f"{row.name:<28} {row.latency_ms:>17.2f} {row.throughput:>25.1f} "
+            f"{row.throughput / base:>10.2f}x {agreement:>12}"
+        )
     for line in skipped:
         print(line)
     int8 = next(r for r in rows if r.name.startswith("ORT CPU INT8"))
     best_fp32 = max(r.throughput for r in rows if r.name.startswith("ORT CPU FP32"))
-    print(f"targets: ORT CPU FP32 >= 2x PyTorch at batch 32: {best_fp32 / base:.2f}x "
-          f"({'met' if best_fp32 / base >= 2 else 'NOT met'}); "
-          f"INT8 >= 1.5x ORT FP32 with >= 97% agreement: {int8.throughput / best_fp32:.2f}x, {int8.agreement:.2%} "
-          f"({'met' if int8.throughput / best_fp32 >= 1.5 and (int8.agreement or 0) >= 0.97 else 'NOT met'})")
+    print(
+        f"targets: ORT CPU FP32 >= 2x PyTorch at batch 32: {best_fp32 / base:.2f}x "
+        f"({'met' if best_fp32 / base >= 2 else 'NOT met'}); "
+        f"INT8 >= 1.5x ORT FP32 with >= 97% agreement: {int8.throughput / best_fp32:.2f}x, {int8.agreement:.2%} "
+        f"({'met' if int8.throughput / best_fp32 >= 1.5 and (int8.agreement or 0) >= 0.97 else 'NOT met'})"
+    )
 
 
 def native_tensorrt_runner(work: Path, batch: Inputs, args: argparse.Namespace) -> Callable[[Inputs], np.ndarray]:
@@ -213,7 +259,9 @@ def native_tensorrt_runner(work: Path, batch: Inputs, args: argparse.Namespace) 
     from gateway.engines.tensorrt import TensorRTEngine
 
     profiles = plan_profiles({name: (-1, -1) for name in batch}, max_batch=32, max_length=args.max_length)
-    build_engine(work / "fp16.onnx", work / "model.plan", profiles=profiles, timing_cache=work / "timing.cache", quiet=True)
+    build_engine(
+        work / "fp16.onnx", work / "model.plan", profiles=profiles, timing_cache=work / "timing.cache", quiet=True
+    )
     engine = TensorRTEngine(work / "model.plan", TensorRTConfig())
     return lambda inputs: engine.infer(inputs)["logits"]
 

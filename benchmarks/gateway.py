@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gatewise_lab.bench.run import run_bench
 from rich.console import Console
+
+from gatewise_lab.bench.run import run_bench
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ def read_config(path: Path) -> Any:
         raise CheckpointError(path, "has no config.json; save the model with `model.save_pretrained(folder)`")
     try:
         config = AutoConfig.from_pretrained(path)
-    except Exception as exc:  # noqa: BLE001 - transformers raises ValueError, OSError, KeyError...
+    except Exception as exc:
         raise CheckpointError(path, f"config.json cannot be read ({exc}); check that it is valid JSON") from exc
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedArchitecture(path, config.model_type, SUPPORTED_MODEL_TYPES)
@@ -79,11 +79,14 @@ def read_pooling(path: Path) -> str:
     except ValueError as exc:
         raise CheckpointError(path, f"{config_file} is not valid JSON ({exc})") from exc
     chosen = [mode for key, mode in POOLING_MODES.items() if settings.get(key)]
-    unsupported = [key for key, value in settings.items() if key.startswith("pooling_mode") and value and key not in POOLING_MODES]
+    unsupported = [
+        key for key, value in settings.items() if key.startswith("pooling_mode") and value and key not in POOLING_MODES
+    ]
     if unsupported or len(chosen) != 1:
         raise CheckpointError(
             path,
-            f"{config_file} asks for pooling {sorted(k for k, v in settings.items() if k.startswith('pooling_mode') and v)}; "
+            f"{config_file} asks for pooling "
+            f"{sorted(k for k, v in settings.items() if k.startswith('pooling_mode') and v)}; "
             "the converters support exactly one of cls, mean or max",
         )
     return chosen[0]
@@ -97,7 +100,7 @@ def load_tokenizer(path: Path) -> Any:
     if file.is_file():
         try:
             return Tokenizer.from_file(str(file))
-        except Exception as exc:  # noqa: BLE001 - the Rust side raises a bare Exception
+        except Exception as exc:
             raise MissingTokenizer(path, f"tokenizer.json cannot be parsed ({exc})") from exc
     present = [name for name in VOCAB_FILES if (path / name).is_file()]
     if not present:
@@ -107,7 +110,7 @@ def load_tokenizer(path: Path) -> Any:
         from transformers import AutoTokenizer
 
         backend = getattr(AutoTokenizer.from_pretrained(path), "backend_tokenizer", None)
-    except Exception as exc:  # noqa: BLE001 - many causes, one message
+    except Exception as exc:
         raise MissingTokenizer(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     if backend is None:
         raise MissingTokenizer(path, "transformers built a slow tokenizer only")
@@ -132,7 +135,7 @@ def load_checkpoint(path: Path, task: TaskSpec, labels: list[str] | None = None)
     transformers.logging.disable_progress_bar()  # our own bar is showing
     try:
         model = auto_class.from_pretrained(path, config=config, attn_implementation="eager")
-    except Exception as exc:  # noqa: BLE001 - missing weights, shape mismatches, unknown heads
+    except Exception as exc:
         raise CheckpointError(path, f"cannot load the weights for {task.name} ({exc})") from exc
     finally:
         transformers.logging.set_verbosity(verbosity)

@@ -15,7 +15,9 @@ from rich.console import Console
 
 from converters.errors import ConversionError
 
-convert_app = typer.Typer(help="Convert fine-tuned models into repository entries the gateway serves.", no_args_is_help=True)
+convert_app = typer.Typer(
+    help="Convert fine-tuned models into repository entries the gateway serves.", no_args_is_help=True
+)
 err = Console(stderr=True)
 
 Repository = Annotated[Path, typer.Option("--repository", "-r", help="The model repository to write into.")]
@@ -43,31 +45,57 @@ def _samples(path: Path | None) -> list[str] | None:
 
 @convert_app.command("onnx")
 def convert_onnx(
-    checkpoint: Annotated[Path, typer.Argument(help="A Hugging Face checkpoint folder (config.json, weights, tokenizer).")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A Hugging Face checkpoint folder (config.json, weights, tokenizer).")
+    ],
     task: Annotated[str, typer.Option(help="text-classification, token-classification or feature-extraction.")],
     repository: Repository,
     name: Name,
     version: Version = 1,
-    optimize: Annotated[bool, typer.Option(help="Fuse attention/LayerNorm/GELU with onnxruntime's transformer optimizer.")] = False,
-    fp16: Annotated[bool, typer.Option(help="FP16 graph for GPUs (FP32 inputs/outputs, LayerNorm/Softmax in FP32).")] = False,
+    optimize: Annotated[
+        bool, typer.Option(help="Fuse attention/LayerNorm/GELU with onnxruntime's transformer optimizer.")
+    ] = False,
+    fp16: Annotated[
+        bool, typer.Option(help="FP16 graph for GPUs (FP32 inputs/outputs, LayerNorm/Softmax in FP32).")
+    ] = False,
     int8: Annotated[bool, typer.Option(help="Dynamic INT8 quantisation for CPUs.")] = False,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     max_length: Annotated[int, typer.Option(help="Tokens per row; longer texts are truncated.")] = 128,
-    samples: Annotated[Path | None, typer.Option(help="Validate on these texts (one per line) instead of the shipped set.")] = None,
-    label: Annotated[list[str] | None, typer.Option(help="Label names in order (repeat); default: the checkpoint's id2label.")] = None,
+    samples: Annotated[
+        Path | None, typer.Option(help="Validate on these texts (one per line) instead of the shipped set.")
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="Label names in order (repeat); default: the checkpoint's id2label.")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Export a Hugging Face checkpoint to ONNX, validate every step, and write a repository entry."""
     from converters.transformer import export_transformer
 
-    _run(lambda: export_transformer(checkpoint, task, repository, name, version=version, opset=opset, max_length=max_length,
-                                    optimize=optimize, fp16=fp16, int8=int8, labels=label or None,
-                                    samples=_samples(samples), quiet=quiet))
+    _run(
+        lambda: export_transformer(
+            checkpoint,
+            task,
+            repository,
+            name,
+            version=version,
+            opset=opset,
+            max_length=max_length,
+            optimize=optimize,
+            fp16=fp16,
+            int8=int8,
+            labels=label or None,
+            samples=_samples(samples),
+            quiet=quiet,
+        )
+    )
 
 
 @convert_app.command("module")
 def convert_module(
-    module: Annotated[str, typer.Argument(help="'package.module:factory' or a file saved with torch.save(module, path).")],
+    module: Annotated[
+        str, typer.Argument(help="'package.module:factory' or a file saved with torch.save(module, path).")
+    ],
     examples: Annotated[Path, typer.Option(help="An .npz whose arrays are the named example inputs (batch >= 2).")],
     repository: Repository,
     name: Name,
@@ -89,10 +117,22 @@ def convert_module(
             with np.load(examples) as archive:
                 inputs = {key: archive[key] for key in archive.files}
         except (OSError, ValueError) as exc:
-            raise ConversionError(f"cannot read examples {examples}: {exc}; save them with numpy.savez(path, name=array, ...)") from exc
+            raise ConversionError(
+                f"cannot read examples {examples}: {exc}; save them with numpy.savez(path, name=array, ...)"
+            ) from exc
         path: Any = Path(module) if Path(module).suffix in (".pt", ".pth") else module
-        return export_module(path, inputs, repository, name, output_names=output, version=version,
-                             dynamic_batch=dynamic_batch, plugin=plugin, opset=opset, quiet=quiet)
+        return export_module(
+            path,
+            inputs,
+            repository,
+            name,
+            output_names=output,
+            version=version,
+            dynamic_batch=dynamic_batch,
+            plugin=plugin,
+            opset=opset,
+            quiet=quiet,
+        )
 
     _run(action)
 
@@ -100,16 +140,26 @@ def convert_module(
 @convert_app.command("tensorrt")
 def convert_tensorrt(
     model: Annotated[Path, typer.Argument(help="The ONNX model (ideally NAME/<version>/model.onnx in a repository).")],
-    repository: Annotated[Path | None, typer.Option("--repository", "-r", help="Write a new version of NAME here.")] = None,
+    repository: Annotated[
+        Path | None, typer.Option("--repository", "-r", help="Write a new version of NAME here.")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="The entry to add the engine to.")] = None,
     version: Annotated[int | None, typer.Option(help="Version folder to create (default: the next free one).")] = None,
     output: Annotated[Path | None, typer.Option(help="Write just the plan (and its .json stamp) here instead.")] = None,
-    min_shapes: Annotated[list[str] | None, typer.Option("--min", help="Profile minimum, NAME:DxD,... (repeat for more profiles).")] = None,
+    min_shapes: Annotated[
+        list[str] | None, typer.Option("--min", help="Profile minimum, NAME:DxD,... (repeat for more profiles).")
+    ] = None,
     opt_shapes: Annotated[list[str] | None, typer.Option("--opt", help="Profile optimum, NAME:DxD,...")] = None,
     max_shapes: Annotated[list[str] | None, typer.Option("--max", help="Profile maximum, NAME:DxD,...")] = None,
-    max_batch: Annotated[int | None, typer.Option(help="Default profile batch limit (default: the entry's max_batch_size).")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Default profile sequence limit (default: the entry's max_length).")] = None,
-    precision: Annotated[str, typer.Option(help="graph (what the ONNX holds), fp32, fp16 (TensorRT 10 flag), int8 (Q/DQ).")] = "graph",
+    max_batch: Annotated[
+        int | None, typer.Option(help="Default profile batch limit (default: the entry's max_batch_size).")
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Default profile sequence limit (default: the entry's max_length).")
+    ] = None,
+    precision: Annotated[
+        str, typer.Option(help="graph (what the ONNX holds), fp32, fp16 (TensorRT 10 flag), int8 (Q/DQ).")
+    ] = "graph",
     timing_cache: Annotated[Path | None, typer.Option(help="Timing cache reused across builds.")] = None,
     no_timing_cache: Annotated[bool, typer.Option(help="Build without a timing cache.")] = False,
     samples: Annotated[Path | None, typer.Option(help="Validate on these texts instead of the shipped set.")] = None,
@@ -124,10 +174,24 @@ def convert_tensorrt(
         lows, bests, highs = min_shapes or [], opt_shapes or [], max_shapes or []
         if not len(lows) == len(bests) == len(highs):
             raise ConversionError("give --min, --opt and --max the same number of times (once per profile)")
-        explicit = [(parse_shapes(lo), parse_shapes(mid), parse_shapes(hi)) for lo, mid, hi in zip(lows, bests, highs, strict=True)]
+        explicit = [
+            (parse_shapes(lo), parse_shapes(mid), parse_shapes(hi))
+            for lo, mid, hi in zip(lows, bests, highs, strict=True)
+        ]
         cache = None if no_timing_cache else (timing_cache or DEFAULT_TIMING_CACHE)
-        return export_tensorrt(model, repository=repository, name=name, version=version, output=output,
-                               explicit=explicit or None, max_batch=max_batch, max_length=max_length, precision=precision,
-                               timing_cache=cache, samples=_samples(samples), quiet=quiet)
+        return export_tensorrt(
+            model,
+            repository=repository,
+            name=name,
+            version=version,
+            output=output,
+            explicit=explicit or None,
+            max_batch=max_batch,
+            max_length=max_length,
+            precision=precision,
+            timing_cache=cache,
+            samples=_samples(samples),
+            quiet=quiet,
+        )
 
     _run(action)

@@ -76,7 +76,14 @@ def export_tensorrt(
     with Steps("convert tensorrt", 2, quiet=quiet) as steps:
         if output is not None:
             with steps.step("building the TensorRT engine"):
-                build_engine(onnx_path, Path(output), profiles=profiles, precision=precision, timing_cache=timing_cache, quiet=quiet)
+                build_engine(
+                    onnx_path,
+                    Path(output),
+                    profiles=profiles,
+                    precision=precision,
+                    timing_cache=timing_cache,
+                    quiet=quiet,
+                )
             with steps.step("validating against ONNX"):
                 _validate(onnx_path, Path(output), entry, config, samples, steps)
             return Path(output)
@@ -85,7 +92,9 @@ def export_tensorrt(
         with staged_entry(Path(repository), name, chosen) as staging:  # type: ignore[arg-type]
             plan = staging.version_dir / PLAN_FILE
             with steps.step("building the TensorRT engine"):
-                meta = build_engine(onnx_path, plan, profiles=profiles, precision=precision, timing_cache=timing_cache, quiet=quiet)
+                meta = build_engine(
+                    onnx_path, plan, profiles=profiles, precision=precision, timing_cache=timing_cache, quiet=quiet
+                )
             with steps.step("validating against ONNX"):
                 _validate(onnx_path, plan, entry, config, samples, steps)
             if entry is not None and (entry / "assets").is_dir():
@@ -144,13 +153,16 @@ def infer_in_batches(infer: Any, inputs: dict[str, np.ndarray], profiles: list[P
         return dict(infer(inputs))
     shapes = {name: tuple(array.shape) for name, array in inputs.items()}
     total = next(iter(shapes.values()))[0]
-    parts = [infer({name: array[rows] for name, array in inputs.items()})
-             for rows in batch_slices(total, rows_per_batch(shapes, profiles))]
+    parts = [
+        infer({name: array[rows] for name, array in inputs.items()})
+        for rows in batch_slices(total, rows_per_batch(shapes, profiles))
+    ]
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str, Any], samples: list[str] | None,
-              steps: Steps) -> None:
+def _validate(
+    onnx_path: Path, plan: Path, entry: Path | None, config: dict[str, Any], samples: list[str] | None, steps: Steps
+) -> None:
     """Compare the plan with the ONNX model on the sample texts (text entries only)."""
     from tokenizers import Tokenizer
 
@@ -162,8 +174,12 @@ def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str,
         steps.note("validation skipped: the ONNX model is not in a text entry with a tokenizer")
         return
     names = list(onnx_inputs(onnx_path))
-    inputs = encode(Tokenizer.from_file(str(tokenizer_file)), samples or load_samples(), names,
-                    int(config.get("parameters", {}).get("max_length", 128)))
+    inputs = encode(
+        Tokenizer.from_file(str(tokenizer_file)),
+        samples or load_samples(),
+        names,
+        int(config.get("parameters", {}).get("max_length", 128)),
+    )
     reference = run_onnx(onnx_path, inputs)
     engine = TensorRTEngine(plan, TensorRTConfig())
     try:
@@ -174,4 +190,6 @@ def _validate(onnx_path: Path, plan: Path, entry: Path | None, config: dict[str,
     validator = Validator(inputs, kinds, steps, valid=inputs.get("attention_mask"))
     validator.baseline(reference)
     precision = read_metadata(plan).precision
-    validator.check_outputs("onnx -> tensorrt", produced, "fp32" if precision == "fp32" else "fp16" if precision == "fp16" else "int8")
+    validator.check_outputs(
+        "onnx -> tensorrt", produced, "fp32" if precision == "fp32" else "fp16" if precision == "fp16" else "int8"
+    )

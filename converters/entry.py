@@ -47,18 +47,25 @@ def merge(base: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def entry_config(name: str, onnx_path: Path, *, backend: str = "onnxruntime", extra: dict[str, Any] | None = None,
-                 **fields: Any) -> dict[str, Any]:
+def entry_config(
+    name: str, onnx_path: Path, *, backend: str = "onnxruntime", extra: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
     """config.toml contents for ``name``, checked against the gateway's own schema."""
     from gateway.config import ModelConfig
 
     inputs, outputs = engine_specs(onnx_path)
-    base = {"name": name, "backend": backend, **{k: v for k, v in fields.items() if v not in (None, [], {})},
-            "inputs": inputs, "outputs": outputs, "batching": dict(DEFAULT_BATCHING)}
+    base = {
+        "name": name,
+        "backend": backend,
+        **{k: v for k, v in fields.items() if v not in (None, [], {})},
+        "inputs": inputs,
+        "outputs": outputs,
+        "batching": dict(DEFAULT_BATCHING),
+    }
     config = merge(base, extra)
     try:
         ModelConfig.model_validate(config)
-    except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError, named in the message
+    except Exception as exc:
         raise RepositoryError(Path(name), f"the config.toml it would write is invalid: {exc}") from exc
     return config
 

@@ -1,15 +1,15 @@
 """Errors the converters raise; each message says what went wrong and what to do.
 
-    ConversionError                 root: the CLI prints it and exits non-zero
-    ├── CheckpointError             the checkpoint folder is missing or unreadable
-    │   ├── UnsupportedArchitecture its model_type is not one the converters support
-    │   └── MissingTokenizer        no tokenizer.json (nor anything to build one from)
-    ├── UnsupportedTask             the task is not one the converters export
-    ├── ExampleInputError           example inputs for a plain module are unusable
-    ├── ExportError                 torch.onnx.export, an optimiser or a builder failed
-    ├── DriftError                  a step's outputs drifted past their tolerance
-    ├── RepositoryError             the repository entry cannot be written
-    └── TensorRTError               TensorRT is missing, or an engine cannot be built
+ConversionError                 root: the CLI prints it and exits non-zero
+├── CheckpointError             the checkpoint folder is missing or unreadable
+│   ├── UnsupportedArchitecture its model_type is not one the converters support
+│   └── MissingTokenizer        no tokenizer.json (nor anything to build one from)
+├── UnsupportedTask             the task is not one the converters export
+├── ExampleInputError           example inputs for a plain module are unusable
+├── ExportError                 torch.onnx.export, an optimiser or a builder failed
+├── DriftError                  a step's outputs drifted past their tolerance
+├── RepositoryError             the repository entry cannot be written
+└── TensorRTError               TensorRT is missing, or an engine cannot be built
 """
 
 from __future__ import annotations

@@ -54,7 +54,9 @@ def export_onnx(
         check_example(name, value, dynamic_axes.get(name, {}))
     dims: dict[str, Any] = {}
     dynamic_shapes = {
-        name: {axis: dims.setdefault(label, torch.export.Dim(label)) for axis, label in dynamic_axes.get(name, {}).items()}
+        name: {
+            axis: dims.setdefault(label, torch.export.Dim(label)) for axis, label in dynamic_axes.get(name, {}).items()
+        }
         for name in example
     }
     kwargs = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in example.items()}
@@ -82,7 +84,7 @@ def export_onnx(
             program.save(str(path), external_data=False)
     except ExampleInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - torch.export raises many unrelated types
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError("torch.onnx.export", f"{type(exc).__name__}: {first}") from exc
     finally:

@@ -20,7 +20,9 @@ def task_module(model: Any, task: str, input_names: list[str], pooling: str | No
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        ) -> torch.Tensor:
             inputs = {"input_ids": input_ids, "attention_mask": additive_mask(attention_mask)}
             if token_type_ids is not None:
                 inputs["token_type_ids"] = token_type_ids

@@ -31,22 +31,28 @@ def resolve_module(module: Any) -> Any:
     if isinstance(module, Path) or (isinstance(module, str) and ":" not in module):
         path = Path(module)
         if not path.is_file():
-            raise ConversionError(f"module file {path} does not exist; give a file saved with torch.save(module, path) "
-                                  "or an import path like 'package.module:factory'")
+            raise ConversionError(
+                f"module file {path} does not exist; give a file saved with torch.save(module, path) "
+                "or an import path like 'package.module:factory'"
+            )
         try:
             loaded = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - pickle errors of every kind
+        except Exception as exc:
             raise ConversionError(f"cannot load module file {path}: {exc}") from exc
         if isinstance(loaded, dict):
-            raise ConversionError(f"{path} holds a state dict, which has no architecture; save the module itself "
-                                  "(torch.save(module, path)) or give an import path 'package.module:factory'")
+            raise ConversionError(
+                f"{path} holds a state dict, which has no architecture; save the module itself "
+                "(torch.save(module, path)) or give an import path 'package.module:factory'"
+            )
         module = loaded
     elif isinstance(module, str):
         module_name, _, attribute = module.partition(":")
         try:
             target = getattr(importlib.import_module(module_name), attribute)
         except (ImportError, AttributeError) as exc:
-            raise ConversionError(f"cannot import {module!r}: {exc}; check the module path and that it is importable") from exc
+            raise ConversionError(
+                f"cannot import {module!r}: {exc}; check the module path and that it is importable"
+            ) from exc
         module = target() if callable(target) and not isinstance(target, torch.nn.Module) else target
     if not isinstance(module, torch.nn.Module):
         raise ConversionError(f"expected a torch.nn.Module, got {type(module).__name__}")
@@ -60,7 +66,9 @@ def _check_inputs(module: Any, example_inputs: dict[str, np.ndarray]) -> None:
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     unknown = [name for name in example_inputs if name not in parameters and not takes_kwargs]
     if unknown:
-        raise ExampleInputError(unknown[0], f"is not an argument of {type(module).__name__}.forward({', '.join(parameters)})")
+        raise ExampleInputError(
+            unknown[0], f"is not an argument of {type(module).__name__}.forward({', '.join(parameters)})"
+        )
     rows = {value.shape[0] for value in example_inputs.values() if isinstance(value, np.ndarray) and value.ndim}
     if len(rows) > 1:
         raise ExampleInputError(next(iter(example_inputs)), f"inputs disagree on the batch size: {sorted(rows)}")
@@ -99,15 +107,23 @@ def export_module(
         work = staging.root.parent
         with steps.step("exporting to ONNX"):
             axes = {input_name: {0: "batch"} for input_name in example_inputs} if dynamic_batch else {}
-            export_onnx(torch_module, example_inputs, work / "exported.onnx", output_names=list(output_names),
-                        dynamic_axes=axes, opset=opset)
+            export_onnx(
+                torch_module,
+                example_inputs,
+                work / "exported.onnx",
+                output_names=list(output_names),
+                dynamic_axes=axes,
+                opset=opset,
+            )
         with steps.step("validating ONNX against PyTorch"):
             rows = len(next(iter(example_inputs.values())))
-            for size in ([rows, 1, rows + 3] if dynamic_batch else [rows]):
+            for size in [rows, 1, rows + 3] if dynamic_batch else [rows]:
                 inputs = _resized(example_inputs, size)
                 reference = run_torch(torch_module, inputs, list(output_names))
-                kinds = {out: "labels" if value.ndim >= 2 and value.shape[-1] > 1 else "values"
-                         for out, value in reference.items()}
+                kinds = {
+                    out: "labels" if value.ndim >= 2 and value.shape[-1] > 1 else "values"
+                    for out, value in reference.items()
+                }
                 validator = Validator(inputs, kinds, steps)
                 validator.baseline(reference)
                 validator.validate(f"pytorch -> onnx (batch {size})", work / "exported.onnx", "fp32")
@@ -115,8 +131,13 @@ def export_module(
             model_path = staging.version_dir / MODEL_FILE
             (work / "exported.onnx").replace(model_path)
             validator.save(staging.version_dir / VALIDATION_FILE)
-            config = entry_config(name, model_path, extra=extra_config, plugin=plugin,
-                                  parameters={"precision": "fp32", "source": _describe(module)})
+            config = entry_config(
+                name,
+                model_path,
+                extra=extra_config,
+                plugin=plugin,
+                parameters={"precision": "fp32", "source": _describe(module)},
+            )
             if not dynamic_batch:
                 config["batching"]["max_batch_size"] = rows
             write_config(staging.root / "config.toml", config)

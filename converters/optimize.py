@@ -26,7 +26,9 @@ FP32_OPS = [
 FP16's 65504 (BERT's LayerNorm variance does on long rows)."""
 
 
-def optimize_transformer(source: Path, destination: Path, *, model_type: str, num_heads: int, hidden_size: int) -> list[str]:
+def optimize_transformer(
+    source: Path, destination: Path, *, model_type: str, num_heads: int, hidden_size: int
+) -> list[str]:
     """Fuse attention, LayerNorm and GELU subgraphs; returns the fused operator types found."""
     import onnx
     from onnxruntime.transformers import optimizer
@@ -46,7 +48,7 @@ def optimize_transformer(source: Path, destination: Path, *, model_type: str, nu
                 use_gpu=False,
             )
             model.save_model_to_file(str(destination))
-    except Exception as exc:  # noqa: BLE001 - the optimizer raises assorted errors
+    except Exception as exc:
         raise ExportError("onnxruntime transformer optimizer", f"{type(exc).__name__}: {exc}") from exc
     return sorted({node.op_type for node in model.model.graph.node if node.domain == "com.microsoft"})
 
@@ -64,7 +66,7 @@ def to_fp16(source: Path, destination: Path) -> None:
                 model, keep_io_types=True, op_block_list=float16.DEFAULT_OP_BLOCK_LIST + FP32_OPS
             )
         onnx.save(converted, str(destination))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ExportError("FP16 conversion", f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -81,9 +83,7 @@ def quantize_int8(source: Path, destination: Path) -> None:
             warnings.simplefilter("ignore")
             # Per-channel weight scales roughly halve the logit error of per-tensor ones on BERT.
             quantize_dynamic(str(source), str(destination), weight_type=QuantType.QInt8, per_channel=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ExportError("INT8 dynamic quantisation", f"{type(exc).__name__}: {exc}") from exc
     finally:
         root.setLevel(level)
-
-

@@ -32,8 +32,12 @@ def split_mask_unsqueeze(model: Any) -> Any:
         if axes is None or sorted(int(axis) for axis in axes.reshape(-1)) != [1, 2]:
             continue
         first_axis, second_axis = f"{node.name or node.output[0]}_axis1", f"{node.name or node.output[0]}_axis2"
-        graph.initializer.extend([numpy_helper.from_array(np.array([1], dtype=np.int64), first_axis),
-                                  numpy_helper.from_array(np.array([2], dtype=np.int64), second_axis)])
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.array([1], dtype=np.int64), first_axis),
+                numpy_helper.from_array(np.array([2], dtype=np.int64), second_axis),
+            ]
+        )
         middle = f"{node.output[0]}_half"
         position = list(graph.node).index(node)
         graph.node.remove(node)

@@ -16,7 +16,9 @@ def run_torch(module: Any, inputs: dict[str, np.ndarray], output_names: list[str
         result = module(**{name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in inputs.items()})
     values = result if isinstance(result, (tuple, list)) else (result,)
     if len(values) != len(output_names):
-        raise ValueError(f"module returned {len(values)} output(s) but {len(output_names)} name(s) were given: {output_names}")
+        raise ValueError(
+            f"module returned {len(values)} output(s) but {len(output_names)} name(s) were given: {output_names}"
+        )
     return {name: value.detach().float().numpy() for name, value in zip(output_names, values, strict=True)}
 
 

@@ -54,7 +54,8 @@ def plan_profiles(
     max_length: int = 128,
     opt_batch: int | None = None,
     opt_length: int | None = None,
-    explicit: list[tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]] | None = None,
+    explicit: list[tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]]
+    | None = None,
 ) -> list[Profile]:
     """One profile per explicit (min, opt, max) triple, or one default profile; each covers every input.
 
@@ -75,7 +76,9 @@ def plan_profiles(
         partial = sorted(name for name in named if not (name in low and name in best and name in high))
         if partial:
             raise TensorRTError(f"inputs {partial} need all three of --min, --opt and --max")
-        profile = {name: ShapeRange(low[name], best[name], high[name]) if name in named else defaults[name] for name in inputs}
+        profile = {
+            name: ShapeRange(low[name], best[name], high[name]) if name in named else defaults[name] for name in inputs
+        }
         for name, limits in profile.items():
             check_range(name, inputs[name], limits)
         profiles.append(profile)
@@ -86,13 +89,22 @@ def check_range(name: str, onnx_shape: tuple[int, ...], limits: ShapeRange) -> N
     """min <= opt <= max per axis, ranks equal to the graph's, fixed axes left at their size."""
     for label, shape in (("min", limits.min), ("opt", limits.opt), ("max", limits.max)):
         if len(shape) != len(onnx_shape):
-            raise TensorRTError(f"{name}: {label} shape {list(shape)} has {len(shape)} dims; the model's input has {len(onnx_shape)}")
-        fixed = [(axis, dim, want) for axis, (dim, want) in enumerate(zip(shape, onnx_shape, strict=True)) if want > 0 and dim != want]
+            raise TensorRTError(
+                f"{name}: {label} shape {list(shape)} has {len(shape)} dims; the model's input has {len(onnx_shape)}"
+            )
+        fixed = [
+            (axis, dim, want)
+            for axis, (dim, want) in enumerate(zip(shape, onnx_shape, strict=True))
+            if want > 0 and dim != want
+        ]
         if fixed:
             axis, dim, want = fixed[0]
             raise TensorRTError(f"{name}: {label} shape sets axis {axis} to {dim}, but the model fixes it at {want}")
     if not all(lo <= mid <= hi for lo, mid, hi in zip(limits.min, limits.opt, limits.max, strict=True)):
-        raise TensorRTError(f"{name}: need min <= opt <= max on every axis, got {list(limits.min)}, {list(limits.opt)}, {list(limits.max)}")
+        raise TensorRTError(
+            f"{name}: need min <= opt <= max on every axis, "
+            f"got {list(limits.min)}, {list(limits.opt)}, {list(limits.max)}"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -111,7 +123,8 @@ def check_parsable(onnx_path: Path) -> None:
     ort_ops = sorted({node.op_type for node in graph.node if node.domain == ORT_DOMAIN})
     if ort_ops:
         raise TensorRTError(
-            f"{onnx_path} holds onnxruntime-only ops ({', '.join(ort_ops)}), which TensorRT's ONNX parser cannot build; "
+            f"{onnx_path} holds onnxruntime-only ops ({', '.join(ort_ops)}), "
+            "which TensorRT's ONNX parser cannot build; "
             "these come from `gatewise convert onnx --optimize`. Build from a version converted without --optimize "
             "(add --fp16 for an FP16 engine): TensorRT makes its own fusions"
         )
@@ -157,13 +170,16 @@ def plan_precision(requested: str, graph: str, tensorrt_major: int) -> Precision
         if tensorrt_major >= 11:
             raise TensorRTError(
                 "TensorRT 11 builds strongly typed: FP16 must be in the ONNX graph. Convert with "
-                "`gatewise convert onnx ... --fp16` (FP32 inputs/outputs, LayerNorm/Softmax kept in FP32) and build that"
+                "`gatewise convert onnx ... --fp16` (FP32 inputs/outputs, LayerNorm/Softmax kept in FP32) "
+                "and build that"
             )
         # TensorRT 10 weak typing: FP16 kernels where TensorRT judges them safe.
         return PrecisionPlan("fp16", strongly_typed=False, builder_flags=("FP16",))
     if requested == "int8":
         raise TensorRTError("INT8 needs Q/DQ nodes in the ONNX graph (explicit quantisation); this graph has none")
-    raise TensorRTError(f"asked for {requested} but the graph is {effective}; build with --precision graph, or convert the graph first")
+    raise TensorRTError(
+        f"asked for {requested} but the graph is {effective}; build with --precision graph, or convert the graph first"
+    )
 
 
 def tensorrt_major(version: str) -> int:
@@ -204,7 +220,8 @@ def build_engine(
         raise TensorRTError(
             "TensorRT is not installed: `pip install 'gatewise[tensorrt]'` (CUDA 13, driver >= 580) or "
             "'gatewise[tensorrt-cu12]' (CUDA 12, driver >= 525) where NVIDIA's package index (pypi.nvidia.com) is "
-            "reachable: the TensorRT packages on PyPI fetch their libraries from it at install time. Or serve the ONNX model"
+            "reachable: the TensorRT packages on PyPI fetch their libraries from it at install time. "
+            "Or serve the ONNX model"
         ) from exc
     from gateway.engines import cuda
 
@@ -237,7 +254,9 @@ def build_engine(
         for name, limits in profile.items():
             optimisation.set_shape(name, limits.min, limits.opt, limits.max)
         config.add_optimization_profile(optimisation)
-    attach_timing_cache(config, timing_cache.read_bytes() if timing_cache is not None and timing_cache.is_file() else b"")
+    attach_timing_cache(
+        config, timing_cache.read_bytes() if timing_cache is not None and timing_cache.is_file() else b""
+    )
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise TensorRTError(f"TensorRT failed to build an engine from {onnx_path}; rerun without --quiet for its log")
@@ -303,4 +322,3 @@ def trt_available() -> bool:
     except ImportError:
         return False
     return True
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from converters.samples import load_samples
 from plugins.testing import tiny_tokenizer
@@ -45,9 +44,11 @@ def tiny_checkpoint(
         config.num_labels = len(labels)
         config.id2label = dict(enumerate(labels))
         config.label2id = {label: index for index, label in enumerate(labels)}
-    auto = {"text-classification": "AutoModelForSequenceClassification",
-            "token-classification": "AutoModelForTokenClassification",
-            "feature-extraction": "AutoModel"}[task]
+    auto = {
+        "text-classification": "AutoModelForSequenceClassification",
+        "token-classification": "AutoModelForTokenClassification",
+        "feature-extraction": "AutoModel",
+    }[task]
     torch.manual_seed(seed)
     model = getattr(transformers, auto).from_config(config)
     # Random init gives near-zero logits; wider weights give clear labels to compare.
@@ -62,11 +63,17 @@ def tiny_checkpoint(
         transformers.logging.enable_progress_bar()
     if pooling:
         (folder / "1_Pooling").mkdir(exist_ok=True)
-        modes = {f"pooling_mode_{key}": key_mode == pooling for key, key_mode in
-                 (("cls_token", "cls"), ("mean_tokens", "mean"), ("max_tokens", "max"))}
+        modes = {
+            f"pooling_mode_{key}": key_mode == pooling
+            for key, key_mode in (("cls_token", "cls"), ("mean_tokens", "mean"), ("max_tokens", "max"))
+        }
         (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, **modes}))
-        (folder / "modules.json").write_text(json.dumps([
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        ]))
+        (folder / "modules.json").write_text(
+            json.dumps(
+                [
+                    {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                ]
+            )
+        )
     return folder

@@ -69,17 +69,26 @@ def export_transformer(
         with steps.step(f"exporting to ONNX (opset {opset})"):
             example = encode(loaded.tokenizer, EXAMPLE_TEXTS, loaded.input_names, max_length)
             axes = {input_name: {0: "batch", 1: "sequence"} for input_name in loaded.input_names}
-            export_onnx(module, example, work / "exported.onnx", output_names=[spec.output], dynamic_axes=axes, opset=opset)
+            export_onnx(
+                module, example, work / "exported.onnx", output_names=[spec.output], dynamic_axes=axes, opset=opset
+            )
         inputs = encode(loaded.tokenizer, texts, loaded.input_names, max_length)
-        validator = Validator(inputs, {spec.output: spec.kind}, steps, valid=inputs["attention_mask"] if spec.token_level else None)
+        validator = Validator(
+            inputs, {spec.output: spec.kind}, steps, valid=inputs["attention_mask"] if spec.token_level else None
+        )
         with steps.step("validating ONNX against PyTorch"):
             validator.baseline(run_torch(module, inputs, [spec.output]))
             validator.validate("pytorch -> onnx", work / "exported.onnx", "fp32")
         current, stage = work / "exported.onnx", "onnx"
         if optimize:
             with steps.step("fusing (onnxruntime transformer optimizer)"):
-                fused = optimize_transformer(current, work / "optimized.onnx", model_type=loaded.model_type,
-                                             num_heads=loaded.num_heads, hidden_size=loaded.hidden_size)
+                fused = optimize_transformer(
+                    current,
+                    work / "optimized.onnx",
+                    model_type=loaded.model_type,
+                    num_heads=loaded.num_heads,
+                    hidden_size=loaded.hidden_size,
+                )
                 steps.note(f"fused operators: {', '.join(fused) or 'none'}")
                 validator.validate("onnx -> optimized", work / "optimized.onnx", "optimized")
             current, stage = work / "optimized.onnx", "optimized"
@@ -104,7 +113,11 @@ def export_transformer(
             # ORT's dynamic INT8 ops are CPU kernels: asking for GPU providers would only log fallbacks.
             runtime = {"onnxruntime": {"providers": ["cpu"]}} if int8 else {}
             config = entry_config(
-                name, model_path, extra=merge(runtime, extra_config), plugin=spec.plugin, task=spec.name,
+                name,
+                model_path,
+                extra=merge(runtime, extra_config),
+                plugin=spec.plugin,
+                task=spec.name,
                 labels=loaded.labels,
                 parameters={**parameters, "precision": precision, "source": str(Path(checkpoint).resolve())},
             )

@@ -13,7 +13,6 @@ from typer.core import TyperGroup
 from gateway.security.keys import keys_app
 from gateway.settings import ServerSettings
 
-
 COMMANDS_GROUP = "gatewise.commands"
 """Entry points naming Typer apps that become ``gatewise`` sub-commands (``convert`` from this
 distribution, ``demo`` and ``bench`` from the lab): loaded only when they run, so the serving
@@ -79,19 +78,19 @@ def _default(field: str) -> Any:
 
 @app.command()
 def serve(
-    repository: Annotated[
-        Path, Opt(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")
-    ] = _default("repository"),
-    grpc_port: Annotated[
-        int, Opt(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")
-    ] = _default("grpc_port"),
+    repository: Annotated[Path, Opt(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")] = _default(
+        "repository"
+    ),
+    grpc_port: Annotated[int, Opt(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")] = _default(
+        "grpc_port"
+    ),
     host: Annotated[str, Opt(help="Address to bind.", envvar="GATEWISE_HOST")] = _default("host"),
     metrics_port: Annotated[
         int | None, Opt(help="Serve Prometheus metrics on this port.", envvar="GATEWISE_METRICS_PORT")
     ] = _default("metrics_port"),
-    log_level: Annotated[
-        str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")
-    ] = _default("log_level"),
+    log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = _default(
+        "log_level"
+    ),
     workers: Annotated[
         int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")
     ] = _default("workers"),
@@ -109,15 +108,15 @@ def serve(
             envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"],
         ),
     ] = _default("grace_period_s"),
-    tracing: Annotated[
-        bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")
-    ] = _default("tracing"),
-    tls_cert: Annotated[
-        Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")
-    ] = _default("tls_cert"),
-    tls_key: Annotated[
-        Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")
-    ] = _default("tls_key"),
+    tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = _default(
+        "tracing"
+    ),
+    tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = _default(
+        "tls_cert"
+    ),
+    tls_key: Annotated[Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")] = _default(
+        "tls_key"
+    ),
     tls_client_ca: Annotated[
         Path | None, Opt(help="PEM CA bundle: require client certificates (mTLS).", envvar="GATEWISE_TLS_CLIENT_CA")
     ] = _default("tls_client_ca"),

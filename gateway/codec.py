@@ -56,11 +56,11 @@ def deserialize_bytes(name: str, raw: bytes, count: int, max_element_bytes: int)
         (length,) = _LENGTH.unpack_from(raw, offset)
         offset += 4
         if length > max_element_bytes:
-            raise InvalidInput(f"input {name!r} element {index} is {length} bytes, over the limit of {max_element_bytes}")
-        if offset + length > size:
             raise InvalidInput(
-                f"input {name!r} element {index} says {length} bytes but only {size - offset} remain"
+                f"input {name!r} element {index} is {length} bytes, over the limit of {max_element_bytes}"
             )
+        if offset + length > size:
+            raise InvalidInput(f"input {name!r} element {index} says {length} bytes but only {size - offset} remain")
         elements[index] = raw[offset : offset + length]
         offset += length
     if offset != size:

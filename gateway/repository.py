@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from gateway.config import CONFIG_FILE, ModelConfig, load_config
@@ -33,7 +33,7 @@ from protos.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotR
 log = logging.getLogger("gatewise.repository")
 
 
-class State(str, Enum):
+class State(StrEnum):
     LOADING = "LOADING"
     READY = "READY"
     UNLOADING = "UNLOADING"
@@ -116,8 +116,9 @@ class ModelRepository:
         if self.root.is_dir():
             for child in sorted(self.root.iterdir()):
                 if not child.name.startswith(".") and not valid_name(child.name) and is_model_dir(child):
-                    log.warning("%s is not loaded: %r is not a valid model name (%s)", child, child.name,
-                                NAME_PATTERN.pattern)
+                    log.warning(
+                        "%s is not loaded: %r is not a valid model name (%s)", child, child.name, NAME_PATTERN.pattern
+                    )
         results = await asyncio.gather(
             *(self.load(name, raise_errors=False) for name in scan(self.root)), return_exceptions=True
         )
@@ -169,7 +170,7 @@ class ModelRepository:
                         if isinstance(result, ServedModel):
                             await result.close(drain=False)
                     raise failures[0]
-            except Exception as exc:  # noqa: BLE001 - any load failure marks this model only
+            except Exception as exc:
                 reason = exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"
                 log.error("model %s failed to load: %s", name, reason)
                 if not entry.versions:
@@ -186,8 +187,13 @@ class ModelRepository:
             self._on_change(name, True)
             for model in loaded:
                 facts = model.describe()
-                log.info("model %s version %s ready on %s (%s)", name, model.version, facts.get("engine", model.backend),
-                         facts.get("providers") or facts.get("gpu", "?"))
+                log.info(
+                    "model %s version %s ready on %s (%s)",
+                    name,
+                    model.version,
+                    facts.get("engine", model.backend),
+                    facts.get("providers") or facts.get("gpu", "?"),
+                )
             for model in retired.values():
                 await model.close(drain=True)
 

@@ -51,4 +51,3 @@ def validate_inputs(
     if rows > max_batch_size:
         raise InvalidInput(f"request for model {model!r} has {rows} rows, more than max_batch_size {max_batch_size}")
     return rows
-

@@ -82,7 +82,7 @@ class RepositoryWatcher:
                 else:
                     await self.apply(current)
                     candidate = None
-            except Exception:  # noqa: BLE001 - the watch must outlive any one bad poll
+            except Exception:
                 log.exception("repository watch poll failed; trying again in %.1f s", self.interval_s)
 
     async def apply(self, current: Snapshot) -> None:

@@ -149,7 +149,9 @@ class PluginHarness:
     """Runs one plugin's model hooks as the gateway does, and checks what they return."""
 
     def __init__(self, plugin: object | str, model: ModelContext, engine: Engine, *, name: str = "under-test") -> None:
-        builtin = next((key for key, path in BUILTIN_PLUGINS.items() if getattr(plugin, "__name__", None) == path), None)
+        builtin = next(
+            (key for key, path in BUILTIN_PLUGINS.items() if getattr(plugin, "__name__", None) == path), None
+        )
         if isinstance(plugin, str) or builtin:
             manager, name = PluginManager(entry_points=True), builtin or str(plugin)
         else:
@@ -202,7 +204,9 @@ def capture_logs() -> Iterator[list[logging.LogRecord]]:
     records: list[logging.LogRecord] = []
     handler = _ListHandler(records)
     root = logging.getLogger()
-    loggers = [root] + [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    loggers = [root] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
     levels = {logger: logger.level for logger in loggers}
     disabled = {logger: logger.disabled for logger in loggers}
     root.addHandler(handler)

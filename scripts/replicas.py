@@ -107,7 +107,10 @@ def wait_serving(replica: Replica, timeout_s: float = 60) -> None:
             if replica.process.poll() is not None:
                 raise SystemExit(f"replica on {replica.address} exited:\n{replica.log_path.read_text()}")
             try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                if (
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
                     return
             except grpc.RpcError:
                 pass

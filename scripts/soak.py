@@ -80,8 +80,11 @@ KINDS: dict[str, tuple[float, object, set[str]]] = {
     "engine-fails": (5, lambda: crashy_request(99), {"INTERNAL"}),
     "engine-ok": (5, lambda: crashy_request(3), {"OK"}),
     "plugin-raises": (5, lambda: add_one_request("faulty", rows=1, value=FaultyPlugin.CRASH), {"INTERNAL"}),
-    "plugin-refuses": (5, lambda: add_one_request("faulty", rows=1, value=FaultyPlugin.BAD_INPUT),
-                       {"INVALID_ARGUMENT"}),  # fmt: skip
+    "plugin-refuses": (
+        5,
+        lambda: add_one_request("faulty", rows=1, value=FaultyPlugin.BAD_INPUT),
+        {"INVALID_ARGUMENT"},
+    ),  # fmt: skip
     "bad-input": (5, bad_dtype_request, {"INVALID_ARGUMENT"}),
     "unknown-model": (3, lambda: add_one_request("no-such-model"), {"NOT_FOUND"}),
     "stream": (12, None, {"OK"}),

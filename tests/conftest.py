@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from models import build_repository  # noqa: E402
+from models import build_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 

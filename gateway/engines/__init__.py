@@ -47,8 +47,9 @@ def create_engines(config: ModelConfig, version_dir: Path, count: int) -> list[E
         max_length = int(config.parameters.get("max_length", 128))
 
         def open_one() -> Engine:
-            return OnnxRuntimeEngine(path, config.onnxruntime, max_batch=config.batching.max_batch_size,
-                                     max_length=max_length)
+            return OnnxRuntimeEngine(
+                path, config.onnxruntime, max_batch=config.batching.max_batch_size, max_length=max_length
+            )
 
     engines: list[Engine] = []
     try:
@@ -67,7 +68,7 @@ def close_all(engines: Iterable[Engine]) -> None:
     for engine in engines:
         try:
             engine.close()
-        except Exception:  # noqa: BLE001 - the others must still be released
+        except Exception:
             log.exception("closing an engine instance failed")
 
 

@@ -100,11 +100,17 @@ class Stream:
 
     def to_device(self, address: int, array: np.ndarray, what: str) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        check(self._rt.cudaMemcpyAsync(address, array.ctypes.data, array.nbytes, kind, self.stream), f"copy of {what} to the GPU")
+        check(
+            self._rt.cudaMemcpyAsync(address, array.ctypes.data, array.nbytes, kind, self.stream),
+            f"copy of {what} to the GPU",
+        )
 
     def to_host(self, array: np.ndarray, address: int, what: str) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        check(self._rt.cudaMemcpyAsync(array.ctypes.data, address, array.nbytes, kind, self.stream), f"copy of {what} from the GPU")
+        check(
+            self._rt.cudaMemcpyAsync(array.ctypes.data, address, array.nbytes, kind, self.stream),
+            f"copy of {what} from the GPU",
+        )
 
     def synchronize(self) -> None:
         check(self._rt.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")

@@ -105,7 +105,10 @@ def _provider_options(name: str, config: OnnxRuntimeConfig, path: Path, profile:
 
 
 def both_onnxruntimes() -> bool:
-    """Whether ``onnxruntime`` and ``onnxruntime-gpu`` are both installed (they share one folder; the GPU EPs vanish)."""
+    """Whether ``onnxruntime`` and ``onnxruntime-gpu`` are both installed.
+
+    They share one folder; the GPU EPs vanish.
+    """
     names = set()
     for name in ("onnxruntime", "onnxruntime-gpu"):
         try:
@@ -168,8 +171,12 @@ class OnnxRuntimeEngine:
         self._requested = [PROVIDER_NAMES[name] for name in config.providers]
         gpu_wanted = [name for name in self._requested if name != "CPUExecutionProvider"]
         if missing and gpu_wanted and both_onnxruntimes():
-            log.warning("%s: onnxruntime and onnxruntime-gpu are both installed, so %s are missing; fix: %s",
-                        path, missing, GPU_INSTALL)
+            log.warning(
+                "%s: onnxruntime and onnxruntime-gpu are both installed, so %s are missing; fix: %s",
+                path,
+                missing,
+                GPU_INSTALL,
+            )
         if any(name != "CPUExecutionProvider" for name in chosen):
             _preload_cuda()
         options = ort.SessionOptions()
@@ -194,9 +201,13 @@ class OnnxRuntimeEngine:
         if "TensorrtExecutionProvider" in self._providers and self._profile:
             self._build_trt_engines()
 
-    def _open(self, path: Path, options: ort.SessionOptions, config: OnnxRuntimeConfig,
-              chosen: list[str]) -> ort.InferenceSession:
-        """A session on the first of ``chosen`` that creates; each failure is logged and the next tried, options kept."""
+    def _open(
+        self, path: Path, options: ort.SessionOptions, config: OnnxRuntimeConfig, chosen: list[str]
+    ) -> ort.InferenceSession:
+        """A session on the first of ``chosen`` that creates.
+
+        Each failure is logged and the next tried, options kept.
+        """
         remaining = list(chosen)
         while True:
             try:
@@ -206,7 +217,7 @@ class OnnxRuntimeEngine:
                     providers=[(name, _provider_options(name, config, path, self._profile)) for name in remaining],
                     enable_fallback=0,
                 )
-            except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+            except Exception as exc:
                 if len(remaining) == 1:
                     raise EngineError(f"ONNX Runtime could not load {path}: {exc}") from exc
                 failed = remaining.pop(0)
@@ -214,12 +225,19 @@ class OnnxRuntimeEngine:
                 log.warning("%s: %s failed to start (%s); trying %s", path, failed, exc, remaining)
 
     def _build_trt_engines(self) -> None:
-        """Run the profile's min, opt and max shapes once, so the EP builds its engine at load, not on a client's request."""
+        """Run the profile's min, opt and max shapes once.
+
+        So the EP builds its engine at load, not on a client's request.
+        """
         for pick in ("min", "opt", "max"):
             feed = {}
             for node in self._session.get_inputs():
                 limits = self._profile.get(node.name)
-                shape = getattr(limits, pick) if limits else tuple(max(dim, 1) if isinstance(dim, int) else 1 for dim in node.shape)
+                shape = (
+                    getattr(limits, pick)
+                    if limits
+                    else tuple(max(dim, 1) if isinstance(dim, int) else 1 for dim in node.shape)
+                )
                 feed[node.name] = np.zeros(shape, dtype=DATATYPE_TO_NUMPY.get(ONNX_TO_DATATYPE.get(node.type, "FP32")))
             if "attention_mask" in feed:
                 feed["attention_mask"][...] = 1
@@ -243,10 +261,9 @@ class OnnxRuntimeEngine:
     def infer(self, inputs: Tensors) -> Tensors:
         try:
             results = self._session.run(self._output_names, inputs)
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+        except Exception as exc:
             raise EngineError(f"ONNX Runtime failed on {self._path.parent.parent.name}: {exc}") from exc
         return dict(zip(self._output_names, results, strict=True))
 
     def close(self) -> None:
         del self._session
-

@@ -99,7 +99,9 @@ def read_metadata(plan: Path) -> EngineMetadata:
             "rebuild it with `gatewise convert tensorrt`"
         ) from None
     except (OSError, ValueError, TypeError) as exc:
-        raise EngineError(f"{path} is not a valid engine stamp ({exc}); rebuild the engine with `gatewise convert tensorrt`") from exc
+        raise EngineError(
+            f"{path} is not a valid engine stamp ({exc}); rebuild the engine with `gatewise convert tensorrt`"
+        ) from exc
 
 
 def same_release(built: str, running: str) -> bool:
@@ -107,14 +109,17 @@ def same_release(built: str, running: str) -> bool:
     return built.split(".")[:3] == running.split(".")[:3]
 
 
-def check_compatible(meta: EngineMetadata, plan: Path, *, tensorrt_version: str, compute_capability: str, gpu_name: str) -> None:
+def check_compatible(
+    meta: EngineMetadata, plan: Path, *, tensorrt_version: str, compute_capability: str, gpu_name: str
+) -> None:
     """Raise EngineError when ``plan`` was built for another TensorRT release or GPU architecture."""
     problems = []
     if not same_release(meta.tensorrt_version, tensorrt_version):
         problems.append(f"TensorRT {meta.tensorrt_version} (this gateway runs {tensorrt_version})")
     if meta.compute_capability != compute_capability:
         problems.append(
-            f"compute capability {meta.compute_capability} ({meta.gpu_name}); this GPU is {compute_capability} ({gpu_name})"
+            f"compute capability {meta.compute_capability} ({meta.gpu_name}); "
+            f"this GPU is {compute_capability} ({gpu_name})"
         )
     if problems:
         raise EngineError(
@@ -147,7 +152,9 @@ def choose_profile(shapes: dict[str, Shape], profiles: list[Profile]) -> int:
         limits = "; ".join(
             ", ".join(f"{name} {list(r.min)}..{list(r.max)}" for name, r in profile.items()) for profile in profiles
         )
-        raise EngineError(f"input shapes {({k: list(v) for k, v in shapes.items()})} fit no optimisation profile ({limits})")
+        raise EngineError(
+            f"input shapes { ({k: list(v) for k, v in shapes.items()}) } fit no optimisation profile ({limits})"
+        )
     return min(fitting)[1]
 
 
@@ -185,8 +192,9 @@ def numpy_dtype(trt: Any, name: str, dtype: Any) -> np.dtype:
         ) from None
 
 
-def default_range(shape: Shape, *, max_batch: int, max_length: int, opt_batch: int | None = None,
-                  opt_length: int | None = None) -> ShapeRange:
+def default_range(
+    shape: Shape, *, max_batch: int, max_length: int, opt_batch: int | None = None, opt_length: int | None = None
+) -> ShapeRange:
     """Axis 0 is the batch (1..max_batch); other dynamic axes are sequence (1..max_length); fixed axes stay."""
     low, best, high = [], [], []
     for axis, dim in enumerate(shape):
@@ -217,7 +225,8 @@ class TensorRTPlan:
         except ImportError as exc:
             raise EngineError(
                 f"{path}: TensorRT is not installed here; {cuda.INSTALL_HINT} (TensorRT's libraries come from "
-                "NVIDIA's index, pypi.nvidia.com), or serve the model's ONNX version (a version folder holding model.onnx)"
+                "NVIDIA's index, pypi.nvidia.com), or serve the model's ONNX version "
+                "(a version folder holding model.onnx)"
             ) from exc
         self.trt = trt
         self.path = path
@@ -247,7 +256,9 @@ class TensorRTPlan:
         self.outputs = tuple(spec_of(n, self.dtypes[n], tuple(engine.get_tensor_shape(n))) for n in self.output_names)
         self._holders = 1
         self._holders_lock = threading.Lock()
-        log.info("%s: TensorRT %s on %s (%s), %d profile(s)", path, trt.__version__, gpu_name, capability, len(self.profiles))
+        log.info(
+            "%s: TensorRT %s on %s (%s), %d profile(s)", path, trt.__version__, gpu_name, capability, len(self.profiles)
+        )
 
     def use_device(self, *, force: bool = False) -> None:
         cuda.use_device(self.device_id, force=force)

@@ -84,9 +84,7 @@ class Authenticator:
     def from_files(cls, keys_file: Path | None, jwt_public_key: Path | None) -> Authenticator:
         keys = load_keys(keys_file) if keys_file is not None else {}
         verifier = JwtVerifier(_read_key(jwt_public_key)) if jwt_public_key is not None else None
-        log.info(
-            "authentication on: %d API key(s)%s", len(keys), ", JWTs verified" if verifier else ""
-        )
+        log.info("authentication on: %d API key(s)%s", len(keys), ", JWTs verified" if verifier else "")
         return cls(keys, verifier)
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal:

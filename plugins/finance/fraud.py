@@ -2,8 +2,8 @@
 
 The engine (exported by ``gatewise_lab.demo``) returns the probability and, per feature group,
 how many log-odds the score loses when that group is set to a typical legitimate value
-(ablation inside the ONNX graph; log-odds so that a saturated 0.999 still has reasons). Reasons are the groups that pushed the score up most, so
-serving needs neither torch nor a second engine call.
+(ablation inside the ONNX graph; log-odds so that a saturated 0.999 still has reasons). Reasons are
+the groups that pushed the score up most, so serving needs neither torch nor a second engine call.
 """
 
 from __future__ import annotations
@@ -64,8 +64,17 @@ def rows_of(inputs: Tensors) -> list[dict[str, Any]]:
 
 
 def warmup(model: ModelContext) -> Tensors:
-    row = {"amount": 42.5, "currency": "EUR", "merchant_category": "grocery", "hour": 12, "country_mismatch": False,
-           "card_present": True, "transactions_last_24h": 1, "account_age_days": 800, "distance_from_home_km": 3.0}  # fmt: skip
+    row = {
+        "amount": 42.5,
+        "currency": "EUR",
+        "merchant_category": "grocery",
+        "hour": 12,
+        "country_mismatch": False,
+        "card_present": True,
+        "transactions_last_24h": 1,
+        "account_age_days": 800,
+        "distance_from_home_km": 3.0,
+    }
     if input_format(model) == "json":
         return {JSON_INPUT: np.array([json.dumps(row).encode()] * 2, dtype=object)}
     return {name: _column([row, row], name, datatype) for name, datatype in FIELDS.items()}

@@ -71,7 +71,11 @@ def encode_row(row: Mapping[str, Any], index: int = 0) -> np.ndarray:
         except (TypeError, ValueError):
             raise ValueError(f"transaction row {index}: {name} must be a number") from None
     amount, hour = numbers["amount"], numbers["hour"]
-    velocity, age, distance = numbers["transactions_last_24h"], numbers["account_age_days"], numbers["distance_from_home_km"]
+    velocity, age, distance = (
+        numbers["transactions_last_24h"],
+        numbers["account_age_days"],
+        numbers["distance_from_home_km"],
+    )
     if not math.isfinite(amount) or amount < 0:
         raise ValueError(f"transaction row {index}: amount must be a non-negative number")
     if not 0 <= hour <= 23:
@@ -82,9 +86,7 @@ def encode_row(row: Mapping[str, Any], index: int = 0) -> np.ndarray:
     currency = currency if currency in CURRENCIES else "OTHER"
     category = _text(row["merchant_category"]).lower()
     if category not in MERCHANT_CATEGORIES:
-        raise ValueError(
-            f"transaction row {index}: merchant_category must be one of {', '.join(MERCHANT_CATEGORIES)}"
-        )
+        raise ValueError(f"transaction row {index}: merchant_category must be one of {', '.join(MERCHANT_CATEGORIES)}")
     features[GROUPS["amount"][0]] = math.log1p(amount * USD_PER_UNIT[currency])
     features[GROUPS["currency"][CURRENCIES.index(currency)]] = 1.0
     features[GROUPS["merchant_category"][MERCHANT_CATEGORIES.index(category)]] = 1.0

@@ -17,7 +17,9 @@ def _task(model: ModelContext) -> ModuleType:
     try:
         return TASKS[model.config.task or "text-classification"]
     except KeyError:
-        raise RuntimeError(f"plugin 'finance' serves tasks {sorted(TASKS)}; model {model.name!r} has task {model.config.task!r}") from None
+        raise RuntimeError(
+            f"plugin 'finance' serves tasks {sorted(TASKS)}; model {model.name!r} has task {model.config.task!r}"
+        ) from None
 
 
 @hookimpl

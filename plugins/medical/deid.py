@@ -81,7 +81,10 @@ def find_phones(text: str) -> list[Span]:
 
 
 def find_urls(text: str) -> list[Span]:
-    return [Span(match.start(), match.start() + len(match.group().rstrip(".,;:!?)")), "URL") for match in _URL.finditer(text)]
+    return [
+        Span(match.start(), match.start() + len(match.group().rstrip(".,;:!?)")), "URL")
+        for match in _URL.finditer(text)
+    ]
 
 
 def find_names(text: str) -> list[Span]:

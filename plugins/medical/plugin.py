@@ -33,7 +33,9 @@ OUTPUTS = (
 @hookimpl
 def gatewise_model_load(model: ModelContext) -> None:
     if (model.config.task or "token-classification") != "token-classification":
-        raise RuntimeError(f"plugin 'medical' serves task token-classification; model {model.name!r} has {model.config.task!r}")
+        raise RuntimeError(
+            f"plugin 'medical' serves task token-classification; model {model.name!r} has {model.config.task!r}"
+        )
     model.state["tokenizer"] = load_tokenizer(model)
 
 

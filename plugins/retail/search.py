@@ -67,14 +67,18 @@ def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> T
     scores = queries @ model.state["catalog_embeddings"].T
     default = int(model.parameters.get("top_k", DEFAULT_TOP_K))
     limits = [_top_k(value, len(model.state["products"])) for value in batch.parameter("top_k", default)]
-    results = [json.dumps(rank(row, model.state["products"], k)).encode() for row, k in zip(scores, limits, strict=True)]
+    results = [
+        json.dumps(rank(row, model.state["products"], k)).encode() for row, k in zip(scores, limits, strict=True)
+    ]
     return {"results": np.array(results, dtype=object), "embedding": queries.astype(np.float32)}
 
 
 def rank(scores: np.ndarray, products: list[dict[str, str]], k: int) -> list[dict[str, Any]]:
     """The ``k`` best products, best first; ties keep catalog order."""
     order = np.argsort(-scores, kind="stable")[:k]
-    return [{"id": products[i]["id"], "title": products[i]["title"], "score": round(float(scores[i]), 4)} for i in order]
+    return [
+        {"id": products[i]["id"], "title": products[i]["title"], "score": round(float(scores[i]), 4)} for i in order
+    ]
 
 
 def _top_k(value: Any, size: int) -> int:

@@ -29,7 +29,9 @@ def decode_texts(inputs: Tensors, name: str = "text") -> list[str]:
         try:
             texts.append(value.decode("utf-8") if isinstance(value, bytes) else str(value))
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"input {name!r} row {row} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+            raise InvalidInput(
+                f"input {name!r} row {row} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+            ) from exc
     return texts
 
 

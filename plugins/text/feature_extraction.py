@@ -35,8 +35,10 @@ def gatewise_model_load(model: ModelContext) -> None:
     model.state["pooling"] = mode
     output = _engine_output(model)
     if len(output.shape) not in (2, 3):
-        raise ValueError(f"model {model.name!r}: engine output {output.name!r} has shape {list(output.shape)}; "
-                         "expected [batch, dim] or [batch, seq, dim]")
+        raise ValueError(
+            f"model {model.name!r}: engine output {output.name!r} has shape {list(output.shape)}; "
+            "expected [batch, dim] or [batch, seq, dim]"
+        )
 
 
 @hookimpl

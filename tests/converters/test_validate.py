@@ -43,7 +43,10 @@ def test_int8_allows_moved_logits_but_not_changed_decisions() -> None:
     assert failures(compare("s", "logits", reference, reference + 0.2, "labels"), TOLERANCES["int8"]) == []
     moved = reference.copy()
     moved[:5] = [-3.0, 0.0, 3.0]
-    assert any("agreement 95.00%" in f for f in failures(compare("s", "logits", reference, moved, "labels"), TOLERANCES["int8"]))
+    assert any(
+        "agreement 95.00%" in f
+        for f in failures(compare("s", "logits", reference, moved, "labels"), TOLERANCES["int8"])
+    )
 
 
 def test_padding_tokens_are_not_judged() -> None:
@@ -67,7 +70,9 @@ def test_embeddings_are_judged_by_direction() -> None:
 
 def test_nan_outputs_always_fail() -> None:
     reference = np.ones((2, 2), dtype=np.float32)
-    assert "outputs hold NaN or Inf" in failures(compare("s", "x", reference, reference * np.nan, "values"), TOLERANCES["int8"])
+    assert "outputs hold NaN or Inf" in failures(
+        compare("s", "x", reference, reference * np.nan, "values"), TOLERANCES["int8"]
+    )
 
 
 def test_a_corrupted_onnx_weight_is_caught_against_its_source(exported, tmp_path: Path) -> None:
@@ -80,11 +85,18 @@ def test_a_corrupted_onnx_weight_is_caught_against_its_source(exported, tmp_path
     corrupted = tmp_path / "corrupted.onnx"
     onnx.save(model, str(corrupted))
     tokenizer = Tokenizer.from_file(str(model_dir / "assets" / "tokenizer.json"))
-    inputs = encode(tokenizer, ["one sentence", "and another, longer sentence"], ["input_ids", "attention_mask", "token_type_ids"], 32)
+    inputs = encode(
+        tokenizer,
+        ["one sentence", "and another, longer sentence"],
+        ["input_ids", "attention_mask", "token_type_ids"],
+        32,
+    )
     with Steps("t", 1, quiet=True) as steps:
         validator = Validator(inputs, {"logits": "labels"}, steps)
         validator.baseline(run_onnx(source, inputs))
         validator.validate("onnx -> same", source, "fp32")
-        with pytest.raises(DriftError, match=r"onnx -> corrupted: output 'logits' drifted past the fp32 tolerance \(max abs diff"):
+        with pytest.raises(
+            DriftError, match=r"onnx -> corrupted: output 'logits' drifted past the fp32 tolerance \(max abs diff"
+        ):
             validator.validate("onnx -> corrupted", corrupted, "fp32")
     assert [report.step for report in validator.reports] == ["onnx -> same", "onnx -> corrupted"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from gatewise_lab.demo.corpus import DATA_DIR, catalog, finance, fraud, medical, read_jsonl, retail
 from gatewise_lab.demo.corpus.__main__ import DOMAINS
 
@@ -23,7 +24,7 @@ def test_sentiment_held_out_shares_no_sentence_and_is_balanced(module) -> None:
     data = module.generate()
     assert not {r["text"] for r in data["train"]} & {r["text"] for r in data["held_out"]}
     labels = [r["label"] for r in data["held_out"]]
-    assert {labels.count(label) for label in module.LABELS} and min(labels.count(l) for l in module.LABELS) > 100
+    assert {labels.count(label) for label in module.LABELS} and min(labels.count(name) for name in module.LABELS) > 100
 
 
 def test_medical_held_out_entity_names_never_trained_on() -> None:
@@ -42,7 +43,7 @@ def test_medical_spans_are_inside_the_text_and_disjoint() -> None:
     for record in medical.generate()["train"][:500]:
         spans = sorted((e["start"], e["end"]) for e in record["entities"])
         assert all(0 <= s < e <= len(record["text"]) for s, e in spans)
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
 
 
 def test_fraud_is_seeded_and_imbalanced_but_learnable() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from gatewise_lab.demo.metrics import macro_f1, roc_auc, span_f1
 from gatewise_lab.demo.train import align_bio, bio_labels
 

@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import kserve.models as kserve_models
 import kubernetes.client.models as k8s_models
 import yaml
-
-import kserve.models as kserve_models
 
 KINDS = {
     ("serving.kserve.io/v1alpha1", "ServingRuntime"): "V1alpha1ServingRuntime",

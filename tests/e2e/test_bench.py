@@ -9,13 +9,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from rich.console import Console
+
 from conftest import RunningServer
 from gatewise_lab.bench.clients import FLOOR, closed_loop_stream, run_client
 from gatewise_lab.bench.rows import Row
 from gatewise_lab.bench.run import run_bench, summarise
 from models import build_repository
-from rich.console import Console
-
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import grpc
-from conftest import RunningServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from conftest import RunningServer
 
 
 def check(channel: grpc.Channel, service: str) -> int:
@@ -31,5 +32,9 @@ def test_reflection_lists_and_describes_the_services(server: RunningServer) -> N
         ]
         listed, described = list(stub.ServerReflectionInfo(iter(requests)))
     names = {service.name for service in listed.list_services_response.service}
-    assert {"inference.GRPCInferenceService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+    assert {
+        "inference.GRPCInferenceService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= names
     assert described.file_descriptor_response.file_descriptor_proto

@@ -9,9 +9,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
-from security.harness import serving
 
 from protos import grpc_service_pb2 as pb
+from security.harness import serving
 
 GARBAGE = b"\xff\xff\xff\xff\x0f not a protobuf"
 
@@ -25,7 +25,7 @@ METHODS = [
 ]
 
 
-def call(channel: grpc.aio.Channel, path: str, streams_in: bool, streams_out: bool):  # noqa: ANN201
+def call(channel: grpc.aio.Channel, path: str, streams_in: bool, streams_out: bool):
     kind = {
         (False, False): channel.unary_unary,
         (False, True): channel.unary_stream,
@@ -35,7 +35,7 @@ def call(channel: grpc.aio.Channel, path: str, streams_in: bool, streams_out: bo
     return kind(path)(iter([GARBAGE]) if streams_in else GARBAGE, timeout=10)
 
 
-async def outcome(rpc) -> grpc.aio.AioRpcError:  # noqa: ANN001
+async def outcome(rpc) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         if hasattr(rpc, "__aiter__"):
             async for _ in rpc:

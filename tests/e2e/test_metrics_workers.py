@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import tritonclient.grpc as triton
+
 from conftest import free_port, start_server, stop_server
 from models import build_repository
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import tritonclient.grpc as triton
+
 from conftest import RunningServer
 from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
 
@@ -21,7 +22,9 @@ def perf_analyzer() -> str:
         unavailable("perf_analyzer not installed (it ships in tritonclient 2.41's wheel)")
     probe = subprocess.run([binary, "--help"], capture_output=True, text=True, env=perf_analyzer_env())
     if "error while loading shared libraries" in probe.stderr:
-        unavailable(f"perf_analyzer cannot start here: {probe.stderr.strip()} (install libb64-0d and nvidia-cuda-runtime-cu12)")
+        unavailable(
+            f"perf_analyzer cannot start here: {probe.stderr.strip()} (install libb64-0d and nvidia-cuda-runtime-cu12)"
+        )
     return binary
 
 

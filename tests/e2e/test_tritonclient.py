@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
-from conftest import RunningServer
 from tritonclient.utils import InferenceServerException
+
+from conftest import RunningServer
 
 
 def text_input(*texts: str) -> triton.InferInput:

@@ -55,7 +55,12 @@ def test_outputs_are_encoded_as_raw_contents() -> None:
 @pytest.mark.parametrize(
     ("datatype", "shape", "raw", "message"),
     [
-        ("BYTES", [2], struct.pack("<I", 3) + b"abc", r"'t' holds 1 BYTES elements at most \(7 bytes, .*\), its shape says 2"),
+        (
+            "BYTES",
+            [2],
+            struct.pack("<I", 3) + b"abc",
+            r"'t' holds 1 BYTES elements at most \(7 bytes, .*\), its shape says 2",
+        ),
         ("BYTES", [2], struct.pack("<I", 4) + b"abcd", r"'t' holds 1 BYTES elements, its shape says 2"),
         ("BYTES", [1], struct.pack("<I", 10) + b"abc", r"'t' element 0 says 10 bytes but only 3 remain"),
         ("BYTES", [1], struct.pack("<I", 1) + b"ab", r"'t' has 1 bytes after its 1 BYTES elements"),

@@ -35,7 +35,9 @@ def test_without_cuda_bindings_the_error_says_which_extra_to_install(monkeypatch
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_cuda)
-    with pytest.raises(EngineError, match=r"needs cuda-bindings: pip install 'gatewise\[tensorrt\]' \(CUDA 13.*driver >= 580"):
+    with pytest.raises(
+        EngineError, match=r"needs cuda-bindings: pip install 'gatewise\[tensorrt\]' \(CUDA 13.*driver >= 580"
+    ):
         cuda.device_count()
 
 

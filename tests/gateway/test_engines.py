@@ -121,7 +121,9 @@ def test_use_device_remembers_nothing_when_setting_fails() -> None:
 # -- ONNX Runtime on GPU hosts: the TensorRT EP cache, explicit fallback, both onnxruntimes ------
 
 
-def test_trt_ep_cache_lives_outside_the_repository(repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trt_ep_cache_lives_outside_the_repository(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The watcher scans every file under the repository: the EP's engine cache must not be one of them."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     config = load_config(repository / "add-one")
@@ -134,8 +136,9 @@ def test_trt_ep_cache_lives_outside_the_repository(repository: Path, tmp_path: P
     assert onnxruntime_engine.trt_cache_dir(model) != cache
 
 
-def test_a_read_only_repository_loads_with_gpu_providers_configured(repository: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_repository_loads_with_gpu_providers_configured(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the cache outside, nothing is written under the version folder (it may be a read-only mount)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     version = repository / "add-one" / "1"
@@ -172,12 +175,14 @@ def test_a_provider_that_fails_to_start_is_dropped_with_its_options_kept(
         return real(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
 
     monkeypatch.setattr(onnxruntime_engine.ort, "InferenceSession", session)
-    monkeypatch.setattr(onnxruntime_engine.ort, "get_available_providers",
-                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        onnxruntime_engine.ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
     monkeypatch.setattr(onnxruntime_engine, "_preload_cuda", lambda: None)
     config = load_config(repository / "add-one")
-    config = config.model_copy(update={"onnxruntime": config.onnxruntime.model_copy(update={"providers": ("cuda", "cpu"),
-                                                                                            "device_id": 1})})
+    config = config.model_copy(
+        update={"onnxruntime": config.onnxruntime.model_copy(update={"providers": ("cuda", "cpu"), "device_id": 1})}
+    )
     (engine,) = create_engines(config, repository / "add-one" / "1", 1)
     try:
         facts = engine.describe()
@@ -189,8 +194,9 @@ def test_a_provider_that_fails_to_start_is_dropped_with_its_options_kept(
     assert "CUDAExecutionProvider failed to start (CUDA failure 100" in caplog.text
 
 
-def test_both_onnxruntimes_installed_is_named_with_the_fix(repository: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_both_onnxruntimes_installed_is_named_with_the_fix(
+    repository: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """onnxruntime and onnxruntime-gpu share one folder, and the GPU providers vanish: the log says how to repair it."""
     from importlib import metadata
 

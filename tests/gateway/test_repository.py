@@ -72,14 +72,19 @@ def test_each_version_serves_the_engine_its_folder_holds(repository: Path) -> No
     # A folder holding both files follows config.toml's backend.
     shutil.copy(model_dir / "1" / "model.onnx", model_dir / "2" / "model.onnx")
     assert version_backend(parse_config('name = "add-one"', source="c"), model_dir / "2") == "onnxruntime"
-    assert version_backend(parse_config('name = "add-one"\nbackend = "tensorrt"', source="c"), model_dir / "2") == "tensorrt"
+    assert (
+        version_backend(parse_config('name = "add-one"\nbackend = "tensorrt"', source="c"), model_dir / "2")
+        == "tensorrt"
+    )
 
 
 async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, plugins: PluginManager) -> None:
     """What `convert tensorrt` leaves (backend = "tensorrt"): the ONNX version still loads, and says it is ONNX."""
     model_dir = repository / "add-one"
     config_text = (model_dir / "config.toml").read_text()
-    (model_dir / "config.toml").write_text(f'backend = "tensorrt"\nversion_policy = {{ versions = [1] }}\n{config_text}')
+    (model_dir / "config.toml").write_text(
+        f'backend = "tensorrt"\nversion_policy = {{ versions = [1] }}\n{config_text}'
+    )
     (model_dir / "2").mkdir()
     (model_dir / "2" / "model.plan").write_bytes(b"plan")
     repo = ModelRepository(repository, plugins)
@@ -88,14 +93,28 @@ async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, 
     assert (model.version, model.backend, model.describe()["engine"]) == ("1", "onnxruntime", "onnxruntime")
     proto = model_config_proto(model)
     assert (proto.platform, proto.backend, proto.parameters["engine"].string_value) == (
-        "onnxruntime_onnx", "onnxruntime", "onnxruntime")
+        "onnxruntime_onnx",
+        "onnxruntime",
+        "onnxruntime",
+    )
     assert repo.entries["add-one"].config.backend == "tensorrt"  # config.toml itself is unchanged
     await repo.close()
 
 
 @pytest.mark.parametrize(
-    "name", ["nope", "../outside", "../outside/m", "add-one/../add-one", "add-one/1", ".hidden", "", "add-one\n",
-             "/etc", "assets-only"],
+    "name",
+    [
+        "nope",
+        "../outside",
+        "../outside/m",
+        "add-one/../add-one",
+        "add-one/1",
+        ".hidden",
+        "",
+        "add-one\n",
+        "/etc",
+        "assets-only",
+    ],
 )
 async def test_load_of_an_unknown_or_path_like_name_is_not_found(
     repository: Path, plugins: PluginManager, name: str

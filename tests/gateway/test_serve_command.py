@@ -1,4 +1,7 @@
-"""``gatewise serve`` takes its defaults from ServerSettings; ``convert`` comes from its entry point, loaded only when it runs."""
+"""``gatewise serve`` takes its defaults from ServerSettings.
+
+``convert`` comes from its entry point, loaded only when it runs.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,7 @@ from gateway.cli import app
 from gateway.settings import ServerSettings
 
 runner = CliRunner()
-FLAG_FIELDS = {
-    name.removesuffix("_s"): name for name in ServerSettings.model_fields if name.endswith("_s")
-}
+FLAG_FIELDS = {name.removesuffix("_s"): name for name in ServerSettings.model_fields if name.endswith("_s")}
 
 
 def serve_options() -> dict[str, object]:

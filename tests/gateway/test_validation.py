@@ -37,7 +37,10 @@ def test_trailing_dimension_of_one_is_read_as_one_value_per_row() -> None:
     [
         ({"text": texts(b"a")}, r"needs input\(s\) \['features'\]"),
         ({"text": texts(b"a"), "features": np.zeros((1, 3), np.float32), "x": texts(b"")}, r"no input\(s\) \['x'\]"),
-        ({"text": np.zeros(1, np.float32), "features": np.zeros((1, 3), np.float32)}, r"'text' must be BYTES, got FP32"),
+        (
+            {"text": np.zeros(1, np.float32), "features": np.zeros((1, 3), np.float32)},
+            r"'text' must be BYTES, got FP32",
+        ),
         ({"text": texts(b"a"), "features": np.zeros((1, 3), np.int64)}, r"'features' must be FP32, got INT64"),
         ({"text": texts(b"a"), "features": np.zeros((1, 4), np.float32)}, r"'features' dimension 1 must be 3, got 4"),
         ({"text": texts(b"a"), "features": np.zeros(3, np.float32)}, r"'features' must have shape \[-1, 3\]"),

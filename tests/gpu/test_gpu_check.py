@@ -1,4 +1,7 @@
-"""scripts/gpu-check.sh --dry-run: the wheel list, the carry plan and the commands, checked on CPU without the large wheels."""
+"""scripts/gpu-check.sh --dry-run: the wheel list, the carry plan and the commands.
+
+Checked on CPU without the large wheels.
+"""
 
 from __future__ import annotations
 
@@ -37,10 +40,18 @@ def test_the_check_writes_no_more_files_than_the_device_returns() -> None:
 def test_dry_run_resolves_the_wheels_and_finds_every_command(tmp_path: Path) -> None:
     """The whole dry run, as a developer runs it before spending device time; pip reads metadata only."""
     env = {**os.environ, "PYTHON": sys.executable, "PIP_NO_INPUT": "1"}
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--dry-run", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, env=env, timeout=580)
-    if done.returncode != 0 and any(word in done.stdout + done.stderr for word in
-                                    ("NewConnectionError", "Temporary failure in name resolution", "No route to host")):
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--dry-run", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=580,
+    )
+    if done.returncode != 0 and any(
+        word in done.stdout + done.stderr
+        for word in ("NewConnectionError", "Temporary failure in name resolution", "No route to host")
+    ):
         pytest.skip("the package index is unreachable from here; the dry run needs its metadata")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "dry-run.json").read_text())

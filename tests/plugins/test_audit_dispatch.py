@@ -14,12 +14,12 @@ from pathlib import Path
 import grpc
 import pytest
 from prometheus_client import REGISTRY
-from security.harness import add_one_request, serving, stub
 
 import plugins.manager
 from gateway import metrics
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginManager
+from security.harness import add_one_request, serving, stub
 
 HOOK_SECONDS = 0.4
 
@@ -68,7 +68,9 @@ def test_a_full_audit_queue_drops_events_instead_of_blocking(
     auditor = SlowAuditor(seconds=0.2)
     manager = PluginManager(entry_points=False, extra=[("slow-audit", auditor)])
     before = REGISTRY.get_sample_value("gatewise_audit_dropped_total") or 0.0
-    event = dict(model_name="m", model_version="1", principal="p", status="OK", rows=1, duration_s=0.0, method="ModelInfer")
+    event = dict(
+        model_name="m", model_version="1", principal="p", status="OK", rows=1, duration_s=0.0, method="ModelInfer"
+    )
     started = time.perf_counter()
     for index in range(6):
         manager.post_request_finished(request_id=str(index), **event)

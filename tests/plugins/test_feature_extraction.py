@@ -22,10 +22,17 @@ MASK = np.array([[1, 1, 0], [1, 0, 0]])
 def context(tmp_path: Path, output: TensorSpec, **parameters: object) -> ModelContext:
     tiny_tokenizer(tmp_path / "m" / "assets", train_on=load_samples())
     config = ModelConfigView(plugin="feature-extraction", parameters=dict(parameters))
-    return ModelContext(name="m", version="1", config=config, path=tmp_path / "m" / "1",
-                        engine_inputs=(TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
-                                       TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1))),
-                        engine_outputs=(output,))
+    return ModelContext(
+        name="m",
+        version="1",
+        config=config,
+        path=tmp_path / "m" / "1",
+        engine_inputs=(
+            TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
+            TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1)),
+        ),
+        engine_outputs=(output,),
+    )
 
 
 def test_mean_pooling_ignores_padding() -> None:

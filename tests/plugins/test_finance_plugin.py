@@ -87,8 +87,17 @@ def test_no_identifier_reaches_any_log_record(sentiment) -> None:
 # ---------------------------------------------------------------- fraud
 
 
-GOOD = {"amount": 20.0, "currency": "EUR", "merchant_category": "grocery", "hour": 12, "country_mismatch": False,
-        "card_present": True, "transactions_last_24h": 1, "account_age_days": 900, "distance_from_home_km": 2.0}  # fmt: skip
+GOOD = {
+    "amount": 20.0,
+    "currency": "EUR",
+    "merchant_category": "grocery",
+    "hour": 12,
+    "country_mismatch": False,
+    "card_present": True,
+    "transactions_last_24h": 1,
+    "account_age_days": 900,
+    "distance_from_home_km": 2.0,
+}
 BAD = {**GOOD, "amount": 2500.0, "hour": 3, "country_mismatch": True, "card_present": False}
 
 
@@ -169,6 +178,9 @@ def test_fraud_errors_name_the_field_never_the_value(fraud: PluginHarness) -> No
     """Error messages reach logs and clients, so they must not echo what was sent."""
     for field, value in (("amount", "4111111111111111x"), ("card_present", "perhaps-4111")):
         with pytest.raises(PluginError, match=f"row 0: {field}") as caught:
-            fraud.infer(_inputs(fraud, [{**GOOD, field: value}]) if fraud.model.parameters["input_format"] == "json"
-                        else {**_inputs(fraud, [GOOD]), field: np.array([value.encode()], dtype=object)})
+            fraud.infer(
+                _inputs(fraud, [{**GOOD, field: value}])
+                if fraud.model.parameters["input_format"] == "json"
+                else {**_inputs(fraud, [GOOD]), field: np.array([value.encode()], dtype=object)}
+            )
         assert "4111" not in str(caught.value)

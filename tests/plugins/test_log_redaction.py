@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from security.harness import serving
 
 from plugins.hookspecs import hookimpl
 from plugins.log_redaction import redact
 from plugins.manager import LogRedactionFilter, PluginManager
 from protos.errors import StartupError
+from security.harness import serving
 
 CARD = "4111 1111 1111 1111"  # passes Luhn
 IBAN = "GB82 WEST 1234 5698 7654 32"  # passes mod-97
@@ -180,5 +180,7 @@ async def test_a_server_that_fails_to_start_leaves_no_filter(repository: Path, l
             async with serving(repository, grpc_port=taken.getsockname()[1]):
                 pass
     logging.getLogger("gatewise.test").info("after a failed start %s", CARD)
-    assert not any(isinstance(f, LogRedactionFilter) for handler in logging.getLogger().handlers for f in handler.filters)
+    assert not any(
+        isinstance(f, LogRedactionFilter) for handler in logging.getLogger().handlers for f in handler.filters
+    )
     assert f"after a failed start {CARD}" in lines.text

@@ -21,7 +21,9 @@ PRODUCTS = [
     {"id": "SKU-3", "title": "Trail Shoes", "description": "shoes for running on trails"},
     {"id": "SKU-4", "title": "Wired Headphones", "description": "headphones with a cable"},
 ]
-WORDS = sorted({w for p in PRODUCTS for w in f"{p['title']} {p['description']}".lower().split()} | {"great", "awful", "."})
+WORDS = sorted(
+    {w for p in PRODUCTS for w in f"{p['title']} {p['description']}".lower().split()} | {"great", "awful", "."}
+)
 
 
 def _bag_of_words(vocabulary_size: int):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from models import CLASSIFIER_CONFIG, WORDS
 
 from gateway.config import parse_config
+from models import CLASSIFIER_CONFIG, WORDS
 from plugins.context import BatchContext, ModelContext
 from plugins.testing import tiny_tokenizer
 from plugins.text import classification
@@ -59,7 +59,9 @@ def test_text_over_max_length_is_truncated_and_flagged(model: ModelContext) -> N
 
 def test_non_utf8_row_is_named(model: ModelContext) -> None:
     with pytest.raises(InvalidInput, match="input 'text' row 1 is not valid UTF-8"):
-        classification.gatewise_preprocess(model, {"text": np.array([b"ok", b"\xc3\x28"], dtype=object)}, BatchContext.single(2))
+        classification.gatewise_preprocess(
+            model, {"text": np.array([b"ok", b"\xc3\x28"], dtype=object)}, BatchContext.single(2)
+        )
 
 
 def test_postprocess_gives_labels_scores_and_probabilities(model: ModelContext) -> None:

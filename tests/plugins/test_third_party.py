@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
+
 from conftest import start_server, stop_server
 from models import add_one_graph, write_model
 
@@ -60,7 +61,18 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     site = root / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(root)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(root),
+        ],
         check=True,
     )
     return site

@@ -31,9 +31,14 @@ def model(tmp_path: Path, tokenizer) -> ModelContext:
     tokenizer.save(str(tmp_path / "m" / "assets" / "tokenizer.json"))
     config = ModelConfigView(plugin="token-classification", labels=tuple(LABELS), parameters={"max_length": 64})
     context = ModelContext(
-        name="m", version="1", config=config, path=tmp_path / "m" / "1",
-        engine_inputs=(TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
-                       TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1))),
+        name="m",
+        version="1",
+        config=config,
+        path=tmp_path / "m" / "1",
+        engine_inputs=(
+            TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
+            TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1)),
+        ),
         engine_outputs=(TensorSpec(name="logits", datatype="FP32", shape=(-1, -1, 5)),),
     )
     plugin.gatewise_model_load(context)
@@ -44,12 +49,12 @@ def tag(text: str, tokenizer, words: dict[str, str]) -> tuple[object, np.ndarray
     """Encode ``text`` and tag every sub-token of each word in ``words`` (by its text) with that tag."""
     encoding = tokenizer.encode(text)
     ids = np.zeros(len(encoding.ids), dtype=np.int64)
-    for position, (start, end) in enumerate(encoding.offsets):
+    for position, (_start, _end) in enumerate(encoding.offsets):
         word = encoding.word_ids[position]
         if word is None:
             continue
         span = [o for o, w in zip(encoding.offsets, encoding.word_ids, strict=True) if w == word]
-        word_text = text[span[0][0]:span[-1][1]]
+        word_text = text[span[0][0] : span[-1][1]]
         if word_text in words:
             ids[position] = LABELS.index(words[word_text])
     return encoding, ids, np.full(len(ids), 0.9, dtype=np.float32)
@@ -57,10 +62,15 @@ def tag(text: str, tokenizer, words: dict[str, str]) -> tuple[object, np.ndarray
 
 def test_bio_tags_merge_into_spans_with_original_casing_and_offsets(tokenizer) -> None:
     text = "Barack Obama was born in Honolulu, Hawaii."
-    encoding, ids, scores = tag(text, tokenizer, {"Barack": "B-PER", "Obama": "I-PER", "Honolulu": "B-LOC", "Hawaii": "B-LOC"})
+    encoding, ids, scores = tag(
+        text, tokenizer, {"Barack": "B-PER", "Obama": "I-PER", "Honolulu": "B-LOC", "Hawaii": "B-LOC"}
+    )
     spans = merge_entities(text, word_tags(encoding, ids, scores), LABELS)
     assert [(s["label"], s["text"], s["start"], s["end"]) for s in spans] == [
-        ("PER", "Barack Obama", 0, 12), ("LOC", "Honolulu", 25, 33), ("LOC", "Hawaii", 35, 41)]
+        ("PER", "Barack Obama", 0, 12),
+        ("LOC", "Honolulu", 25, 33),
+        ("LOC", "Hawaii", 35, 41),
+    ]
     assert all(s["score"] == pytest.approx(0.9) for s in spans)
 
 
@@ -94,11 +104,20 @@ def test_offsets_are_string_indices_even_after_non_ascii_text(tokenizer) -> None
     text = "Привет 😀 Paris"
     encoding, ids, scores = tag(text, tokenizer, {"Paris": "B-LOC"})
     spans = merge_entities(text, word_tags(encoding, ids, scores), LABELS)
-    assert spans[0]["text"] == "Paris" and text[spans[0]["start"]:spans[0]["end"]] == "Paris"
+    assert spans[0]["text"] == "Paris" and text[spans[0]["start"] : spans[0]["end"]] == "Paris"
 
 
-@pytest.mark.parametrize(("tag_name", "expected"), [("B-PER", ("B", "PER")), ("I-LOC", ("I", "LOC")), ("O", ("O", "")),
-                                                    ("MISC", ("I", "MISC")), ("S-ORG", ("B", "ORG")), ("E-ORG", ("I", "ORG"))])
+@pytest.mark.parametrize(
+    ("tag_name", "expected"),
+    [
+        ("B-PER", ("B", "PER")),
+        ("I-LOC", ("I", "LOC")),
+        ("O", ("O", "")),
+        ("MISC", ("I", "MISC")),
+        ("S-ORG", ("B", "ORG")),
+        ("E-ORG", ("I", "ORG")),
+    ],
+)
 def test_split_tag(tag_name: str, expected: tuple[str, str]) -> None:
     assert split_tag(tag_name) == expected
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from models import _finish, add_one_graph, build_repository, write_model
 from onnx import TensorProto, helper, numpy_helper
 
+from models import _finish, add_one_graph, build_repository, write_model
 from plugins.hookspecs import hookimpl
 
 SLOW_CONFIG = """\

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from models import add_one_graph, write_model
-from security.harness import add_one_request, serving, stub
 
+from models import add_one_graph, write_model
 from reliability.faults import SLOW_CONFIG
 from reliability.test_live_updates import wait_until
+from security.harness import add_one_request, serving, stub
 
 
 @pytest.mark.parametrize("how", ["deadline", "cancel"])

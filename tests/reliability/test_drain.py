@@ -14,10 +14,10 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from models import add_one_graph, write_model
-from security.harness import add_one_request, free_port, start_cli, stub
 
+from models import add_one_graph, write_model
 from reliability.faults import SLOW_CONFIG
+from security.harness import add_one_request, free_port, start_cli, stub
 
 
 def metric(metrics_port: int, series: str) -> float:

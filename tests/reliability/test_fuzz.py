@@ -11,9 +11,9 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from security.harness import add_one_request, stub, text_request
 
 from protos import grpc_service_pb2 as pb
+from security.harness import add_one_request, stub, text_request
 
 DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
              "FP64", "BYTES"]  # fmt: skip
@@ -54,12 +54,12 @@ def infer_requests(draw: st.DrawFn) -> pb.ModelInferRequest:
 
 
 @pytest.fixture(scope="module")
-def client(server) -> Iterator[pb.ModelInferRequest]:  # noqa: ANN001 - tests/conftest.py's running server
+def client(server) -> Iterator[pb.ModelInferRequest]:
     with grpc.insecure_channel(server.url) as channel:
         yield stub(channel)
 
 
-def outcome(call) -> str:  # noqa: ANN001
+def outcome(call) -> str:
     try:
         call()
     except grpc.RpcError as exc:
@@ -78,12 +78,14 @@ def test_malformed_requests_get_a_bad_input_status(client, request: pb.ModelInfe
 def test_any_text_reaches_the_plugin_and_answers(client, texts: list[bytes]) -> None:
     """The text plugin sees arbitrary strings: valid UTF-8 answers, anything else INVALID_ARGUMENT."""
     valid = all(_is_utf8(text) for text in texts)
-    assert outcome(lambda: client.ModelInfer(text_request(*texts), timeout=10)) == ("OK" if valid else "INVALID_ARGUMENT")
+    assert outcome(lambda: client.ModelInfer(text_request(*texts), timeout=10)) == (
+        "OK" if valid else "INVALID_ARGUMENT"
+    )
 
 
 @settings(FUZZ, max_examples=80)
 @given(body=st.binary(max_size=256))
-def test_random_bytes_as_a_request_get_a_status(server, body: bytes) -> None:  # noqa: ANN001
+def test_random_bytes_as_a_request_get_a_status(server, body: bytes) -> None:
     """Undecodable bodies are grpc's UNKNOWN; decodable ones follow the bad-input rules."""
     with grpc.insecure_channel(server.url) as channel:
         call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")

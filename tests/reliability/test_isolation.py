@@ -11,7 +11,6 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from security.harness import add_one_request, serving, stub, text_request
 
 from gateway.batcher import Pending
 from gateway.config import load_config
@@ -21,6 +20,7 @@ from plugins.manager import PluginManager
 from protos import grpc_service_pb2 as pb
 from protos.errors import EngineError
 from reliability.faults import FaultyPlugin
+from security.harness import add_one_request, serving, stub, text_request
 
 
 def crashy_request(index: int) -> pb.ModelInferRequest:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from models import ADD_ONE_CONFIG, add_one_graph, write_model
-from security.harness import add_one_request, serving, stub
 
 from gateway.server import GatewayServer
+from models import ADD_ONE_CONFIG, add_one_graph, write_model
 from protos import grpc_service_pb2 as pb
 from reliability.faults import SLOW_CONFIG, add_graph
+from security.harness import add_one_request, serving, stub
 
 
 def added(response: pb.ModelInferResponse) -> float:
@@ -21,7 +21,7 @@ def added(response: pb.ModelInferResponse) -> float:
     return float(np.frombuffer(response.raw_output_contents[0], dtype=np.float32)[0])
 
 
-async def wait_until(condition, what: str, timeout: float = 30) -> None:  # noqa: ANN001
+async def wait_until(condition, what: str, timeout: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
@@ -95,7 +95,7 @@ async def test_in_flight_requests_finish_on_the_old_version(repository: Path) ->
                 raise AssertionError("an unloaded model answered")
 
 
-async def queue_three(server: GatewayServer, client) -> list[asyncio.Future]:  # noqa: ANN001
+async def queue_three(server: GatewayServer, client) -> list[asyncio.Future]:
     """Three requests waiting in slow's queue (its delay holds them there)."""
     tasks = [
         asyncio.ensure_future(client.ModelInfer(add_one_request("slow", rows=1, value=0.0), timeout=60))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from models import ADD_ONE_CONFIG, write_model
-from security.harness import add_one_request, serving, stub
 
+from models import ADD_ONE_CONFIG, write_model
 from reliability.faults import add_graph
 from reliability.test_live_updates import added, wait_until
+from security.harness import add_one_request, serving, stub
 
 
 async def test_watch_follows_the_repository_under_traffic(repository: Path, caplog: pytest.LogCaptureFixture) -> None:

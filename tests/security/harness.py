@@ -14,9 +14,9 @@ from typing import Any
 
 import grpc
 import numpy as np
-from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
 from gateway.server import GatewayServer
 from gateway.settings import ServerSettings
 from plugins.manager import PluginManager
@@ -25,7 +25,9 @@ from protos import grpc_service_pb2_grpc as pb_grpc
 
 
 @asynccontextmanager
-async def serving(repository: Path, plugins: PluginManager | None = None, **settings: Any) -> AsyncIterator[GatewayServer]:
+async def serving(
+    repository: Path, plugins: PluginManager | None = None, **settings: Any
+) -> AsyncIterator[GatewayServer]:
     """A GatewayServer on a free loopback port in this event loop; stopped on exit."""
     server = GatewayServer(
         ServerSettings(**{"repository": repository, "grpc_port": 0, "grace_period_s": 5, **settings}),
@@ -119,7 +121,9 @@ def make_pki(folder: Path) -> Pki:
     def name(common: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
-    def issue(subject: str, key: Any, issuer: tuple[str, Any] | None, *, ca: bool, usage: Any = None) -> x509.Certificate:
+    def issue(
+        subject: str, key: Any, issuer: tuple[str, Any] | None, *, ca: bool, usage: Any = None
+    ) -> x509.Certificate:
         builder = (
             x509.CertificateBuilder()
             .subject_name(name(subject))

@@ -27,8 +27,8 @@ def test_audit_is_registered_and_logs_who_what_when(caplog: pytest.LogCaptureFix
     [(level, record)] = records(caplog)
     assert level == logging.INFO
     assert record | {"time": "t"} == {
-        "event": "request", "time": "t", "principal": "alice", "method": "ModelInfer", "model": "finance-sentiment", "version": "2",
-        "request_id": "req-1", "status": "OK", "rows": 3, "duration_ms": 12.0,
+        "event": "request", "time": "t", "principal": "alice", "method": "ModelInfer", "model": "finance-sentiment",
+        "version": "2", "request_id": "req-1", "status": "OK", "rows": 3, "duration_ms": 12.0,
     }  # fmt: skip
     assert record["time"].endswith("+00:00")
 

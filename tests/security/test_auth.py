@@ -57,7 +57,7 @@ async def channel(gateway: GatewayServer) -> AsyncIterator[grpc.aio.Channel]:
         yield channel
 
 
-async def code_of(call) -> grpc.StatusCode:  # noqa: ANN001 - an awaitable RPC
+async def code_of(call) -> grpc.StatusCode:
     try:
         await call
     except grpc.aio.AioRpcError as exc:
@@ -178,7 +178,9 @@ async def test_probes_health_and_reflection_need_no_token(channel) -> None:
     """Load balancers probe without credentials; ServerMetadata is not a probe and needs one."""
     assert (await stub(channel).ServerReady(pb.ServerReadyRequest(), timeout=10)).ready
     assert (await stub(channel).ServerLive(pb.ServerLiveRequest(), timeout=10)).live
-    health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="add-one"), timeout=10)
+    health = await health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service="add-one"), timeout=10
+    )
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert await code_of(stub(channel).ServerMetadata(pb.ServerMetadataRequest(), timeout=10)) == UNAUTHENTICATED
 
@@ -189,7 +191,10 @@ async def test_jwt_sub_is_the_principal_and_models_claim_authorises(
     client = stub(channel)
     token = jwt_signer.sign(sub="svc-retail", models=["add-*"])
     assert (await client.ModelInfer(add_one_request(), metadata=bearer(token), timeout=10)).model_name == "add-one"
-    assert await code_of(client.ModelInfer(add_one_request("tiny-sentiment"), metadata=bearer(token), timeout=10)) == DENIED
+    assert (
+        await code_of(client.ModelInfer(add_one_request("tiny-sentiment"), metadata=bearer(token), timeout=10))
+        == DENIED
+    )
     assert [(event["principal"], event["status"]) for event in await audited(gateway, recorder)] == [
         ("svc-retail", "OK"), ("svc-retail", "PERMISSION_DENIED"),
     ]  # fmt: skip

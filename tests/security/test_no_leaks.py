@@ -55,7 +55,9 @@ def test_logs_and_metrics_hold_no_payloads_or_tokens(repository: Path, keys: Key
     for forbidden in [canary, keys.alice, keys.admin, wrong_token, *float_forms]:
         assert forbidden not in log, f"{forbidden!r} leaked into the log"
         assert forbidden not in metrics, f"{forbidden!r} leaked into the metrics"
-    audit = [json.loads(line.split("gatewise.audit: ", 1)[1]) for line in log.splitlines() if "gatewise.audit: " in line]
+    audit = [
+        json.loads(line.split("gatewise.audit: ", 1)[1]) for line in log.splitlines() if "gatewise.audit: " in line
+    ]
     seen = {(event["principal"], event["model"], event["status"]) for event in audit}
     assert ("alice", "tiny-sentiment", "OK") in seen
     assert ("alice", "add-one", "OK") in seen

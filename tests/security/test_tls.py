@@ -33,9 +33,7 @@ async def test_tls_with_half_a_keypair_is_refused(repository: Path, pki: Pki) ->
 
 async def test_mutual_tls_needs_a_client_certificate_from_the_ca(repository: Path, pki: Pki) -> None:
     """With tls_client_ca: no certificate or one from another CA is refused; the CA's is served."""
-    async with serving(
-        repository, tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca
-    ) as server:
+    async with serving(repository, tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca) as server:
         target = f"127.0.0.1:{server.port}"
         for credentials in (pki.client_credentials(), pki.client_credentials(rogue=True)):
             async with grpc.aio.secure_channel(target, credentials) as channel:

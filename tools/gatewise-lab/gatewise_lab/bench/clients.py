@@ -1,8 +1,9 @@
 """Closed-loop gRPC clients: each of ``concurrency`` callers sends its next request when the last is answered.
 
 Unary ModelInfer, as most clients call; ModelStreamInfer, where every caller shares one
-stream; and empty calls, the floor that any gRPC round trip costs on the machine. All run on uvloop where it is installed, so the
-client takes as little as it can of the CPUs it shares with the server.
+stream; and empty calls, the floor that any gRPC round trip costs on the machine. All run on
+uvloop where it is installed, so the client takes as little as it can of the CPUs it shares
+with the server.
 """
 
 from __future__ import annotations

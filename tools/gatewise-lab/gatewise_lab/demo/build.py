@@ -1,9 +1,9 @@
 """Build the demo repository once: train (seeded), convert with ``converters``, evaluate, reuse.
 
 An entry is rebuilt only when it is missing or was built from other data, settings or code
-(the demo's recipes and the converters; ``demo-build.json`` at the repository root records a fingerprint per model, the held-out
-scores and how long each step took). Checkpoints go to ``REPOSITORY/.work`` and are removed
-once converted.
+(the demo's recipes and the converters; ``demo-build.json`` at the repository root records a
+fingerprint per model, the held-out scores and how long each step took). Checkpoints go to
+``REPOSITORY/.work`` and are removed once converted.
 """
 
 from __future__ import annotations
@@ -140,12 +140,21 @@ def embed_catalog(model_dir: Path, products: list[dict[str, str]]) -> np.ndarray
 
 Recipe = Callable[[Path, Path], dict[str, float]]
 RECIPES: dict[str, tuple[Recipe, str]] = {
-    "finance-sentiment": (partial(_sentiment, "finance-sentiment", "finance_sentiment", finance_data.LABELS, "finance"), _fingerprint("finance_sentiment.train.jsonl", "finance_sentiment.held_out.jsonl", settings=SENTIMENT)),
-    "finance-fraud": (_finance_fraud, _fingerprint("fraud_transactions.train.jsonl", "fraud_transactions.held_out.jsonl")),
+    "finance-sentiment": (
+        partial(_sentiment, "finance-sentiment", "finance_sentiment", finance_data.LABELS, "finance"),
+        _fingerprint("finance_sentiment.train.jsonl", "finance_sentiment.held_out.jsonl", settings=SENTIMENT),
+    ),
+    "finance-fraud": (
+        _finance_fraud,
+        _fingerprint("fraud_transactions.train.jsonl", "fraud_transactions.held_out.jsonl"),
+    ),
     "medical-ner": (_medical_ner, _fingerprint("medical_ner.train.jsonl", "medical_ner.held_out.jsonl", settings=NER)),
-    "retail-sentiment": (partial(_sentiment, "retail-sentiment", "retail_sentiment", retail_data.LABELS, "retail"), _fingerprint("retail_sentiment.train.jsonl", "retail_sentiment.held_out.jsonl", settings=SENTIMENT)),
+    "retail-sentiment": (
+        partial(_sentiment, "retail-sentiment", "retail_sentiment", retail_data.LABELS, "retail"),
+        _fingerprint("retail_sentiment.train.jsonl", "retail_sentiment.held_out.jsonl", settings=SENTIMENT),
+    ),
     "retail-search": (_retail_search, _fingerprint("retail_catalog.catalog.jsonl", "retail_catalog.queries.jsonl")),
-}  # fmt: skip
+}
 """Every demo model: how to build it and the fingerprint of what it is built from."""
 
 

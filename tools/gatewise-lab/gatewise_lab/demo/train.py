@@ -156,7 +156,8 @@ def fine_tune_token_classifier(
         )  # fmt: skip
         offsets = encoded.pop("offset_mapping").tolist()
         tags = [
-            align_bio([tuple(pair) for pair in row], entities, labels) for row, (_, entities) in zip(offsets, chunk)
+            align_bio([tuple(pair) for pair in row], entities, labels)
+            for row, (_, entities) in zip(offsets, chunk, strict=True)
         ]
         encoded["labels"] = torch.tensor(tags)
         return encoded

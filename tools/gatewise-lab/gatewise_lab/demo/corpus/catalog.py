@@ -13,12 +13,29 @@ BRANDS = ["Northpeak", "Lumio", "Cedar & Co", "Voltra", "Brisa", "Kinetic", "Hal
 
 CATEGORIES: dict[str, dict[str, list[str]]] = {
     "headphones": {
-        "kinds": ["Wireless Over-Ear Headphones", "Noise-Cancelling Headphones", "True Wireless Earbuds", "Sports Earphones"],
-        "features": ["active noise cancellation", "30-hour battery", "foldable design", "sweat resistance", "Bluetooth 5.3"],
+        "kinds": [
+            "Wireless Over-Ear Headphones",
+            "Noise-Cancelling Headphones",
+            "True Wireless Earbuds",
+            "Sports Earphones",
+        ],
+        "features": [
+            "active noise cancellation",
+            "30-hour battery",
+            "foldable design",
+            "sweat resistance",
+            "Bluetooth 5.3",
+        ],
         "uses": ["long flights", "commuting", "gym workouts", "focus at the office"],
     },
     "kitchen": {
-        "kinds": ["Stainless Steel Kettle", "High-Speed Blender", "Non-Stick Frying Pan", "Espresso Machine", "Chef's Knife"],
+        "kinds": [
+            "Stainless Steel Kettle",
+            "High-Speed Blender",
+            "Non-Stick Frying Pan",
+            "Espresso Machine",
+            "Chef's Knife",
+        ],
         "features": ["dishwasher-safe parts", "rapid boil", "ceramic coating", "15-bar pump", "forged blade"],
         "uses": ["smoothies", "morning coffee", "weeknight cooking", "tea lovers"],
     },
@@ -29,17 +46,35 @@ CATEGORIES: dict[str, dict[str, list[str]]] = {
     },
     "fitness": {
         "kinds": ["Yoga Mat", "Adjustable Dumbbells", "Resistance Bands Set", "Foam Roller", "Jump Rope"],
-        "features": ["non-slip surface", "quick weight change", "five resistance levels", "high-density foam", "ball bearings"],
+        "features": [
+            "non-slip surface",
+            "quick weight change",
+            "five resistance levels",
+            "high-density foam",
+            "ball bearings",
+        ],
         "uses": ["home workouts", "stretching", "strength training", "muscle recovery"],
     },
     "footwear": {
-        "kinds": ["Road Running Shoes", "Waterproof Hiking Boots", "Leather Chelsea Boots", "Canvas Sneakers", "Trail Running Shoes"],
+        "kinds": [
+            "Road Running Shoes",
+            "Waterproof Hiking Boots",
+            "Leather Chelsea Boots",
+            "Canvas Sneakers",
+            "Trail Running Shoes",
+        ],
         "features": ["cushioned midsole", "Gore-Tex lining", "grippy outsole", "breathable mesh", "wide fit"],
         "uses": ["marathon training", "muddy trails", "the office", "everyday wear"],
     },
     "electronics": {
         "kinds": ["27-inch 4K Monitor", "Mechanical Keyboard", "Wireless Mouse", "USB-C Hub", "Portable SSD 1TB"],
-        "features": ["IPS panel", "hot-swappable switches", "silent clicks", "100 W pass-through charging", "1050 MB/s transfer"],
+        "features": [
+            "IPS panel",
+            "hot-swappable switches",
+            "silent clicks",
+            "100 W pass-through charging",
+            "1050 MB/s transfer",
+        ],
         "uses": ["photo editing", "programming", "laptop desks", "backups on the go"],
     },
     "home": {
@@ -72,7 +107,7 @@ CATEGORIES: dict[str, dict[str, list[str]]] = {
         "features": ["washable cover", "timed portions", "5-metre cord", "sisal rope"],
         "uses": ["older dogs", "busy owners", "daily walks", "indoor cats"],
     },
-}  # fmt: skip
+}
 
 QUERIES: list[tuple[str, str]] = [
     ("something to block out engine noise on a plane", "headphones"),
