@@ -1,6 +1,6 @@
 """Errors the converters raise; each message says what went wrong and what to do.
 
-ConversionError                 root: the CLI prints it and exits non-zero
+ConversionError                 (a GatewiseError, protos/errors.py) the CLI prints it and exits non-zero
 ├── CheckpointError             the checkpoint folder is missing or unreadable
 │   ├── UnsupportedArchitecture its model_type is not one the converters support
 │   └── MissingTokenizer        no tokenizer.json (nor anything to build one from)
@@ -18,16 +18,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from protos.errors import GatewiseError
+
 if TYPE_CHECKING:
     from converters.validate import DriftReport, Tolerance
 
 
-class ConversionError(Exception):
-    """Root of every error a conversion raises."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class ConversionError(GatewiseError):
+    """Root of every error a conversion raises: a branch of the one error tree, whose root
+    carries the message."""
 
 
 class CheckpointError(ConversionError):

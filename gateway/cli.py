@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
 from importlib import metadata
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import click
@@ -68,118 +68,43 @@ def _root() -> None:
     """Convert models, serve them over gRPC, run the demo and the benchmarks."""
 
 
-Opt = typer.Option
+def _serve_options() -> dict[str, inspect.Parameter]:
+    """One option per ``ServerSettings`` field, keyed by the field: its type, default and the
+    first sentence of its docstring, read from ``GATEWISE_<FLAG>`` and ``GATEWISE_<FIELD>``.
+
+    The flag drops a unit suffix (``grace_period_s`` is ``--grace-period``), so each setting
+    is declared once, in ``gateway/settings.py``, and ``gatewise serve`` follows it.
+    """
+    options = {}
+    for field, info in ServerSettings.model_fields.items():
+        flag = field.removesuffix("_s")
+        envvars = list(dict.fromkeys([f"GATEWISE_{flag.upper()}", f"GATEWISE_{field.upper()}"]))
+        summary = (info.description or "").split("\n\n")[0].replace("\n", " ").rstrip(".")
+        annotation = Annotated[info.annotation, typer.Option(help=summary, envvar=envvars)]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        options[field] = inspect.Parameter(flag, keyword, default=info.default, annotation=annotation)
+    return options
 
 
-def _default(field: str) -> Any:
-    """``ServerSettings``' default for ``field``: serve's defaults are declared there alone."""
-    return ServerSettings.model_fields[field].default
+_SERVE_OPTIONS = _serve_options()
 
 
-@app.command()
-def serve(
-    repository: Annotated[Path, Opt(help="Model repository folder.", envvar="GATEWISE_REPOSITORY")] = _default(
-        "repository"
-    ),
-    grpc_port: Annotated[int, Opt(help="gRPC port (0: any free port).", envvar="GATEWISE_GRPC_PORT")] = _default(
-        "grpc_port"
-    ),
-    host: Annotated[str, Opt(help="Address to bind.", envvar="GATEWISE_HOST")] = _default("host"),
-    metrics_port: Annotated[
-        int | None, Opt(help="Serve Prometheus metrics on this port.", envvar="GATEWISE_METRICS_PORT")
-    ] = _default("metrics_port"),
-    log_level: Annotated[str, Opt(help="DEBUG, INFO, WARNING or ERROR.", envvar="GATEWISE_LOG_LEVEL")] = _default(
-        "log_level"
-    ),
-    workers: Annotated[
-        int, Opt(help="Processes sharing the port (SO_REUSEPORT).", envvar="GATEWISE_WORKERS")
-    ] = _default("workers"),
-    drain_delay: Annotated[
-        float,
-        Opt(
-            help="On SIGTERM, seconds to keep answering with health NOT_SERVING before refusing new calls.",
-            envvar=["GATEWISE_DRAIN_DELAY", "GATEWISE_DRAIN_DELAY_S"],
-        ),
-    ] = _default("drain_delay_s"),
-    grace_period: Annotated[
-        float,
-        Opt(
-            help="Seconds accepted calls may take to finish once new calls are refused.",
-            envvar=["GATEWISE_GRACE_PERIOD", "GATEWISE_GRACE_PERIOD_S"],
-        ),
-    ] = _default("grace_period_s"),
-    tracing: Annotated[bool, Opt(help="OpenTelemetry spans per stage.", envvar="GATEWISE_TRACING")] = _default(
-        "tracing"
-    ),
-    tls_cert: Annotated[Path | None, Opt(help="PEM certificate chain (TLS).", envvar="GATEWISE_TLS_CERT")] = _default(
-        "tls_cert"
-    ),
-    tls_key: Annotated[Path | None, Opt(help="PEM private key (TLS).", envvar="GATEWISE_TLS_KEY")] = _default(
-        "tls_key"
-    ),
-    tls_client_ca: Annotated[
-        Path | None, Opt(help="PEM CA bundle: require client certificates (mTLS).", envvar="GATEWISE_TLS_CLIENT_CA")
-    ] = _default("tls_client_ca"),
-    auth_keys_file: Annotated[
-        Path | None, Opt(help="TOML file of hashed API keys and their models.", envvar="GATEWISE_AUTH_KEYS_FILE")
-    ] = _default("auth_keys_file"),
-    jwt_public_key: Annotated[
-        Path | None, Opt(help="PEM public key that verifies bearer JWTs.", envvar="GATEWISE_JWT_PUBLIC_KEY")
-    ] = _default("jwt_public_key"),
-    watch_interval: Annotated[
-        float | None,
-        Opt(
-            help="Poll the repository every N seconds for changes.",
-            envvar=["GATEWISE_WATCH_INTERVAL", "GATEWISE_WATCH_INTERVAL_S"],
-        ),
-    ] = _default("watch_interval_s"),
-    max_message_bytes: Annotated[
-        int, Opt(help="Largest gRPC message, in bytes.", envvar="GATEWISE_MAX_MESSAGE_BYTES")
-    ] = _default("max_message_bytes"),
-    max_string_bytes: Annotated[
-        int, Opt(help="Largest BYTES element, in bytes.", envvar="GATEWISE_MAX_STRING_BYTES")
-    ] = _default("max_string_bytes"),
-    max_concurrent_streams: Annotated[
-        int, Opt(help="Most concurrent streams per connection.", envvar="GATEWISE_MAX_CONCURRENT_STREAMS")
-    ] = _default("max_concurrent_streams"),
-    max_connection_age: Annotated[
-        float | None,
-        Opt(
-            help="Close client connections gracefully after N seconds, so clients spread over new replicas.",
-            envvar=["GATEWISE_MAX_CONNECTION_AGE", "GATEWISE_MAX_CONNECTION_AGE_S"],
-        ),
-    ] = _default("max_connection_age_s"),
-) -> None:
+def serve(**flags: Any) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
     from gateway.server import run
     from protos.errors import StartupError
 
-    settings = ServerSettings(
-        repository=repository,
-        grpc_port=grpc_port,
-        host=host,
-        metrics_port=metrics_port,
-        log_level=log_level,
-        workers=workers,
-        drain_delay_s=drain_delay,
-        grace_period_s=grace_period,
-        tracing=tracing,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        tls_client_ca=tls_client_ca,
-        auth_keys_file=auth_keys_file,
-        jwt_public_key=jwt_public_key,
-        watch_interval_s=watch_interval,
-        max_message_bytes=max_message_bytes,
-        max_string_bytes=max_string_bytes,
-        max_concurrent_streams=max_concurrent_streams,
-        max_connection_age_s=max_connection_age,
-    )
+    settings = ServerSettings(**{field: flags[option.name] for field, option in _SERVE_OPTIONS.items()})
     try:
         run(settings)
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+serve.__signature__ = inspect.Signature(list(_SERVE_OPTIONS.values()))  # type: ignore[attr-defined]
+serve.__annotations__ = {option.name: option.annotation for option in _SERVE_OPTIONS.values()}
+app.command()(serve)
 
 
 def main() -> None:

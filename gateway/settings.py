@@ -11,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServerSettings(BaseSettings):
     """Everything ``gatewise serve`` can be told; each field is also ``GATEWISE_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWISE_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="GATEWISE_", extra="forbid", use_attribute_docstrings=True)
+    """Each field's docstring is its description, which ``gatewise serve --help`` shows."""
 
     repository: Path = Path("models")
     """The model repository folder (one sub-folder per model)."""
@@ -22,6 +23,7 @@ class ServerSettings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Prometheus metrics on http://host:PORT/metrics; None serves no metrics endpoint."""
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
     workers: int = Field(default=1, ge=1, le=64)
     """Processes sharing the port through SO_REUSEPORT, each with its own engines."""
     drain_delay_s: float = Field(default=0.0, ge=0)

@@ -42,8 +42,6 @@ class InvalidConfig(GatewiseError):
 
     def __init__(self, source: str, problem: str) -> None:
         super().__init__(f"{source}: {problem}")
-        self.source = source
-        self.problem = problem
 
 
 class ModelNotFound(GatewiseError):
@@ -54,8 +52,6 @@ class ModelNotFound(GatewiseError):
     def __init__(self, name: str, version: str = "") -> None:
         what = f"model {name!r}" + (f" version {version!r}" if version else "")
         super().__init__(f"{what} is not in the repository")
-        self.name = name
-        self.version = version
 
 
 class ModelNotReady(GatewiseError):
@@ -65,9 +61,6 @@ class ModelNotReady(GatewiseError):
 
     def __init__(self, name: str, state: str, reason: str = "") -> None:
         super().__init__(f"model {name!r} is not ready ({state})" + (f": {reason}" if reason else ""))
-        self.name = name
-        self.state = state
-        self.reason = reason
 
 
 class ShuttingDown(GatewiseError):
@@ -90,7 +83,6 @@ class MalformedMessage(InvalidInput):
 
     def __init__(self, method: str, message_type: str, problem: str) -> None:
         super().__init__(f"{method}: the request is not a valid {message_type} message ({problem})")
-        self.method = method
 
 
 class QueueFull(GatewiseError):
@@ -100,8 +92,6 @@ class QueueFull(GatewiseError):
 
     def __init__(self, name: str, limit: int) -> None:
         super().__init__(f"model {name!r} queue is full ({limit} requests waiting); retry later")
-        self.name = name
-        self.limit = limit
 
 
 class DeadlineExceeded(GatewiseError):
@@ -111,7 +101,6 @@ class DeadlineExceeded(GatewiseError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"deadline passed while the request waited for model {name!r}")
-        self.name = name
 
 
 class EngineError(GatewiseError):
@@ -123,8 +112,6 @@ class PluginError(GatewiseError):
 
     def __init__(self, plugin: str, hook: str, cause: BaseException, *, bad_input: bool = False) -> None:
         super().__init__(f"plugin {plugin!r} failed in {hook}: {cause}")
-        self.plugin = plugin
-        self.hook = hook
         if bad_input:
             self.status = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -154,4 +141,3 @@ class KeyFileError(StartupError):
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
-        self.path = path

@@ -63,18 +63,22 @@ def rows_of(inputs: Tensors) -> list[dict[str, Any]]:
     return [{name: inputs[name].reshape(-1)[index] for name in FIELDS if name in inputs} for index in range(count)]
 
 
+ORDINARY_TRANSACTION = {
+    "amount": 42.5,
+    "currency": "EUR",
+    "merchant_category": "grocery",
+    "hour": 12,
+    "country_mismatch": False,
+    "card_present": True,
+    "transactions_last_24h": 1,
+    "account_age_days": 800,
+    "distance_from_home_km": 3.0,
+}
+"""A typical card purchase: what warm-up runs, and a baseline for tests."""
+
+
 def warmup(model: ModelContext) -> Tensors:
-    row = {
-        "amount": 42.5,
-        "currency": "EUR",
-        "merchant_category": "grocery",
-        "hour": 12,
-        "country_mismatch": False,
-        "card_present": True,
-        "transactions_last_24h": 1,
-        "account_age_days": 800,
-        "distance_from_home_km": 3.0,
-    }
+    row = ORDINARY_TRANSACTION
     if input_format(model) == "json":
         return {JSON_INPUT: np.array([json.dumps(row).encode()] * 2, dtype=object)}
     return {name: _column([row, row], name, datatype) for name, datatype in FIELDS.items()}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from plugins.finance import plugin as finance
+from plugins.finance.fraud import ORDINARY_TRANSACTION
 from plugins.finance.fraud_features import FIELDS, GROUP_NAMES, NUM_FEATURES, encode_rows
 from plugins.testing import PluginHarness, assert_not_logged, capture_logs, model_context, texts, tiny_tokenizer
 from protos.errors import PluginError
@@ -87,17 +88,7 @@ def test_no_identifier_reaches_any_log_record(sentiment) -> None:
 # ---------------------------------------------------------------- fraud
 
 
-GOOD = {
-    "amount": 20.0,
-    "currency": "EUR",
-    "merchant_category": "grocery",
-    "hour": 12,
-    "country_mismatch": False,
-    "card_present": True,
-    "transactions_last_24h": 1,
-    "account_age_days": 900,
-    "distance_from_home_km": 2.0,
-}
+GOOD = {**ORDINARY_TRANSACTION, "amount": 20.0, "account_age_days": 900, "distance_from_home_km": 2.0}
 BAD = {**GOOD, "amount": 2500.0, "hour": 3, "country_mismatch": True, "card_present": False}
 
 
