@@ -67,6 +67,8 @@ SERVICE_CONFIG = {
 
 @dataclass
 class Replica:
+    """A ``gatewise serve`` process on a loopback port."""
+
     port: int
     process: subprocess.Popen
     log_path: Path
@@ -74,6 +76,51 @@ class Replica:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self) -> int:
+        """The exit status: 0, or minus the signal that ended it (as Popen says it)."""
+        return self.process.wait(timeout=60)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+@dataclass
+class ContainerReplica:
+    """The serving image run by podman (or docker) with its repository mounted read-only; the
+    container shares the host's network under podman-here, so its port is on loopback."""
+
+    port: int
+    engine: str
+    name: str
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _engine(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.engine, *args], capture_output=True, text=True, timeout=120, check=False)
+
+    def signal(self, signum: int) -> None:
+        self._engine("kill", "--signal", signal.Signals(signum).name, self.name)
+
+    def running(self) -> bool:
+        return self._engine("inspect", "--format", "{{.State.Running}}", self.name).stdout.strip() == "true"
+
+    def wait(self) -> int:
+        """The exit status, in Popen's terms: a container killed by signal N exits 128 + N."""
+        code = int(self._engine("wait", self.name).stdout.strip().splitlines()[-1])
+        return -(code - 128) if code > 128 else code
+
+    def log(self) -> str:
+        result = self._engine("logs", self.name)
+        return result.stdout + result.stderr
 
 
 @dataclass
@@ -99,13 +146,27 @@ def start_replica(repository: Path, folder: Path, index: int, drain_delay_s: flo
     return Replica(port, process, log_path)
 
 
-def wait_serving(replica: Replica, timeout_s: float = 60) -> None:
+def start_container(engine: str, image: str, repository: Path, index: int, drain_delay_s: float) -> ContainerReplica:
+    port = free_port()
+    replica = ContainerReplica(port, engine, f"gatewise-replica-{index}-{port}")
+    replica._engine("rm", "--force", replica.name)
+    started = replica._engine(
+        "run", "--detach", "--name", replica.name, "--volume", f"{repository}:/models:ro",
+        "--env", f"GATEWISE_GRPC_PORT={port}", "--env", f"GATEWISE_DRAIN_DELAY_S={drain_delay_s}",
+        "--env", "GATEWISE_METRICS_PORT=", "--publish", f"127.0.0.1:{port}:{port}", image,
+    )  # fmt: skip
+    if started.returncode != 0:
+        raise SystemExit(f"{engine} run {image} failed: {started.stderr.strip()}")
+    return replica
+
+
+def wait_serving(replica: Replica | ContainerReplica, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(replica.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
-            if replica.process.poll() is not None:
-                raise SystemExit(f"replica on {replica.address} exited:\n{replica.log_path.read_text()}")
+            if not replica.running():
+                raise SystemExit(f"replica on {replica.address} exited:\n{replica.log()}")
             try:
                 if (
                     health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
@@ -118,7 +179,7 @@ def wait_serving(replica: Replica, timeout_s: float = 60) -> None:
     raise SystemExit(f"replica on {replica.address} not serving within {timeout_s:.0f} s")
 
 
-def channel_over(replicas: list[Replica]) -> grpc.aio.Channel:
+def channel_over(replicas: list[Replica] | list[ContainerReplica]) -> grpc.aio.Channel:
     """One channel over every replica, as a headless Service's DNS name resolves to them."""
     target = "ipv4:" + ",".join(replica.address for replica in replicas)
     options = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
@@ -145,57 +206,74 @@ async def load(channel: grpc.aio.Channel, tally: Tally, stop: asyncio.Event, kil
             tally.in_flight -= 1
 
 
-async def scenario(replicas: list[Replica], seconds: float, concurrency: int) -> tuple[Tally, list[int | None]]:
+async def scenario(
+    replicas: list[Replica] | list[ContainerReplica], seconds: float, concurrency: int
+) -> tuple[Tally, list[int | None]]:
     tally = Tally()
     stop, killed = asyncio.Event(), asyncio.Event()
     async with channel_over(replicas) as channel:
         await channel.channel_ready()
         callers = [asyncio.ensure_future(load(channel, tally, stop, killed)) for _ in range(concurrency)]
         await asyncio.sleep(seconds / 3)
-        replicas[0].process.send_signal(signal.SIGTERM)
+        replicas[0].signal(signal.SIGTERM)
         await asyncio.sleep(seconds / 3)
         tally.in_flight_at_kill = tally.in_flight
-        replicas[1].process.send_signal(signal.SIGKILL)
+        replicas[1].signal(signal.SIGKILL)
         killed.set()
         await asyncio.sleep(seconds / 3)
         stop.set()
         await asyncio.gather(*callers)
-    codes = [replica.process.wait(timeout=60) if index < 2 else None for index, replica in enumerate(replicas)]
+    codes = [replica.wait() if index < 2 else None for index, replica in enumerate(replicas)]
     return tally, codes
 
 
-def run(seconds: float, concurrency: int, drain_delay_s: float) -> int:
+def run(seconds: float, concurrency: int, drain_delay_s: float, image: str | None, engine: str) -> int:
     with tempfile.TemporaryDirectory(prefix="gatewise-replicas-") as folder_name:
         folder = Path(folder_name)
         repository = build_repository(folder / "models")
-        replicas = [start_replica(repository, folder, index, drain_delay_s) for index in range(REPLICAS)]
+        if image is None:
+            kind = "processes"
+            replicas = [start_replica(repository, folder, index, drain_delay_s) for index in range(REPLICAS)]
+        else:
+            kind = f"containers of {image}"
+            folder.chmod(0o755)  # the image's non-root user reads the mounted repository
+            replicas = [start_container(engine, image, repository, index, drain_delay_s) for index in range(REPLICAS)]
         try:
             for replica in replicas:
                 wait_serving(replica)
             tally, codes = asyncio.run(scenario(replicas, seconds, concurrency))
+            logs = [replica.log() for replica in replicas]
         finally:
             for replica in replicas:
-                if replica.process.poll() is None:
-                    replica.process.terminate()
-                    replica.process.wait(timeout=60)
-        lost = sum(tally.lost.values())
-        print(f"replicas: {REPLICAS} processes (drain delay {drain_delay_s:g} s), one round_robin channel with "
-              "health checking and retries")  # fmt: skip
-        print(f"load: {concurrency} closed-loop callers for {seconds:.0f} s; SIGTERM replica 0 at {seconds / 3:.1f} s, "
-              f"SIGKILL replica 1 at {2 * seconds / 3:.1f} s")  # fmt: skip
-        print(f"sent {tally.sent}, answered {tally.answered}, lost {lost} {tally.lost or ''}")
-        print(f"lost around the SIGTERM (or any time but the SIGKILL): {tally.lost_before_kill} (target 0)")
-        print(f"lost to the SIGKILL: {tally.lost_after_kill}; in flight on all replicas when it came: "
-              f"{tally.in_flight_at_kill} (target: at most that)")  # fmt: skip
-        refusals = re.findall(r"refused (\d+) call\(s\) after the gate closed", replicas[0].log_path.read_text())
-        print(f"retried: replica 0 refused {refusals[0] if refusals else '?'} call(s) after its gate closed, each "
-              "retried on another replica by the channel; calls cut by the SIGKILL are retried too, but gRPC does "
-              "not tell the application which, so they are not counted here")  # fmt: skip
-        print(f"replica 0 exit status after SIGTERM: {codes[0]}; replica 1 after SIGKILL: {codes[1]}")
-        failed = tally.lost_before_kill > 0 or tally.lost_after_kill > tally.in_flight_at_kill or codes[0] != 0
-        if failed:
-            print(f"FAILED; replica 0's log:\n{replicas[0].log_path.read_text()[-3000:]}")
-        return 1 if failed else 0
+                if replica.running():
+                    replica.signal(signal.SIGTERM)
+                    replica.wait()
+                if isinstance(replica, ContainerReplica):
+                    replica._engine("rm", "--force", replica.name)
+        return report(tally, codes, logs, kind, seconds, concurrency, drain_delay_s)
+
+
+def report(
+    tally: Tally, codes: list[int | None], logs: list[str], kind: str, seconds: float, concurrency: int, delay_s: float
+) -> int:
+    lost = sum(tally.lost.values())
+    print(f"replicas: {REPLICAS} {kind} (drain delay {delay_s:g} s), one round_robin channel with health checking "
+          "and retries")  # fmt: skip
+    print(f"load: {concurrency} closed-loop callers for {seconds:.0f} s; SIGTERM replica 0 at {seconds / 3:.1f} s, "
+          f"SIGKILL replica 1 at {2 * seconds / 3:.1f} s")  # fmt: skip
+    print(f"sent {tally.sent}, answered {tally.answered}, lost {lost} {tally.lost or ''}")
+    print(f"lost around the SIGTERM (or any time but the SIGKILL): {tally.lost_before_kill} (target 0)")
+    print(f"lost to the SIGKILL: {tally.lost_after_kill}; in flight on all replicas when it came: "
+          f"{tally.in_flight_at_kill} (target: at most that)")  # fmt: skip
+    refusals = re.findall(r"refused (\d+) call\(s\) after the gate closed", logs[0])
+    print(f"retried: replica 0 refused {refusals[0] if refusals else '?'} call(s) after its gate closed, each "
+          "retried on another replica by the channel; calls cut by the SIGKILL are retried too, but gRPC does "
+          "not tell the application which, so they are not counted here")  # fmt: skip
+    print(f"replica 0 exit status after SIGTERM: {codes[0]}; replica 1 after SIGKILL: {codes[1]}")
+    failed = tally.lost_before_kill > 0 or tally.lost_after_kill > tally.in_flight_at_kill or codes[0] != 0
+    if failed:
+        print(f"FAILED; replica 0's log:\n{logs[0][-3000:]}")
+    return 1 if failed else 0
 
 
 def main() -> None:
@@ -203,11 +281,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help=f"length of the load, at most {MAX_SECONDS}")
     parser.add_argument("--concurrency", type=int, default=12, help="closed-loop callers")
     parser.add_argument("--drain-delay", type=float, default=DRAIN_DELAY_S, help="each replica's --drain-delay")
+    parser.add_argument("--image", help="run the replicas as containers of this image (else as processes)")
+    parser.add_argument("--engine", default="podman", help="the container engine for --image")
     args = parser.parse_args()
     if not 3 <= args.seconds <= MAX_SECONDS:
         parser.error(f"--seconds must be between 3 and {MAX_SECONDS}")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(run(args.seconds, args.concurrency, args.drain_delay))
+    raise SystemExit(run(args.seconds, args.concurrency, args.drain_delay, args.image, args.engine))
 
 
 if __name__ == "__main__":
