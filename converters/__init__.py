@@ -15,12 +15,13 @@ from converters.errors import (
     ExportError,
     MissingTokenizer,
     RepositoryError,
+    SampleError,
     TensorRTError,
     UnsupportedArchitecture,
     UnsupportedTask,
 )
 from converters.module import export_module
-from converters.samples import load_samples
+from converters.samples import load_samples, read_samples
 from converters.tasks import TASKS
 from converters.transformer import export_transformer
 
@@ -33,6 +34,7 @@ __all__ = [
     "ExportError",
     "MissingTokenizer",
     "RepositoryError",
+    "SampleError",
     "TensorRTError",
     "UnsupportedArchitecture",
     "UnsupportedTask",
@@ -40,4 +42,5 @@ __all__ = [
     "export_tensorrt",
     "export_transformer",
     "load_samples",
+    "read_samples",
 ]

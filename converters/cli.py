@@ -37,10 +37,11 @@ def _run(action: Any) -> None:
     typer.echo(str(result))
 
 
-def _samples(path: Path | None) -> list[str] | None:
-    from converters.samples import load_samples
+def _samples(path: Path | None) -> Any:
+    """The texts of a ``--samples`` file (a Samples), read before anything is written; None without one."""
+    from converters.samples import read_samples
 
-    return load_samples(path) if path is not None else None
+    return read_samples(path) if path is not None else None
 
 
 @convert_app.command("onnx")
@@ -62,7 +63,11 @@ def convert_onnx(
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     max_length: Annotated[int, typer.Option(help="Tokens per row; longer texts are truncated.")] = 128,
     samples: Annotated[
-        Path | None, typer.Option(help="Validate on these texts (one per line) instead of the shipped set.")
+        Path | None,
+        typer.Option(
+            help="Validate on your own held-out texts instead of the generic shipped set: .txt (one text per line) "
+            "or .jsonl (a 'text' field per line; other fields ignored), at least 50 rows."
+        ),
     ] = None,
     label: Annotated[
         list[str] | None, typer.Option(help="Label names in order (repeat); default: the checkpoint's id2label.")
@@ -162,7 +167,9 @@ def convert_tensorrt(
     ] = "graph",
     timing_cache: Annotated[Path | None, typer.Option(help="Timing cache reused across builds.")] = None,
     no_timing_cache: Annotated[bool, typer.Option(help="Build without a timing cache.")] = False,
-    samples: Annotated[Path | None, typer.Option(help="Validate on these texts instead of the shipped set.")] = None,
+    samples: Annotated[
+        Path | None, typer.Option(help="Validate on these texts (.txt or .jsonl) instead of the shipped set.")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Build a TensorRT engine (model.plan) with optimisation profiles, stamped with TensorRT version and GPU."""
@@ -190,7 +197,7 @@ def convert_tensorrt(
             max_length=max_length,
             precision=precision,
             timing_cache=cache,
-            samples=_samples(samples),
+            samples=None if samples is None else _samples(samples).texts,
             quiet=quiet,
         )
 

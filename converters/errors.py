@@ -6,6 +6,7 @@ ConversionError                 (a GatewiseError, protos/errors.py) the CLI prin
 │   └── MissingTokenizer        no tokenizer.json (nor anything to build one from)
 ├── UnsupportedTask             the task is not one the converters export
 ├── ExampleInputError           example inputs for a plain module are unusable
+├── SampleError                 a --samples file is unreadable, of the wrong shape, or too short
 ├── ExportError                 torch.onnx.export, an optimiser or a builder failed
 ├── DriftError                  a step's outputs drifted past their tolerance
 ├── RepositoryError             the repository entry cannot be written
@@ -81,6 +82,15 @@ class ExampleInputError(ConversionError):
         self.problem = problem
 
 
+class SampleError(ConversionError):
+    """A validation samples file cannot be used: unreadable, wrong format or fields, or too few rows."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"samples file {path}: {problem}. Nothing was written")
+        self.path = path
+        self.problem = problem
+
+
 class ExportError(ConversionError):
     """A conversion step (export, optimisation, quantisation, engine build) failed."""
 
@@ -93,15 +103,26 @@ class ExportError(ConversionError):
 class DriftError(ConversionError):
     """A step's outputs differ from the step before by more than its tolerance allows."""
 
-    def __init__(self, report: DriftReport, tolerance: Tolerance, failures: list[str]) -> None:
+    def __init__(
+        self, report: DriftReport, tolerance: Tolerance, failures: list[str], *, generic_samples: bool = False
+    ) -> None:
+        advice = "try without the reduced-precision step, or check the model for overflow"
+        if generic_samples:
+            from converters.samples import HOW_TO, MIN_SAMPLES
+
+            # The shipped sentences are not the model's domain: its margins there say little.
+            advice = (
+                "these were the generic shipped sentences, not your model's data: validate on held-out texts of "
+                f"your own ({HOW_TO}, at least {MIN_SAMPLES} rows); else {advice}"
+            )
         super().__init__(
             f"{report.step}: output {report.output!r} drifted past the {tolerance.name} tolerance "
-            f"({'; '.join(failures)}) over {report.rows} sample rows. Nothing was written; "
-            "try without the reduced-precision step, or check the model for overflow"
+            f"({'; '.join(failures)}) over {report.rows} sample rows. Nothing was written; {advice}"
         )
         self.report = report
         self.tolerance = tolerance
         self.failures = failures
+        self.generic_samples = generic_samples
 
 
 class RepositoryError(ConversionError):

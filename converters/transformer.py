@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from converters.checkpoint import load_checkpoint
-from converters.entry import entry_config, merge, staged_entry, write_config
+from converters.entry import DEFAULT_BATCHING, entry_config, merge, staged_entry, write_config
 from converters.errors import ConversionError
 from converters.export import export_onnx
 from converters.graphs import task_module
@@ -15,7 +15,7 @@ from converters.optimize import optimize_transformer, quantize_int8, to_fp16
 from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers
 from converters.progress import Steps
 from converters.runtime import run_torch
-from converters.samples import load_samples
+from converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
 from converters.tasks import task_spec
 from converters.text import encode
 
@@ -37,11 +37,16 @@ def export_transformer(
     fp16: bool = False,
     int8: bool = False,
     labels: list[str] | None = None,
-    samples: list[str] | None = None,
+    samples: list[str] | Samples | None = None,
     extra_config: dict[str, Any] | None = None,
     quiet: bool = False,
 ) -> Path:
     """Export, optionally optimise/convert, validate each step, and write ``repository/name``.
+
+    ``samples`` are the validation texts: a list, a :class:`Samples` read from a file
+    (``read_samples``), or None for the shipped generic sentences. They run in the given
+    order, in batches of the entry's ``batching.max_batch_size``, each padded to its longest
+    row, as the gateway will batch them.
 
     Returns the model folder. Raises a ConversionError subclass (DriftError past a
     tolerance) and then leaves the repository untouched.
@@ -51,9 +56,14 @@ def export_transformer(
         raise ConversionError("choose --fp16 (for GPUs) or --int8 (for CPUs), not both: they target different devices")
     if max_length < 2:
         raise ConversionError(f"max_length must be at least 2, got {max_length}")
-    texts = samples if samples is not None else load_samples()
-    if len(texts) < 2 or not all(isinstance(text, str) and text.strip() for text in texts):
-        raise ConversionError("samples must hold at least 2 non-empty strings to validate on")
+    if samples is None:
+        samples = read_samples()
+    elif not isinstance(samples, Samples):
+        samples = Samples(list(samples), f"{len(samples)} texts given")
+    check_texts(samples.texts)
+    batch_size = merge({"batching": DEFAULT_BATCHING}, extra_config)["batching"].get("max_batch_size")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConversionError(f"batching.max_batch_size must be a whole number >= 1, got {batch_size!r}")
     total = 4 + optimize + fp16 + int8
     with Steps(f"convert {name}", total, quiet=quiet) as steps, staged_entry(repository, name, version) as staging:
         with steps.step("loading checkpoint"):
@@ -72,12 +82,23 @@ def export_transformer(
             export_onnx(
                 module, example, work / "exported.onnx", output_names=[spec.output], dynamic_axes=axes, opset=opset
             )
-        inputs = encode(loaded.tokenizer, texts, loaded.input_names, max_length)
+        inputs = encode(loaded.tokenizer, samples.texts, loaded.input_names, max_length)
         validator = Validator(
-            inputs, {spec.output: spec.kind}, steps, valid=inputs["attention_mask"] if spec.token_level else None
+            inputs,
+            {spec.output: spec.kind},
+            steps,
+            valid=inputs["attention_mask"] if spec.token_level else None,
+            batch_size=batch_size,
+            samples=samples.source,
+            generic_samples=samples.generic,
         )
+        steps.note(validator.describe())
+        if len(samples.texts) < MIN_SAMPLES:
+            steps.note(
+                f"only {len(samples.texts)} rows: one flipped row moves agreement by {1 / len(samples.texts):.1%}"
+            )
         with steps.step("validating ONNX against PyTorch"):
-            validator.baseline(run_torch(module, inputs, [spec.output]))
+            validator.baseline(validator.run(lambda batch: run_torch(module, batch, [spec.output])))
             validator.validate("pytorch -> onnx", work / "exported.onnx", "fp32")
         current, stage = work / "exported.onnx", "onnx"
         if optimize:
