@@ -20,11 +20,13 @@ from converters.entry import entry_config, merge, staged_entry, write_config
 from converters.errors import ConversionError
 from converters.pipeline import Validator
 from converters.progress import Steps
+from converters.reference import REFERENCE_ROWS, build_reference
 from converters.runtime import run_onnx
 from converters.samples import load_samples
 from converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
 from converters.text import encode
 from gateway.engines.tensorrt import Profile, fits
+from gateway.reference import REFERENCE_FILE, Reference
 
 PLAN_FILE = "model.plan"
 DEFAULT_TIMING_CACHE = Path.home() / ".cache" / "gatewise" / "tensorrt-timing.cache"
@@ -96,7 +98,9 @@ def export_tensorrt(
                     onnx_path, plan, profiles=profiles, precision=precision, timing_cache=timing_cache, quiet=quiet
                 )
             with steps.step("validating against ONNX"):
-                _validate(onnx_path, plan, entry, config, samples, steps)
+                reference = _validate(onnx_path, plan, entry, config, samples, steps, min(REFERENCE_ROWS, batch))
+            if reference is not None:
+                reference.save(staging.version_dir / REFERENCE_FILE)
             if entry is not None and (entry / "assets").is_dir():
                 shutil.rmtree(staging.assets)
                 shutil.copytree(entry / "assets", staging.assets)
@@ -161,9 +165,20 @@ def infer_in_batches(infer: Any, inputs: dict[str, np.ndarray], profiles: list[P
 
 
 def _validate(
-    onnx_path: Path, plan: Path, entry: Path | None, config: dict[str, Any], samples: list[str] | None, steps: Steps
-) -> None:
-    """Compare the plan with the ONNX model on the sample texts (text entries only)."""
+    onnx_path: Path,
+    plan: Path,
+    entry: Path | None,
+    config: dict[str, Any],
+    samples: list[str] | None,
+    steps: Steps,
+    rows: int = REFERENCE_ROWS,
+) -> Reference | None:
+    """Compare the plan with the ONNX model on the sample texts (text entries only).
+
+    Returns the entry's reference rows (``converters.reference``): ``rows`` of the samples,
+    the ONNX model's outputs for them, and the tolerance this step was validated with, so
+    the serving host checks the plan's numerics there (FP16, TF32 on another GPU).
+    """
     from tokenizers import Tokenizer
 
     from gateway.config import TensorRTConfig
@@ -172,7 +187,7 @@ def _validate(
     tokenizer_file = entry / "assets" / "tokenizer.json" if entry is not None else None
     if tokenizer_file is None or not tokenizer_file.is_file():
         steps.note("validation skipped: the ONNX model is not in a text entry with a tokenizer")
-        return
+        return None
     names = list(onnx_inputs(onnx_path))
     inputs = encode(
         Tokenizer.from_file(str(tokenizer_file)),
@@ -181,15 +196,21 @@ def _validate(
         int(config.get("parameters", {}).get("max_length", 128)),
     )
     reference = run_onnx(onnx_path, inputs)
-    engine = TensorRTEngine(plan, TensorRTConfig())
-    try:
-        produced = infer_in_batches(engine.infer, inputs, read_metadata(plan).profile_ranges())
-    finally:
-        engine.close()
+    profiles = read_metadata(plan).profile_ranges()
+    precision = read_metadata(plan).precision
+    tolerance = "fp32" if precision == "fp32" else "fp16" if precision == "fp16" else "int8"
     kinds = {name: "embedding" if name == "embedding" else "labels" for name in reference}
     validator = Validator(inputs, kinds, steps, valid=inputs.get("attention_mask"), generic_samples=samples is None)
     validator.baseline(reference)
-    precision = read_metadata(plan).precision
-    validator.check_outputs(
-        "onnx -> tensorrt", produced, "fp32" if precision == "fp32" else "fp16" if precision == "fp16" else "int8"
-    )
+    engine = TensorRTEngine(plan, TensorRTConfig())
+    try:
+        validator.check_outputs("onnx -> tensorrt", infer_in_batches(engine.infer, inputs, profiles), tolerance)
+        return build_reference(
+            validator,
+            lambda batch: run_onnx(onnx_path, batch),
+            lambda batch: infer_in_batches(engine.infer, batch, profiles),
+            tolerance,
+            rows=rows,
+        )
+    finally:
+        engine.close()

@@ -18,6 +18,7 @@ from converters.errors import ConversionError, ExampleInputError
 from converters.export import export_onnx
 from converters.pipeline import VALIDATION_FILE, Validator
 from converters.progress import Steps
+from converters.reference import REFERENCE_ROWS, write_reference
 from converters.runtime import run_torch
 from converters.transformer import MODEL_FILE
 
@@ -131,6 +132,15 @@ def export_module(
             model_path = staging.version_dir / MODEL_FILE
             (work / "exported.onnx").replace(model_path)
             validator.save(staging.version_dir / VALIDATION_FILE)
+            # A fixed batch axis takes exactly the example's rows; a dynamic one the most confident few.
+            write_reference(
+                staging.version_dir,
+                validator,
+                lambda batch: run_torch(torch_module, batch, list(output_names)),
+                model_path,
+                "fp32",
+                rows=min(REFERENCE_ROWS, size) if dynamic_batch else size,
+            )
             config = entry_config(
                 name,
                 model_path,

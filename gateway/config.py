@@ -20,6 +20,7 @@ from protos.tensors import TensorSpec
 CONFIG_FILE = "config.toml"
 Backend = Literal["onnxruntime", "tensorrt"]
 Provider = Literal["tensorrt", "cuda", "cpu"]
+DriftPolicy = Literal["refuse", "warn"]
 
 
 class _Strict(BaseModel):
@@ -104,6 +105,11 @@ class ModelConfig(_Strict):
     tensorrt: TensorRTConfig = TensorRTConfig()
     parameters: dict[str, Any] = {}
     """Free-form settings read by the plugin (max_length, thresholds, ...)."""
+    drift_policy: DriftPolicy = "refuse"
+    """What a version whose outputs drift past its reference tolerance on this host does at
+    load (the converters store the reference rows, ``<version>/reference.npz``): ``refuse``
+    (the default) fails that version with the figures; ``warn`` serves it, with a warning in
+    the log, the ``gatewise_model_drifted`` gauge at 1 and a ``drift`` ModelConfig parameter."""
 
     @property
     def max_batch_size(self) -> int:

@@ -24,6 +24,16 @@ QUEUE_DEPTH = Gauge("gatewise_queue_depth", "Requests waiting in the model's que
 IN_FLIGHT = Gauge("gatewise_in_flight", "Inference-service calls admitted and not yet answered (all models).")
 TOKENS = Counter("gatewise_tokens", "Token positions computed, padding included.", ["model"])
 PADDED_TOKENS = Counter("gatewise_padded_tokens", "Token positions that were padding.", ["model"])
+DRIFT = Gauge(
+    "gatewise_model_drift",
+    "Largest absolute difference between this host's outputs and the version's FP32 reference rows, at load.",
+    ["model", "version"],
+)
+DRIFTED = Gauge(
+    "gatewise_model_drifted",
+    '1 while a version that drifted past its reference tolerance serves (drift_policy = "warn"), else 0.',
+    ["model", "version"],
+)
 UNKNOWN_MODEL = "<unknown>"
 """The ``model`` label of requests for a model the repository does not have: a client-chosen
 name never becomes a label, so the number of series stays bounded."""

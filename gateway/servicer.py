@@ -349,6 +349,8 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
         proto.parameters[key].string_value = value
     if config.plugin:
         proto.parameters["plugin"].string_value = config.plugin
+    if model.drift:
+        proto.parameters["drift"].string_value = model.drift
     return proto
 
 

@@ -1,0 +1,239 @@
+"""Reference rows a converter stores in a version folder, and the drift check run on them at load.
+
+``<version>/reference.npz`` (docs/converters.md, "The serving host's drift check") holds a
+few rows of the conversion's validation samples as the engine takes them, the FP32
+outputs for them, and as ``meta`` a JSON string: the tolerance they were validated with,
+each output's kind, the padding mask and the figures measured on the build host.
+
+    input.<name>    engine inputs (one batch, padded to its longest row)
+    output.<name>   the FP32 reference outputs (PyTorch, or the ONNX model a plan was built from)
+    meta            {"format": 1, "precision", "tolerance", "kinds", "mask", "build"}
+
+The converters write it with ``Reference.save`` and the gateway reads it with
+``read_reference``: one format, kept here because serving never imports the converters.
+The measures are the converters' own (``converters/validate.py``): max and mean absolute
+difference, top-1 agreement for logits (token outputs judged on real tokens only), lowest
+cosine for embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REFERENCE_FILE = "reference.npz"
+FORMAT = 1
+_CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16")
+"""The instruction-set flags that change CPU kernels' numerics (ONNX Runtime picks kernels by them)."""
+
+
+class ReferenceError(ValueError):
+    """A reference file that cannot be read or does not describe the engine it sits beside."""
+
+
+@dataclass(frozen=True)
+class ReferenceTolerance:
+    """How far this host's outputs may be from the reference; ``None`` leaves a measure unchecked."""
+
+    name: str
+    max_abs: float | None
+    mean_abs: float | None
+    min_agreement: float | None
+    """Share of rows (or real tokens) whose top-1 label must match the reference's."""
+    min_cosine: float | None
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_abs is not None:
+            parts.append(f"max abs diff <= {self.max_abs:g}")
+        if self.mean_abs is not None:
+            parts.append(f"mean abs diff <= {self.mean_abs:g}")
+        if self.min_agreement is not None:
+            parts.append(f"top-1 agreement >= {self.min_agreement:.2%}")
+        if self.min_cosine is not None:
+            parts.append(f"min cosine >= {self.min_cosine:g}")
+        return f"{self.name}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class OutputDrift:
+    """One output's figures against the reference."""
+
+    output: str
+    max_abs: float
+    mean_abs: float
+    agreement: float | None
+    min_cosine: float | None
+
+    def describe(self) -> str:
+        parts = [f"max abs diff {self.max_abs:.3g}", f"mean abs diff {self.mean_abs:.3g}"]
+        if self.agreement is not None:
+            parts.append(f"top-1 agreement {self.agreement:.2%}")
+        if self.min_cosine is not None:
+            parts.append(f"min cosine {self.min_cosine:.6f}")
+        return f"{self.output}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Every output's figures, and each measure past the tolerance in words (none: passed)."""
+
+    outputs: tuple[OutputDrift, ...]
+    failures: tuple[str, ...]
+    rows: int
+    tolerance: ReferenceTolerance
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def max_abs(self) -> float:
+        return max((drift.max_abs for drift in self.outputs), default=0.0)
+
+    def describe(self) -> str:
+        """The figures and the tolerance, on one line."""
+        figures = "; ".join(drift.describe() for drift in self.outputs)
+        return f"{figures} over {self.rows} reference rows (tolerance {self.tolerance.describe()})"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Engine inputs, FP32 outputs, and how far an engine's outputs may move from them."""
+
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    kinds: dict[str, str]
+    """Per output: ``labels`` (top-1 agreement judged), ``embedding`` (cosine judged) or ``values``."""
+    tolerance: ReferenceTolerance
+    precision: str
+    mask: str | None = None
+    """The input whose zeros are padding: token-level (3-D) outputs are judged on real tokens only."""
+    build: dict[str, Any] | None = None
+    """What the converter measured on the build host: ``host`` and ``figures``."""
+
+    @property
+    def rows(self) -> int:
+        return int(next(iter(self.inputs.values())).shape[0])
+
+    def judge(self, produced: dict[str, np.ndarray]) -> DriftResult:
+        """Compare an engine's outputs for ``inputs`` with the reference outputs."""
+        drifts, failures = [], []
+        for name, expected in self.outputs.items():
+            if name not in produced:
+                failures.append(f"{name}: the engine has no such output (it has {sorted(produced)})")
+                continue
+            got = np.asarray(produced[name])
+            if got.shape != expected.shape:
+                failures.append(f"{name}: shape {list(got.shape)} differs from the reference's {list(expected.shape)}")
+                continue
+            valid = self.inputs.get(self.mask) if self.mask and expected.ndim == 3 else None
+            drift = _measure(name, expected, got, self.kinds.get(name, "values"), valid)
+            drifts.append(drift)
+            failures.extend(f"{name}: {problem}" for problem in _failures(drift, self.tolerance))
+        return DriftResult(tuple(drifts), tuple(failures), self.rows, self.tolerance)
+
+    def save(self, path: Path) -> None:
+        """Write ``path`` (a ``reference.npz``)."""
+        meta = {
+            "format": FORMAT,
+            "precision": self.precision,
+            "tolerance": asdict(self.tolerance),
+            "kinds": self.kinds,
+            "mask": self.mask,
+            "build": self.build or {},
+        }
+        arrays = {f"input.{name}": array for name, array in self.inputs.items()}
+        arrays.update({f"output.{name}": array for name, array in self.outputs.items()})
+        with open(path, "wb") as handle:
+            np.savez_compressed(handle, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def read_reference(version_dir: Path) -> Reference | None:
+    """The version folder's reference rows; None where it has none (older or hand-built entries)."""
+    path = Path(version_dir) / REFERENCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            inputs = {key[len("input.") :]: data[key] for key in data.files if key.startswith("input.")}
+            outputs = {key[len("output.") :]: data[key] for key in data.files if key.startswith("output.")}
+        if meta.get("format") != FORMAT:
+            raise ReferenceError(f"format {meta.get('format')!r}, this gateway reads {FORMAT}")
+        if not inputs or not outputs:
+            raise ReferenceError("it holds no inputs or no outputs")
+        tolerance = ReferenceTolerance(**meta["tolerance"])
+        return Reference(
+            inputs=inputs,
+            outputs=outputs,
+            kinds=dict(meta.get("kinds", {})),
+            tolerance=tolerance,
+            precision=str(meta.get("precision", tolerance.name)),
+            mask=meta.get("mask"),
+            build=meta.get("build") or None,
+        )
+    except ReferenceError as exc:
+        raise ReferenceError(f"{path}: {exc}") from exc
+    except Exception as exc:  # a damaged file: zip, JSON or field errors alike
+        raise ReferenceError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
+
+
+def host_description() -> str:
+    """This host's machine and the CPU flags that change kernels' numerics, e.g. ``x86_64 avx2 fma avx512f``."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    found = [flag for flag in _CPU_FLAGS if flag in flags]
+    return " ".join([platform.machine() or "unknown", *found]) if found else platform.machine() or "unknown"
+
+
+def _measure(name: str, reference: np.ndarray, candidate: np.ndarray, kind: str, valid: Any) -> OutputDrift:
+    ref = reference.astype(np.float64)
+    cand = candidate.astype(np.float64)
+    if valid is not None:
+        keep = np.asarray(valid).astype(bool)
+        ref, cand = ref[keep], cand[keep]
+    diff = np.abs(ref - cand)
+    agreement = None
+    if kind == "labels" and ref.ndim >= 1 and ref.shape[-1] > 1 and ref.size:
+        agreement = float(np.mean(ref.argmax(axis=-1) == cand.argmax(axis=-1)))
+    min_cosine = None
+    if kind == "embedding" and ref.size:
+        flat_ref, flat_cand = ref.reshape(len(ref), -1), cand.reshape(len(cand), -1)
+        norms = np.linalg.norm(flat_ref, axis=1) * np.linalg.norm(flat_cand, axis=1)
+        min_cosine = float(np.min(np.sum(flat_ref * flat_cand, axis=1) / np.maximum(norms, 1e-12)))
+    return OutputDrift(
+        output=name,
+        max_abs=float(diff.max(initial=0.0)) if np.all(np.isfinite(diff)) else float("inf"),
+        mean_abs=float(diff.mean()) if diff.size else 0.0,
+        agreement=agreement,
+        min_cosine=min_cosine,
+    )
+
+
+def _failures(drift: OutputDrift, tolerance: ReferenceTolerance) -> list[str]:
+    found = []
+    if not np.isfinite(drift.max_abs):
+        found.append("outputs hold NaN or Inf")
+    elif tolerance.max_abs is not None and drift.max_abs > tolerance.max_abs:
+        found.append(f"max abs diff {drift.max_abs:.3g} > {tolerance.max_abs:g}")
+    if tolerance.mean_abs is not None and drift.mean_abs > tolerance.mean_abs:
+        found.append(f"mean abs diff {drift.mean_abs:.3g} > {tolerance.mean_abs:g}")
+    if tolerance.min_agreement is not None and drift.agreement is not None:
+        if drift.agreement < tolerance.min_agreement:
+            found.append(f"top-1 agreement {drift.agreement:.2%} < {tolerance.min_agreement:.2%}")
+    if tolerance.min_cosine is not None and drift.min_cosine is not None and drift.min_cosine < tolerance.min_cosine:
+        found.append(f"min cosine {drift.min_cosine:.6f} < {tolerance.min_cosine:g}")
+    return found
