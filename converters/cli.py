@@ -37,11 +37,12 @@ def _run(action: Any) -> None:
     typer.echo(str(result))
 
 
-def _samples(path: Path | None) -> Any:
-    """The texts of a ``--samples`` file (a Samples), read before anything is written; None without one."""
+def _samples(path: Path | None, flag: str = "--samples") -> Any:
+    """The texts of a ``--samples`` (or ``--calibration``) file, a Samples read before anything is written; None
+    without one."""
     from converters.samples import read_samples
 
-    return read_samples(path) if path is not None else None
+    return read_samples(path, flag=flag) if path is not None else None
 
 
 @convert_app.command("onnx")
@@ -59,7 +60,28 @@ def convert_onnx(
     fp16: Annotated[
         bool, typer.Option(help="FP16 graph for GPUs (FP32 inputs/outputs, LayerNorm/Softmax in FP32).")
     ] = False,
-    int8: Annotated[bool, typer.Option(help="Dynamic INT8 quantisation for CPUs.")] = False,
+    int8: Annotated[
+        bool, typer.Option(help="INT8 quantisation for CPUs: dynamic unless --int8-mode static says otherwise.")
+    ] = False,
+    int8_mode: Annotated[
+        str | None,
+        typer.Option(
+            help="dynamic (scales computed per batch at run time; no data needed) or static (a Q/DQ model whose "
+            "scales are calibrated once on --calibration, so a row's answer does not depend on its batch). "
+            "Implies --int8."
+        ),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Texts to calibrate static INT8 on, tokenised and batched as served: .txt (one text per line) or "
+            ".jsonl (a 'text' field per line), at least 50 rows. Required by --int8-mode static."
+        ),
+    ] = None,
+    calibration_method: Annotated[
+        str | None,
+        typer.Option(help="How static INT8 picks activation ranges: minmax (default), entropy or percentile."),
+    ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     max_length: Annotated[int, typer.Option(help="Tokens per row; longer texts are truncated.")] = 128,
     samples: Annotated[
@@ -77,6 +99,7 @@ def convert_onnx(
     """Export a Hugging Face checkpoint to ONNX, validate every step, and write a repository entry."""
     from converters.transformer import export_transformer
 
+    mode: bool | str = int8_mode or int8
     _run(
         lambda: export_transformer(
             checkpoint,
@@ -88,9 +111,11 @@ def convert_onnx(
             max_length=max_length,
             optimize=optimize,
             fp16=fp16,
-            int8=int8,
+            int8=mode,
             labels=label or None,
             samples=_samples(samples),
+            calibration=_samples(calibration, "--calibration"),
+            calibration_method=calibration_method,
             quiet=quiet,
         )
     )

@@ -41,6 +41,8 @@ class Validator:
     """Where the rows came from, for the report."""
     generic_samples: bool = False
     """The rows are the shipped generic sentences: a refusal then points to ``--samples``."""
+    quantization: dict[str, Any] | None = None
+    """How INT8 was made (mode, format, calibration method and data), recorded beside each report; None without INT8."""
     reports: list[DriftReport] = field(default_factory=list)
     previous: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -50,8 +52,7 @@ class Validator:
             return
         if self.batch_size < 1:
             raise ValueError(f"a validation batch must hold at least one row, got {self.batch_size}")
-        rows, size = len(next(iter(self.inputs.values()))), self.batch_size
-        self.batches = [_trimmed(self.inputs, slice(start, start + size), self.mask) for start in range(0, rows, size)]
+        self.batches = serving_batches(self.inputs, self.batch_size, self.mask)
 
     def batching(self) -> dict[str, Any]:
         """How the rows were batched, for the report: sizes and the padded length of each batch."""
@@ -102,11 +103,24 @@ class Validator:
 
     def save(self, path: Path) -> None:
         """Write every report as JSON beside the model, with the samples and batching, for whoever deploys it."""
-        context = {"samples": self.samples, "batching": self.batching()}
+        context: dict[str, Any] = {"samples": self.samples, "batching": self.batching()}
+        if self.quantization is not None:
+            context["quantization"] = self.quantization
         path.write_text(
             json.dumps([{**report.as_dict(), **context} for report in self.reports], indent=2) + "\n",
             encoding="utf-8",
         )
+
+
+def serving_batches(
+    inputs: dict[str, np.ndarray], batch_size: int, mask: str = "attention_mask"
+) -> list[dict[str, np.ndarray]]:
+    """``inputs`` cut as the gateway batches them: in order, ``batch_size`` rows at a time, each to its longest row.
+
+    Validation and static INT8 calibration both use it, so calibration sees the padding serving will.
+    """
+    rows = len(next(iter(inputs.values())))
+    return [_trimmed(inputs, slice(start, start + batch_size), mask) for start in range(0, rows, batch_size)]
 
 
 def _trimmed(inputs: dict[str, np.ndarray], rows: slice, mask: str) -> dict[str, np.ndarray]:

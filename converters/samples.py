@@ -46,16 +46,28 @@ class Samples:
     """True for the shipped sentences: a refusal then points to ``--samples``."""
 
 
-def read_samples(path: Path | None = None) -> Samples:
+def read_samples(path: Path | None = None, *, flag: str = "--samples") -> Samples:
     """The texts of ``path`` (``.txt`` or ``.jsonl``; default: the shipped generic set), in file order.
 
     Raises SampleError, naming the file and what to do, for an unreadable file, a format
     not accepted, a ``.jsonl`` line without a ``"text"`` string, or fewer than MIN_SAMPLES texts.
+    ``flag`` is the option the file came from (``--calibration`` reads the same formats), for the advice.
     """
     if path is None:
         texts = _read_txt(SAMPLES_FILE)
         return Samples(texts, f"the {len(texts)} generic shipped sentences ({SAMPLES_FILE.name})", generic=True)
     path = Path(path)
+    try:
+        texts = _read_file(path)
+    except SampleError as exc:
+        if flag == "--samples":
+            raise
+        raise SampleError(path, exc.problem.replace(HOW_TO, HOW_TO.replace("--samples", flag))) from exc.__cause__
+    return Samples(texts, f"{len(texts)} texts from {path}")
+
+
+def _read_file(path: Path) -> list[str]:
+    """The texts of a ``.txt`` or ``.jsonl`` file, at least MIN_SAMPLES of them."""
     suffix = path.suffix.lower()
     if suffix == ".npz":
         raise SampleError(
@@ -72,7 +84,7 @@ def read_samples(path: Path | None = None) -> Samples:
             f"{len(texts)} usable text(s); give at least {MIN_SAMPLES}: with fewer, one flipped row moves "
             "agreement past the reduced-precision tolerance by itself",
         )
-    return Samples(texts, f"{len(texts)} texts from {path}")
+    return texts
 
 
 def load_samples(path: Path | None = None) -> list[str]:

@@ -12,8 +12,10 @@ from converters.errors import ConversionError
 from converters.export import export_onnx
 from converters.graphs import task_module
 from converters.optimize import optimize_transformer, quantize_int8, to_fp16
-from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers
+from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers, serving_batches
 from converters.progress import Steps
+from converters.quantize import DEFAULT_CALIBRATION_METHOD, check_int8_options, quantize_static_int8
+from converters.reference import write_reference
 from converters.runtime import run_torch
 from converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
 from converters.tasks import task_spec
@@ -35,9 +37,11 @@ def export_transformer(
     max_length: int = 128,
     optimize: bool = False,
     fp16: bool = False,
-    int8: bool = False,
+    int8: bool | str = False,
     labels: list[str] | None = None,
     samples: list[str] | Samples | None = None,
+    calibration: list[str] | Samples | None = None,
+    calibration_method: str | None = None,
     extra_config: dict[str, Any] | None = None,
     quiet: bool = False,
 ) -> Path:
@@ -48,11 +52,17 @@ def export_transformer(
     order, in batches of the entry's ``batching.max_batch_size``, each padded to its longest
     row, as the gateway will batch them.
 
+    ``int8``: True or ``"dynamic"`` for dynamic INT8, ``"static"`` for a Q/DQ model whose
+    activation scales are calibrated on ``calibration`` (texts, or a :class:`Samples` from
+    ``read_samples``) with ``calibration_method`` (minmax, the default; entropy; percentile),
+    tokenised and batched exactly as the validation rows are.
+
     Returns the model folder. Raises a ConversionError subclass (DriftError past a
     tolerance) and then leaves the repository untouched.
     """
     spec = task_spec(task)
-    if fp16 and int8:
+    int8_mode = check_int8_options(int8, calibration, calibration_method)
+    if fp16 and int8_mode:
         raise ConversionError("choose --fp16 (for GPUs) or --int8 (for CPUs), not both: they target different devices")
     if max_length < 2:
         raise ConversionError(f"max_length must be at least 2, got {max_length}")
@@ -61,10 +71,14 @@ def export_transformer(
     elif not isinstance(samples, Samples):
         samples = Samples(list(samples), f"{len(samples)} texts given")
     check_texts(samples.texts)
+    if calibration is not None and not isinstance(calibration, Samples):
+        calibration = Samples(list(calibration), f"{len(calibration)} texts given")
+    if calibration is not None:
+        check_texts(calibration.texts)
     batch_size = merge({"batching": DEFAULT_BATCHING}, extra_config)["batching"].get("max_batch_size")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConversionError(f"batching.max_batch_size must be a whole number >= 1, got {batch_size!r}")
-    total = 4 + optimize + fp16 + int8
+    total = 4 + optimize + fp16 + bool(int8_mode)
     with Steps(f"convert {name}", total, quiet=quiet) as steps, staged_entry(repository, name, version) as staging:
         with steps.step("loading checkpoint"):
             loaded = load_checkpoint(Path(checkpoint), spec, labels)
@@ -118,10 +132,25 @@ def export_transformer(
                 to_fp16(current, work / "fp16.onnx")
                 validator.validate(f"{stage} -> fp16", work / "fp16.onnx", "fp16", fp16_providers())
             current, stage = work / "fp16.onnx", "fp16"
-        if int8:
+        if int8_mode == "dynamic":
             with steps.step("quantising to INT8 (dynamic)"):
                 quantize_int8(current, work / "int8.onnx")
+                validator.quantization = {"mode": "dynamic", "format": "onnxruntime integer ops"}
                 validator.validate(f"{stage} -> int8", work / "int8.onnx", "int8")
+            current = work / "int8.onnx"
+        elif int8_mode == "static":
+            assert calibration is not None  # check_int8_options refused static without it
+            method = calibration_method or DEFAULT_CALIBRATION_METHOD
+            with steps.step(f"quantising to INT8 (static QDQ, {method} calibration)"):
+                tokens = encode(loaded.tokenizer, calibration.texts, loaded.input_names, max_length)
+                batches = serving_batches(tokens, batch_size)
+                steps.note(
+                    f"static INT8: {method} calibration on {calibration.source}, in {len(batches)} batch(es) of up to "
+                    f"{batch_size} as served, each padded to its longest row"
+                )
+                facts = quantize_static_int8(current, work / "int8.onnx", batches, method)
+                validator.quantization = {**facts, "calibration": calibration.source}
+                validator.validate(f"{stage} -> int8-static", work / "int8.onnx", "int8")
             current = work / "int8.onnx"
         with steps.step("writing the repository entry"):
             shutil.move(current, model_path)
@@ -130,9 +159,14 @@ def export_transformer(
             parameters: dict[str, Any] = {"max_length": max_length}
             if loaded.pooling:
                 parameters.update(pooling=loaded.pooling, normalize=True, pooled_in_graph=True)
-            precision = "fp16" if fp16 else "int8" if int8 else "fp32"
-            # ORT's dynamic INT8 ops are CPU kernels: asking for GPU providers would only log fallbacks.
-            runtime = {"onnxruntime": {"providers": ["cpu"]}} if int8 else {}
+            precision = "fp16" if fp16 else "int8" if int8_mode else "fp32"
+            if int8_mode:
+                parameters["int8"] = int8_mode
+            if int8_mode == "static":
+                parameters["calibration_method"] = method
+            # ORT's dynamic INT8 ops are CPU kernels, and its CUDA EP runs few Q/DQ ops: GPU providers would only
+            # log fallbacks. A static Q/DQ model goes to GPUs through `convert tensorrt`.
+            runtime = {"onnxruntime": {"providers": ["cpu"]}} if int8_mode else {}
             config = entry_config(
                 name,
                 model_path,
@@ -143,4 +177,12 @@ def export_transformer(
                 parameters={**parameters, "precision": precision, "source": str(Path(checkpoint).resolve())},
             )
             write_config(staging.root / "config.toml", config)
+            write_reference(
+                staging.version_dir,
+                validator,
+                lambda batch: run_torch(module, batch, [spec.output]),
+                model_path,
+                "optimized" if optimize and precision == "fp32" else precision,
+                providers=fp16_providers() if fp16 else None,
+            )
     return Path(repository) / name
