@@ -32,6 +32,18 @@ _CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "a
 """The instruction-set flags that change CPU kernels' numerics (ONNX Runtime picks kernels by them)."""
 
 
+_MEASURES = ("max abs diff", "mean abs diff", "top-1 agreement", "min cosine")
+
+
+def _figures(values: tuple[float | None, ...], formats: tuple[str, ...]) -> str:
+    """``_MEASURES`` with their values in words, leaving out the ones that are None."""
+    return ", ".join(
+        f"{measure} {form.format(value)}"
+        for measure, value, form in zip(_MEASURES, values, formats, strict=True)
+        if value is not None
+    )
+
+
 class ReferenceError(ValueError):
     """A reference file that cannot be read or does not describe the engine it sits beside."""
 
@@ -48,16 +60,8 @@ class ReferenceTolerance:
     min_cosine: float | None
 
     def describe(self) -> str:
-        parts = []
-        if self.max_abs is not None:
-            parts.append(f"max abs diff <= {self.max_abs:g}")
-        if self.mean_abs is not None:
-            parts.append(f"mean abs diff <= {self.mean_abs:g}")
-        if self.min_agreement is not None:
-            parts.append(f"top-1 agreement >= {self.min_agreement:.2%}")
-        if self.min_cosine is not None:
-            parts.append(f"min cosine >= {self.min_cosine:g}")
-        return f"{self.name}: " + ", ".join(parts)
+        limits = (self.max_abs, self.mean_abs, self.min_agreement, self.min_cosine)
+        return f"{self.name}: " + _figures(limits, ("<= {:g}", "<= {:g}", ">= {:.2%}", ">= {:g}"))
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,8 @@ class OutputDrift:
     min_cosine: float | None
 
     def describe(self) -> str:
-        parts = [f"max abs diff {self.max_abs:.3g}", f"mean abs diff {self.mean_abs:.3g}"]
-        if self.agreement is not None:
-            parts.append(f"top-1 agreement {self.agreement:.2%}")
-        if self.min_cosine is not None:
-            parts.append(f"min cosine {self.min_cosine:.6f}")
-        return f"{self.output}: " + ", ".join(parts)
+        values = (self.max_abs, self.mean_abs, self.agreement, self.min_cosine)
+        return f"{self.output}: " + _figures(values, ("{:.3g}", "{:.3g}", "{:.2%}", "{:.6f}"))
 
 
 @dataclass(frozen=True)
