@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from converters.errors import ExportError
@@ -70,20 +71,28 @@ def to_fp16(source: Path, destination: Path) -> None:
         raise ExportError("FP16 conversion", f"{type(exc).__name__}: {exc}") from exc
 
 
+@contextlib.contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """Silence onnxruntime.quantization for one call: it logs a pre-processing hint on the root
+    logger, warns and prints at every call, none of which the converter's user can act on."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def quantize_int8(source: Path, destination: Path) -> None:
     """Dynamic INT8 quantisation of MatMul/Gemm/Attention weights, for the CPU."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
     try:
-        # quantize_dynamic logs a pre-processing hint on the root logger at every call.
-        root.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with quiet_quantizer():
             # Per-channel weight scales roughly halve the logit error of per-tensor ones on BERT.
             quantize_dynamic(str(source), str(destination), weight_type=QuantType.QInt8, per_channel=True)
     except Exception as exc:
         raise ExportError("INT8 dynamic quantisation", f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        root.setLevel(level)

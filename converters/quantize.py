@@ -11,10 +11,6 @@ needs for INT8 (docs/converters.md, "INT8: dynamic or static").
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from converters.errors import ConversionError, ExportError
+from converters.optimize import quiet_quantizer
 
 INT8_MODES = ("dynamic", "static")
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -94,13 +91,8 @@ def quantize_static_int8(
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    root = logging.getLogger()
-    level = root.level
     try:
-        # quantize_static logs a pre-processing hint on the root logger at every call.
-        root.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with quiet_quantizer():
             quantize_static(
                 str(source),
                 str(destination),
@@ -115,8 +107,6 @@ def quantize_static_int8(
             )
     except Exception as exc:
         raise ExportError(f"INT8 static quantisation ({method} calibration)", f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        root.setLevel(level)
     return {
         "mode": "static",
         "format": "QDQ",
