@@ -87,6 +87,19 @@ _KINDS = {
 """The RpcMethodHandler field that holds the behaviour, by (request streams, response streams)."""
 
 
+def behavior_field(handler: grpc.RpcMethodHandler) -> str:
+    """Which of ``handler``'s four behaviour fields its kind uses (``unary_unary`` ...)."""
+    return _KINDS[(handler.request_streaming, handler.response_streaming)]
+
+
+def with_behavior(
+    handler: grpc.RpcMethodHandler, behavior: Callable[..., Any], deserializer: Callable[[bytes], Any] | None
+) -> grpc.RpcMethodHandler:
+    """A handler of ``handler``'s kind and response serializer that runs ``behavior`` on what
+    ``deserializer`` makes of the request bytes (None: the bytes themselves)."""
+    return handler._replace(request_deserializer=deserializer, **{behavior_field(handler): behavior})
+
+
 async def _refuse(context: grpc.aio.ServicerContext, error: GatewiseError, warn: Callable[[str], None]) -> None:
     if isinstance(error, MalformedMessage):
         warn(f"refused a request that does not parse: {error.message} (from {context.peer()})")
@@ -107,8 +120,7 @@ def wrap_handler(
     """``handler`` with a deserializer that cannot raise and, given a ``drain``, admission;
     ``warn`` logs a refused message (rate-limited)."""
     streaming_in = handler.request_streaming
-    kind = _KINDS[(streaming_in, handler.response_streaming)]
-    behavior = getattr(handler, kind)
+    behavior = getattr(handler, behavior_field(handler))
 
     def enter(request: Any) -> Any:
         """The check every call makes before its behaviour: admitted, then decoded."""
@@ -137,9 +149,7 @@ def wrap_handler(
             except (MalformedMessage, ShuttingDown) as exc:
                 await _refuse(context, exc, warn)
 
-    return handler._replace(
-        request_deserializer=_safe_deserializer(method, handler.request_deserializer), **{kind: wrapped}
-    )
+    return with_behavior(handler, wrapped, _safe_deserializer(method, handler.request_deserializer))
 
 
 class _WrappedGenericHandler(grpc.GenericRpcHandler):

@@ -22,7 +22,7 @@ from typing import Any
 
 import grpc
 
-from gateway.admission import Undecodable
+from gateway.admission import Undecodable, with_behavior
 from gateway.security.principal import PRINCIPAL, Principal
 from gateway.security.rules import RULES, Rule, authorise, is_exempt
 from gateway.security.tokens import Authenticator
@@ -101,7 +101,7 @@ def _refusing(
         call.refused(principal, error.status)
         await context.abort(error.status, error.message)
 
-    return _handler(handler, refuse, deserializer=None)
+    return with_behavior(handler, refuse, None)
 
 
 def _checked(handler: grpc.RpcMethodHandler, call: _Call, principal: Principal, rule: Rule) -> grpc.RpcMethodHandler:
@@ -114,7 +114,7 @@ def _checked(handler: grpc.RpcMethodHandler, call: _Call, principal: Principal, 
             PRINCIPAL.set(principal)
             return await behavior(request, context)
 
-        return _handler(handler, unary)
+        return with_behavior(handler, unary, handler.request_deserializer)
     if handler.stream_stream is not None:
         stream = handler.stream_stream
 
@@ -126,7 +126,7 @@ def _checked(handler: grpc.RpcMethodHandler, call: _Call, principal: Principal, 
             if refused:
                 await _abort(context, refused[0])
 
-        return _handler(handler, streaming)
+        return with_behavior(handler, streaming, handler.request_deserializer)
     # The inference service has no other kinds; refuse rather than let one through unchecked.
     error = _Unsupported(f"{call.method} is not served with authentication on")
     return _refusing(handler, call, error, principal.name)
@@ -166,24 +166,3 @@ async def _abort(context: grpc.aio.ServicerContext, error: Forbidden) -> None:
 
 class _Unsupported(GatewiseError):
     status = grpc.StatusCode.UNIMPLEMENTED
-
-
-_KINDS = {
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
-}
-_KEEP = object()
-
-
-def _handler(
-    original: grpc.RpcMethodHandler, behavior: Callable[..., Any], deserializer: Any = _KEEP
-) -> grpc.RpcMethodHandler:
-    """A handler of ``original``'s kind and serializers running ``behavior``."""
-    make = _KINDS[(original.request_streaming, original.response_streaming)]
-    return make(
-        behavior,
-        request_deserializer=original.request_deserializer if deserializer is _KEEP else deserializer,
-        response_serializer=original.response_serializer,
-    )
