@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from served import NER_LABELS, SENTIMENT
+from typer.testing import CliRunner
 
 from converters import export_transformer
+from converters.cli import convert_app
 from converters.testing import tiny_checkpoint
 
 _CHECKPOINTS: dict[tuple[Any, ...], Path] = {}
@@ -54,3 +56,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory, checkpoint: Callable[...,
         return built[key]
 
     return make
+
+
+def convert_onnx_cli(checkpoint_dir: Path, repository: Path, *options: str) -> tuple[int, str]:
+    """``gatewise convert onnx`` on a tiny classifier as entry ``m`` (max length 32, quiet):
+    its exit code and what it printed on stderr."""
+    arguments = ["onnx", str(checkpoint_dir), "--task", "text-classification", "--repository", str(repository)]
+    arguments += ["--name", "m", "--max-length", "32", "--quiet", *options]
+    result = CliRunner().invoke(convert_app, arguments)
+    return result.exit_code, result.stderr

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
+from converter_fixtures import checkpoint, convert_onnx_cli, exported  # noqa: F401 - pytest fixtures
 from tokenizers import Tokenizer
-from typer.testing import CliRunner
 
 from converters.cli import convert_app
 from converters.errors import DriftError, SampleError
@@ -23,7 +22,6 @@ from converters.samples import MIN_SAMPLES, load_samples, read_samples
 from converters.text import encode
 from converters.validate import CLEAR_MARGIN, TOLERANCES, check, compare, failures, top1_margin
 
-runner = CliRunner()
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -37,27 +35,6 @@ def write_jsonl(path: Path, texts: list[str]) -> Path:
     lines = [json.dumps({"label": LABELS[i % 3], "text": text, "id": i}) for i, text in enumerate(texts)]
     path.write_text("\n".join(lines[:5] + [""] + lines[5:]) + "\n", encoding="utf-8")
     return path
-
-
-def convert(checkpoint_dir: Path, repository: Path, *options: str) -> tuple[int, str]:
-    result = runner.invoke(
-        convert_app,
-        [
-            "onnx",
-            str(checkpoint_dir),
-            "--task",
-            "text-classification",
-            "--repository",
-            str(repository),
-            "--name",
-            "m",
-            "--max-length",
-            "32",
-            "--quiet",
-            *options,
-        ],
-    )
-    return result.exit_code, result.stderr
 
 
 def figures(entry: Path) -> list[dict]:
@@ -81,7 +58,7 @@ def test_the_same_texts_give_identical_figures_and_verdict_as_txt_and_jsonl(chec
     verdicts = {}
     for suffix, write in ((".txt", write_txt), (".jsonl", write_jsonl)):
         samples = write(tmp_path / f"held-out{suffix}", texts)
-        code, stderr = convert(checkpoint("bert"), tmp_path / suffix[1:], "--int8", "--samples", str(samples))
+        code, stderr = convert_onnx_cli(checkpoint("bert"), tmp_path / suffix[1:], "--int8", "--samples", str(samples))
         verdicts[suffix] = code, figures(tmp_path / suffix[1:] / "m") if code == 0 else stderr
     assert verdicts[".txt"][0] == verdicts[".jsonl"][0] == 0, verdicts
     assert verdicts[".txt"][1] == verdicts[".jsonl"][1]
@@ -242,7 +219,9 @@ def test_a_bad_samples_file_says_what_to_do_and_writes_nothing(
     before = snapshot(repository)
     samples = tmp_path / name
     samples.write_text(content, encoding="utf-8")
-    code, stderr = convert(Path("/nonexistent-checkpoint"), repository, "--version", "2", "--samples", str(samples))
+    code, stderr = convert_onnx_cli(
+        Path("/nonexistent-checkpoint"), repository, "--version", "2", "--samples", str(samples)
+    )
     assert code == 1
     assert "error: samples file" in stderr and "Nothing was written" in stderr
     assert re.search(message, stderr.replace("\n", "")), stderr

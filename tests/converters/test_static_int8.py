@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
+from converter_fixtures import checkpoint, convert_onnx_cli, exported  # noqa: F401 - pytest fixtures
 from tokenizers import Tokenizer
-from typer.testing import CliRunner
 
-from converters.cli import convert_app
 from converters.errors import ConversionError
 from converters.runtime import run_onnx
 from converters.samples import MIN_SAMPLES, load_samples
@@ -24,32 +22,10 @@ from converters.text import encode
 from converters.transformer import export_transformer
 from gateway.config import load_config
 
-runner = CliRunner()
 TEXTS = load_samples()
 CALIBRATION = tuple(TEXTS)
 INVARIANCE = 1e-5
 """How far a row's logits may move between batches for static INT8: float reordering only."""
-
-
-def convert(checkpoint_dir: Path, repository: Path, *options: str) -> tuple[int, str]:
-    result = runner.invoke(
-        convert_app,
-        [
-            "onnx",
-            str(checkpoint_dir),
-            "--task",
-            "text-classification",
-            "--repository",
-            str(repository),
-            "--name",
-            "m",
-            "--max-length",
-            "32",
-            "--quiet",
-            *options,
-        ],
-    )
-    return result.exit_code, result.stderr
 
 
 def batch_drift(entry: Path, row: str) -> float:
@@ -114,7 +90,7 @@ def test_cli_calibrates_on_a_jsonl_file_with_the_method_named(checkpoint, tmp_pa
     """``--int8-mode static --calibration FILE --calibration-method M`` prints and records M."""
     calibration = tmp_path / "calibration.jsonl"
     calibration.write_text("".join(json.dumps({"label": 0, "text": text}) + "\n" for text in TEXTS))
-    code, stderr = convert(
+    code, stderr = convert_onnx_cli(
         checkpoint("bert"),
         tmp_path / "repo",
         "--int8-mode",
@@ -144,7 +120,7 @@ def test_inconsistent_int8_options_fail_with_what_to_pass_and_write_nothing(
     checkpoint, tmp_path: Path, options: list[str], advice: str
 ) -> None:
     """Static INT8 without calibration data, or calibration options without it, is refused before any step runs."""
-    code, stderr = convert(checkpoint("bert"), tmp_path / "repo", *options)
+    code, stderr = convert_onnx_cli(checkpoint("bert"), tmp_path / "repo", *options)
     assert code == 1
     assert re.search(advice, " ".join(stderr.split())), stderr
     assert not (tmp_path / "repo").exists()
@@ -185,7 +161,7 @@ def test_a_bad_calibration_file_fails_with_advice_and_writes_nothing(
     """Calibration files are read by the same reader as --samples, and refusals point to --calibration."""
     calibration = tmp_path / name
     calibration.write_text(content)
-    code, stderr = convert(
+    code, stderr = convert_onnx_cli(
         checkpoint("bert"), tmp_path / "repo", "--int8-mode", "static", "--calibration", str(calibration)
     )
     message = " ".join(stderr.split())

@@ -9,8 +9,8 @@ import pytest
 
 from converters.samples import load_samples
 from plugins.common.pooling import l2_normalize, pool
-from plugins.context import BatchContext, ModelConfigView, ModelContext
-from plugins.testing import tiny_tokenizer
+from plugins.context import BatchContext, ModelContext
+from plugins.testing import model_context, tiny_tokenizer
 from plugins.text import feature_extraction as plugin
 from protos.tensors import TensorSpec
 
@@ -20,19 +20,13 @@ MASK = np.array([[1, 1, 0], [1, 0, 0]])
 
 
 def context(tmp_path: Path, output: TensorSpec, **parameters: object) -> ModelContext:
-    tiny_tokenizer(tmp_path / "m" / "assets", train_on=load_samples())
-    config = ModelConfigView(plugin="feature-extraction", parameters=dict(parameters))
-    return ModelContext(
-        name="m",
-        version="1",
-        config=config,
-        path=tmp_path / "m" / "1",
-        engine_inputs=(
-            TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
-            TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1)),
-        ),
-        engine_outputs=(output,),
-    )
+    model = model_context(
+        tmp_path, "m", plugin="feature-extraction", parameters=dict(parameters),
+        engine_inputs=[("input_ids", "INT64", (-1, -1)), ("attention_mask", "INT64", (-1, -1))],
+        engine_outputs=[output],
+    )  # fmt: skip
+    tiny_tokenizer(model.assets, train_on=load_samples())
+    return model
 
 
 def test_mean_pooling_ignores_padding() -> None:

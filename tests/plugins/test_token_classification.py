@@ -11,11 +11,10 @@ from tokenizers import Tokenizer
 
 from converters.samples import load_samples
 from plugins.common.bio import split_tag
-from plugins.context import BatchContext, ModelConfigView, ModelContext
-from plugins.testing import tiny_tokenizer
+from plugins.context import BatchContext, ModelContext
+from plugins.testing import model_context, tiny_tokenizer
 from plugins.text import token_classification as plugin
 from plugins.text.token_classification import merge_entities, word_tags
-from protos.tensors import TensorSpec
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -27,20 +26,12 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
 
 @pytest.fixture
 def model(tmp_path: Path, tokenizer) -> ModelContext:
-    (tmp_path / "m" / "assets").mkdir(parents=True)
-    tokenizer.save(str(tmp_path / "m" / "assets" / "tokenizer.json"))
-    config = ModelConfigView(plugin="token-classification", labels=tuple(LABELS), parameters={"max_length": 64})
-    context = ModelContext(
-        name="m",
-        version="1",
-        config=config,
-        path=tmp_path / "m" / "1",
-        engine_inputs=(
-            TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
-            TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1)),
-        ),
-        engine_outputs=(TensorSpec(name="logits", datatype="FP32", shape=(-1, -1, 5)),),
-    )
+    context = model_context(
+        tmp_path, "m", plugin="token-classification", labels=LABELS, parameters={"max_length": 64},
+        engine_inputs=[("input_ids", "INT64", (-1, -1)), ("attention_mask", "INT64", (-1, -1))],
+        engine_outputs=[("logits", "FP32", (-1, -1, 5))],
+    )  # fmt: skip
+    tokenizer.save(str(context.assets / "tokenizer.json"))
     plugin.gatewise_model_load(context)
     return context
 
