@@ -144,8 +144,7 @@ def _preload_cuda() -> None:
 def _graph_inputs(path: Path) -> dict[str, tuple[int, ...]]:
     """The model's input shapes (-1 where dynamic), read by a CPU session before the GPU one is made."""
     probe = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return {node.name: tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in node.shape or [])
-            for node in probe.get_inputs()}  # fmt: skip
+    return {spec.name: spec.shape for spec in map(_spec, probe.get_inputs())}
 
 
 def _spec(node: ort.NodeArg) -> TensorSpec:
