@@ -97,3 +97,35 @@ def test_stream_client_stops_every_caller_once_when_the_stream_fails_or_ends(abo
 
     row = asyncio.run(scenario())
     assert row.errors == 8
+
+
+def test_compare_model_reports_throughput_accuracy_and_agreement_of_an_int8_entry(tmp_path: Path) -> None:
+    """--compare-model: the FP32 tiny classifier beside its dynamic INT8 conversion, through one gateway."""
+    import json
+    import shutil
+
+    from converters.optimize import quantize_int8
+    from gatewise_lab.bench.compare import run_compare
+
+    repository = build_repository(tmp_path / "models")
+    fp32, int8 = repository / "tiny-sentiment", repository / "tiny-sentiment-int8"
+    (int8 / "1").mkdir(parents=True)
+    shutil.copytree(fp32 / "assets", int8 / "assets")
+    quantize_int8(fp32 / "1" / "model.onnx", int8 / "1" / "model.onnx")
+    config = (fp32 / "config.toml").read_text().replace('name = "tiny-sentiment"', 'name = "tiny-sentiment-int8"')
+    (int8 / "config.toml").write_text(config)
+    held_out = tmp_path / "held_out.jsonl"
+    rows = [("good movie", "positive"), ("awful service", "negative"), ("the price", "neutral")] * 7
+    held_out.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows))
+    console = Console(record=True, width=240)
+    results = run_compare(
+        repository, ["tiny-sentiment", "tiny-sentiment-int8"], 4, 0.3, 2, 1, console, held_out
+    )  # fmt: skip
+    assert [result.model for result in results] == ["tiny-sentiment", "tiny-sentiment-int8"]
+    for result in results:
+        assert result.row.errors == 0 and result.row.rows_per_s > 0, result
+        assert result.accuracy == 1.0 and result.agreement == 1.0, result
+    printed = console.export_text()
+    assert "tiny-sentiment-int8 vs tiny-sentiment: throughput" in printed
+    assert "held-out agreement 100.00% (met: target >= 98%)" in printed
+    assert "accuracy +0.00 points (met: target within one point)" in printed

@@ -37,10 +37,28 @@ def bench(
     rounds: Annotated[int, Opt(min=1, help="Interleaved rounds; each row reports its median round.")] = 3,
     workers: Annotated[int, Opt(help="Server worker processes.")] = 1,
     perf_analyzer: Annotated[bool, Opt(help="Also measure with perf_analyzer when it is installed.")] = True,
+    compare_model: Annotated[
+        list[str] | None,
+        Opt(
+            help="An entry to compare with --model (e.g. its INT8 conversion; repeat for more): instead of the full "
+            "bench, rows/s at the highest --concurrency through the gateway and held-out accuracy and agreement "
+            "with --model for each."
+        ),
+    ] = None,
+    held_out: Annotated[
+        Path | None, Opt(help="Held-out .jsonl ('text', 'label') for --compare-model; default: finance's.")
+    ] = None,
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
 
+    if compare_model:
+        from gatewise_lab.bench.compare import DEFAULT_HELD_OUT, run_compare
+
+        models = [model, *compare_model]
+        top = max(concurrency)
+        run_compare(repository, models, top, seconds, rounds, workers, Console(), held_out or DEFAULT_HELD_OUT)
+        return
     from gatewise_lab.bench.run import run_bench
 
     run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds, perf_analyzer)

@@ -1,0 +1,99 @@
+"""The host's instruction set, and the INT8 settings it calls for.
+
+ONNX Runtime's x86 INT8 kernels multiply unsigned 8-bit activations by signed 8-bit weights
+(U8S8). Without VNNI, AVX2 and AVX-512 do it with ``vpmaddubsw``, which adds two products
+into a signed 16-bit sum that saturates; weights quantised to 7 bits (``reduce_range``)
+keep the sum in range. VNNI (``vpdpbusd``: AVX512_VNNI, or AVX_VNNI) accumulates in 32 bits
+and needs no such cut. Per-channel weight scales help accuracy everywhere, and ORT's own
+guidance pairs them with ``reduce_range`` on non-VNNI x86 (onnxruntime.ai, "Quantize ONNX
+models": "When to use reduce-range and per-channel quantization?").
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+"""/proc/cpuinfo flags of a 32-bit-accumulating INT8 dot product (AMX implies VNNI)."""
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """What the quantiser is told for this host, and why."""
+
+    isa: str
+    """The instruction set INT8 runs on: ``avx512-vnni``, ``avx-vnni``, ``avx512``, ``avx2``, ``arm64``, ``other``."""
+    reduce_range: bool
+    per_channel: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The first CPU's flags (x86 ``flags``, Arm ``Features``); empty where the file cannot be read."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name as /proc/cpuinfo gives it, else what ``platform`` knows."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def instruction_set(flags: Iterable[str], machine: str | None = None) -> str:
+    """The widest INT8 path ``flags`` offer: VNNI first, then AVX-512, AVX2; ``arm64`` or ``other`` elsewhere."""
+    found = set(flags)
+    machine = (machine or platform.machine()).lower()
+    if "avx512_vnni" in found or "amx_int8" in found:
+        return "avx512-vnni"
+    if "avx_vnni" in found:
+        return "avx-vnni"
+    if "avx512f" in found and "avx512bw" in found:
+        return "avx512"
+    if "avx2" in found:
+        return "avx2"
+    if machine in ("aarch64", "arm64"):
+        return "arm64"
+    return "other"
+
+
+def int8_settings(flags: Iterable[str], machine: str | None = None) -> Int8Settings:
+    """``reduce_range`` and ``per_channel`` for a host with ``flags`` (see the module docstring)."""
+    isa = instruction_set(flags, machine)
+    if isa in ("avx512", "avx2"):
+        return Int8Settings(
+            isa,
+            reduce_range=True,
+            per_channel=True,
+            reason=f"{isa} without VNNI: U8S8 products saturate 16-bit sums, so weights use 7 bits (reduce_range), "
+            "as ONNX Runtime advises with per-channel scales on non-VNNI x86",
+        )
+    if isa in ("avx512-vnni", "avx-vnni"):
+        reason = f"{isa}: VNNI accumulates INT8 products in 32 bits, no saturation, so full 8-bit weights"
+    else:
+        reason = f"{isa}: not x86 AVX2/AVX-512, where the U8S8 saturation that reduce_range avoids happens"
+    return Int8Settings(isa, reduce_range=False, per_channel=True, reason=reason)
+
+
+def host_int8_settings() -> Int8Settings:
+    """``int8_settings`` for the machine this runs on."""
+    return int8_settings(cpu_flags())
