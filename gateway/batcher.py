@@ -16,6 +16,12 @@ request of the batch, none is dropped. Errors pass through unchanged: they were 
 GatewiseErrors where the plugin or the engine was called. Futures are only ever set on
 the event loop.
 
+Explanation rows (``Pending.background``) wait in a queue of their own and only fill the
+room that ordinary requests leave in a batch: a batch is formed from ordinary requests
+first, so explanations never delay an ordinary request by more than the one batch that
+may already be running when it arrives. They are due at once (nothing to wait for) and
+run as full batches when no ordinary request is queued.
+
 A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 """
 
@@ -57,6 +63,8 @@ class Pending:
     future: asyncio.Future = field(default=None)  # type: ignore[assignment]
     trace: Any = None
     """The request's trace context when tracing is on (``gateway.tracing.current()``)."""
+    background: bool = False
+    """Explanation rows: they fill what room ordinary requests leave in a batch."""
 
 
 RunBatch = Callable[[Sequence[Pending], int], Sequence[Any]]
@@ -77,6 +85,8 @@ class DynamicBatcher:
         """Guards ``_queue``, ``_free`` and ``_closed``: the loop queues requests and hands batches to
         free instances; an instance that finishes takes its next batch itself."""
         self._queue: list[Pending] = []
+        self._background: list[Pending] = []
+        """Explanation rows, oldest first; bounded by ``max_queue_size`` on their own."""
         self._free = list(range(instances))
         self._inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(instances)]
         self._threads: list[threading.Thread] = []
@@ -89,7 +99,7 @@ class DynamicBatcher:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._background)
 
     def start(self) -> None:
         """Start one thread per instance; needs the running event loop."""
@@ -113,17 +123,19 @@ class DynamicBatcher:
         pending.future = self._loop.create_future()
         pending.enqueued = time.monotonic()
         with self._lock:
-            if len(self._queue) >= self._config.max_queue_size:
+            queued = self._background if pending.background else self._queue
+            if len(queued) >= self._config.max_queue_size:
                 self._fail_expired(self._remove_dead(pending.enqueued))
-            if len(self._queue) >= self._config.max_queue_size:
+                queued = self._background if pending.background else self._queue
+            if len(queued) >= self._config.max_queue_size:
                 raise QueueFull(self.name, self._config.max_queue_size)
-            self._queue.append(pending)
+            queued.append(pending)
         self._schedule_dispatch()
         return await pending.future
 
     async def drain(self) -> None:
         """Wait until nothing is queued or running (used when a model version retires)."""
-        while self._queue or not self._idle.is_set():
+        while self._queue or self._background or not self._idle.is_set():
             await asyncio.sleep(0.005)
 
     async def close(self) -> None:
@@ -131,7 +143,7 @@ class DynamicBatcher:
         than hanging; running batches finish, then the instance threads end."""
         with self._lock:
             self._closed = True
-            queued, self._queue = self._queue, []
+            queued, self._queue, self._background = self._queue + self._background, [], []
         if self._timer is not None:
             self._timer.cancel()
         for pending in queued:
@@ -204,27 +216,28 @@ class DynamicBatcher:
         them; the expired requests are failed on the loop.
         """
         expired = self._remove_dead(now)
-        if self._closed or not self._queue:
+        if self._closed or not (self._queue or self._background):
             return None, expired, None
+        limit = self._config.max_batch_size
         rows = sum(pending.rows for pending in self._queue)
-        full = rows >= self._config.max_batch_size or rows in self._config.preferred_batch_sizes
-        due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
-        if not full and now < due:
-            return None, expired, due
-        batch, self._queue = length_policy.take(self._queue, rows, self._config.max_batch_size)
+        if not self._background:
+            full = rows >= limit or rows in self._config.preferred_batch_sizes
+            due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
+            if not full and now < due:
+                return None, expired, due
+        batch, self._queue = length_policy.take(self._queue, rows, limit) if self._queue else ([], [])
+        room = limit - sum(pending.rows for pending in batch)
+        while self._background and (self._background[0].rows <= room or not batch):
+            filler = self._background.pop(0)
+            batch.append(filler)
+            room -= filler.rows
         return batch, expired, None
 
     def _remove_dead(self, now: float) -> list[Pending]:
         """Drop requests whose client cancelled or whose deadline passed; return the expired ones."""
-        alive, expired = [], []
-        for pending in self._queue:
-            if pending.future.done():  # cancelled by its client
-                continue
-            if pending.deadline is not None and now >= pending.deadline:
-                expired.append(pending)
-                continue
-            alive.append(pending)
-        self._queue = alive
+        expired: list[Pending] = []
+        self._queue = _alive(self._queue, now, expired)
+        self._background = _alive(self._background, now, expired)
         return expired
 
     # ---------------------------------------------------------------- instance threads
@@ -247,3 +260,16 @@ class DynamicBatcher:
             freed = instance if following is None else None
             self._loop.call_soon_threadsafe(self._finished, freed, batch, results, expired)
             batch = following if following is not None else inbox.get()
+
+
+def _alive(queued: list[Pending], now: float, expired: list[Pending]) -> list[Pending]:
+    """``queued`` without the cancelled requests and those past their deadline (appended to ``expired``)."""
+    alive = []
+    for pending in queued:
+        if pending.future.done():  # cancelled by its client
+            continue
+        if pending.deadline is not None and now >= pending.deadline:
+            expired.append(pending)
+            continue
+        alive.append(pending)
+    return alive

@@ -15,6 +15,7 @@ Nothing is translated twice: errors reach the servicer as they were raised.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -218,6 +219,31 @@ class ServedModel:
         self.metrics.queue_depth.set(self._batcher.queue_depth + 1)
         result: InferResult = await self._batcher.submit(pending)
         return result
+
+    async def run_rows(self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None) -> Tensors:
+        """Background rows (an explanation's coalitions) through the batcher; their outputs, in order.
+
+        Queued in chunks of a quarter batch, so they can fill the room ordinary requests
+        leave in a batch (``DynamicBatcher``) and never make one wait for a whole batch of them.
+        """
+        if self._batcher is None:
+            raise ModelNotReady(self.name, "not started")
+        chunk = max(1, self.config.max_batch_size // 4)
+        pendings = []
+        for start in range(0, rows, chunk):
+            part = {name: array[start : start + chunk] for name, array in inputs.items()}
+            pendings.append(
+                Pending(
+                    inputs=part,
+                    parameters=parameters,
+                    rows=min(chunk, rows - start),
+                    length=length_policy.length_of(part, self._length_input),
+                    deadline=deadline,
+                    background=True,
+                )
+            )
+        results: list[InferResult] = await asyncio.gather(*(self._batcher.submit(pending) for pending in pendings))
+        return _concatenate([result.outputs for result in results])
 
     def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
         """Worker thread: run ``batch`` on engine ``instance``; one result or error per request."""

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gateway import __version__, metrics, tracing
+from gateway import explain as explanations
 from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
 from gateway.drain import Drain
 from gateway.model import ServedModel
@@ -240,9 +241,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
             requested = _requested_outputs(model, request)
             parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
+            explaining = explanations.wanted(model, requested, parameters)
+            if explaining and explanations.OUTPUT not in requested:
+                requested.append(explanations.OUTPUT)
+            chosen = explanations.options(model, parameters, self.settings.max_explain_samples)
             remaining = context.time_remaining()
             deadline = None if remaining is None else time.monotonic() + remaining
             result = await model.infer(inputs, rows, parameters, deadline)
+            if explaining or set(requested) & set(model.signature.derived):
+                derived = await explanations.explain(model, inputs, result.outputs, rows, parameters, chosen, deadline)
+                result.outputs.update(derived)
             response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
             encode_outputs(response, ((name, result.outputs[name]) for name in requested))
             for name, value in result.parameters.items():
@@ -301,9 +309,11 @@ def principal_of(context: grpc.aio.ServicerContext) -> str:
 
 
 def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> list[str]:
+    """The outputs to answer with: those the request names, else every public one but ``explanation``,
+    which costs extra model runs and is only ever computed when asked for."""
     public = [spec.name for spec in model.signature.outputs]
     if not request.outputs:
-        return public
+        return [name for name in public if name != explanations.OUTPUT]
     names = [output.name for output in request.outputs]
     unknown = [name for name in names if name not in public]
     if unknown:

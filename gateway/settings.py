@@ -35,6 +35,8 @@ class ServerSettings(BaseSettings):
     """Largest gRPC message accepted or sent, in bytes."""
     max_string_bytes: int = Field(default=1024 * 1024, ge=1)
     """Largest single BYTES element accepted, in bytes."""
+    max_explain_samples: int = Field(default=2048, ge=1)
+    """Largest ``explain_samples`` a request may ask for: coalitions evaluated per explained row."""
     max_concurrent_streams: int = Field(default=256, ge=1)
     """Most concurrent streams per HTTP/2 connection."""
     max_connection_age_s: float | None = Field(default=None, gt=0)

@@ -14,13 +14,16 @@ change; this module re-exports what a plugin needs, the way ``pytest`` fronts ``
 """
 
 from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
+from plugins.explain import EXPLANATION_OUTPUT, Explainer, Unit
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginManager
 from protos.errors import GatewiseError, InvalidInput
 from protos.tensors import TensorSpec
 
 __all__ = [
+    "EXPLANATION_OUTPUT",
     "BatchContext",
+    "Explainer",
     "GatewiseError",
     "InvalidInput",
     "ModelConfigView",
@@ -29,5 +32,6 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "Tensors",
+    "Unit",
     "hookimpl",
 ]

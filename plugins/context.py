@@ -24,6 +24,9 @@ class Signature:
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    derived: tuple[str, ...] = ()
+    """Outputs that postprocess does not return: the gateway builds them from the row's
+    explanation (``Explainer.derive``), and only for requests that get them."""
 
 
 @dataclass(frozen=True)

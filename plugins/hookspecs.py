@@ -9,8 +9,10 @@ the event loop included, so it must be quick and must not block.
 
 Order for one model: ``gatewise_model_load`` -> ``gatewise_model_signature`` ->
 ``gatewise_warmup_inputs`` (then the model is ready), then per batch
-``gatewise_preprocess`` -> engine -> ``gatewise_postprocess``, and per request
-``gatewise_request_finished`` (in the audit thread). ``gatewise_redact_log`` runs per log line.
+``gatewise_preprocess`` -> engine -> ``gatewise_postprocess``, per row a client asked to have
+explained ``gatewise_explainer`` (its perturbed rows then run as ordinary batches), and per
+request ``gatewise_request_finished`` (in the audit thread). ``gatewise_redact_log`` runs per
+log line.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import pluggy
 
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.explain import Explainer
 
 PROJECT = "gatewise"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -89,6 +92,26 @@ def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchCont
     row per public input row (first dimension = ``batch.size``), so the gateway can hand
     each request its own rows. Stops at first non-None result; None returns the engine's
     outputs unchanged.
+    """
+
+
+@hookspec(firstresult=True)
+def gatewise_explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict) -> Explainer | None:
+    """Called once per row a client asked to have explained, in a worker thread, after the
+    row was inferred; only for models whose signature lists the ``explanation`` output
+    (``gatewise.EXPLANATION_OUTPUT``).
+
+    ``inputs`` and ``outputs`` hold that one row's public tensors (first dimension 1);
+    ``parameters`` are the request's (``explain_label`` names the class to explain).
+    Returns an ``Explainer``: the units to weigh (words of the text *after* redaction, a
+    masked span as one unit whose text is its tag; or features), how to build public
+    inputs for any coalition of kept units, and which output number is explained. The
+    gateway picks the coalitions (exact Shapley values where ``explain_samples`` allows
+    every one, else KernelSHAP with a fixed seed), runs them through this model's batcher
+    as ordinary rows and answers with ``{"label", "target", "base_value", "value",
+    "attributions": [{"text", "start", "end", "weight"} | {"feature", "value", "weight"}]}``.
+    Raise ``ValueError`` for a bad ``explain_label`` (INVALID_ARGUMENT). Stops at first
+    non-None result; None answers INVALID_ARGUMENT "cannot explain". See docs/explanations.md.
     """
 
 

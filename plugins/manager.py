@@ -18,6 +18,7 @@ import pluggy
 
 from plugins import hookspecs, metrics
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.explain import Explainer
 from protos.errors import InvalidInput, PluginError
 
 log = logging.getLogger("gatewise.plugins")
@@ -40,6 +41,7 @@ MODEL_HOOKS = (
     "gatewise_warmup_inputs",
     "gatewise_preprocess",
     "gatewise_postprocess",
+    "gatewise_explainer",
 )
 
 
@@ -304,3 +306,8 @@ class ModelHooks:
 
     def postprocess(self, model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors | None:
         return self._call("gatewise_postprocess", model=model, outputs=outputs, batch=batch)
+
+    def explainer(
+        self, model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]
+    ) -> Explainer | None:
+        return self._call("gatewise_explainer", model=model, inputs=inputs, outputs=outputs, parameters=parameters)

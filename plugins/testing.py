@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from plugins import shapley
 from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
+from plugins.explain import EXPLANATION_OUTPUT, coalition_values, document
 from plugins.manager import BUILTIN_PLUGINS, PluginManager
 from protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 
@@ -178,13 +180,41 @@ class PluginHarness:
         self._check(outputs, batch.size)
         return outputs
 
+    def explain(
+        self, inputs: Tensors, parameters: dict[str, Any] | None = None, *, samples: int = 256, seed: int = 0
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Explain a one-row request as the gateway does: (the ``explanation`` document, the derived outputs).
+
+        The coalitions run through ``infer_batch`` in batches of 64, in place of the gateway's batcher.
+        """
+        parameters = dict(parameters or {})
+        outputs = self.infer(inputs, parameters)
+        for name, array in outputs.items():
+            if array.shape[0] != 1:
+                raise AssertionError(f"explain() takes one row; output {name!r} has {array.shape[0]}")
+        explainer = self.hooks.explainer(self.model, inputs, outputs, parameters)
+        if explainer is None:
+            raise AssertionError("the plugin returned no explainer")
+        coalitions = shapley.plan(len(explainer.units), samples, seed)
+        perturbed = explainer.perturb(coalitions.masks)
+        total = len(coalitions.masks) * explainer.repeats
+        parts = []
+        for start in range(0, total, 64):
+            chunk = {name: array[start : start + 64] for name, array in perturbed.items()}
+            rows = min(64, total - start)
+            parts.append(self.infer_batch(chunk, BatchContext.single(rows, parameters)))
+        produced = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        answer = document(explainer, coalitions, coalition_values(explainer, produced, len(coalitions.masks)), seed)
+        return answer, explainer.derive([item["weight"] for item in answer["attributions"]])
+
     def _check(self, outputs: Tensors, rows: int) -> None:
         for name, value in outputs.items():
             if value.shape[0] != rows:
                 raise AssertionError(f"output {name!r} has {value.shape[0]} rows for a batch of {rows}")
         if self.signature is None:
             return
-        declared = {spec.name for spec in self.signature.outputs}
+        declared = {spec.name for spec in self.signature.outputs} - {EXPLANATION_OUTPUT.name}
+        declared -= set(self.signature.derived)
         if set(outputs) - declared or declared - set(outputs):
             raise AssertionError(f"outputs {sorted(outputs)} differ from the signature's {sorted(declared)}")
 

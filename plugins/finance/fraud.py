@@ -1,9 +1,9 @@
 """finance-fraud: transaction fields in; probability, decision and reasons out.
 
-The engine (exported by ``gatewise_lab.demo``) returns the probability and, per feature group,
-how many log-odds the score loses when that group is set to a typical legitimate value
-(ablation inside the ONNX graph; log-odds so that a saturated 0.999 still has reasons). Reasons are
-the groups that pushed the score up most, so serving needs neither torch nor a second engine call.
+The engine (exported by ``gatewise_lab.demo``) returns the probability. ``reasons`` and the
+``explanation`` come from Shapley values per field (``fraud_explainer``), which the gateway
+computes only for requests that get one of them: a client that asks for
+``fraud_probability`` and ``decision`` alone pays for one row.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ from typing import Any
 import numpy as np
 
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.finance.fraud_features import FIELDS, GROUP_NAMES, encode_rows
+from plugins.explain import EXPLANATION_OUTPUT, Explainer
+from plugins.finance import fraud_explainer
+from plugins.finance.fraud_features import FIELDS, encode_rows
 from protos.tensors import TensorSpec
 
 TASK = "transaction-fraud"
 JSON_INPUT = "transaction"
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_MAX_REASONS = 3
-MIN_CONTRIBUTION = 0.1
-"""Log-odds a group must add to the score to count as a reason."""
 OUTPUTS = (
     TensorSpec(name="fraud_probability", datatype="FP32", shape=(-1,)),
     TensorSpec(name="decision", datatype="BYTES", shape=(-1,)),
     TensorSpec(name="reasons", datatype="BYTES", shape=(-1,)),
+    EXPLANATION_OUTPUT,
 )
 
 
@@ -43,7 +43,7 @@ def signature(model: ModelContext) -> Signature:
         inputs = (TensorSpec(name=JSON_INPUT, datatype="BYTES", shape=(-1,)),)
     else:
         inputs = tuple(TensorSpec(name=name, datatype=datatype, shape=(-1,)) for name, datatype in FIELDS.items())
-    return Signature(inputs=inputs, outputs=OUTPUTS)
+    return Signature(inputs=inputs, outputs=OUTPUTS, derived=("reasons",))
 
 
 def rows_of(inputs: Tensors) -> list[dict[str, Any]]:
@@ -91,27 +91,17 @@ def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Ten
 
 def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
     probability = np.asarray(outputs["fraud_probability"], dtype=np.float32).reshape(-1)
-    contributions = np.asarray(outputs["contributions"], dtype=np.float32)
     default = float(model.parameters.get("threshold", DEFAULT_THRESHOLD))
     thresholds = [_threshold(value) for value in batch.parameter("threshold", default)]
-    limit = int(model.parameters.get("max_reasons", DEFAULT_MAX_REASONS))
     decisions = [b"decline" if p >= t else b"approve" for p, t in zip(probability, thresholds, strict=True)]
-    reasons = [json.dumps(top_reasons(row, limit)).encode() for row in contributions]
-    return {
-        "fraud_probability": probability,
-        "decision": np.array(decisions, dtype=object),
-        "reasons": np.array(reasons, dtype=object),
-    }
+    return {"fraud_probability": probability, "decision": np.array(decisions, dtype=object)}
 
 
-def top_reasons(contributions: np.ndarray, limit: int) -> list[dict[str, Any]]:
-    """The feature groups that raised the probability most, largest first."""
-    order = np.argsort(-contributions, kind="stable")
-    return [
-        {"feature": GROUP_NAMES[index], "contribution": round(float(contributions[index]), 4)}
-        for index in order[:limit]
-        if contributions[index] >= MIN_CONTRIBUTION
-    ]
+def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    label = parameters.get("explain_label")
+    if label not in (None, "", "fraud"):
+        raise ValueError(f"parameter 'explain_label' is {label!r}; finance-fraud explains only 'fraud'")
+    return fraud_explainer.explainer(model, rows_of(inputs)[0], JSON_INPUT if JSON_INPUT in inputs else None)
 
 
 def _threshold(value: Any) -> float:

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.finance import fraud, sentiment
+from plugins.explain import Explainer
+from plugins.finance import fraud, fraud_explainer, sentiment
 from plugins.hookspecs import hookimpl
 from plugins.text.encoding import load_tokenizer, warmup_texts
 
@@ -28,6 +30,7 @@ def gatewise_model_load(model: ModelContext) -> None:
         model.state["tokenizer"] = load_tokenizer(model)
     else:
         fraud.input_format(model)
+        model.state["background"] = fraud_explainer.load_background(model, fraud.ORDINARY_TRANSACTION)
 
 
 @hookimpl
@@ -48,3 +51,8 @@ def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContex
 @hookimpl
 def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
     return _task(model).postprocess(model, outputs, batch)
+
+
+@hookimpl
+def gatewise_explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    return _task(model).explainer(model, inputs, outputs, parameters)

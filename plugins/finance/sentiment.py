@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from plugins.common.abstention import abstain_labels, confidence_floors
 from plugins.common.masking import MaskedText, mask, redactions_tensor
+from plugins.common.words import classifier_explainer
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.explain import Explainer
 from plugins.finance.detectors import find_financial_identifiers
-from plugins.text.classification import classification_outputs, classification_signature
+from plugins.text.classification import classification_outputs, classification_signature, labels_of
 from plugins.text.encoding import decode_texts, tokenize_batch
 from protos.tensors import TensorSpec
 
@@ -43,3 +46,9 @@ def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> T
     result["label"] = abstain_labels(result["label"], result["score"], confidence_floors(model, batch))
     result["redactions"] = redactions_tensor(batch.state["masked"])
     return result
+
+
+def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    """Words of the redacted text: a card number is one unit, ``[CARD]``, never its digits."""
+    scores = outputs["scores"][0]
+    return classifier_explainer(masked_texts(inputs)[0], scores, labels_of(model, len(scores)), parameters)

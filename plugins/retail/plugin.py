@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from plugins.common.abstention import abstain_labels, confidence_floors
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.explain import Explainer
 from plugins.hookspecs import hookimpl
 from plugins.retail import search
-from plugins.text.classification import classification_outputs, classification_signature
+from plugins.text.classification import classification_outputs, classification_signature, explain_words
 from plugins.text.encoding import load_tokenizer, tokenize_batch, warmup_texts
 
 TASKS = ("text-classification", search.TASK)
@@ -51,3 +54,10 @@ def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchCont
     result = classification_outputs(model, outputs.get("logits", next(iter(outputs.values()))))
     result["label"] = abstain_labels(result["label"], result["score"], confidence_floors(model, batch))
     return result
+
+
+@hookimpl
+def gatewise_explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    if _is_search(model):
+        return search.explainer(model, inputs, outputs, parameters)
+    return explain_words(model, inputs, outputs, parameters)

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 
 from plugins.common import pooling
+from plugins.common.masking import mask
+from plugins.common.words import text_perturber, word_units
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.text.encoding import TEXT_INPUT, tokenize_batch
+from plugins.explain import EXPLANATION_OUTPUT, Explainer
+from plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
 from protos.tensors import TensorSpec
 
 TASK = "feature-extraction"
@@ -43,6 +46,7 @@ def signature(model: ModelContext) -> Signature:
         outputs=(
             TensorSpec(name="results", datatype="BYTES", shape=(-1,)),
             TensorSpec(name="embedding", datatype="FP32", shape=(-1, dim)),
+            EXPLANATION_OUTPUT,
         ),
     )
 
@@ -79,6 +83,21 @@ def rank(scores: np.ndarray, products: list[dict[str, str]], k: int) -> list[dic
     return [
         {"id": products[i]["id"], "title": products[i]["title"], "score": round(float(scores[i]), 4)} for i in order
     ]
+
+
+def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    """Which query words drove the top result's similarity: the cosine of each coalition's query with it."""
+    catalog = model.state["catalog_embeddings"]
+    top = int(np.argmax(catalog @ outputs["embedding"][0]))
+    product = model.state["products"][top]
+    units, spans = word_units(mask(decode_texts(inputs)[0], ()))
+    return Explainer(
+        label=product["id"],
+        target=f"similarity to {product['title']!r}",
+        units=units,
+        perturb=text_perturber(mask(decode_texts(inputs)[0], ()), spans),
+        value=lambda perturbed: np.asarray(perturbed["embedding"], dtype=np.float32) @ catalog[top],
+    )
 
 
 def _top_k(value: Any, size: int) -> int:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from plugins.common.masking import mask
+from plugins.common.words import classifier_explainer
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
+from plugins.explain import EXPLANATION_OUTPUT, Explainer
 from plugins.hookspecs import hookimpl
-from plugins.text.encoding import TEXT_INPUT, tokenize_batch
+from plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
 from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
 from protos.tensors import TensorSpec
 
@@ -46,8 +51,15 @@ def classification_signature(model: ModelContext) -> Signature:
             TensorSpec(name="label", datatype="BYTES", shape=(-1,)),
             TensorSpec(name="score", datatype="FP32", shape=(-1,)),
             TensorSpec(name="scores", datatype="FP32", shape=(-1, num_labels)),
+            EXPLANATION_OUTPUT,
         ),
     )
+
+
+def explain_words(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    """A text classifier's explainer for a model that sees the client's text unredacted."""
+    scores = outputs["scores"][0]
+    return classifier_explainer(mask(decode_texts(inputs)[0], ()), scores, labels_of(model, len(scores)), parameters)
 
 
 @hookimpl
@@ -64,3 +76,8 @@ def gatewise_preprocess(model: ModelContext, inputs: Tensors, batch: BatchContex
 def gatewise_postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
     logits = outputs.get("logits", next(iter(outputs.values())))
     return classification_outputs(model, logits)
+
+
+@hookimpl
+def gatewise_explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
+    return explain_words(model, inputs, outputs, parameters)

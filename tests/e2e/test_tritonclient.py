@@ -47,6 +47,7 @@ def test_model_metadata_is_the_public_text_signature(client: triton.InferenceSer
         ("label", "BYTES"),
         ("score", "FP32"),
         ("scores", "FP32"),
+        ("explanation", "BYTES"),
     ]
 
 

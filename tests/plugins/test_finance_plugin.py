@@ -11,7 +11,7 @@ import pytest
 
 from plugins.finance import plugin as finance
 from plugins.finance.fraud import ORDINARY_TRANSACTION
-from plugins.finance.fraud_features import FIELDS, GROUP_NAMES, NUM_FEATURES, encode_rows
+from plugins.finance.fraud_features import FIELDS, NUM_FEATURES, encode_rows
 from plugins.testing import PluginHarness, assert_not_logged, capture_logs, model_context, texts, tiny_tokenizer
 from protos.errors import PluginError
 
@@ -93,27 +93,15 @@ BAD = {**GOOD, "amount": 2500.0, "hour": 3, "country_mismatch": True, "card_pres
 
 
 def _fraud_engine(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A linear scorer with per-group ablation in log-odds, as the exported graph computes it."""
-    weights = np.zeros(NUM_FEATURES, dtype=np.float32)
-    reference = encode_rows([GOOD])[0]
-    columns = {name: i for i, name in enumerate(GROUP_NAMES)}
+    """A scorer linear in log-odds, so each field's Shapley value is known: weight x (value - background)."""
     from plugins.finance.fraud_features import GROUPS
 
+    weights = np.zeros(NUM_FEATURES, dtype=np.float64)
     weights[GROUPS["country_mismatch"][0]] = 3.0
     weights[GROUPS["amount"][0]] = 0.5
     weights[GROUPS["hour"][2]] = 1.5
-    features = inputs["features"]
-
-    def logit(x: np.ndarray) -> np.ndarray:
-        return (x - reference) @ weights - 2.0
-
-    contributions = np.zeros((len(features), len(GROUP_NAMES)), dtype=np.float32)
-    for name, cols in GROUPS.items():
-        ablated = features.copy()
-        ablated[:, list(cols)] = reference[list(cols)]
-        contributions[:, columns[name]] = logit(features) - logit(ablated)
-    probability = 1 / (1 + np.exp(-logit(features)))
-    return {"fraud_probability": probability.astype(np.float32), "contributions": contributions}
+    log_odds = (inputs["features"] - encode_rows([GOOD])[0]) @ weights - 2.0
+    return {"fraud_probability": (1 / (1 + np.exp(-log_odds))).astype(np.float32)}
 
 
 @pytest.fixture(params=["tensors", "json"])
@@ -122,7 +110,7 @@ def fraud(tmp_path: Path, request: pytest.FixtureRequest) -> PluginHarness:
         tmp_path, "finance-fraud", plugin="finance", task="transaction-fraud",
         parameters={"threshold": 0.5, "input_format": request.param},
         engine_inputs=[("features", "FP32", (-1, NUM_FEATURES))],
-        engine_outputs=[("fraud_probability", "FP32", (-1,)), ("contributions", "FP32", (-1, len(GROUP_NAMES)))],
+        engine_outputs=[("fraud_probability", "FP32", (-1,))],
     )  # fmt: skip
     return PluginHarness(finance, model, _fraud_engine)
 
@@ -141,17 +129,40 @@ def _inputs(harness: PluginHarness, rows: list[dict]) -> dict[str, np.ndarray]:
 def test_fraud_signature_follows_input_format(fraud: PluginHarness) -> None:
     names = [spec.name for spec in fraud.signature.inputs]
     assert names == (["transaction"] if fraud.model.parameters["input_format"] == "json" else list(FIELDS))
-    assert [spec.name for spec in fraud.signature.outputs] == ["fraud_probability", "decision", "reasons"]
+    outputs = [spec.name for spec in fraud.signature.outputs]
+    assert outputs == ["fraud_probability", "decision", "reasons", "explanation"]
+    assert fraud.signature.derived == ("reasons",)
 
 
 def test_fraud_decision_and_reasons_name_what_pushed_the_score(fraud: PluginHarness) -> None:
     out = fraud.infer(_inputs(fraud, [GOOD, BAD]))
     assert list(out["decision"]) == [b"approve", b"decline"]
-    good_reasons, bad_reasons = (json.loads(row) for row in out["reasons"])
+    good_reasons, bad_reasons = (json.loads(fraud.explain(_inputs(fraud, [row]))[1]["reasons"]) for row in (GOOD, BAD))
     assert good_reasons == []
     assert bad_reasons[0]["feature"] == "country_mismatch"
     assert {r["feature"] for r in bad_reasons} == {"country_mismatch", "amount", "hour"}
     assert [r["contribution"] for r in bad_reasons] == sorted((r["contribution"] for r in bad_reasons), reverse=True)
+
+
+def test_fraud_shapley_values_are_exact_and_add_up_to_the_log_odds(fraud: PluginHarness, tmp_path: Path) -> None:
+    """Against two background rows, a linear scorer's Shapley value of a field is weight x (value - mean background)."""
+    background = [GOOD, {**GOOD, "hour": 2, "amount": 100.0}]
+    (fraud.model.assets / "background.jsonl").write_text("".join(json.dumps(row) + "\n" for row in background))
+    finance.gatewise_model_load(fraud.model)
+    explanation, _ = fraud.explain(_inputs(fraud, [BAD]), samples=510)
+    assert explanation["method"] == "exact" and explanation["samples"] == 512
+    weights = {item["feature"]: item["weight"] for item in explanation["attributions"]}
+    features = encode_rows([BAD, *background])
+    from plugins.finance.fraud_features import GROUPS
+
+    expected_hour = 1.5 * (features[0, GROUPS["hour"][2]] - features[1:, GROUPS["hour"][2]].mean())
+    expected_amount = 0.5 * (features[0, GROUPS["amount"][0]] - features[1:, GROUPS["amount"][0]].mean())
+    assert weights["hour"] == pytest.approx(expected_hour, abs=1e-4)
+    assert weights["amount"] == pytest.approx(expected_amount, abs=1e-4)
+    assert weights["country_mismatch"] == pytest.approx(3.0, abs=1e-4)
+    assert weights["merchant_category"] == pytest.approx(0.0, abs=1e-6)
+    assert sum(weights.values()) == pytest.approx(explanation["value"] - explanation["base_value"], abs=1e-9)
+    assert {item["feature"]: item["value"] for item in explanation["attributions"]}["country_mismatch"] is True
 
 
 def test_fraud_threshold_overridable_per_request(fraud: PluginHarness) -> None:

@@ -87,14 +87,20 @@ def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
 
 def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
     from converters import export_module
-    from gatewise_lab.demo.fraud_model import OUTPUT_NAMES, train_scorer
+    from gatewise_lab.demo.fraud_model import OUTPUT_NAMES, background, train_scorer
+    from plugins.finance.fraud_explainer import BACKGROUND_FILE
 
-    scorer, features = train_scorer(read_jsonl(DATA_DIR / "fraud_transactions.train.jsonl"), seed=SEED)
+    records = read_jsonl(DATA_DIR / "fraud_transactions.train.jsonl")
+    scorer, features = train_scorer(records, seed=SEED)
+    # explain_samples 510: all 2**9 - 2 coalitions of the nine fields, so reasons are exact Shapley values.
     model_dir = export_module(
         scorer, {"features": features[:8]}, repository, "finance-fraud", output_names=OUTPUT_NAMES, quiet=True,
         extra_config={"plugin": "finance", "task": "transaction-fraud",
-                      "parameters": {"threshold": 0.5, "max_reasons": 3, "input_format": "tensors"}},
+                      "parameters": {"threshold": 0.5, "max_reasons": 3, "input_format": "tensors",
+                                     "explain_samples": 510}},
     )  # fmt: skip
+    rows = background(records, seed=SEED)
+    (model_dir / "assets" / BACKGROUND_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
     return evaluate.fraud(model_dir)
 
 
