@@ -263,3 +263,46 @@ async def test_a_finishing_instance_takes_the_next_batch_without_the_event_loop(
     assert await first == ("done", "first")
     assert await second == ("done", "second")
     await batcher.close()
+
+
+# ---------------------------------------------------------------- explanation rows (background)
+
+
+async def test_background_rows_only_fill_the_room_ordinary_requests_leave() -> None:
+    """Queued behind a busy instance: ordinary requests go first, background rows fill what is left."""
+    batcher, run, gate, running = await occupied(BatchingConfig(max_batch_size=4, max_queue_delay_ms=0), "busy")
+    background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    ordinary = [asyncio.ensure_future(batcher.submit(request(f"o{i}"))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(running, *background, *ordinary), timeout=2)
+    assert run.batches[0] == ["busy"]
+    assert run.batches[1] == ["o0", "o1", "o2"]  # the 2-row background chunk does not fit the one row left
+    assert run.batches[2:] == [["b0", "b1"], ["b2"]]
+    await batcher.close()
+
+
+async def test_background_rows_alone_go_at_once_without_the_queue_delay() -> None:
+    run = Recorder()
+    batcher = make(BatchingConfig(max_batch_size=8, max_queue_delay_ms=10_000), run)
+    result = await asyncio.wait_for(batcher.submit(request("b", rows=2, background=True)), timeout=2)
+    assert result == ("done", "b")
+    await batcher.close()
+
+
+async def test_a_full_background_queue_does_not_refuse_ordinary_requests() -> None:
+    batcher, run, gate, running = await occupied(
+        BatchingConfig(max_batch_size=4, max_queue_delay_ms=0, max_queue_size=2), "busy"
+    )
+    queued = [asyncio.ensure_future(batcher.submit(request(f"b{i}", background=True))) for i in range(2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(QueueFull):
+        await batcher.submit(request("b-extra", background=True))
+    ordinary = asyncio.ensure_future(batcher.submit(request("o")))
+    await asyncio.sleep(0.01)
+    gate.set()
+    assert await asyncio.wait_for(ordinary, timeout=2) == ("done", "o")
+    await asyncio.wait_for(asyncio.gather(running, *queued), timeout=2)
+    assert batcher.queue_depth == 0
+    await batcher.close()
