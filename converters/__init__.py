@@ -17,6 +17,7 @@ from converters.errors import (
     RepositoryError,
     SampleError,
     TensorRTError,
+    ToleranceUnreachable,
     UnsupportedArchitecture,
     UnsupportedTask,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RepositoryError",
     "SampleError",
     "TensorRTError",
+    "ToleranceUnreachable",
     "UnsupportedArchitecture",
     "UnsupportedTask",
     "export_module",

@@ -82,6 +82,22 @@ def convert_onnx(
         str | None,
         typer.Option(help="How static INT8 picks activation ranges: minmax (default), entropy or percentile."),
     ] = None,
+    accuracy_aware: Annotated[
+        bool,
+        typer.Option(
+            help="When the INT8 model misses its tolerance, keep the groups of matrix products that cost the most "
+            "agreement (one transformer block at a time, ranked by a trial each) in FP32 until it holds, at most "
+            "half of them; prints what stayed FP32, the final agreement and the speed-up here. --no-accuracy-aware "
+            "fails at once instead: quicker, and the model is either fully INT8 or refused."
+        ),
+    ] = True,
+    min_agreement: Annotated[
+        float | None,
+        typer.Option(
+            help="The INT8 step's deciding top-1 agreement with FP32, on rows where FP32 is clear (every row when "
+            "fewer than half are); default 0.98. Above 0 and at most 1."
+        ),
+    ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     max_length: Annotated[int, typer.Option(help="Tokens per row; longer texts are truncated.")] = 128,
     samples: Annotated[
@@ -116,6 +132,8 @@ def convert_onnx(
             samples=_samples(samples),
             calibration=_samples(calibration, "--calibration"),
             calibration_method=calibration_method,
+            accuracy_aware=accuracy_aware,
+            min_agreement=min_agreement,
             quiet=quiet,
         )
     )

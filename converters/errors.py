@@ -9,6 +9,7 @@ ConversionError                 (a GatewiseError, protos/errors.py) the CLI prin
 ├── SampleError                 a --samples file is unreadable, of the wrong shape, or too short
 ├── ExportError                 torch.onnx.export, an optimiser or a builder failed
 ├── DriftError                  a step's outputs drifted past their tolerance
+├── ToleranceUnreachable        no INT8 configuration within the FP32 floor meets the tolerance
 ├── RepositoryError             the repository entry cannot be written
 └── TensorRTError               TensorRT is missing, or an engine cannot be built
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from protos.errors import GatewiseError
 
 if TYPE_CHECKING:
+    from converters.accuracy_aware import Trial
     from converters.validate import DriftReport, Tolerance
 
 
@@ -123,6 +125,25 @@ class DriftError(ConversionError):
         self.tolerance = tolerance
         self.failures = failures
         self.generic_samples = generic_samples
+
+
+class ToleranceUnreachable(ConversionError):
+    """Accuracy-aware INT8 reached its floor (the most matrix products it may keep in FP32) and still missed."""
+
+    def __init__(self, first: Trial, best: Trial, total: int, budget: int) -> None:
+        kept = ", ".join(group.name for group in best.kept) or "nothing"
+        super().__init__(
+            f"no INT8 configuration meets the tolerance: fully quantised it gave {first.summary()} "
+            f"({'; '.join(first.failures)}); the best try, with {kept} in FP32 ({len(best.nodes())} of {total} "
+            f"matrix products), gave {best.summary()} ({'; '.join(best.failures)}), and keeping more than {budget} "
+            f"of {total} in FP32 would leave little of INT8's speed. Nothing was written; convert without --int8 "
+            "(FP32), try the other --int8-mode, lower --min-agreement if you raised it, or validate on more "
+            "representative --samples"
+        )
+        self.first = first
+        self.best = best
+        self.total = total
+        self.budget = budget
 
 
 class RepositoryError(ConversionError):

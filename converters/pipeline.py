@@ -19,7 +19,7 @@ import numpy as np
 
 from converters.progress import Steps
 from converters.runtime import run_onnx
-from converters.validate import TOLERANCES, DriftReport, OutputKind, check, compare
+from converters.validate import TOLERANCES, DriftReport, OutputKind, Tolerance, check, compare, failures
 
 VALIDATION_FILE = "validation.json"
 
@@ -43,6 +43,8 @@ class Validator:
     """The rows are the shipped generic sentences: a refusal then points to ``--samples``."""
     quantization: dict[str, Any] | None = None
     """How INT8 was made (mode, format, calibration method and data), recorded beside each report; None without INT8."""
+    tolerances: dict[str, Tolerance] = field(default_factory=dict)
+    """Per-precision tolerances that replace TOLERANCES' (``--min-agreement`` sets int8's)."""
     reports: list[DriftReport] = field(default_factory=list)
     previous: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -86,20 +88,37 @@ class Validator:
         """The reference outputs (PyTorch FP32) that the first ONNX step must match."""
         self.previous = outputs
 
+    def tolerance(self, precision: str) -> Tolerance:
+        return self.tolerances.get(precision, TOLERANCES[precision])
+
     def validate(self, step: str, model: Path, precision: str, providers: list[str] | None = None) -> None:
         """Run ``model``, compare every output with the step before, raise DriftError past tolerance."""
         self.check_outputs(step, self.run(lambda batch: run_onnx(model, batch, providers)), precision)
 
     def check_outputs(self, step: str, outputs: dict[str, np.ndarray], precision: str) -> None:
         """Compare outputs produced elsewhere (a TensorRT engine) with the step before."""
-        tolerance = TOLERANCES[precision]
-        for name, kind in self.kinds.items():
-            valid = self.valid if self.valid is not None and outputs[name].ndim == 3 else None
-            report = compare(step, name, self.previous[name], outputs[name], kind, valid=valid)
+        measured = self.measure_outputs(step, outputs, precision)
+        for report in measured.reports:
             self.reports.append(report)
             self.steps.note(report.summary())
-            check(report, tolerance, generic_samples=self.generic_samples)
+            check(report, self.tolerance(precision), generic_samples=self.generic_samples)
         self.previous = outputs
+
+    def measure(self, step: str, model: Path, precision: str) -> Measured:
+        """Run ``model`` and compare it with the step before, recording nothing and raising nothing (for trials)."""
+        return self.measure_outputs(step, self.run(lambda batch: run_onnx(model, batch)), precision)
+
+    def measure_outputs(self, step: str, outputs: dict[str, np.ndarray], precision: str) -> Measured:
+        reports = []
+        for name, kind in self.kinds.items():
+            valid = self.valid if self.valid is not None and outputs[name].ndim == 3 else None
+            reports.append(compare(step, name, self.previous[name], outputs[name], kind, valid=valid))
+        tolerance = self.tolerance(precision)
+        return Measured(reports, [found for report in reports for found in failures(report, tolerance)], outputs)
+
+    def accept(self, measured: Measured, precision: str) -> None:
+        """Record a measured trial as this step (raising DriftError if it is past tolerance), as ``validate`` does."""
+        self.check_outputs(measured.reports[0].step, measured.outputs, precision)
 
     def save(self, path: Path) -> None:
         """Write every report as JSON beside the model, with the samples and batching, for whoever deploys it."""
@@ -110,6 +129,15 @@ class Validator:
             json.dumps([{**report.as_dict(), **context} for report in self.reports], indent=2) + "\n",
             encoding="utf-8",
         )
+
+
+@dataclass
+class Measured:
+    """One model's reports against the step before, the failures in words, and its outputs."""
+
+    reports: list[DriftReport]
+    failures: list[str]
+    outputs: dict[str, np.ndarray]
 
 
 def serving_batches(

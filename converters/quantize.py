@@ -82,15 +82,31 @@ def check_int8_options(int8: bool | str, calibration: object, calibration_method
 
 
 def quantize_static_int8(
-    source: Path, destination: Path, batches: list[dict[str, np.ndarray]], method: str = DEFAULT_CALIBRATION_METHOD
+    source: Path,
+    destination: Path,
+    batches: list[dict[str, np.ndarray]],
+    method: str = DEFAULT_CALIBRATION_METHOD,
+    *,
+    reduce_range: bool = False,
+    per_channel: bool = True,
+    nodes_to_exclude: list[str] | None = None,
+    calibration_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate ``source`` on ``batches`` with ``method`` and write a QDQ INT8 model; returns what was done.
 
     Symmetric INT8 activations and per-channel symmetric INT8 weights (S8S8, zero points 0):
     ONNX Runtime's recommended QDQ format on x86-64, and the only INT8 TensorRT builds.
+    ``reduce_range`` (7-bit weights) for x86 hosts without VNNI (``converters.isa``);
+    ``nodes_to_exclude`` stay FP32. ``calibration_cache`` (where ONNX Runtime has it, 1.32+)
+    keeps the ranges of the first call, so accuracy-aware retries do not calibrate again.
     """
+    import inspect
+
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    cache = {}
+    if calibration_cache is not None and "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+        cache = {"calibration_cache_path": str(calibration_cache)}
     try:
         with quiet_quantizer():
             quantize_static(
@@ -99,11 +115,14 @@ def quantize_static_int8(
                 ServingBatches(batches),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTIZED_OPS,
-                per_channel=True,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
+                nodes_to_exclude=nodes_to_exclude or [],
                 calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[method]),
                 extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibStridedMinMax": 1},
+                **cache,
             )
     except Exception as exc:
         raise ExportError(f"INT8 static quantisation ({method} calibration)", f"{type(exc).__name__}: {exc}") from exc
@@ -112,7 +131,8 @@ def quantize_static_int8(
         "format": "QDQ",
         "calibration_method": method,
         "activations": "int8 symmetric, per tensor",
-        "weights": "int8 symmetric, per channel",
+        "weights": f"int8{' (7-bit range)' if reduce_range else ''} symmetric, "
+        f"per {'channel' if per_channel else 'tensor'}",
         "quantized_ops": QUANTIZED_OPS,
         "calibration_batches": [len(next(iter(batch.values()))) for batch in batches],
     }

@@ -11,10 +11,11 @@ from converters.entry import DEFAULT_BATCHING, entry_config, merge, staged_entry
 from converters.errors import ConversionError
 from converters.export import export_onnx
 from converters.graphs import task_module
-from converters.optimize import optimize_transformer, quantize_int8, to_fp16
+from converters.int8 import Int8Options, int8_step, int8_tolerance
+from converters.optimize import optimize_transformer, to_fp16
 from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers, serving_batches
 from converters.progress import Steps
-from converters.quantize import DEFAULT_CALIBRATION_METHOD, check_int8_options, quantize_static_int8
+from converters.quantize import DEFAULT_CALIBRATION_METHOD, check_int8_options
 from converters.reference import write_reference
 from converters.runtime import run_torch
 from converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
@@ -42,6 +43,8 @@ def export_transformer(
     samples: list[str] | Samples | None = None,
     calibration: list[str] | Samples | None = None,
     calibration_method: str | None = None,
+    accuracy_aware: bool = True,
+    min_agreement: float | None = None,
     extra_config: dict[str, Any] | None = None,
     quiet: bool = False,
 ) -> Path:
@@ -55,7 +58,10 @@ def export_transformer(
     ``int8``: True or ``"dynamic"`` for dynamic INT8, ``"static"`` for a Q/DQ model whose
     activation scales are calibrated on ``calibration`` (texts, or a :class:`Samples` from
     ``read_samples``) with ``calibration_method`` (minmax, the default; entropy; percentile),
-    tokenised and batched exactly as the validation rows are.
+    tokenised and batched exactly as the validation rows are. When the INT8 model misses its
+    tolerance, ``accuracy_aware`` keeps the groups of matrix products that cost the most
+    agreement in FP32, one group at a time, up to half of them (``converters.accuracy_aware``).
+    ``min_agreement`` replaces the INT8 step's deciding agreement (clear-margin rows, default 0.98).
 
     Returns the model folder. Raises a ConversionError subclass (DriftError past a
     tolerance) and then leaves the repository untouched.
@@ -64,6 +70,9 @@ def export_transformer(
     int8_mode = check_int8_options(int8, calibration, calibration_method)
     if fp16 and int8_mode:
         raise ConversionError("choose --fp16 (for GPUs) or --int8 (for CPUs), not both: they target different devices")
+    if min_agreement is not None and not int8_mode:
+        raise ConversionError("--min-agreement sets the INT8 step's tolerance: add --int8. Nothing was written")
+    tolerances = {"int8": int8_tolerance(min_agreement)}
     if max_length < 2:
         raise ConversionError(f"max_length must be at least 2, got {max_length}")
     if samples is None:
@@ -105,6 +114,7 @@ def export_transformer(
             batch_size=batch_size,
             samples=samples.source,
             generic_samples=samples.generic,
+            tolerances=tolerances,
         )
         steps.note(validator.describe())
         if len(samples.texts) < MIN_SAMPLES:
@@ -132,26 +142,23 @@ def export_transformer(
                 to_fp16(current, work / "fp16.onnx")
                 validator.validate(f"{stage} -> fp16", work / "fp16.onnx", "fp16", fp16_providers())
             current, stage = work / "fp16.onnx", "fp16"
-        if int8_mode == "dynamic":
-            with steps.step("quantising to INT8 (dynamic)"):
-                quantize_int8(current, work / "int8.onnx")
-                validator.quantization = {"mode": "dynamic", "format": "onnxruntime integer ops"}
-                validator.validate(f"{stage} -> int8", work / "int8.onnx", "int8")
-            current = work / "int8.onnx"
-        elif int8_mode == "static":
-            assert calibration is not None  # check_int8_options refused static without it
-            method = calibration_method or DEFAULT_CALIBRATION_METHOD
-            with steps.step(f"quantising to INT8 (static QDQ, {method} calibration)"):
+        int8_parameters: dict[str, Any] = {}
+        if int8_mode:
+            options = Int8Options(int8_mode, accuracy_aware=accuracy_aware)
+            if int8_mode == "static":
+                assert calibration is not None  # check_int8_options refused static without it
+                options.method = calibration_method or DEFAULT_CALIBRATION_METHOD
                 tokens = encode(loaded.tokenizer, calibration.texts, loaded.input_names, max_length)
-                batches = serving_batches(tokens, batch_size)
+                options.calibration = serving_batches(tokens, batch_size)
+                options.calibration_source = calibration.source
                 steps.note(
-                    f"static INT8: {method} calibration on {calibration.source}, in {len(batches)} batch(es) of up to "
-                    f"{batch_size} as served, each padded to its longest row"
+                    f"static INT8: {options.method} calibration on {calibration.source}, in "
+                    f"{len(options.calibration)} batch(es) of up to {batch_size} as served, each padded to its "
+                    "longest row"
                 )
-                facts = quantize_static_int8(current, work / "int8.onnx", batches, method)
-                validator.quantization = {**facts, "calibration": calibration.source}
-                validator.validate(f"{stage} -> int8-static", work / "int8.onnx", "int8")
-            current = work / "int8.onnx"
+            kind = f"static QDQ, {options.method} calibration" if int8_mode == "static" else "dynamic"
+            with steps.step(f"quantising to INT8 ({kind})"):
+                current, int8_parameters = int8_step(options, current, stage, work, validator, steps)
         with steps.step("writing the repository entry"):
             shutil.move(current, model_path)
             loaded.tokenizer.save(str(staging.assets / "tokenizer.json"))
@@ -160,10 +167,7 @@ def export_transformer(
             if loaded.pooling:
                 parameters.update(pooling=loaded.pooling, normalize=True, pooled_in_graph=True)
             precision = "fp16" if fp16 else "int8" if int8_mode else "fp32"
-            if int8_mode:
-                parameters["int8"] = int8_mode
-            if int8_mode == "static":
-                parameters["calibration_method"] = method
+            parameters.update(int8_parameters)
             # ORT's dynamic INT8 ops are CPU kernels, and its CUDA EP runs few Q/DQ ops: GPU providers would only
             # log fallbacks. A static Q/DQ model goes to GPUs through `convert tensorrt`.
             runtime = {"onnxruntime": {"providers": ["cpu"]}} if int8_mode else {}

@@ -12,6 +12,7 @@ import pytest
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 from onnx import numpy_helper
 
+import converters.int8
 import converters.transformer
 from converters import (
     CheckpointError,
@@ -19,6 +20,7 @@ from converters import (
     DriftError,
     MissingTokenizer,
     RepositoryError,
+    ToleranceUnreachable,
     UnsupportedArchitecture,
     UnsupportedTask,
     export_transformer,
@@ -100,24 +102,32 @@ def test_existing_version_is_refused_before_any_work(exported) -> None:
         )
 
 
-def test_drift_past_tolerance_fails_and_leaves_nothing(checkpoint, repository: Path, monkeypatch) -> None:
-    """A quantisation step that damages a weight is caught by validation; the repository stays empty."""
+@pytest.mark.parametrize("accuracy_aware", [False, True], ids=["first-try", "accuracy-aware"])
+def test_drift_past_tolerance_fails_and_leaves_nothing(
+    checkpoint, repository: Path, monkeypatch, accuracy_aware: bool
+) -> None:
+    """A quantisation step that damages a weight is caught by validation; the repository stays empty. Accuracy-aware
+    INT8 cannot help (every try damages the table) and fails at its floor."""
 
-    def damaging_quantize(source: Path, destination: Path) -> None:
-        quantize_int8(source, destination)
+    def damaging_quantize(source: Path, destination: Path, **options) -> None:
+        quantize_int8(source, destination, **options)
         model = onnx.load(str(destination))
         biggest = max(model.graph.initializer, key=lambda init: np.prod(init.dims))
         values = numpy_helper.to_array(biggest)
         biggest.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(values[::-1]), biggest.name))
         onnx.save(model, str(destination))
 
-    monkeypatch.setattr(converters.transformer, "quantize_int8", damaging_quantize)
-    with pytest.raises(
-        DriftError, match=r"onnx -> int8: output 'logits' drifted past the int8 tolerance \(.*top-1 agreement"
-    ):
+    monkeypatch.setattr(converters.int8, "quantize_int8", damaging_quantize)
+    expected = (
+        (ToleranceUnreachable, r"no INT8 configuration meets the tolerance: fully quantised it gave .*top-1 agreement")
+        if accuracy_aware
+        else (DriftError, r"onnx -> int8: output 'logits' drifted past the int8 tolerance \(.*top-1 agreement")
+    )
+    with pytest.raises(expected[0], match=expected[1]):
         export_transformer(
-            checkpoint("bert"), "text-classification", repository, "m", int8=True, quiet=True, max_length=32
-        )
+            checkpoint("bert"), "text-classification", repository, "m", int8=True, quiet=True, max_length=32,
+            accuracy_aware=accuracy_aware,
+        )  # fmt: skip
     assert_untouched(repository)
 
 
