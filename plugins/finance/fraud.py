@@ -16,7 +16,7 @@ import numpy as np
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.explain import EXPLANATION_OUTPUT, Explainer
 from plugins.finance import fraud_explainer
-from plugins.finance.fraud_features import FIELDS, encode_rows
+from plugins.finance.fraud_features import FIELDS, encode_columns, encode_rows
 from protos.tensors import TensorSpec
 
 TASK = "transaction-fraud"
@@ -59,8 +59,9 @@ def rows_of(inputs: Tensors) -> list[dict[str, Any]]:
                 raise ValueError(f"input 'transaction' row {index} is not a JSON object")
             rows.append(row)
         return rows
+    columns = {name: inputs[name].reshape(-1).tolist() for name in FIELDS if name in inputs}
     count = len(next(iter(inputs.values())))
-    return [{name: inputs[name].reshape(-1)[index] for name in FIELDS if name in inputs} for index in range(count)]
+    return [{name: values[index] for name, values in columns.items()} for index in range(count)]
 
 
 ORDINARY_TRANSACTION = {
@@ -85,7 +86,9 @@ def warmup(model: ModelContext) -> Tensors:
 
 
 def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
-    features = encode_rows(rows_of(inputs))
+    features = encode_columns(inputs) if JSON_INPUT not in inputs else None
+    if features is None:
+        features = encode_rows(rows_of(inputs))
     return {model.engine_inputs[0].name: features}
 
 

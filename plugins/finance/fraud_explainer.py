@@ -50,15 +50,20 @@ def explainer(model: ModelContext, row: dict[str, Any], json_input: str | None) 
     names = list(FIELDS)
     limit = int(model.parameters.get("max_reasons", DEFAULT_MAX_REASONS))
 
+    own = {name: _column([row], name, datatype) for name, datatype in FIELDS.items()}
+    base = {name: _column(background, name, datatype) for name, datatype in FIELDS.items()}
+
     def perturb(keep: np.ndarray) -> Tensors:
-        merged = [
-            {name: row[name] if kept else base[name] for name, kept in zip(names, coalition, strict=True)}
-            for coalition in keep
-            for base in background
-        ]
-        if json_input is not None:
-            return {json_input: np.array([json.dumps(_plain(item)).encode() for item in merged], dtype=object)}
-        return {name: _column(merged, name, datatype) for name, datatype in FIELDS.items()}
+        # Row (coalition c, background b) sits at c * len(background) + b.
+        kept = np.repeat(keep, len(background), axis=0)
+        columns = {
+            name: np.where(kept[:, index], own[name][0], np.tile(base[name], len(keep)))
+            for index, name in enumerate(names)
+        }
+        if json_input is None:
+            return columns
+        merged = ({name: columns[name][i] for name in names} for i in range(len(kept)))
+        return {json_input: np.array([json.dumps(_plain(item)).encode() for item in merged], dtype=object)}
 
     def derive(weights: list[float]) -> dict[str, Any]:
         return {"reasons": json.dumps(top_reasons(np.asarray(weights), limit)).encode()}
