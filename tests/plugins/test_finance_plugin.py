@@ -186,3 +186,29 @@ def test_fraud_errors_name_the_field_never_the_value(fraud: PluginHarness) -> No
                 else {**_inputs(fraud, [GOOD]), field: np.array([value.encode()], dtype=object)}
             )
         assert "4111" not in str(caught.value)
+
+
+def test_vectorised_encoding_matches_the_row_encoding_and_its_errors() -> None:
+    from plugins.finance.fraud_features import encode_columns
+
+    rows = [
+        GOOD, BAD, {**GOOD, "currency": "jpy", "hour": 0}, {**GOOD, "currency": "XYZ", "merchant_category": "CRYPTO"},
+        {**BAD, "hour": 23, "amount": 0.0, "transactions_last_24h": 0, "account_age_days": 0},
+    ]  # fmt: skip
+    typed = {
+        name: np.array([str(r[name]).encode() for r in rows], dtype=object) if kind == "BYTES"
+        else np.array([r[name] for r in rows], dtype={"FP32": np.float32, "INT32": np.int32, "BOOL": np.bool_}[kind])
+        for name, kind in FIELDS.items()
+    }  # fmt: skip
+    np.testing.assert_allclose(encode_columns(typed), encode_rows(rows), atol=1e-6)
+    for field, value in (("hour", 24), ("merchant_category", "casino"), ("amount", -1.0)):
+        bad = [GOOD, {**GOOD, field: value}]
+        columns = {**typed, field: np.array([typed[field][0], *([value.encode()] if field == "merchant_category"
+                                             else [value])], dtype=typed[field].dtype)}  # fmt: skip
+        columns = {name: array[:2] for name, array in columns.items()}
+        with pytest.raises(ValueError) as row_error:
+            encode_rows(bad)
+        with pytest.raises(ValueError) as column_error:
+            encode_columns(columns)
+        assert str(column_error.value) == str(row_error.value)
+    assert encode_columns({**typed, "amount": typed["amount"].astype(object)}) is None  # untyped: the row path
