@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, start_server, stop_server
+from conftest import RunningServer, free_port, start_server, stop_server
 from models import CLASSIFIER_CONFIG, WORDS, build_repository, classifier_graph, write_model
 from plugins.testing import tiny_tokenizer
 
@@ -29,7 +30,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     )
     finance = write_model(repository, "tiny-finance", classifier_graph(), config)
     tiny_tokenizer(finance / "assets", WORDS)
-    running = start_server(repository, root / "server.log", "--log-level", "DEBUG", "--max-explain-samples", "512")
+    metrics_port = free_port()
+    running = start_server(
+        repository, root / "server.log", "--log-level", "DEBUG", "--max-explain-samples", "512",
+        "--metrics-port", str(metrics_port),
+    )  # fmt: skip
+    running.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
     yield running
     stop_server(running)
 
@@ -133,5 +139,8 @@ def test_explanations_work_on_the_redacted_text_and_never_repeat_an_identifier(c
     assert text[masked[0]["start"] : masked[0]["end"]] == CARD  # offsets still point at what the client sent
     assert text[masked[1]["start"] : masked[1]["end"]] == IBAN
     log = Path(server.log_path).read_text()
-    for secret in (CARD, IBAN, "4111 1111"):
+    metrics = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
+    assert "gatewise_batch_size" in metrics  # the endpoint answered with the gateway's series
+    for secret in (CARD, IBAN, "4111 1111", "WEST 1234"):
         assert secret not in log
+        assert secret not in metrics
