@@ -54,8 +54,9 @@ def wanted(model: ServedModel, requested: list[str], parameters: dict[str, Any])
     asked = flag is True or str(flag).lower() == "true" or OUTPUT in requested
     if asked and not can_explain(model):
         raise InvalidInput(
-            f"parameter 'explain': model {model.name!r} cannot explain its answers "
-            f"(its plugin {model.config.plugin or '(none)'!r} declares no {OUTPUT!r} output)"
+            f"parameter 'explain': explanations are not supported by model {model.name!r} "
+            f"(task {model.config.task or '(none)'!r}, plugin {model.config.plugin or '(none)'!r}: "
+            f"its signature has no {OUTPUT!r} output)"
         )
     return asked
 
