@@ -191,3 +191,18 @@ def test_min_agreement_is_checked_in_python_too(checkpoint: Callable[..., Path],
     with pytest.raises(ConversionError, match="at most 1"):
         export_transformer(checkpoint("bert"), "text-classification", tmp_path, "m", int8=True, min_agreement=2.0)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [("--accuracy-aware", "no INT8 configuration meets the tolerance"), ("--no-accuracy-aware", "drifted past")],
+)
+def test_the_cli_flag_turns_the_search_on_and_off(
+    flag: str, says: str, checkpoint: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strict = replace(TOLERANCES["int8"], mean_abs=1e-12)
+    monkeypatch.setattr(converters.transformer, "int8_tolerance", lambda min_agreement: strict)
+    code, stderr = convert_onnx_cli(checkpoint("bert"), tmp_path / "models", "--int8", flag)
+    assert code == 1
+    assert says in " ".join(stderr.split())
+    assert not (tmp_path / "models" / "m").exists()
