@@ -48,10 +48,22 @@ def bench(
     held_out: Annotated[
         Path | None, Opt(help="Held-out .jsonl ('text', 'label') for --compare-model; default: finance's.")
     ] = None,
+    explain: Annotated[
+        bool,
+        Opt(
+            help="Instead of the full bench: explanations of a 25-word text at B=64 and 256 through the gateway beside "
+            "their rows in process, and ordinary p99 at the highest --concurrency with and without explanations."
+        ),
+    ] = False,
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
 
+    if explain:
+        from gatewise_lab.bench.explain import run_explain_bench
+
+        run_explain_bench(repository, model, max(concurrency), seconds, workers, Console(), rounds)
+        return
     if compare_model:
         from gatewise_lab.bench.compare import DEFAULT_HELD_OUT, run_compare
 
