@@ -13,6 +13,8 @@ change; this module re-exports what a plugin needs, the way ``pytest`` fronts ``
 ``gatewise.testing`` runs a plugin's hooks without a server. See docs/plugins.md.
 """
 
+from plugins.common.tabular import feature_explainer
+from plugins.common.words import classifier_explainer
 from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
 from plugins.explain import EXPLANATION_OUTPUT, Explainer, Unit
 from plugins.hookspecs import hookimpl
@@ -33,5 +35,7 @@ __all__ = [
     "TensorSpec",
     "Tensors",
     "Unit",
+    "classifier_explainer",
+    "feature_explainer",
     "hookimpl",
 ]

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from plugins.common.tabular import feature_explainer, plain
 from plugins.context import ModelContext, Tensors
-from plugins.explain import Explainer, Unit
+from plugins.explain import Explainer
 from plugins.finance.fraud_features import FIELDS, encode_rows
 
 log = logging.getLogger("gatewise.plugins.finance")
@@ -47,34 +48,22 @@ def load_background(model: ModelContext, fallback: dict[str, Any]) -> list[dict[
 def explainer(model: ModelContext, row: dict[str, Any], json_input: str | None) -> Explainer:
     """The explainer of one transaction; ``json_input`` names the BYTES input when rows travel as JSON."""
     background: list[dict[str, Any]] = model.state["background"]
-    names = list(FIELDS)
     limit = int(model.parameters.get("max_reasons", DEFAULT_MAX_REASONS))
 
-    own = {name: _column([row], name, datatype) for name, datatype in FIELDS.items()}
-    base = {name: _column(background, name, datatype) for name, datatype in FIELDS.items()}
-
-    def perturb(keep: np.ndarray) -> Tensors:
-        # Row (coalition c, background b) sits at c * len(background) + b.
-        kept = np.repeat(keep, len(background), axis=0)
-        columns = {
-            name: np.where(kept[:, index], own[name][0], np.tile(base[name], len(keep)))
-            for index, name in enumerate(names)
-        }
-        if json_input is None:
-            return columns
-        merged = ({name: columns[name][i] for name in names} for i in range(len(kept)))
-        return {json_input: np.array([json.dumps(_plain(item)).encode() for item in merged], dtype=object)}
+    def as_json(columns: Tensors) -> Tensors:
+        rows = ({name: plain(columns[name][i]) for name in FIELDS} for i in range(len(columns["amount"])))
+        return {str(json_input): np.array([json.dumps(item).encode() for item in rows], dtype=object)}
 
     def derive(weights: list[float]) -> dict[str, Any]:
         return {"reasons": json.dumps(top_reasons(np.asarray(weights), limit)).encode()}
 
-    return Explainer(
+    return feature_explainer(
+        {name: _column([row], name, datatype) for name, datatype in FIELDS.items()},
+        {name: _column(background, name, datatype) for name, datatype in FIELDS.items()},
         label="fraud",
         target="log-odds of fraud",
-        units=[Unit(feature=name, value=_plain_value(row[name])) for name in names],
-        perturb=perturb,
         value=lambda outputs: _log_odds(np.asarray(outputs["fraud_probability"], dtype=np.float64)),
-        repeats=len(background),
+        to_inputs=as_json if json_input is not None else None,
         derive=derive,
     )
 
@@ -93,16 +82,6 @@ def top_reasons(weights: np.ndarray, limit: int) -> list[dict[str, Any]]:
 def _log_odds(probability: np.ndarray) -> np.ndarray:
     clipped = np.clip(probability, 1e-7, 1 - 1e-7)
     return np.log(clipped / (1 - clipped))
-
-
-def _plain_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: _plain_value(value) for name, value in row.items()}
 
 
 def _column(rows: list[dict[str, Any]], name: str, datatype: str) -> np.ndarray:
