@@ -86,16 +86,26 @@ def rank(scores: np.ndarray, products: list[dict[str, str]], k: int) -> list[dic
 
 
 def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
-    """Which query words drove the top result's similarity: the cosine of each coalition's query with it."""
+    """Which query words drove the top result's similarity: the cosine of each coalition's query with it.
+
+    ``explain_label`` may name another product by id, to ask why it ranked where it did.
+    """
     catalog = model.state["catalog_embeddings"]
     top = int(np.argmax(catalog @ outputs["embedding"][0]))
+    wanted = parameters.get("explain_label")
+    if wanted not in (None, ""):
+        ids = [product["id"] for product in model.state["products"]]
+        if str(wanted) not in ids:
+            raise ValueError(f"parameter 'explain_label' is {wanted!r}, which is no product id of this catalog")
+        top = ids.index(str(wanted))
     product = model.state["products"][top]
-    units, spans = word_units(mask(decode_texts(inputs)[0], ()))
+    query = mask(decode_texts(inputs)[0], ())
+    units, spans = word_units(query)
     return Explainer(
         label=product["id"],
         target=f"similarity to {product['title']!r}",
         units=units,
-        perturb=text_perturber(mask(decode_texts(inputs)[0], ()), spans),
+        perturb=text_perturber(query, spans),
         value=lambda perturbed: np.asarray(perturbed["embedding"], dtype=np.float32) @ catalog[top],
     )
 

@@ -113,3 +113,19 @@ def test_sentiment_abstains_below_the_floor(tmp_path: Path) -> None:
     out = PluginHarness(retail, model, engine).infer({"text": texts(["great", "awful", "kettle"])})
     assert list(out["label"]) == [b"positive", b"negative", b"uncertain"]
     assert "redactions" not in out
+
+
+def test_search_explains_which_query_words_drove_the_top_result(search_model: PluginHarness) -> None:
+    query = "wireless headphones, tea"
+    explanation, _ = search_model.explain({"text": texts([query])})
+    assert explanation["label"] == "SKU-1" and "Wireless Headphones" in explanation["target"]
+    weights = {item["text"]: item["weight"] for item in explanation["attributions"]}
+    assert max(weights, key=weights.get) in ("wireless", "headphones")
+    assert weights["tea"] < 0  # "tea" points at the kettle, away from the headphones
+    for item in explanation["attributions"]:
+        assert query[item["start"] : item["end"]] == item["text"]
+    kettle, _ = search_model.explain({"text": texts([query])}, {"explain_label": "SKU-2"})
+    assert kettle["label"] == "SKU-2"
+    assert max(kettle["attributions"], key=lambda item: item["weight"])["text"] == "tea"
+    with pytest.raises(PluginError, match="explain_label"):
+        search_model.explain({"text": texts([query])}, {"explain_label": "SKU-99"})
