@@ -117,9 +117,11 @@ class InProcessRows:
         close_all(self.model.engines)
 
 
-async def explanations(url: str, model_name: str, budget: int, callers: int, seconds: float) -> tuple[Row, list[float]]:
-    """``callers`` clients each keep one explanation request in flight for ``seconds`` (at least ``MIN_CALLS``
-    calls); the row, and every call's latency in seconds."""
+async def explanations(
+    url: str, model_name: str, budget: int, callers: int, seconds: float, min_calls: int = MIN_CALLS
+) -> tuple[Row, list[float]]:
+    """``callers`` clients each keep one explanation request in flight for ``seconds`` (then more, one at a time,
+    up to ``min_calls``); the row, and every call's latency in seconds."""
     request = explanation_request(model_name, budget)
     async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
@@ -133,7 +135,7 @@ async def explanations(url: str, model_name: str, budget: int, callers: int, sec
             return True
 
         rate, latencies, errors = await drive(call, callers, seconds)
-        while len(latencies) + errors < MIN_CALLS:
+        while len(latencies) + errors < min_calls:
             sent = time.perf_counter()
             if await call(0):
                 latencies.append(time.perf_counter() - sent)
@@ -146,9 +148,11 @@ async def explanations(url: str, model_name: str, budget: int, callers: int, sec
 async def ordinary_with_explanations(
     url: str, model_name: str, concurrency: int, seconds: float, budget: int, callers: int
 ) -> tuple[Row, Row, list[float]]:
-    """Ordinary requests at ``concurrency`` while ``callers`` explanation clients run beside them."""
+    """Ordinary requests at ``concurrency`` while ``callers`` explanation clients run beside them (no extra
+    explanations after the ordinary clients stop: every one measured here ran beside them)."""
     ordinary, (explained, latencies) = await asyncio.gather(
-        closed_loop(url, model_name, concurrency, seconds), explanations(url, model_name, budget, callers, seconds)
+        closed_loop(url, model_name, concurrency, seconds),
+        explanations(url, model_name, budget, callers, seconds, min_calls=0),
     )
     ordinary.name = ordinary_name(concurrency, budget, callers)
     explained.name = f"explanation under load, B={budget}, {callers} caller(s)"
