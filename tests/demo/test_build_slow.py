@@ -55,3 +55,6 @@ def test_demo_calls_every_model_over_grpc(built: Path, capsys: pytest.CaptureFix
         assert name in printed
     assert "4111 1111 1111 1111" in printed  # the input column shows what came in ...
     assert "CARD" in printed  # ... and what was masked in it
+    for why in ("finance-sentiment: why", "retail-sentiment: why", "finance-fraud: why", "why the top result"):
+        assert why in printed  # each explaining model was asked for its explanation and drew it
+    assert "probability of 'positive': base" in printed and "log-odds" in printed and "█" in printed

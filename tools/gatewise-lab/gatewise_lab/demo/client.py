@@ -18,6 +18,9 @@ from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos.tensors import DATATYPE_TO_NUMPY
 
+TIMEOUT_S = 60.0
+"""Per call: an explained request runs hundreds of perturbed rows on CPU (the gRPC deadline follows them)."""
+
 
 class DemoClient:
     """Calls one gateway; ``infer`` takes and returns plain Python/numpy values."""
@@ -41,27 +44,34 @@ class DemoClient:
         raise RuntimeError(f"the gateway was not ready within {timeout_s:.0f} s")
 
     def infer(
-        self, model: str, inputs: dict[str, tuple[str, list[Any]]], parameters: dict[str, Any] | None = None
+        self,
+        model: str,
+        inputs: dict[str, tuple[str, list[Any]]],
+        parameters: dict[str, Any] | None = None,
+        outputs: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``inputs``: name -> (datatype, one value per row). BYTES outputs come back as str."""
+        """``inputs``: name -> (datatype, one value per row); ``outputs``: the outputs to ask for (None: the
+        model's default set, which never includes ``explanation``). BYTES outputs come back as str."""
         request = pb.ModelInferRequest(model_name=model)
         for name, (datatype, values) in inputs.items():
             request.inputs.add(name=name, datatype=datatype, shape=[len(values)])
             array = np.asarray(values, dtype=DATATYPE_TO_NUMPY[datatype])
             request.raw_input_contents.append(serialize_bytes(array) if datatype == "BYTES" else array.tobytes())
+        for name in outputs or ():
+            request.outputs.add(name=name)
         for key, value in (parameters or {}).items():
             set_parameter(request.parameters, key, value)
-        response = self.stub.ModelInfer(request, timeout=30)
-        outputs: dict[str, Any] = {}
+        response = self.stub.ModelInfer(request, timeout=TIMEOUT_S)
+        answer: dict[str, Any] = {}
         for index, tensor in enumerate(response.outputs):
             raw = response.raw_output_contents[index]
             if tensor.datatype == "BYTES":
                 elements = deserialize_bytes(tensor.name, raw, math.prod(tensor.shape), len(raw))
-                outputs[tensor.name] = [value.decode() for value in elements]
+                answer[tensor.name] = [value.decode() for value in elements]
             else:
                 dtype = DATATYPE_TO_NUMPY[tensor.datatype]
-                outputs[tensor.name] = np.frombuffer(raw, dtype=dtype).reshape(tuple(tensor.shape))
-        return outputs
+                answer[tensor.name] = np.frombuffer(raw, dtype=dtype).reshape(tuple(tensor.shape))
+        return answer
 
     def close(self) -> None:
         self.channel.close()

@@ -16,6 +16,8 @@ from gatewise_lab.demo.client import DemoClient
 from plugins.finance.fraud_features import FIELDS
 
 READY_TIMEOUT_S = 120.0
+EXPLANATION = "explanation"
+"""The output a client asks for to get, per row, why the model answered so (docs/explanations.md)."""
 _QUIET = ("torch", "onnxscript", "onnx_ir", "torch.onnx", "torch.export", "httpx", "urllib3")
 
 
@@ -43,25 +45,35 @@ def stop_gateway(process: subprocess.Popen) -> None:
 
 
 def call_models(client: DemoClient, out: show.Console, repository: Path) -> None:
-    """One call per demo model with the examples, each printed as a table.
+    """One call per demo model with the examples, each printed as a table, then why it answered so.
 
-    Titles and label columns come from each model's ``config.toml``, so they say what serves.
+    Every model but medical-ner is asked for its ``explanation`` output too (token classifiers
+    cannot explain). Titles and label columns come from each model's ``config.toml``, so they
+    say what serves.
     """
     finance = load_config(repository / "finance-sentiment")
-    result = client.infer("finance-sentiment", {"text": ("BYTES", examples.FINANCE_SENTIMENT)})
+    wanted = ["label", "score", "scores", "redactions", EXPLANATION]
+    result = client.infer("finance-sentiment", {"text": ("BYTES", examples.FINANCE_SENTIMENT)}, outputs=wanted)
     out.print(show.sentiment_table(_title(finance, "min_confidence"), examples.FINANCE_SENTIMENT, result,
                                    list(finance.labels)))  # fmt: skip
+    out.print(show.explanation_table("finance-sentiment", examples.FINANCE_SENTIMENT, result))
     rows = examples.FRAUD
     columns = {name: (datatype, [row[name] for row in rows]) for name, datatype in FIELDS.items()}
-    result = client.infer("finance-fraud", columns)
+    wanted = ["fraud_probability", "decision", "reasons", EXPLANATION]
+    result = client.infer("finance-fraud", columns, outputs=wanted)
     out.print(show.fraud_table(rows, result, load_config(repository / "finance-fraud").parameters["threshold"]))
+    out.print(show.fraud_shapley_table(rows, result))
     result = client.infer("medical-ner", {"text": ("BYTES", examples.MEDICAL_NER)})
     out.print(show.ner_table(examples.MEDICAL_NER, result))
     retail = load_config(repository / "retail-sentiment")
-    result = client.infer("retail-sentiment", {"text": ("BYTES", examples.RETAIL_SENTIMENT)})
+    wanted = ["label", "score", "scores", EXPLANATION]
+    result = client.infer("retail-sentiment", {"text": ("BYTES", examples.RETAIL_SENTIMENT)}, outputs=wanted)
     out.print(show.sentiment_table(_title(retail, "min_confidence"), examples.RETAIL_SENTIMENT, result,
                                    list(retail.labels)))  # fmt: skip
-    result = client.infer("retail-search", {"text": ("BYTES", examples.RETAIL_SEARCH)}, {"top_k": 3})
+    out.print(show.explanation_table("retail-sentiment", examples.RETAIL_SENTIMENT, result))
+    result = client.infer(
+        "retail-search", {"text": ("BYTES", examples.RETAIL_SEARCH)}, {"top_k": 3}, outputs=["results", EXPLANATION]
+    )
     out.print(show.search_table(examples.RETAIL_SEARCH, result))
 
 
