@@ -129,7 +129,7 @@ def print_comparison(console: Console, results: list[Compared], concurrency: int
     """The table, then each entry against the first, with the issue's targets named and judged."""
     table = Table(title=f"gatewise bench --compare-model: gRPC concurrency {concurrency}; {host}")
     for column in ("model", "rows/s", "p50 ms", "p99 ms", "errors", "held-out accuracy", "agreement"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column == "model")
     for result in results:
         accuracy = "-" if result.accuracy is None else f"{result.accuracy:.2%}"
         table.add_row(
