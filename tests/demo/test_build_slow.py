@@ -57,4 +57,4 @@ def test_demo_calls_every_model_over_grpc(built: Path, capsys: pytest.CaptureFix
     assert "CARD" in printed  # ... and what was masked in it
     for why in ("finance-sentiment: why", "retail-sentiment: why", "finance-fraud: why", "why the top result"):
         assert why in printed  # each explaining model was asked for its explanation and drew it
-    assert "probability of 'positive': base" in printed and "log-odds" in printed and "█" in printed
+    assert "probability of 'positive'" in printed and "log-odds" in printed and "█" in printed

@@ -99,7 +99,8 @@ def search_table(queries: list[str], out: dict[str, Any]) -> Table:
         cells: list[Any] = [query, "\n".join(f"{h['score']:.3f}  {h['id']}  {h['title']}" for h in hits)]
         if "explanation" in out:
             explanation = json.loads(out["explanation"][row])
-            cells.append(Text("\n").join([shaded_words(query, explanation), Text(_summary(explanation), "dim")]))
+            summary = f"{_summary(explanation)}\n{strongest_words(explanation, 3)}"
+            cells.append(Text("\n").join([shaded_words(query, explanation), Text(summary, "dim")]))
         table.add_row(*cells)
     return table
 
@@ -142,10 +143,10 @@ def strongest_words(explanation: dict[str, Any], count: int = 4) -> str:
 
 
 def _summary(explanation: dict[str, Any]) -> str:
-    """``probability of 'positive': 0.31 -> 0.97 (exact, 62 coalitions)``: what moved from where to where."""
+    """What was explained and how it moved from base (nothing kept) to value (everything kept)."""
     return (
-        f"{explanation['target']}: base {explanation['base_value']:.3f} -> {explanation['value']:.3f} "
-        f"({explanation['method']}, {explanation['samples']} coalitions)"
+        f"{explanation['target']}\nbase {explanation['base_value']:.3f} -> {explanation['value']:.3f}\n"
+        f"{explanation['method']}, {explanation['samples']} coalitions"
     )
 
 
@@ -154,7 +155,7 @@ def explanation_table(title: str, texts: list[str], out: dict[str, Any]) -> Tabl
     table = Table(title=f"{title}: why (the explanation output)", show_lines=True, title_justify="left")
     table.add_column("words shaded: green toward the explained label, red against (masked spans show their tag)",
                      ratio=3)  # fmt: skip
-    table.add_column("explained (base = no words kept)", ratio=2)
+    table.add_column("explained (base: no word kept)", ratio=1)
     table.add_column("strongest words", ratio=1)
     for row, text in enumerate(texts):
         explanation = json.loads(out["explanation"][row])
