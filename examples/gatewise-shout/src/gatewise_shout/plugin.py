@@ -8,14 +8,16 @@ subset of the arguments its spec names (pluggy passes them by name).
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 
 # Everything a plugin needs comes from the `gatewise` package: the hook marker, the types
 # hooks receive and return, and the errors they may raise.
-from gatewise import InvalidInput, Signature, TensorSpec, hookimpl
+from gatewise import EXPLANATION_OUTPUT, Explainer, InvalidInput, Signature, TensorSpec, Unit, hookimpl
 
 log = logging.getLogger("gatewise_shout")
+WORD = re.compile(r"\S+")
 
 
 @hookimpl
@@ -33,6 +35,9 @@ def gatewise_model_signature(model):
         outputs=(
             TensorSpec(name="shouted", datatype="BYTES", shape=(-1,)),
             TensorSpec(name="words_plus_one", datatype="FP32", shape=(-1, 1)),
+            # Declaring `explanation` says this model can explain (see gatewise_explainer);
+            # it is only computed for the requests that ask for it.
+            EXPLANATION_OUTPUT,
         ),
     )
 
@@ -66,3 +71,30 @@ def gatewise_postprocess(model, outputs, batch):
     shouted = np.array([(row.upper() + suffix).encode() for row in batch.state["rows"]], dtype=object)
     engine_out = next(iter(outputs.values())).astype(np.float32).reshape(len(shouted), -1)
     return {"shouted": shouted, "words_plus_one": engine_out}
+
+
+@hookimpl
+def gatewise_explainer(model, inputs, outputs, parameters):
+    # 6. Only for a row a client asked to have explained, after it was inferred: say what the
+    #    explanation weighs (units), how to build public inputs for any coalition of kept
+    #    units (perturb), and which output number is explained (value). The gateway chooses
+    #    the coalitions (exact Shapley values, or KernelSHAP within `explain_samples`), runs
+    #    them through this model's batcher like any rows, and answers with one weight per unit.
+    #    Here the engine adds one to the word count, so every word weighs exactly 1.0.
+    if parameters.get("explain_label") not in (None, "", "words_plus_one"):
+        raise ValueError("parameter 'explain_label' must be 'words_plus_one' for this model")
+    text = inputs["text"][0].decode("utf-8")  # `inputs` and `outputs` hold the one row
+    words = list(WORD.finditer(text))
+
+    def perturb(keep):
+        # keep: a [coalitions, units] bool matrix -> public inputs, one row per coalition.
+        rows = [" ".join(word.group() for word, kept in zip(words, row, strict=True) if kept) for row in keep]
+        return {"text": np.array([row.encode("utf-8") for row in rows], dtype=object)}
+
+    return Explainer(
+        label="words_plus_one",
+        target="the engine's words_plus_one",
+        units=[Unit(text=word.group(), start=word.start(), end=word.end()) for word in words],
+        perturb=perturb,
+        value=lambda perturbed: perturbed["words_plus_one"][:, 0],  # one number per perturbed row
+    )
