@@ -1,4 +1,5 @@
-"""The ``gatewise`` facade holds every name that docs/plugins.md and the example plugin import from it."""
+"""The ``gatewise`` facade holds every name that docs/plugins.md, docs/explanations.md and the example plugin import
+from it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import gatewise
 import gatewise.testing
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "plugins.md"
+DOCS = (ROOT / "docs" / "plugins.md", ROOT / "docs" / "explanations.md")
 EXAMPLE = ROOT / "examples" / "gatewise-shout"
 FACADES: dict[str, ModuleType] = {"gatewise": gatewise, "gatewise.testing": gatewise.testing}
 
@@ -42,7 +43,7 @@ def _names_used(source: str) -> set[tuple[str, str]]:
 
 
 def _uses() -> list[tuple[str, str, str]]:
-    sources = [(DOC.name, block) for block in _code_blocks(DOC.read_text(encoding="utf-8"))]
+    sources = [(doc.name, block) for doc in DOCS for block in _code_blocks(doc.read_text(encoding="utf-8"))]
     for path in sorted(EXAMPLE.rglob("*.py")):
         if "build" not in path.relative_to(EXAMPLE).parts:
             sources.append((str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")))
@@ -53,6 +54,7 @@ def test_the_docs_and_the_example_import_from_the_facade() -> None:
     """The scan finds the core names, so a parser that finds nothing cannot pass the test below."""
     used = {(module, name) for _, module, name in _uses()}
     assert {("gatewise", "hookimpl"), ("gatewise", "Signature"), ("gatewise.testing", "PluginHarness")} <= used
+    assert {("gatewise", "Explainer"), ("gatewise", "Unit"), ("gatewise", "EXPLANATION_OUTPUT")} <= used
 
 
 @pytest.mark.parametrize(("where", "module", "name"), _uses())

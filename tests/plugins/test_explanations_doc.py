@@ -1,0 +1,53 @@
+"""docs/explanations.md stays true to the code: its hook example is the example plugin's, its parameters the
+gateway's, its sample answer adds up."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gateway import explain
+
+ROOT = Path(__file__).resolve().parents[1].parent
+DOC = (ROOT / "docs" / "explanations.md").read_text(encoding="utf-8")
+PLUGIN = ROOT / "examples" / "gatewise-shout" / "src" / "gatewise_shout" / "plugin.py"
+
+
+def _blocks(language: str) -> list[str]:
+    return [body for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", DOC, flags=re.M | re.S) if lang == language]
+
+
+def test_the_hook_example_is_the_example_plugins_code_verbatim() -> None:
+    """The runnable example is the one examples/gatewise-shout ships and tests, not a copy that can drift."""
+    source = PLUGIN.read_text(encoding="utf-8")
+    functions = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    function = functions["gatewise_explainer"]
+    shipped = "\n".join(source.splitlines()[function.decorator_list[0].lineno - 1 : function.end_lineno])
+    documented = [block for block in _blocks("python") if "def gatewise_explainer" in block]
+    assert documented == [shipped + "\n"]
+
+
+def test_the_parameter_table_lists_exactly_the_gateways_parameters() -> None:
+    section = DOC.split("| request parameter |")[1].split("\n\n")[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+    assert sorted(documented) == sorted(explain.PARAMETERS)
+    assert f"| {explain.DEFAULT_SAMPLES}, or the model's `config.toml`" in section  # the default it states
+
+
+def test_the_documented_answer_adds_up_and_its_offsets_point_into_the_sentence() -> None:
+    sentence = re.search(r'^sentence = "(.*)"$', _blocks("python")[0], flags=re.M).group(1)
+    document = json.loads(_blocks("json")[0])
+    total = sum(item["weight"] for item in document["attributions"])
+    assert total == pytest.approx(document["value"] - document["base_value"], abs=1e-3)  # printed to 4 places
+    for item in document["attributions"]:
+        original = sentence[item["start"] : item["end"]]
+        assert original == item["text"] or (item["text"] == "[CARD]" and original == "4111 1111 1111 1111")
+
+
+def test_every_python_example_compiles() -> None:
+    for block in _blocks("python"):
+        compile(block, "docs/explanations.md", "exec")
