@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,18 @@ def test_example_own_tests_pass_with_the_harness(installed: Path) -> None:
         cwd=installed,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_explanations_doc_test_passes_against_the_installed_plugin(installed: Path, tmp_path: Path) -> None:
+    """docs/explanations.md's test of the example's explainer runs as written (through PluginHarness.explain)."""
+    doc = (ROOT / "docs" / "explanations.md").read_text(encoding="utf-8")
+    blocks = [body for body in re.findall(r"^```python\n(.*?)^```", doc, flags=re.M | re.S) if "def test_" in body]
+    assert len(blocks) == 1
+    (tmp_path / "test_doc_example.py").write_text(blocks[0], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_doc_example.py")],
+        capture_output=True, text=True, timeout=120, env={"PYTHONPATH": f"{installed}:{ROOT}", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
