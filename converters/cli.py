@@ -82,6 +82,14 @@ def convert_onnx(
         str | None,
         typer.Option(help="How static INT8 picks activation ranges: minmax (default), entropy or percentile."),
     ] = None,
+    int8_activations: Annotated[
+        str | None,
+        typer.Option(
+            help="Static INT8 activations: uint8 (asymmetric; what ONNX Runtime runs fastest on x86, the default "
+            "there) or int8 (symmetric; the default elsewhere, and what TensorRT needs: pass int8 for a model you "
+            "will build with `gatewise convert tensorrt`)."
+        ),
+    ] = None,
     accuracy_aware: Annotated[
         bool,
         typer.Option(
@@ -132,6 +140,7 @@ def convert_onnx(
             samples=_samples(samples),
             calibration=_samples(calibration, "--calibration"),
             calibration_method=calibration_method,
+            int8_activations=int8_activations,
             accuracy_aware=accuracy_aware,
             min_agreement=min_agreement,
             quiet=quiet,

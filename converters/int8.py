@@ -75,7 +75,8 @@ def int8_step(
     static = options.mode == "static"
     steps.note(
         f"INT8 for this host ({cpu_name()}): reduce_range={settings.reduce_range}, "
-        f"per_channel={settings.per_channel}: {settings.reason}"
+        f"per_channel={settings.per_channel}{f', activations={settings.activations}' if static else ''}: "
+        f"{settings.reason}"
     )
     step = f"{stage} -> int8{'-static' if static else ''}"
     numbers = itertools.count()
@@ -89,7 +90,7 @@ def int8_step(
             cache = work / "calibration-ranges.json"
             found = quantize_static_int8(
                 source, path, options.calibration, options.method, **choice, nodes_to_exclude=exclude,
-                calibration_cache=cache,
+                calibration_cache=cache, activations=settings.activations,
             )  # fmt: skip
             facts.update(found, calibration=options.calibration_source)
         else:
@@ -147,6 +148,7 @@ def int8_step(
         "int8_isa": settings.isa,
         "int8_reduce_range": settings.reduce_range,
         "int8_per_channel": settings.per_channel,
+        **({"int8_activations": settings.activations} if static else {}),
         "int8_kept_fp32": kept,
         "int8_speedup": round(speed["speedup"], 2),
     }

@@ -91,15 +91,19 @@ def quantize_static_int8(
     per_channel: bool = True,
     nodes_to_exclude: list[str] | None = None,
     calibration_cache: Path | None = None,
+    activations: str = "int8",
 ) -> dict[str, Any]:
     """Calibrate ``source`` on ``batches`` with ``method`` and write a QDQ INT8 model; returns what was done.
 
-    Symmetric INT8 activations and per-channel symmetric INT8 weights (S8S8, zero points 0):
-    ONNX Runtime's recommended QDQ format on x86-64, and the only INT8 TensorRT builds.
+    Per-channel symmetric INT8 weights. ``activations``: ``int8`` (symmetric, zero points 0:
+    S8S8, the only INT8 TensorRT builds, and Arm's native product) or ``uint8`` (asymmetric:
+    U8S8, what ONNX Runtime's x86 kernels run; ``converters.isa`` says why and how much).
     ``reduce_range`` (7-bit weights) for x86 hosts without VNNI (``converters.isa``);
     ``nodes_to_exclude`` stay FP32. ``calibration_cache`` (where ONNX Runtime has it, 1.32+)
     keeps the ranges of the first call, so accuracy-aware retries do not calibrate again.
     """
+    if activations not in ("int8", "uint8"):
+        raise ConversionError(f"INT8 activations must be int8 or uint8, got {activations!r}")
     import inspect
 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -117,11 +121,15 @@ def quantize_static_int8(
                 op_types_to_quantize=QUANTIZED_OPS,
                 per_channel=per_channel,
                 reduce_range=reduce_range,
-                activation_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=nodes_to_exclude or [],
                 calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[method]),
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibStridedMinMax": 1},
+                extra_options={
+                    "ActivationSymmetric": activations != "uint8",
+                    "WeightSymmetric": True,
+                    "CalibStridedMinMax": 1,
+                },
                 **cache,
             )
     except Exception as exc:
@@ -130,7 +138,7 @@ def quantize_static_int8(
         "mode": "static",
         "format": "QDQ",
         "calibration_method": method,
-        "activations": "int8 symmetric, per tensor",
+        "activations": "uint8 asymmetric, per tensor" if activations == "uint8" else "int8 symmetric, per tensor",
         "weights": f"int8{' (7-bit range)' if reduce_range else ''} symmetric, "
         f"per {'channel' if per_channel else 'tensor'}",
         "quantized_ops": QUANTIZED_OPS,

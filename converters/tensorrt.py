@@ -116,7 +116,8 @@ ORT_DOMAIN = "com.microsoft"
 
 
 def check_parsable(onnx_path: Path) -> None:
-    """Refuse a graph holding onnxruntime's own ops (``--optimize`` fusions, dynamic INT8) before TensorRT sees it."""
+    """Refuse a graph TensorRT cannot build before it sees it: onnxruntime's own ops (``--optimize``
+    fusions, dynamic INT8) or unsigned Q/DQ activations (static INT8 made for x86)."""
     import onnx
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
@@ -127,6 +128,15 @@ def check_parsable(onnx_path: Path) -> None:
             "which TensorRT's ONNX parser cannot build; "
             "these come from `gatewise convert onnx --optimize`. Build from a version converted without --optimize "
             "(add --fp16 for an FP16 engine): TensorRT makes its own fusions"
+        )
+    # TensorRT's explicit quantisation takes only signed, symmetric INT8 (zero points 0).
+    unsigned = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.UINT8}
+    if any(node.op_type == "QuantizeLinear" and len(node.input) > 2 and node.input[2] in unsigned
+           for node in graph.node):  # fmt: skip
+        raise TensorRTError(
+            f"{onnx_path} quantises activations to unsigned INT8 (asymmetric): what ONNX Runtime runs fastest on "
+            "x86, but TensorRT cannot build it. Convert again with `--int8-mode static --int8-activations int8` "
+            "for TensorRT"
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from converters.errors import ConversionError
 from converters.export import export_onnx
 from converters.graphs import task_module
 from converters.int8 import Int8Options, int8_step, int8_tolerance
+from converters.isa import host_int8_settings
 from converters.optimize import optimize_transformer, to_fp16
 from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers, serving_batches
 from converters.progress import Steps
@@ -43,6 +45,7 @@ def export_transformer(
     samples: list[str] | Samples | None = None,
     calibration: list[str] | Samples | None = None,
     calibration_method: str | None = None,
+    int8_activations: str | None = None,
     accuracy_aware: bool = True,
     min_agreement: float | None = None,
     extra_config: dict[str, Any] | None = None,
@@ -62,6 +65,8 @@ def export_transformer(
     tolerance, ``accuracy_aware`` keeps the groups of matrix products that cost the most
     agreement in FP32, one group at a time, up to half of them (``converters.accuracy_aware``).
     ``min_agreement`` replaces the INT8 step's deciding agreement (clear-margin rows, default 0.98).
+    ``int8_activations`` (static): ``uint8`` or ``int8``; None chooses by this host (``converters.isa``);
+    a model for TensorRT needs ``int8``.
 
     Returns the model folder. Raises a ConversionError subclass (DriftError past a
     tolerance) and then leaves the repository untouched.
@@ -70,6 +75,14 @@ def export_transformer(
     int8_mode = check_int8_options(int8, calibration, calibration_method)
     if fp16 and int8_mode:
         raise ConversionError("choose --fp16 (for GPUs) or --int8 (for CPUs), not both: they target different devices")
+    if int8_activations is not None and int8_mode != "static":
+        raise ConversionError(
+            "--int8-activations chooses static INT8's activation type: add --int8-mode static. Nothing was written"
+        )
+    if int8_activations not in (None, "uint8", "int8"):
+        raise ConversionError(
+            f"--int8-activations must be uint8 or int8, got {int8_activations!r}. Nothing was written"
+        )
     if min_agreement is not None and not int8_mode:
         raise ConversionError("--min-agreement sets the INT8 step's tolerance: add --int8. Nothing was written")
     tolerances = {"int8": int8_tolerance(min_agreement)}
@@ -145,6 +158,8 @@ def export_transformer(
         int8_parameters: dict[str, Any] = {}
         if int8_mode:
             options = Int8Options(int8_mode, accuracy_aware=accuracy_aware)
+            if int8_activations is not None:
+                options.settings = replace(host_int8_settings(), activations=int8_activations)
             if int8_mode == "static":
                 assert calibration is not None  # check_int8_options refused static without it
                 options.method = calibration_method or DEFAULT_CALIBRATION_METHOD

@@ -36,6 +36,7 @@ def test_reduce_range_only_on_x86_without_vnni(flags: set[str], machine: str, is
     assert settings.per_channel is True
     assert isa in settings.reason
     assert ("saturate" in settings.reason) is reduce_range
+    assert settings.activations == ("int8" if machine == "aarch64" else "uint8")  # U8S8 on x86, S8S8 on Arm
 
 
 def test_vnni_wins_over_avx512_and_avx2_whatever_the_order() -> None:

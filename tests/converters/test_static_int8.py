@@ -4,6 +4,7 @@ bad calibration input fails with what to pass, and nothing is written."""
 from __future__ import annotations
 
 import json
+import platform
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from tokenizers import Tokenizer
 from converters.errors import ConversionError
 from converters.runtime import run_onnx
 from converters.samples import MIN_SAMPLES, load_samples
-from converters.tensorrt import graph_precision, plan_precision
+from converters.tensorrt import TensorRTError, check_parsable, graph_precision, plan_precision
 from converters.text import encode
 from converters.transformer import export_transformer
 from gateway.config import load_config
@@ -76,13 +77,35 @@ def test_dynamic_int8_row_moves_with_its_batch_on_the_same_model(exported: Calla
     assert batch_drift(entry, TEXTS[3]) > 10 * INVARIANCE
 
 
-def test_static_qdq_graph_plans_as_strongly_typed_int8_for_tensorrt(exported: Callable[..., Path]) -> None:
-    """``convert tensorrt --precision graph`` reads the unfused static model as explicit INT8 on TensorRT 10 and 11."""
-    entry = exported("bert", "text-classification", int8="static", calibration=CALIBRATION)
-    assert graph_precision(entry / "1" / "model.onnx") == "int8-qdq"
+def test_static_qdq_graph_for_tensorrt_has_symmetric_activations_and_plans_as_strongly_typed_int8(
+    exported: Callable[..., Path],
+) -> None:
+    """With ``int8_activations="int8"`` the unfused static model is explicit INT8 that TensorRT 10 and 11 take."""
+    entry = exported("bert", "text-classification", int8="static", calibration=CALIBRATION, int8_activations="int8")
+    model = entry / "1" / "model.onnx"
+    check_parsable(model)
+    assert graph_precision(model) == "int8-qdq"
+    assert load_config(entry).parameters["int8_activations"] == "int8"
+    zero_points = {node.input[2] for node in onnx.load(str(model)).graph.node if node.op_type == "QuantizeLinear"}
+    initializers = {init.name: init for init in onnx.load(str(model)).graph.initializer}
+    assert all(initializers[name].data_type == onnx.TensorProto.INT8 for name in zero_points)
     for major in (10, 11):
         plan = plan_precision("graph", "int8-qdq", major)
         assert plan.precision == "int8" and plan.strongly_typed
+
+
+def test_static_int8_for_this_x86_host_runs_unsigned_activations_which_tensorrt_refuses(
+    exported: Callable[..., Path],
+) -> None:
+    """By default on x86 the activations are uint8 (ORT's U8S8 kernels); TensorRT's check says what to pass."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the uint8 default is x86's")
+    entry = exported("bert", "text-classification", int8="static", calibration=CALIBRATION)
+    assert load_config(entry).parameters["int8_activations"] == "uint8"
+    reports = json.loads((entry / "1" / "validation.json").read_text())
+    assert reports[-1]["quantization"]["activations"] == "uint8 asymmetric, per tensor"
+    with pytest.raises(TensorRTError, match="--int8-activations int8"):
+        check_parsable(entry / "1" / "model.onnx")
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
@@ -114,6 +137,7 @@ def test_cli_calibrates_on_a_jsonl_file_with_the_method_named(checkpoint, tmp_pa
         (["--int8", "--int8-mode", "static"], r"pass --calibration FILE"),
         (["--int8", "--calibration-method", "entropy"], r"are for static INT8: add --int8-mode static"),
         (["--int8-mode", "weekly"], r"INT8 mode 'weekly' is not one of dynamic, static"),
+        (["--int8", "--int8-activations", "int8"], r"--int8-activations .*add --int8-mode static"),
     ],
 )
 def test_inconsistent_int8_options_fail_with_what_to_pass_and_write_nothing(
@@ -143,6 +167,11 @@ def test_calibration_with_dynamic_int8_and_an_unknown_method_are_refused(checkpo
             calibration_method="kl",
             quiet=True,
         )
+    with pytest.raises(ConversionError, match="--int8-activations must be uint8 or int8, got 'int4'"):
+        export_transformer(
+            checkpoint("bert"), "text-classification", tmp_path, "m", int8="static", calibration=TEXTS,
+            int8_activations="int4", quiet=True,
+        )  # fmt: skip
     assert not (tmp_path / "m").exists()
 
 
