@@ -86,7 +86,8 @@ class DynamicBatcher:
         free instances; an instance that finishes takes its next batch itself."""
         self._queue: list[Pending] = []
         self._background: list[Pending] = []
-        """Explanation rows, oldest first; bounded by ``max_queue_size`` on their own."""
+        """Explanation rows, oldest first. Not bounded by ``max_queue_size``: ``ServedModel.run_rows``
+        admits only ``max_concurrent_explanations`` explanations at a time, which bounds it."""
         self._free = list(range(instances))
         self._inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(instances)]
         self._threads: list[threading.Thread] = []
@@ -123,13 +124,14 @@ class DynamicBatcher:
         pending.future = self._loop.create_future()
         pending.enqueued = time.monotonic()
         with self._lock:
-            queued = self._background if pending.background else self._queue
-            if len(queued) >= self._config.max_queue_size:
-                self._fail_expired(self._remove_dead(pending.enqueued))
-                queued = self._background if pending.background else self._queue
-            if len(queued) >= self._config.max_queue_size:
-                raise QueueFull(self.name, self._config.max_queue_size)
-            queued.append(pending)
+            if pending.background:
+                self._background.append(pending)
+            else:
+                if len(self._queue) >= self._config.max_queue_size:
+                    self._fail_expired(self._remove_dead(pending.enqueued))
+                if len(self._queue) >= self._config.max_queue_size:
+                    raise QueueFull(self.name, self._config.max_queue_size)
+                self._queue.append(pending)
         self._schedule_dispatch()
         return await pending.future
 

@@ -42,6 +42,10 @@ class BatchingConfig(_Strict):
     """Sizes worth dispatching at once without waiting for the delay."""
     max_queue_size: int = Field(default=1024, ge=1)
     """Most requests waiting; past it a request is refused with RESOURCE_EXHAUSTED."""
+    max_concurrent_explanations: int = Field(default=2, ge=1)
+    """Explained rows whose perturbed rows may be queued at once, per engine instance; further
+    explanations wait their turn (bounded by their deadline) instead of being refused, so a burst
+    of explanations neither floods the queue nor fails."""
 
     @model_validator(mode="after")
     def _preferred_fit(self) -> BatchingConfig:

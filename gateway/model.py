@@ -73,6 +73,8 @@ class ServedModel:
         """The figures, when this version drifted past its reference tolerance and serves anyway (``warn``)."""
         self._batcher: DynamicBatcher | None = None
         self._length_input = length_policy.length_input(signature.inputs)
+        self._explaining = asyncio.Semaphore(config.batching.max_concurrent_explanations * len(engines))
+        """Explanations whose rows may be queued at once; the others wait for a turn."""
 
     # ---------------------------------------------------------------- loading
 
@@ -225,9 +227,17 @@ class ServedModel:
 
         Queued in chunks of a quarter batch, so they can fill the room ordinary requests
         leave in a batch (``DynamicBatcher``) and never make one wait for a whole batch of them.
+        At most ``max_concurrent_explanations`` per instance are queued at once; the others wait here.
         """
         if self._batcher is None:
             raise ModelNotReady(self.name, "not started")
+        async with self._explaining:
+            return await self._run_rows(inputs, rows, parameters, deadline)
+
+    async def _run_rows(
+        self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None
+    ) -> Tensors:
+        assert self._batcher is not None
         chunk = max(1, self.config.max_batch_size // 4)
         pendings = []
         for start in range(0, rows, chunk):

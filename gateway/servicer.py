@@ -244,11 +244,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             explaining = explanations.wanted(model, requested, parameters)
             if explaining and explanations.OUTPUT not in requested:
                 requested.append(explanations.OUTPUT)
-            chosen = explanations.options(model, parameters, self.settings.max_explain_samples)
+            # explain_* parameters are read (and checked) only when this request gets an explanation.
+            explaining = explaining or bool(set(requested) & set(model.signature.derived))
+            if explaining:
+                chosen = explanations.options(model, parameters, self.settings.max_explain_samples)
             remaining = context.time_remaining()
             deadline = None if remaining is None else time.monotonic() + remaining
             result = await model.infer(inputs, rows, parameters, deadline)
-            if explaining or set(requested) & set(model.signature.derived):
+            if explaining:
                 derived = await explanations.explain(model, inputs, result.outputs, rows, parameters, chosen, deadline)
                 result.outputs.update(derived)
             response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +31,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     )
     finance = write_model(repository, "tiny-finance", classifier_graph(), config)
     tiny_tokenizer(finance / "assets", WORDS)
+    small = CLASSIFIER_CONFIG.replace('"tiny-sentiment"', '"tiny-small-queue"').replace(
+        "max_queue_delay_ms = 2", "max_queue_delay_ms = 2\nmax_queue_size = 32\nmax_concurrent_explanations = 1"
+    )
+    tiny_tokenizer(write_model(repository, "tiny-small-queue", classifier_graph(), small) / "assets", WORDS)
     metrics_port = free_port()
     running = start_server(
         repository, root / "server.log", "--log-level", "DEBUG", "--max-explain-samples", "512",
@@ -144,3 +149,27 @@ def test_explanations_work_on_the_redacted_text_and_never_repeat_an_identifier(c
     for secret in (CARD, IBAN, "4111 1111", "WEST 1234"):
         assert secret not in log
         assert secret not in metrics
+
+
+async def test_a_burst_of_explanations_waits_its_turn_instead_of_being_refused(server) -> None:
+    """24 explained requests at once on a model whose queue holds 32 requests, though their coalitions come
+    to about 400 chunks: they wait their turn (one explanation queued at a time), none is refused."""
+    import tritonclient.grpc.aio as triton_aio
+
+    async with triton_aio.InferenceServerClient(server.url) as client:
+
+        async def one(index: int) -> dict:
+            tensor = triton_aio.InferInput("text", [1], "BYTES")
+            tensor.set_data_from_numpy(np.array([f"great movie {'great ' * (index % 4)}price".encode()], dtype=object))
+            result = await client.infer(
+                "tiny-small-queue", [tensor], outputs=[triton_aio.InferRequestedOutput("explanation")]
+            )
+            return json.loads(result.as_numpy("explanation")[0])
+
+        answers = await asyncio.gather(*(one(index) for index in range(24)))
+    assert len(answers) == 24 and all(answer["label"] == "positive" for answer in answers)
+
+
+def test_explain_parameters_are_only_read_when_an_explanation_is_computed(client) -> None:
+    result = ask(client, "tiny-sentiment", "great movie", outputs=("label",), explain_samples=0, explain_label="x")
+    assert result.as_numpy("label")[0] == b"positive"

@@ -291,18 +291,19 @@ async def test_background_rows_alone_go_at_once_without_the_queue_delay() -> Non
     await batcher.close()
 
 
-async def test_a_full_background_queue_does_not_refuse_ordinary_requests() -> None:
+async def test_background_rows_are_not_refused_by_the_ordinary_queue_bound() -> None:
+    """Explanations are bounded where they are admitted (ServedModel.run_rows), not by max_queue_size."""
     batcher, run, gate, running = await occupied(
         BatchingConfig(max_batch_size=4, max_queue_delay_ms=0, max_queue_size=2), "busy"
     )
-    queued = [asyncio.ensure_future(batcher.submit(request(f"b{i}", background=True))) for i in range(2)]
+    queued = [asyncio.ensure_future(batcher.submit(request(f"b{i}", background=True))) for i in range(5)]
+    ordinary = [asyncio.ensure_future(batcher.submit(request(f"o{i}"))) for i in range(2)]
     await asyncio.sleep(0.01)
     with pytest.raises(QueueFull):
-        await batcher.submit(request("b-extra", background=True))
-    ordinary = asyncio.ensure_future(batcher.submit(request("o")))
-    await asyncio.sleep(0.01)
+        await batcher.submit(request("o-extra"))
     gate.set()
-    assert await asyncio.wait_for(ordinary, timeout=2) == ("done", "o")
+    assert await asyncio.wait_for(asyncio.gather(*ordinary), timeout=2) == [("done", "o0"), ("done", "o1")]
     await asyncio.wait_for(asyncio.gather(running, *queued), timeout=2)
+    assert run.batches[1] == ["o0", "o1", "b0", "b1"]
     assert batcher.queue_depth == 0
     await batcher.close()
