@@ -34,6 +34,9 @@ def test_every_model_beats_chance_on_held_out_data(built: Path) -> None:
     assert manifest["medical-ner"]["held_out"]["entity_f1"] > 0.5
     assert manifest["finance-fraud"]["held_out"]["roc_auc"] > 0.85
     assert manifest["retail-search"]["held_out"]["category_precision_at_1"] > 0.8
+    finance = manifest["finance-sentiment"]["held_out"]
+    assert finance["int8_accuracy"] > 0.8 and finance["int8_agreement"] > 0.9  # static INT8 beside FP32
+    assert (built / "finance-sentiment-int8" / "1" / "model.onnx").is_file()
 
 
 def test_second_build_reuses_everything(built: Path) -> None:
