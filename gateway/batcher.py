@@ -16,11 +16,14 @@ request of the batch, none is dropped. Errors pass through unchanged: they were 
 GatewiseErrors where the plugin or the engine was called. Futures are only ever set on
 the event loop.
 
-Explanation rows (``Pending.background``) wait in a queue of their own and only fill the
-room that ordinary requests leave in a batch: a batch is formed from ordinary requests
-first, so explanations never delay an ordinary request by more than the one batch that
-may already be running when it arrives. They are due at once (nothing to wait for) and
-run as full batches when no ordinary request is queued.
+Explanation rows (``Pending.background``) wait in a queue of their own. A batch is formed
+from ordinary requests first; explanation rows then take at most ``explanation_share`` of
+it, and while ordinary traffic is about (a request arrived in the last
+``ORDINARY_RECENT_S``) a batch of explanation rows alone is held to that share too, so an
+ordinary request waits behind at most one small batch of them and shares its own batch
+with at most that many. With no ordinary traffic they run as full batches, at once. On a
+CPU every row costs the same wherever it runs, so this share is what explanations may take
+from ordinary requests under load; on a GPU the room in a batch is nearly free.
 
 A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 """
@@ -76,6 +79,9 @@ _STOP = None
 class DynamicBatcher:
     """Queue and triggers shared by the event loop and the instance threads; futures answered on the loop."""
 
+    ORDINARY_RECENT_S = 0.1
+    """How recently an ordinary request must have arrived for explanation rows to keep to their share."""
+
     def __init__(self, name: str, config: BatchingConfig, run_batch: RunBatch, instances: int) -> None:
         self.name = name
         self._config = config
@@ -86,6 +92,8 @@ class DynamicBatcher:
         free instances; an instance that finishes takes its next batch itself."""
         self._queue: list[Pending] = []
         self._background: list[Pending] = []
+        self._last_ordinary = float("-inf")
+        """``time.monotonic()`` when the last ordinary request was queued."""
         """Explanation rows, oldest first. Not bounded by ``max_queue_size``: ``ServedModel.run_rows``
         admits only ``max_concurrent_explanations`` explanations at a time, which bounds it."""
         self._free = list(range(instances))
@@ -127,6 +135,7 @@ class DynamicBatcher:
             if pending.background:
                 self._background.append(pending)
             else:
+                self._last_ordinary = pending.enqueued
                 if len(self._queue) >= self._config.max_queue_size:
                     self._fail_expired(self._remove_dead(pending.enqueued))
                 if len(self._queue) >= self._config.max_queue_size:
@@ -229,6 +238,8 @@ class DynamicBatcher:
                 return None, expired, due
         batch, self._queue = length_policy.take(self._queue, rows, limit) if self._queue else ([], [])
         room = limit - sum(pending.rows for pending in batch)
+        if batch or now - self._last_ordinary < self.ORDINARY_RECENT_S:
+            room = min(room, explanation_rows(self._config))
         while self._background and (self._background[0].rows <= room or not batch):
             filler = self._background.pop(0)
             batch.append(filler)
@@ -275,3 +286,8 @@ def _alive(queued: list[Pending], now: float, expired: list[Pending]) -> list[Pe
             continue
         alive.append(pending)
     return alive
+
+
+def explanation_rows(config: BatchingConfig) -> int:
+    """The most explanation rows a batch holds while ordinary traffic is about; also their chunk size."""
+    return max(1, int(config.max_batch_size * config.explanation_share))

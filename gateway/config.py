@@ -42,6 +42,9 @@ class BatchingConfig(_Strict):
     """Sizes worth dispatching at once without waiting for the delay."""
     max_queue_size: int = Field(default=1024, ge=1)
     """Most requests waiting; past it a request is refused with RESOURCE_EXHAUSTED."""
+    explanation_share: float = Field(default=0.25, gt=0, le=1)
+    """The share of a batch explanation rows may take while ordinary requests are about (see
+    ``gateway.batcher``): what explanations may cost ordinary traffic under load."""
     max_concurrent_explanations: int = Field(default=2, ge=1)
     """Explained rows whose perturbed rows may be queued at once, per engine instance; further
     explanations wait their turn (bounded by their deadline) instead of being refused, so a burst

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gateway import length_policy, metrics, tracing
-from gateway.batcher import DynamicBatcher, Pending
+from gateway.batcher import DynamicBatcher, Pending, explanation_rows
 from gateway.config import ModelConfig
 from gateway.engines import Engine, close_all, create_engines, version_backend
 from gateway.reference import REFERENCE_FILE, ReferenceError, host_description, read_reference
@@ -225,8 +225,8 @@ class ServedModel:
     async def run_rows(self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None) -> Tensors:
         """Background rows (an explanation's coalitions) through the batcher; their outputs, in order.
 
-        Queued in chunks of a quarter batch, so they can fill the room ordinary requests
-        leave in a batch (``DynamicBatcher``) and never make one wait for a whole batch of them.
+        Queued in chunks of ``explanation_share`` of a batch, the most that may join or delay
+        ordinary requests while they are about (``DynamicBatcher``).
         At most ``max_concurrent_explanations`` per instance are queued at once; the others wait here.
         """
         if self._batcher is None:
@@ -238,7 +238,7 @@ class ServedModel:
         self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None
     ) -> Tensors:
         assert self._batcher is not None
-        chunk = max(1, self.config.max_batch_size // 4)
+        chunk = explanation_rows(self.config.batching)
         pendings = []
         for start in range(0, rows, chunk):
             part = {name: array[start : start + chunk] for name, array in inputs.items()}

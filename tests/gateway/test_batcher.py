@@ -268,18 +268,29 @@ async def test_a_finishing_instance_takes_the_next_batch_without_the_event_loop(
 # ---------------------------------------------------------------- explanation rows (background)
 
 
-async def test_background_rows_only_fill_the_room_ordinary_requests_leave() -> None:
-    """Queued behind a busy instance: ordinary requests go first, background rows fill what is left."""
-    batcher, run, gate, running = await occupied(BatchingConfig(max_batch_size=4, max_queue_delay_ms=0), "busy")
+async def test_explanation_rows_keep_to_their_share_of_a_batch_while_ordinary_requests_are_about() -> None:
+    """Ordinary requests first; explanation rows take at most explanation_share of each batch (2 of 8 rows),
+    and while ordinary traffic is recent a batch of explanation rows alone keeps to that share too."""
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
+    batcher, run, gate, running = await occupied(config, "busy")
     background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(3)]
     await asyncio.sleep(0.01)
     ordinary = [asyncio.ensure_future(batcher.submit(request(f"o{i}"))) for i in range(3)]
     await asyncio.sleep(0.01)
     gate.set()
     await asyncio.wait_for(asyncio.gather(running, *background, *ordinary), timeout=2)
-    assert run.batches[0] == ["busy"]
-    assert run.batches[1] == ["o0", "o1", "o2"]  # the 2-row background chunk does not fit the one row left
-    assert run.batches[2:] == [["b0", "b1"], ["b2"]]
+    assert run.batches == [["busy"], ["o0", "o1", "o2", "b0"], ["b1"], ["b2"]]
+    await batcher.close()
+
+
+async def test_explanation_rows_run_as_full_batches_when_no_ordinary_request_is_about() -> None:
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
+    batcher, run, gate, running = await occupied(config, "busy")
+    background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(3)]
+    await asyncio.sleep(DynamicBatcher.ORDINARY_RECENT_S + 0.05)  # the last ordinary request is no longer recent
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(running, *background), timeout=2)
+    assert run.batches == [["busy"], ["b0", "b1", "b2"]]
     await batcher.close()
 
 
@@ -304,6 +315,6 @@ async def test_background_rows_are_not_refused_by_the_ordinary_queue_bound() -> 
     gate.set()
     assert await asyncio.wait_for(asyncio.gather(*ordinary), timeout=2) == [("done", "o0"), ("done", "o1")]
     await asyncio.wait_for(asyncio.gather(running, *queued), timeout=2)
-    assert run.batches[1] == ["o0", "o1", "b0", "b1"]
+    assert run.batches[1] == ["o0", "o1", "b0"]  # explanation_share 0.25 of 4 rows: one
     assert batcher.queue_depth == 0
     await batcher.close()
