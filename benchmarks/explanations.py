@@ -35,18 +35,22 @@ perturbations. ``shap`` is a benchmark dependency only (the lab's ``bench`` extr
 No assertion on any figure: it prints them.
 
 Measured (2-core AMD EPYC VM with AVX-512/VNNI, shared with other processes; demo-models as
-built by ``gatewise demo``, explain_samples 256, seed 0, 10 random draws per k, shap
-0.51.0 KernelExplainer nsamples 2048), ``--limit 120 --agreement 12``: the first 120
-held-out texts of each model (240 of 786; every one had >= 4 words; no masked units;
-finance 3 exact + 117 KernelSHAP, retail 7 + 113), 1,240 s in all:
+built by ``gatewise demo``; explain_samples 256, seed 0, 10 random draws per k, shap 0.51.0
+KernelExplainer nsamples 2048) with ``.venv/bin/python benchmarks/explanations.py
+--agreement 20``: every held-out text (396 finance, 12 exact + 384 KernelSHAP; 390 retail,
+33 + 357; all had >= 4 words, none had a masked unit), agreement on 20 per model, 773 s:
 
     deletion        k=1                    k=2                    k=3
-    finance    0.186 vs 0.015 = 12.4x   0.472 vs 0.031 = 15.4x   0.544 vs 0.057 =  9.5x
-    retail     0.191 vs 0.017 = 11.6x   0.568 vs 0.030 = 19.1x   0.670 vs 0.053 = 12.7x
+    finance    0.176 vs 0.016 = 11.2x   0.470 vs 0.033 = 14.1x   0.544 vs 0.060 =  9.1x
+    retail     0.208 vs 0.020 = 10.3x   0.563 vs 0.042 = 13.4x   0.661 vs 0.068 =  9.7x
     (mean drop of the explained class's probability, top-k vs random-k; target >= 2x)
 
-    agreement (Spearman with shap): finance 12 texts mean 0.935 min 0.775, 92% >= 0.8;
-    retail 12 texts mean 0.922 min 0.826, 100% >= 0.8; all 24: mean 0.929 (target >= 0.8)
+    agreement (Spearman with shap): finance 20 texts mean 0.937 min 0.825; retail 20 mean
+    0.937 min 0.845; all 40: mean 0.937, 100% >= 0.8 (target mean >= 0.8)
+
+Earlier runs on subsets: ``--limit 120 --agreement 12`` gave 9.5-19.1x and a mean of 0.929
+(min 0.775, 23 of 24 >= 0.8); ``--limit 20 --agreement 20`` 8.3-53x and 0.928 (min 0.727,
+39 of 40 >= 0.8).
 """
 
 from __future__ import annotations
