@@ -24,29 +24,28 @@ the rounds (a p99 needs the samples), rows/s are the median round. No figure is 
 Measured with ``gatewise bench --explain --repository demo-models --model finance-sentiment
 --concurrency 16 --seconds 5 --rounds 3`` (2-core AMD EPYC VM with AVX-512/VNNI, shared
 with other processes; one engine instance, max_batch_size 32; 25 words are beyond exact
-Shapley, so B + 2 rows):
+Shapley, so B + 2 rows), on the core of dc7e3fd (explanation rows keep to
+``explanation_share`` = 0.25 of a batch while ordinary requests are about):
 
-    explanation B=64:   p50 288 ms, p99 326 ms;   66 rows in process 276 ms  -> 1.04x
-    explanation B=256:  p50 1019 ms, p99 1079 ms; 258 rows in process 1006 ms -> 1.01x
-    ordinary, concurrency 16: p99 81 ms alone, 272 ms beside one B=256 explanation caller
-    (3.35x); p50 64 -> 238 ms; 253 -> 78 rows/s; explanations meanwhile p50 1460 ms
+    explanation B=64:   p50 278 ms, p99 371 ms;    66 rows in process 277 ms  -> 1.00x
+    explanation B=256:  p50 1018 ms, p99 1154 ms;  258 rows in process 1021 ms -> 1.00x
+    ordinary, concurrency 16: p99 91 ms alone, 193 ms beside one B=256 explanation caller
+    (2.12x); p50 55 -> 142 ms; 285 -> 129 rows/s; explanations meanwhile p50 1900 ms
 
-A second run (2 rounds) gave 1.06x and 1.01x, and ordinary p99 180 -> 654 ms (3.63x). The
-cost target (<= 1.2x) is met. Ordinary requests are served first, but each of their
-batches is filled up with explanation rows (25-word rows, longer than the ordinary
-sentences), and an instance that finishes a batch takes its next one at once, before the
-answered clients have sent again: it then finds only explanation rows and runs a full
-batch of them, which the next ordinary requests wait behind. So an ordinary request waits
-about one full batch of explanation rows and then runs in a batch twice its size.
-Capping explanation rows at one chunk (max_batch_size / 4) per batch, tried on a copy of
-the batcher, gave ordinary p99 62 -> 142 ms (2.28x), p50 48 -> 106 ms, 327 -> 157 rows/s,
-with the explanation alone unchanged (1.07x) and explanations under load at p50 1773 ms.
+A 2-round run on the same core gave 1.05x and 1.06x, and ordinary p99 94 -> 357 ms (3.81x):
+on this shared VM the with/without p99 ratio moves between runs, the cost ratio does not.
+Before dc7e3fd (explanation rows filled all the room in a batch, and an instance that
+finished a batch, finding only explanation rows queued before the answered clients had
+sent again, ran a full batch of them): 1.04x and 1.01x, ordinary p99 81 -> 272 ms (3.35x),
+p50 64 -> 238 ms, 253 -> 78 rows/s. On a CPU every explanation row costs what an ordinary
+row costs, so the share is what explanations take from ordinary traffic under load.
 
-The other side, with ``--concurrency 64 --rounds 1`` (ordinary rows always fill a batch of
-32 on their own): ordinary p99 229 ms alone and 216 ms beside explanations (0.94x), costs
-1.09x and 1.04x, but the one explanation sent beside them took 6,165 ms instead of 960 ms:
-explanation rows only get the room ordinary requests leave, so under saturating traffic
-they wait until it eases (or until their deadline), with nothing that ages them.
+The other side, ``--concurrency 64 --rounds 1`` (ordinary rows fill a batch of 32 on their
+own): on dc7e3fd's core ordinary p99 202 ms alone and 242 ms beside explanations (1.20x),
+costs 1.05x and 1.03x, but the one explanation sent beside them took 6,079 ms instead of
+995 ms (before dc7e3fd: 0.94x and 6,165 ms): explanation rows only get the room ordinary
+requests leave, so under saturating traffic they wait until it eases (or until their
+deadline); nothing ages them.
 """
 
 from __future__ import annotations
