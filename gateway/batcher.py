@@ -21,9 +21,11 @@ from ordinary requests first; explanation rows then take at most ``explanation_s
 it, and while ordinary traffic is about (a request arrived in the last
 ``ORDINARY_RECENT_S``) a batch of explanation rows alone is held to that share too, so an
 ordinary request waits behind at most one small batch of them and shares its own batch
-with at most that many. With no ordinary traffic they run as full batches, at once. On a
-CPU every row costs the same wherever it runs, so this share is what explanations may take
-from ordinary requests under load; on a GPU the room in a batch is nearly free.
+with at most that many. With no ordinary traffic they run as full batches, at once. Under
+ordinary traffic that fills every batch they still progress: a chunk that has waited
+``EXPLANATION_WAIT_S`` takes its share of the next batch. On a CPU every row costs the same
+wherever it runs, so this share is what explanations may take from ordinary requests under
+load; on a GPU the room in a batch is nearly free.
 
 A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 """
@@ -81,6 +83,8 @@ class DynamicBatcher:
 
     ORDINARY_RECENT_S = 0.1
     """How recently an ordinary request must have arrived for explanation rows to keep to their share."""
+    EXPLANATION_WAIT_S = 0.1
+    """After this long in the queue an explanation chunk joins the next batch however busy ordinary traffic is."""
 
     def __init__(self, name: str, config: BatchingConfig, run_batch: RunBatch, instances: int) -> None:
         self.name = name
@@ -236,10 +240,14 @@ class DynamicBatcher:
             due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
             if not full and now < due:
                 return None, expired, due
-        batch, self._queue = length_policy.take(self._queue, rows, limit) if self._queue else ([], [])
+        share = explanation_rows(self._config)
+        starving = bool(self._background) and now - self._background[0].enqueued >= self.EXPLANATION_WAIT_S
+        # A waiting explanation chunk is owed its share even when ordinary requests could fill the batch.
+        ordinary_limit = limit - min(share, self._background[0].rows) if starving else limit
+        batch, self._queue = length_policy.take(self._queue, rows, ordinary_limit) if self._queue else ([], [])
         room = limit - sum(pending.rows for pending in batch)
         if batch or now - self._last_ordinary < self.ORDINARY_RECENT_S:
-            room = min(room, explanation_rows(self._config))
+            room = min(room, share)
         while self._background and (self._background[0].rows <= room or not batch):
             filler = self._background.pop(0)
             batch.append(filler)

@@ -318,3 +318,17 @@ async def test_background_rows_are_not_refused_by_the_ordinary_queue_bound() -> 
     assert run.batches[1] == ["o0", "o1", "b0"]  # explanation_share 0.25 of 4 rows: one
     assert batcher.queue_depth == 0
     await batcher.close()
+
+
+async def test_explanation_rows_still_progress_when_ordinary_requests_fill_every_batch() -> None:
+    """A chunk that waited EXPLANATION_WAIT_S takes its share of the next batch, however many ordinary rows wait."""
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
+    batcher, run, gate, running = await occupied(config, "busy")
+    background = asyncio.ensure_future(batcher.submit(request("b", rows=2, background=True)))
+    await asyncio.sleep(DynamicBatcher.EXPLANATION_WAIT_S + 0.05)
+    ordinary = [asyncio.ensure_future(batcher.submit(request(f"o{i}", rows=2))) for i in range(8)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(running, background, *ordinary), timeout=2)
+    assert run.batches[1] == ["o0", "o1", "o2", "b"]  # 16 ordinary rows waited; the explanation got its 2
+    await batcher.close()
