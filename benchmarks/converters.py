@@ -108,6 +108,14 @@ def main() -> None:
     parser.add_argument("--calibration", type=Path, help="texts to calibrate static INT8 on (default: the samples)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument(
+        "--entry",
+        type=Path,
+        action="append",
+        default=[],
+        help="also time a converted repository entry (its version 1 model.onnx, as converted: accuracy-aware "
+        "choices included); repeat for several",
+    )
+    parser.add_argument(
         "--pad-to-max-length",
         action="store_true",
         help="pad every batch to --max-length (fixed-shape serving) instead of its longest row",
@@ -177,7 +185,10 @@ def main() -> None:
         quantize_int8(work / "fused.onnx", work / "int8.onnx", **choice)
         quantize_int8(work / "fp32.onnx", work / "int8-dynamic.onnx", **choice)
         tokens = encode(loaded.tokenizer, calibration, loaded.input_names, args.max_length)
-        quantize_static_int8(work / "fp32.onnx", work / "int8-static.onnx", serving_batches(tokens, 32), **choice)
+        quantize_static_int8(
+            work / "fp32.onnx", work / "int8-static.onnx", serving_batches(tokens, 32), **choice,
+            activations=settings.activations,
+        )  # fmt: skip
         cpu = ["CPUExecutionProvider"]
         for name, file in (
             ("ORT CPU FP32", "fp32"),
@@ -187,6 +198,8 @@ def main() -> None:
             ("ORT CPU INT8 static (QDQ)", "int8-static"),
         ):
             runners.append((name, ort_runner(work / f"{file}.onnx", cpu, args.threads)))
+        for entry in args.entry:
+            runners.append((f"entry {entry.name}", ort_runner(entry / "1" / "model.onnx", cpu, args.threads)))
         if torch.cuda.is_available():
             runners.append(("PyTorch eager CUDA FP32", torch_infer("cuda", torch.float32)))
             runners.append(("PyTorch eager CUDA FP16", torch_infer("cuda", torch.float16)))
@@ -243,18 +256,19 @@ def main() -> None:
     )
     print(
         f"cpu: {cpu_name()} ({platform.machine()}, {os.cpu_count()} CPUs), ISA {settings.isa}, {args.threads} threads; "
-        f"INT8 reduce_range={settings.reduce_range}, per_channel={settings.per_channel}; "
+        f"INT8 reduce_range={settings.reduce_range}, per_channel={settings.per_channel}, "
+        f"static activations {settings.activations}; "
         f"torch {torch.__version__}, onnxruntime {ort.__version__}"
     )
     base = rows[0].throughput
     print(
-        f"{'runtime':<28} {'latency b=1 (ms)':>17} {'throughput b=32 (rows/s)':>25} "
+        f"{'runtime':<40} {'latency b=1 (ms)':>17} {'throughput b=32 (rows/s)':>25} "
         f"{'vs PyTorch':>11} {'top-1 agree':>12}"
     )
     for row in rows:
         agreement = "-" if row.agreement is None else f"{row.agreement:.2%}"
         print(
-            f"{row.name:<28} {row.latency_ms:>17.2f} {row.throughput:>25.1f} "
+            f"{row.name:<40} {row.latency_ms:>17.2f} {row.throughput:>25.1f} "
             f"{row.throughput / base:>10.2f}x {agreement:>12}"
         )
     for line in skipped:
