@@ -83,6 +83,10 @@ class DynamicBatcher:
 
     ORDINARY_RECENT_S = 0.1
     """How recently an ordinary request must have arrived for explanation rows to keep to their share."""
+    EXPLANATION_DEFER_S = 0.01
+    """While ordinary traffic is about, a batch of explanation rows alone waits this long first: an
+    instance that finishes a batch would otherwise start one before the clients it just answered
+    have sent again, and their next requests would queue behind it."""
     EXPLANATION_WAIT_S = 0.1
     """After this long in the queue an explanation chunk joins the next batch however busy ordinary traffic is."""
 
@@ -97,6 +101,8 @@ class DynamicBatcher:
         self._queue: list[Pending] = []
         self._background: list[Pending] = []
         self._last_ordinary = float("-inf")
+        self._defer_until: float | None = None
+        """When a batch of explanation rows alone, held back for ordinary traffic, may go."""
         """``time.monotonic()`` when the last ordinary request was queued."""
         """Explanation rows, oldest first. Not bounded by ``max_queue_size``: ``ServedModel.run_rows``
         admits only ``max_concurrent_explanations`` explanations at a time, which bounds it."""
@@ -244,9 +250,16 @@ class DynamicBatcher:
         starving = bool(self._background) and now - self._background[0].enqueued >= self.EXPLANATION_WAIT_S
         # A waiting explanation chunk is owed its share even when ordinary requests could fill the batch.
         ordinary_limit = limit - min(share, self._background[0].rows) if starving else limit
+        recent = now - self._last_ordinary < self.ORDINARY_RECENT_S
+        if not self._queue and recent and not starving:
+            if self._defer_until is None:
+                self._defer_until = now + self.EXPLANATION_DEFER_S
+            if now < self._defer_until:
+                return None, expired, self._defer_until
+        self._defer_until = None
         batch, self._queue = length_policy.take(self._queue, rows, ordinary_limit) if self._queue else ([], [])
         room = limit - sum(pending.rows for pending in batch)
-        if batch or now - self._last_ordinary < self.ORDINARY_RECENT_S:
+        if batch or recent:
             room = min(room, share)
         while self._background and (self._background[0].rows <= room or not batch):
             filler = self._background.pop(0)

@@ -332,3 +332,23 @@ async def test_explanation_rows_still_progress_when_ordinary_requests_fill_every
     await asyncio.wait_for(asyncio.gather(running, background, *ordinary), timeout=2)
     assert run.batches[1] == ["o0", "o1", "o2", "b"]  # 16 ordinary rows waited; the explanation got its 2
     await batcher.close()
+
+
+async def test_a_batch_of_explanation_rows_alone_waits_briefly_for_the_ordinary_clients_just_answered() -> None:
+    """An instance that finishes while ordinary traffic is about holds explanation rows back for
+    EXPLANATION_DEFER_S, so the clients it just answered get the next batch (first) instead of queueing behind it."""
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
+    batcher, run, gate, running = await occupied(config, "busy")
+    # Generous windows, so a slow machine cannot race them.
+    batcher.EXPLANATION_DEFER_S, batcher.ORDINARY_RECENT_S, batcher.EXPLANATION_WAIT_S = 0.5, 5.0, 5.0
+    background = asyncio.ensure_future(batcher.submit(request("b", rows=2, background=True)))
+    await asyncio.sleep(0.01)
+    gate.set()
+    await running
+    await asyncio.sleep(0.05)  # the answered client sends again, well inside the hold
+    assert run.batches == [["busy"]]
+    again = await asyncio.wait_for(batcher.submit(request("o")), timeout=2)
+    await asyncio.wait_for(background, timeout=2)
+    assert again == ("done", "o")
+    assert run.batches == [["busy"], ["o", "b"]]
+    await batcher.close()
