@@ -173,3 +173,28 @@ async def test_a_burst_of_explanations_waits_its_turn_instead_of_being_refused(s
 def test_explain_parameters_are_only_read_when_an_explanation_is_computed(client) -> None:
     result = ask(client, "tiny-sentiment", "great movie", outputs=("label",), explain_samples=0, explain_label="x")
     assert result.as_numpy("label")[0] == b"positive"
+
+
+@pytest.mark.parametrize("text", ["", "?! ..."])
+def test_a_text_without_words_gets_an_empty_explanation(client, text: str) -> None:
+    explanation = explanation_of(ask(client, "tiny-sentiment", text))
+    assert explanation["attributions"] == []
+    assert explanation["value"] == pytest.approx(explanation["base_value"])
+
+
+def test_explanations_come_back_on_a_model_stream_infer_stream(client) -> None:
+    import queue
+
+    answers: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    try:
+        for text in ("great movie", "awful price"):
+            tensor = triton.InferInput("text", [1], "BYTES")
+            tensor.set_data_from_numpy(np.array([text.encode()], dtype=object))
+            client.async_stream_infer("tiny-sentiment", [tensor], parameters={"explain": True})
+        received = [answers.get(timeout=30) for _ in range(2)]
+    finally:
+        client.stop_stream()
+    for result, error in received:
+        assert error is None
+        assert json.loads(result.as_numpy("explanation")[0])["attributions"]
