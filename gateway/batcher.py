@@ -18,8 +18,9 @@ the event loop.
 
 Explanation rows (``Pending.background``) wait in a queue of their own. A batch is formed
 from ordinary requests first; explanation rows then take at most ``explanation_share`` of
-it, and while ordinary traffic is about (a request arrived in the last
-``ORDINARY_RECENT_S``) a batch of explanation rows alone is held to that share too, so an
+it, and while ordinary traffic is about (since the waiting explanation rows were queued, an
+ordinary request arrived or was answered in the last ``ORDINARY_RECENT_S``) a batch of
+explanation rows alone is held to that share too, so an
 ordinary request waits behind at most one small batch of them and shares its own batch
 with at most that many. With no ordinary traffic they run as full batches, at once. Under
 ordinary traffic that fills every batch they still progress: a chunk that has waited
@@ -101,6 +102,8 @@ class DynamicBatcher:
         self._queue: list[Pending] = []
         self._background: list[Pending] = []
         self._last_ordinary = float("-inf")
+        """``time.monotonic()`` when an ordinary request was last queued, or last answered (its
+        client is then about to send again)."""
         self._defer_until: float | None = None
         """When a batch of explanation rows alone, held back for ordinary traffic, may go."""
         """``time.monotonic()`` when the last ordinary request was queued."""
@@ -250,7 +253,13 @@ class DynamicBatcher:
         starving = bool(self._background) and now - self._background[0].enqueued >= self.EXPLANATION_WAIT_S
         # A waiting explanation chunk is owed its share even when ordinary requests could fill the batch.
         ordinary_limit = limit - min(share, self._background[0].rows) if starving else limit
-        recent = now - self._last_ordinary < self.ORDINARY_RECENT_S
+        # Ordinary traffic "about": a request arrived recently, and since the oldest explanation rows were
+        # queued (the request an explanation belongs to came before them and is no competition).
+        recent = (
+            bool(self._background)
+            and self._last_ordinary >= self._background[0].enqueued
+            and now - self._last_ordinary < self.ORDINARY_RECENT_S
+        )
         if not self._queue and recent and not starving:
             if self._defer_until is None:
                 self._defer_until = now + self.EXPLANATION_DEFER_S
@@ -287,7 +296,10 @@ class DynamicBatcher:
             except BaseException as exc:  # noqa: BLE001 - a failure fails its own batch, nothing else
                 results = [exc] * len(batch)  # delivered as raised: the servicer maps it to a status
             with self._lock:
-                following, expired, _ = self._next_batch(time.monotonic())
+                now = time.monotonic()
+                if any(not pending.background for pending in batch):
+                    self._last_ordinary = now  # the clients just answered are about to send again
+                following, expired, _ = self._next_batch(now)
                 if following is None:
                     self._free.append(instance)
             assert self._loop is not None

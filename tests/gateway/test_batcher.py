@@ -285,9 +285,13 @@ async def test_explanation_rows_keep_to_their_share_of_a_batch_while_ordinary_re
 
 async def test_explanation_rows_run_as_full_batches_when_no_ordinary_request_is_about() -> None:
     config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
-    batcher, run, gate, running = await occupied(config, "busy")
+    gate = threading.Event()
+    run = Recorder(gate=gate)
+    batcher = make(config, run)
+    running = asyncio.ensure_future(batcher.submit(request("busy", rows=2, background=True)))
+    await asyncio.sleep(0.05)  # the only instance runs explanation rows
     background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(3)]
-    await asyncio.sleep(DynamicBatcher.ORDINARY_RECENT_S + 0.05)  # the last ordinary request is no longer recent
+    await asyncio.sleep(0.01)
     gate.set()
     await asyncio.wait_for(asyncio.gather(running, *background), timeout=2)
     assert run.batches == [["busy"], ["b0", "b1", "b2"]]
@@ -341,14 +345,29 @@ async def test_a_batch_of_explanation_rows_alone_waits_briefly_for_the_ordinary_
     batcher, run, gate, running = await occupied(config, "busy")
     # Generous windows, so a slow machine cannot race them.
     batcher.EXPLANATION_DEFER_S, batcher.ORDINARY_RECENT_S, batcher.EXPLANATION_WAIT_S = 0.5, 5.0, 5.0
-    background = asyncio.ensure_future(batcher.submit(request("b", rows=2, background=True)))
+    background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(2)]
+    await asyncio.sleep(0.01)
+    first = asyncio.ensure_future(batcher.submit(request("o1")))  # ordinary traffic after the explanation was queued
     await asyncio.sleep(0.01)
     gate.set()
-    await running
+    await asyncio.wait_for(asyncio.gather(running, first), timeout=2)
     await asyncio.sleep(0.05)  # the answered client sends again, well inside the hold
-    assert run.batches == [["busy"]]
-    again = await asyncio.wait_for(batcher.submit(request("o")), timeout=2)
-    await asyncio.wait_for(background, timeout=2)
-    assert again == ("done", "o")
-    assert run.batches == [["busy"], ["o", "b"]]
+    assert run.batches == [["busy"], ["o1", "b0"]]
+    again = await asyncio.wait_for(batcher.submit(request("o2")), timeout=2)
+    await asyncio.wait_for(asyncio.gather(*background), timeout=2)
+    assert again == ("done", "o2")
+    assert run.batches == [["busy"], ["o1", "b0"], ["o2", "b1"]]
+    await batcher.close()
+
+
+async def test_an_explanation_alone_is_not_held_back_by_the_request_it_belongs_to() -> None:
+    """The request answered before its explanation's rows were queued is no competition: they run at once, in full."""
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
+    run = Recorder()
+    batcher = make(config, run)
+    batcher.EXPLANATION_DEFER_S = 5.0  # were the rows held back, the test would time out
+    assert await asyncio.wait_for(batcher.submit(request("own request")), timeout=2) == ("done", "own request")
+    background = [batcher.submit(request(f"b{i}", rows=2, background=True)) for i in range(3)]
+    await asyncio.wait_for(asyncio.gather(*background), timeout=2)
+    assert run.batches == [["own request"], ["b0", "b1", "b2"]]
     await batcher.close()
