@@ -22,30 +22,22 @@ Rounds interleave every configuration, as the main bench does; latencies are poo
 the rounds (a p99 needs the samples), rows/s are the median round. No figure is asserted.
 
 Measured with ``gatewise bench --explain --repository demo-models --model finance-sentiment
---concurrency 16 --seconds 5 --rounds 3`` (2-core AMD EPYC VM with AVX-512/VNNI, shared
-with other processes; one engine instance, max_batch_size 32; 25 words are beyond exact
-Shapley, so B + 2 rows), on the core of dc7e3fd (explanation rows keep to
-``explanation_share`` = 0.25 of a batch while ordinary requests are about):
+--concurrency 16 --seconds 5 --rounds 3`` (2-core AMD EPYC VM with AVX-512/VNNI, quiet; one
+engine instance, max_batch_size 32; 25 words are beyond exact Shapley, so B + 2 rows):
 
-    explanation B=64:   p50 278 ms, p99 371 ms;    66 rows in process 277 ms  -> 1.00x
-    explanation B=256:  p50 1018 ms, p99 1154 ms;  258 rows in process 1021 ms -> 1.00x
-    ordinary, concurrency 16: p99 91 ms alone, 193 ms beside one B=256 explanation caller
-    (2.12x); p50 55 -> 142 ms; 285 -> 129 rows/s; explanations meanwhile p50 1900 ms
+    explanation B=64:   p50 289 ms, p99 339 ms;   66 rows in process 267 ms  -> 1.08x
+    explanation B=256:  p50 968 ms, p99 1123 ms;  258 rows in process 1012 ms -> 0.96x
+    ordinary, concurrency 16: p99 80.1 ms alone, 129.8 ms beside one B=256 explanation caller
+    (1.62x); p50 63 -> 114 ms; 292 -> 148 rows/s; explanations meanwhile p50 1870 ms
 
-A 2-round run on the same core gave 1.05x and 1.06x, and ordinary p99 94 -> 357 ms (3.81x):
-on this shared VM the with/without p99 ratio moves between runs, the cost ratio does not.
-Before dc7e3fd (explanation rows filled all the room in a batch, and an instance that
-finished a batch, finding only explanation rows queued before the answered clients had
-sent again, ran a full batch of them): 1.04x and 1.01x, ordinary p99 81 -> 272 ms (3.35x),
-p50 64 -> 238 ms, 253 -> 78 rows/s. On a CPU every explanation row costs what an ordinary
-row costs, so the share is what explanations take from ordinary traffic under load.
-
-The other side, ``--concurrency 64 --rounds 1`` (ordinary rows fill a batch of 32 on their
-own): on dc7e3fd's core ordinary p99 202 ms alone and 242 ms beside explanations (1.20x),
-costs 1.05x and 1.03x, but the one explanation sent beside them took 6,079 ms instead of
-995 ms (before dc7e3fd: 0.94x and 6,165 ms): explanation rows only get the room ordinary
-requests leave, so under saturating traffic they wait until it eases (or until their
-deadline); nothing ages them.
+At concurrency 64 (2 rounds): ordinary p99 266.8 -> 587.2 ms (2.20x), explanations p50 3098 ms.
+How the batcher got there, each step measured here at concurrency 16: explanation rows first
+filled all the room ordinary requests left, and an instance that finished a batch found only
+explanation rows and ran 32 of them before the answered clients sent again (ordinary p99
+3.35x); keeping them to a quarter of each batch gave 3.24x in another run; holding a batch of
+explanation rows alone back 10 ms while ordinary traffic is about gave 1.81x; counting a
+client answered in a long batch as about to send again, 1.62x. On two cores every
+explanation row is CPU taken from ordinary rows, so some cost remains by construction.
 """
 
 from __future__ import annotations
