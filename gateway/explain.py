@@ -2,7 +2,7 @@
 
 A client asks with the output ``explanation`` or the parameter ``explain = true``. After the
 row was inferred, the model's plugin (``gatewise_explainer``) says what to weigh and how to
-perturb; ``plugins.shapley`` picks the coalitions within ``explain_samples``; the perturbed
+perturb; ``plugins.explain`` picks the coalitions within ``explain_samples``; the perturbed
 rows go through the model's own batcher as background rows (``ServedModel.run_rows``), so
 they share batches and the engine with ordinary requests without delaying them; and the
 weights come back as one JSON document per row. Everything outside the plugin's ``perturb``
@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from plugins import shapley
-from plugins.explain import EXPLANATION_OUTPUT, Explainer, coalition_values, document
+from plugins.explain import EXPLANATION_OUTPUT, Explainer, conclude, perturbation
 from protos.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 OUTPUT = EXPLANATION_OUTPUT.name
 DEFAULT_SAMPLES = 256
 """Coalitions per explained row when neither the request nor config.toml's ``[parameters]`` says."""
-PARAMETERS = ("explain", "explain_label", "explain_samples", "explain_seed")
-"""Request parameters that steer the explanation; perturbed rows run without them."""
 
 
 @dataclass(frozen=True)
@@ -113,15 +110,9 @@ async def _explain_row(
     explainer: Explainer | None = await asyncio.to_thread(hooks.explainer, model.context, inputs, outputs, parameters)
     if explainer is None:
         raise InvalidInput(f"parameter 'explain': model {model.name!r} cannot explain this input")
-    coalitions = await asyncio.to_thread(shapley.plan, len(explainer.units), chosen.samples, chosen.seed)
-    perturbed = await asyncio.to_thread(explainer.perturb, coalitions.masks)
-    count = len(coalitions.masks) * explainer.repeats
-    plain = {key: value for key, value in parameters.items() if key not in PARAMETERS}
-    produced = await model.run_rows(perturbed, count, plain, deadline)
-    values = await asyncio.to_thread(coalition_values, explainer, produced, len(coalitions.masks))
-    answer = await asyncio.to_thread(document, explainer, coalitions, values, chosen.seed)
-    weights = [attribution["weight"] for attribution in answer["attributions"]]
-    return answer, explainer.derive(weights)
+    perturbed = await asyncio.to_thread(perturbation, explainer, parameters, chosen.samples, chosen.seed)
+    produced = await model.run_rows(perturbed.inputs, perturbed.rows, perturbed.parameters, deadline)
+    return await asyncio.to_thread(conclude, explainer, perturbed, produced, chosen.seed)
 
 
 def _row(tensors: Tensors, row: int) -> Tensors:

@@ -25,6 +25,8 @@ from protos.tensors import TensorSpec
 
 EXPLANATION_OUTPUT = TensorSpec(name="explanation", datatype="BYTES", shape=(-1,))
 """Declare it among a signature's outputs to tell clients (and the gateway) that the model explains."""
+PARAMETERS = ("explain", "explain_label", "explain_samples", "explain_seed")
+"""Request parameters that steer the explanation; perturbed rows run without them."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,35 @@ class Explainer:
     """Per-row values of other outputs built from the unit weights (finance-fraud's ``reasons``)."""
 
 
-def coalition_values(explainer: Explainer, outputs: Tensors, coalitions: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Perturbation:
+    """One row's coalitions and the model inputs that evaluate them: ``rows`` rows to run as ordinary rows."""
+
+    coalitions: shapley.Plan
+    inputs: Tensors
+    rows: int
+    parameters: dict[str, Any]
+    """The request's parameters without the explanation's own (``PARAMETERS``), for the perturbed rows."""
+
+
+def perturbation(explainer: Explainer, parameters: dict[str, Any], samples: int, seed: int) -> Perturbation:
+    """The coalitions to evaluate within ``samples`` (``shapley.plan``) and the inputs that evaluate them."""
+    coalitions = shapley.plan(len(explainer.units), samples, seed)
+    plain = {key: value for key, value in parameters.items() if key not in PARAMETERS}
+    inputs = explainer.perturb(coalitions.masks)
+    return Perturbation(coalitions, inputs, len(coalitions.masks) * explainer.repeats, plain)
+
+
+def conclude(
+    explainer: Explainer, perturbed: Perturbation, outputs: Tensors, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """From the outputs of the perturbed rows: (the row's ``explanation`` document, the outputs derived from it)."""
+    values = _coalition_values(explainer, outputs, len(perturbed.coalitions.masks))
+    answer = _document(explainer, perturbed.coalitions, values, seed)
+    return answer, explainer.derive([item["weight"] for item in answer["attributions"]])
+
+
+def _coalition_values(explainer: Explainer, outputs: Tensors, coalitions: int) -> np.ndarray:
     """One number per coalition: the explained value, averaged over the coalition's ``repeats`` rows."""
     values = np.asarray(explainer.value(outputs), dtype=np.float64).reshape(-1)
     if values.shape[0] != coalitions * explainer.repeats:
@@ -86,7 +116,7 @@ def coalition_values(explainer: Explainer, outputs: Tensors, coalitions: int) ->
     return per_row @ (weights / weights.sum())
 
 
-def document(explainer: Explainer, coalitions: shapley.Plan, values: np.ndarray, seed: int) -> dict[str, Any]:
+def _document(explainer: Explainer, coalitions: shapley.Plan, values: np.ndarray, seed: int) -> dict[str, Any]:
     """The ``explanation`` JSON of one row, from its coalitions' values."""
     weights = shapley.solve(coalitions, values)
     return {

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from plugins import shapley
 from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
-from plugins.explain import EXPLANATION_OUTPUT, coalition_values, document
+from plugins.explain import EXPLANATION_OUTPUT, conclude, perturbation
 from plugins.manager import BUILTIN_PLUGINS, PluginManager
 from protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 
@@ -195,17 +194,14 @@ class PluginHarness:
         explainer = self.hooks.explainer(self.model, inputs, outputs, parameters)
         if explainer is None:
             raise AssertionError("the plugin returned no explainer")
-        coalitions = shapley.plan(len(explainer.units), samples, seed)
-        perturbed = explainer.perturb(coalitions.masks)
-        total = len(coalitions.masks) * explainer.repeats
+        perturbed = perturbation(explainer, parameters, samples, seed)
         parts = []
-        for start in range(0, total, 64):
-            chunk = {name: array[start : start + 64] for name, array in perturbed.items()}
-            rows = min(64, total - start)
-            parts.append(self.infer_batch(chunk, BatchContext.single(rows, parameters)))
+        for start in range(0, perturbed.rows, 64):
+            chunk = {name: array[start : start + 64] for name, array in perturbed.inputs.items()}
+            rows = min(64, perturbed.rows - start)
+            parts.append(self.infer_batch(chunk, BatchContext.single(rows, perturbed.parameters)))
         produced = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        answer = document(explainer, coalitions, coalition_values(explainer, produced, len(coalitions.masks)), seed)
-        return answer, explainer.derive([item["weight"] for item in answer["attributions"]])
+        return conclude(explainer, perturbed, produced, seed)
 
     def _check(self, outputs: Tensors, rows: int) -> None:
         for name, value in outputs.items():

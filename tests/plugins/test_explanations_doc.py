@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway import explain
+from plugins.explain import PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1].parent
 DOC = (ROOT / "docs" / "explanations.md").read_text(encoding="utf-8")
@@ -34,7 +35,7 @@ def test_the_hook_example_is_the_example_plugins_code_verbatim() -> None:
 def test_the_parameter_table_lists_exactly_the_gateways_parameters() -> None:
     section = DOC.split("| request parameter |")[1].split("\n\n")[0]
     documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
-    assert sorted(documented) == sorted(explain.PARAMETERS)
+    assert sorted(documented) == sorted(PARAMETERS)
     assert f"| {explain.DEFAULT_SAMPLES}, or the model's `config.toml`" in section  # the default it states
 
 

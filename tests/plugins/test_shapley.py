@@ -97,3 +97,27 @@ def test_budgets_below_one_are_refused_and_degenerate_sizes_work():
     assert shapley.solve(empty, np.array([0.2, 0.2])).shape == (0,)
     single = shapley.plan(1, budget=5)
     assert shapley.solve(single, np.array([0.2, 0.9])) == pytest.approx([0.7])
+
+
+def test_a_coalitions_background_rows_are_averaged_with_their_weights():
+    """Explainer.background_weights weighs each coalition's background rows (uniform without them)."""
+    import numpy as np
+
+    from plugins.explain import Explainer, Unit, conclude, perturbation
+
+    def explainer(weights):
+        # One feature x = 10 against background rows 0 and 4; the model's output is the feature itself.
+        return Explainer(
+            label="y", target="y", units=[Unit(feature="x", value=10)],
+            perturb=lambda keep: {"x": np.where(np.repeat(keep[:, 0], 2), 10.0, np.tile([0.0, 4.0], len(keep)))},
+            value=lambda outputs: outputs["x"], repeats=2, background_weights=weights,
+        )  # fmt: skip
+
+    for weights, base in ((None, 2.0), (np.array([3.0, 1.0]), 1.0)):
+        chosen = explainer(weights)
+        perturbed = perturbation(chosen, {"explain_samples": 4, "top_k": 2}, samples=4, seed=0)
+        assert perturbed.rows == 4 and perturbed.parameters == {"top_k": 2}
+        document, _ = conclude(chosen, perturbed, perturbed.inputs, seed=0)
+        assert document["base_value"] == pytest.approx(base)
+        assert document["value"] == pytest.approx(10.0)
+        assert document["attributions"][0]["weight"] == pytest.approx(10.0 - base)
