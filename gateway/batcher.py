@@ -20,9 +20,9 @@ Explanation rows (``Pending.background``) wait in a queue of their own. A batch 
 from ordinary requests first; explanation rows then take at most ``explanation_share`` of
 it, and while ordinary traffic is about (since the waiting explanation rows were queued, an
 ordinary request arrived or was answered in the last ``ORDINARY_RECENT_S``) a batch of
-explanation rows alone is held to that share too, so an
-ordinary request waits behind at most one small batch of them and shares its own batch
-with at most that many. With no ordinary traffic they run as full batches, at once. Under
+explanation rows alone is held to that share too and waits ``EXPLANATION_DEFER_S`` first,
+so an ordinary request waits behind at most one small batch of them and shares its own
+batch with at most that many. With no ordinary traffic they run as full batches, at once. Under
 ordinary traffic that fills every batch they still progress: a chunk that has waited
 ``EXPLANATION_WAIT_S`` takes its share of the next batch. On a CPU every row costs the same
 wherever it runs, so this share is what explanations may take from ordinary requests under
@@ -70,7 +70,7 @@ class Pending:
     trace: Any = None
     """The request's trace context when tracing is on (``gateway.tracing.current()``)."""
     background: bool = False
-    """Explanation rows: they fill what room ordinary requests leave in a batch."""
+    """Explanation rows: queued apart, they take at most ``explanation_share`` of a batch."""
 
 
 RunBatch = Callable[[Sequence[Pending], int], Sequence[Any]]
@@ -83,7 +83,7 @@ class DynamicBatcher:
     """Queue and triggers shared by the event loop and the instance threads; futures answered on the loop."""
 
     ORDINARY_RECENT_S = 0.1
-    """How recently an ordinary request must have arrived for explanation rows to keep to their share."""
+    """How recently an ordinary request must have arrived or been answered for explanation rows to keep their share."""
     EXPLANATION_DEFER_S = 0.01
     """While ordinary traffic is about, a batch of explanation rows alone waits this long first: an
     instance that finishes a batch would otherwise start one before the clients it just answered
@@ -101,14 +101,13 @@ class DynamicBatcher:
         free instances; an instance that finishes takes its next batch itself."""
         self._queue: list[Pending] = []
         self._background: list[Pending] = []
+        """Explanation rows, oldest first. Not bounded by ``max_queue_size``: ``ServedModel.run_rows``
+        admits only ``max_concurrent_explanations`` explanations at a time, which bounds it."""
         self._last_ordinary = float("-inf")
         """``time.monotonic()`` when an ordinary request was last queued, or last answered (its
         client is then about to send again)."""
         self._defer_until: float | None = None
         """When a batch of explanation rows alone, held back for ordinary traffic, may go."""
-        """``time.monotonic()`` when the last ordinary request was queued."""
-        """Explanation rows, oldest first. Not bounded by ``max_queue_size``: ``ServedModel.run_rows``
-        admits only ``max_concurrent_explanations`` explanations at a time, which bounds it."""
         self._free = list(range(instances))
         self._inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(instances)]
         self._threads: list[threading.Thread] = []
