@@ -16,7 +16,7 @@ import numpy as np
 from plugins.context import BatchContext, ModelContext, Signature, Tensors
 from plugins.explain import EXPLANATION_OUTPUT, Explainer
 from plugins.finance import fraud_explainer
-from plugins.finance.fraud_features import FIELDS, encode_columns, encode_rows
+from plugins.finance.fraud_features import FIELDS, encode_columns, encode_rows, typed_columns
 from protos.tensors import TensorSpec
 
 TASK = "transaction-fraud"
@@ -82,7 +82,7 @@ def warmup(model: ModelContext) -> Tensors:
     row = ORDINARY_TRANSACTION
     if input_format(model) == "json":
         return {JSON_INPUT: np.array([json.dumps(row).encode()] * 2, dtype=object)}
-    return {name: _column([row, row], name, datatype) for name, datatype in FIELDS.items()}
+    return typed_columns([row, row])
 
 
 def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors:
@@ -115,10 +115,3 @@ def _threshold(value: Any) -> float:
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"parameter 'threshold' must be between 0 and 1, got {threshold}")
     return threshold
-
-
-def _column(rows: list[dict[str, Any]], name: str, datatype: str) -> np.ndarray:
-    if datatype == "BYTES":
-        return np.array([str(row[name]).encode() for row in rows], dtype=object)
-    dtype = {"FP32": np.float32, "INT32": np.int32, "BOOL": np.bool_}[datatype]
-    return np.array([row[name] for row in rows], dtype=dtype)

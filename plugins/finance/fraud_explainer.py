@@ -20,7 +20,7 @@ import numpy as np
 from plugins.common.tabular import feature_explainer, plain
 from plugins.context import ModelContext, Tensors
 from plugins.explain import Explainer
-from plugins.finance.fraud_features import FIELDS, encode_rows
+from plugins.finance.fraud_features import FIELDS, encode_rows, typed_columns
 
 log = logging.getLogger("gatewise.plugins.finance")
 
@@ -28,7 +28,6 @@ BACKGROUND_FILE = "background.jsonl"
 DEFAULT_MAX_REASONS = 3
 MIN_CONTRIBUTION = 0.1
 """Log-odds a field must add to the score to count as a reason."""
-_NUMPY = {"FP32": np.float32, "INT32": np.int32, "BOOL": np.bool_}
 
 
 def load_background(model: ModelContext, fallback: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,8 +57,8 @@ def explainer(model: ModelContext, row: dict[str, Any], json_input: str | None) 
         return {"reasons": json.dumps(top_reasons(np.asarray(weights), limit)).encode()}
 
     return feature_explainer(
-        {name: _column([row], name, datatype) for name, datatype in FIELDS.items()},
-        {name: _column(background, name, datatype) for name, datatype in FIELDS.items()},
+        typed_columns([row]),
+        typed_columns(background),
         label="fraud",
         target="log-odds of fraud",
         value=lambda outputs: _log_odds(np.asarray(outputs["fraud_probability"], dtype=np.float64)),
@@ -82,10 +81,3 @@ def top_reasons(weights: np.ndarray, limit: int) -> list[dict[str, Any]]:
 def _log_odds(probability: np.ndarray) -> np.ndarray:
     clipped = np.clip(probability, 1e-7, 1 - 1e-7)
     return np.log(clipped / (1 - clipped))
-
-
-def _column(rows: list[dict[str, Any]], name: str, datatype: str) -> np.ndarray:
-    if datatype == "BYTES":
-        values = [row[name] if isinstance(row[name], bytes) else str(row[name]).encode() for row in rows]
-        return np.array(values, dtype=object)
-    return np.array([row[name] for row in rows], dtype=_NUMPY[datatype])

@@ -127,6 +127,19 @@ _TYPED = {"amount": np.floating, "hour": np.integer, "transactions_last_24h": np
           "country_mismatch": np.bool_, "card_present": np.bool_}  # fmt: skip
 
 
+def typed_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Transactions as the ``tensors`` input format carries them: one column per field, typed as ``FIELDS`` says."""
+    numpy_types = {"FP32": np.float32, "INT32": np.int32, "BOOL": np.bool_}
+    columns = {}
+    for name, datatype in FIELDS.items():
+        if datatype == "BYTES":
+            values = [row[name] if isinstance(row[name], bytes) else str(row[name]).encode() for row in rows]
+            columns[name] = np.array(values, dtype=object)
+        else:
+            columns[name] = np.array([row[name] for row in rows], dtype=numpy_types[datatype])
+    return columns
+
+
 def encode_columns(columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """``encode_rows`` for one typed column per field (the tensors input format), vectorised: the
     same features and the same errors, naming the first bad row. None when a column is not

@@ -13,7 +13,7 @@ from gateway.config import load_config
 from gatewise_lab.demo import metrics
 from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl
 from plugins.context import ModelContext
-from plugins.finance.fraud_features import FIELDS
+from plugins.finance.fraud_features import typed_columns
 from plugins.testing import PluginHarness, onnx_engine, texts
 
 BATCH = 32
@@ -55,14 +55,7 @@ def entities(model_dir: Path) -> dict[str, float]:
 
 def fraud(model_dir: Path) -> dict[str, float]:
     records = read_jsonl(DATA_DIR / "fraud_transactions.held_out.jsonl")
-    columns = {}
-    for name, datatype in FIELDS.items():
-        values = [r[name] for r in records]
-        if datatype == "BYTES":
-            columns[name] = np.array([str(v).encode() for v in values], dtype=object)
-        else:
-            columns[name] = np.array(values, dtype={"FP32": np.float32, "INT32": np.int32, "BOOL": np.bool_}[datatype])
-    out = _batched(served(model_dir), columns)
+    out = _batched(served(model_dir), typed_columns(records))
     truth = np.array([r["is_fraud"] for r in records], dtype=bool)
     flagged = out["decision"] == b"decline"
     tp = float((flagged & truth).sum())
