@@ -43,13 +43,16 @@ def without(text: str, spans: list[tuple[int, int]], keep: np.ndarray) -> str:
     """``text`` with every span whose ``keep`` is False deleted, and one space beside it."""
     pieces: list[str] = []
     cursor = 0
+    last = ""  # the last character kept so far
     for (start, end), kept in zip(spans, keep, strict=True):
         if kept:
             continue
-        pieces.append(text[cursor:start])
+        piece = text[cursor:start]
+        if piece:
+            pieces.append(piece)
+            last = piece[-1]
         cursor = end
-        joined_ends_in_space = not pieces or not "".join(pieces) or "".join(pieces)[-1].isspace()
-        if joined_ends_in_space and cursor < len(text) and text[cursor] == " ":
+        if (not last or last.isspace()) and cursor < len(text) and text[cursor] == " ":
             cursor += 1
     pieces.append(text[cursor:])
     return "".join(pieces)
