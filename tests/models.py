@@ -118,10 +118,20 @@ max_queue_delay_ms = -5
 """
 
 
+def write_classifier(repository: Path, name: str, *, plugin: str = "text-classification", batching: str = "") -> Path:
+    """The tiny classifier again as ``name`` behind ``plugin``, with its tokenizer; ``batching`` adds
+    lines to its ``[batching]`` table."""
+    config = CLASSIFIER_CONFIG.replace('"tiny-sentiment"', f'"{name}"')
+    config = config.replace('plugin = "text-classification"', f'plugin = "{plugin}"')
+    config = config.replace("max_queue_delay_ms = 2\n", f"max_queue_delay_ms = 2\n{batching}")
+    model = write_model(repository, name, classifier_graph(), config)
+    tiny_tokenizer(model / "assets", WORDS)
+    return model
+
+
 def build_repository(root: Path) -> Path:
     """tiny-sentiment (plugin), add-one (no plugin) and broken (bad config.toml)."""
-    classifier = write_model(root, "tiny-sentiment", classifier_graph(), CLASSIFIER_CONFIG)
-    tiny_tokenizer(classifier / "assets", WORDS)
+    write_classifier(root, "tiny-sentiment")
     write_model(root, "add-one", add_one_graph(), ADD_ONE_CONFIG)
     write_model(root, "broken", add_one_graph(), BROKEN_CONFIG)
     return root

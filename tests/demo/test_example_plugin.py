@@ -27,6 +27,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def _pytest(site: Path, target: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """pytest on ``target`` in a fresh interpreter that sees only ``site`` (the installed example) and the repo."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(target)],
+        capture_output=True, text=True, timeout=120, env={"PYTHONPATH": f"{site}:{ROOT}", "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+    )  # fmt: skip
+
+
 def _run(site: Path, code: str) -> subprocess.CompletedProcess:
     """Python in a fresh process with ``site`` on the path, as an installed package would be."""
     env = {"PYTHONPATH": f"{site}:{ROOT}", "PATH": "/usr/bin:/bin"}
@@ -63,11 +72,7 @@ print(out["shouted"][0].decode(), float(out["words_plus_one"][0, 0]))
 
 
 def test_example_own_tests_pass_with_the_harness(installed: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
-        capture_output=True, text=True, timeout=120, env={"PYTHONPATH": f"{installed}:{ROOT}", "PATH": "/usr/bin:/bin"},
-        cwd=installed,
-    )  # fmt: skip
+    result = _pytest(installed, EXAMPLE / "tests", cwd=installed)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -77,10 +82,6 @@ def test_the_explanations_doc_test_passes_against_the_installed_plugin(installed
     blocks = [body for body in re.findall(r"^```python\n(.*?)^```", doc, flags=re.M | re.S) if "def test_" in body]
     assert len(blocks) == 1
     (tmp_path / "test_doc_example.py").write_text(blocks[0], encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_doc_example.py")],
-        capture_output=True, text=True, timeout=120, env={"PYTHONPATH": f"{installed}:{ROOT}", "PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
-    )  # fmt: skip
+    result = _pytest(installed, tmp_path / "test_doc_example.py", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

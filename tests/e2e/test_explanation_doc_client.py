@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RunningServer, start_server, stop_server
-from models import CLASSIFIER_CONFIG, WORDS, build_repository, classifier_graph, write_model
-from plugins.testing import tiny_tokenizer
+from models import build_repository, write_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "explanations.md"
@@ -23,11 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A 'finance-sentiment' as the example names it: the tiny classifier behind the finance plugin."""
     root = tmp_path_factory.mktemp("documented")
     repository = build_repository(root / "models")
-    config = CLASSIFIER_CONFIG.replace('"tiny-sentiment"', '"finance-sentiment"').replace(
-        'plugin = "text-classification"', 'plugin = "finance"'
-    )
-    model = write_model(repository, "finance-sentiment", classifier_graph(), config)
-    tiny_tokenizer(model / "assets", WORDS)
+    write_classifier(repository, "finance-sentiment", plugin="finance")
     running = start_server(repository, root / "server.log")
     yield running
     stop_server(running)

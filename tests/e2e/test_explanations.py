@@ -14,8 +14,7 @@ import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
 from conftest import RunningServer, free_port, start_server, stop_server
-from models import CLASSIFIER_CONFIG, WORDS, build_repository, classifier_graph, write_model
-from plugins.testing import tiny_tokenizer
+from models import build_repository, write_classifier
 
 CARD = "4111 1111 1111 1111"
 IBAN = "GB82 WEST 1234 5698 7654 32"
@@ -26,15 +25,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """tiny-sentiment, add-one, and tiny-finance: the tiny classifier behind the finance plugin's redaction."""
     root = tmp_path_factory.mktemp("explained")
     repository = build_repository(root / "models")
-    config = CLASSIFIER_CONFIG.replace('"tiny-sentiment"', '"tiny-finance"').replace(
-        'plugin = "text-classification"', 'plugin = "finance"'
-    )
-    finance = write_model(repository, "tiny-finance", classifier_graph(), config)
-    tiny_tokenizer(finance / "assets", WORDS)
-    small = CLASSIFIER_CONFIG.replace('"tiny-sentiment"', '"tiny-small-queue"').replace(
-        "max_queue_delay_ms = 2", "max_queue_delay_ms = 2\nmax_queue_size = 32\nmax_concurrent_explanations = 1"
-    )
-    tiny_tokenizer(write_model(repository, "tiny-small-queue", classifier_graph(), small) / "assets", WORDS)
+    write_classifier(repository, "tiny-finance", plugin="finance")
+    write_classifier(repository, "tiny-small-queue", batching="max_queue_size = 32\nmax_concurrent_explanations = 1\n")
     metrics_port = free_port()
     running = start_server(
         repository, root / "server.log", "--log-level", "DEBUG", "--max-explain-samples", "512",
