@@ -24,6 +24,8 @@ INT8_MODES = ("dynamic", "static")
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 """``--calibration-method`` names -> ``onnxruntime.quantization.CalibrationMethod`` members."""
 DEFAULT_CALIBRATION_METHOD = "minmax"
+ACTIVATION_TYPES = ("uint8", "int8")
+"""Static INT8 activations: unsigned asymmetric (x86's U8S8 kernels) or signed symmetric (Arm, TensorRT)."""
 QUANTIZED_OPS = ["MatMul", "Gemm"]
 """Only the matrix products: LayerNorm, Softmax, GELU and the residual adds stay FP32, where
 BERT's outliers live; the products hold nearly all the compute."""
@@ -53,12 +55,14 @@ class ServingBatches:
         self._pending = iter(self.batches[start_index:end_index])
 
 
-def check_int8_options(int8: bool | str, calibration: object, calibration_method: str | None) -> str | None:
+def check_int8_options(
+    int8: bool | str, calibration: object, calibration_method: str | None, activations: str | None = None
+) -> str | None:
     """The INT8 mode asked for (``dynamic``, ``static``, or None for none), refusing inconsistent options.
 
     ``int8=True`` means dynamic, as it always has. Raises ConversionError, before anything is
-    written, for an unknown mode or method, static without calibration texts, and calibration
-    options without static INT8.
+    written, for an unknown mode, method or activation type, static without calibration texts,
+    and calibration or activation options without static INT8.
     """
     mode = "dynamic" if int8 is True else (int8 or None)
     if mode is not None and mode not in INT8_MODES:
@@ -78,6 +82,12 @@ def check_int8_options(int8: bool | str, calibration: object, calibration_method
             "--calibration and --calibration-method are for static INT8: add --int8-mode static "
             "(dynamic INT8 computes its scales at run time and needs no calibration data). Nothing was written"
         )
+    if activations is not None and mode != "static":
+        raise ConversionError(
+            "--int8-activations chooses static INT8's activation type: add --int8-mode static. Nothing was written"
+        )
+    if activations not in (None, *ACTIVATION_TYPES):
+        raise ConversionError(f"--int8-activations must be uint8 or int8, got {activations!r}. Nothing was written")
     return mode
 
 
@@ -102,7 +112,7 @@ def quantize_static_int8(
     ``nodes_to_exclude`` stay FP32. ``calibration_cache`` (where ONNX Runtime has it, 1.32+)
     keeps the ranges of the first call, so accuracy-aware retries do not calibrate again.
     """
-    if activations not in ("int8", "uint8"):
+    if activations not in ACTIVATION_TYPES:
         raise ConversionError(f"INT8 activations must be int8 or uint8, got {activations!r}")
     import inspect
 

@@ -72,17 +72,9 @@ def export_transformer(
     tolerance) and then leaves the repository untouched.
     """
     spec = task_spec(task)
-    int8_mode = check_int8_options(int8, calibration, calibration_method)
+    int8_mode = check_int8_options(int8, calibration, calibration_method, int8_activations)
     if fp16 and int8_mode:
         raise ConversionError("choose --fp16 (for GPUs) or --int8 (for CPUs), not both: they target different devices")
-    if int8_activations is not None and int8_mode != "static":
-        raise ConversionError(
-            "--int8-activations chooses static INT8's activation type: add --int8-mode static. Nothing was written"
-        )
-    if int8_activations not in (None, "uint8", "int8"):
-        raise ConversionError(
-            f"--int8-activations must be uint8 or int8, got {int8_activations!r}. Nothing was written"
-        )
     if min_agreement is not None and not int8_mode:
         raise ConversionError("--min-agreement sets the INT8 step's tolerance: add --int8. Nothing was written")
     tolerances = {"int8": int8_tolerance(min_agreement)}
