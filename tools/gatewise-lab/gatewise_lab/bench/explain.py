@@ -53,17 +53,14 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.codec import serialize_bytes
-from gateway.config import load_config
 from gateway.engines import close_all
-from gateway.model import ServedModel
-from gateway.repository import select_versions
 from gatewise_lab.bench.clients import ANSWER_TIMEOUT_S, CHANNEL_OPTIONS, closed_loop, drive, run_client
+from gatewise_lab.bench.inprocess import load_model
 from gatewise_lab.bench.rows import Row, measured_row, median_round
 from gatewise_lab.bench.server import start_server
-from plugins import shapley
 from plugins.common.words import WORD
 from plugins.context import BatchContext
-from plugins.manager import PluginManager
+from plugins.explain import perturbation
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 
@@ -94,11 +91,8 @@ class InProcessRows:
     """The model loaded here; the rows an explanation evaluates, run as plain batches."""
 
     def __init__(self, repository: Path, model_name: str) -> None:
-        model_dir = repository / model_name
-        config = load_config(model_dir)
-        version = select_versions(config, model_dir)[-1]
-        self.model = ServedModel.load(config, version, model_dir / version, PluginManager())
-        self.max_batch = config.batching.max_batch_size
+        self.model = load_model(repository, model_name)
+        self.max_batch = self.model.config.batching.max_batch_size
         self._rows: dict[int, dict[str, np.ndarray]] = {}
 
     def rows_for(self, budget: int) -> dict[str, np.ndarray]:
@@ -109,8 +103,7 @@ class InProcessRows:
             assert self.model.hooks is not None, f"{self.model.name} has no plugin, so it cannot explain"
             explainer = self.model.hooks.explainer(self.model.context, inputs, outputs, {})
             assert explainer is not None, f"{self.model.name}'s plugin gave no explainer"
-            coalitions = shapley.plan(len(explainer.units), budget, SEED)
-            self._rows[budget] = explainer.perturb(coalitions.masks)
+            self._rows[budget] = perturbation(explainer, {}, budget, SEED).inputs
         return self._rows[budget]
 
     def measure(self, budget: int, seconds: float) -> list[float]:

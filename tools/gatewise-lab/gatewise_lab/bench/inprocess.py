@@ -20,14 +20,19 @@ from plugins.context import BatchContext
 from plugins.manager import PluginManager
 
 
+def load_model(repository: Path, model_name: str) -> ServedModel:
+    """The newest version of ``model_name`` with its plugin, loaded in this process (no server)."""
+    model_dir = repository / model_name
+    config = load_config(model_dir)
+    version = select_versions(config, model_dir)[-1]
+    return ServedModel.load(config, version, model_dir / version, PluginManager())
+
+
 class InProcess:
     """The model's plugin + engine loaded in this process, called directly (no gRPC, no queue)."""
 
     def __init__(self, repository: Path, model_name: str) -> None:
-        model_dir = repository / model_name
-        config = load_config(model_dir)
-        version = select_versions(config, model_dir)[-1]
-        self._model = ServedModel.load(config, version, model_dir / version, PluginManager())
+        self._model = load_model(repository, model_name)
 
     def measure(self, batch_size: int, seconds: float, parallel: bool = False, split: bool = False) -> Row:
         """One batch after another for ``seconds``; with ``parallel``, on every engine instance at once.
