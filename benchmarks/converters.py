@@ -30,16 +30,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from converters.checkpoint import load_checkpoint
-from converters.export import export_onnx
-from converters.graphs import task_module
-from converters.isa import cpu_name, host_int8_settings
-from converters.optimize import optimize_transformer, quantize_int8, to_fp16
-from converters.pipeline import serving_batches
-from converters.quantize import quantize_static_int8
-from converters.samples import load_samples, read_samples
-from converters.tasks import task_spec
-from converters.text import encode
+from gatewise.converters.checkpoint import load_checkpoint
+from gatewise.converters.export import export_onnx
+from gatewise.converters.graphs import task_module
+from gatewise.converters.isa import cpu_name, host_int8_settings
+from gatewise.converters.optimize import optimize_transformer, quantize_int8, to_fp16
+from gatewise.converters.pipeline import serving_batches
+from gatewise.converters.quantize import quantize_static_int8
+from gatewise.converters.samples import load_samples, read_samples
+from gatewise.converters.tasks import task_spec
+from gatewise.converters.text import encode
 
 Inputs = dict[str, np.ndarray]
 
@@ -292,9 +292,9 @@ def main() -> None:
 
 def native_tensorrt_runner(work: Path, batch: Inputs, args: argparse.Namespace) -> Callable[[Inputs], np.ndarray]:
     """Build an FP16 engine from the unfused FP16 ONNX graph; run it through the gateway's own TensorRT engine."""
-    from converters.tensorrt import build_engine, plan_profiles
-    from gateway.config import TensorRTConfig
-    from gateway.engines.tensorrt import TensorRTEngine
+    from gatewise.converters.tensorrt import build_engine, plan_profiles
+    from gatewise.gateway.config import TensorRTConfig
+    from gatewise.gateway.engines.tensorrt import TensorRTEngine
 
     profiles = plan_profiles({name: (-1, -1) for name in batch}, max_batch=32, max_length=args.max_length)
     build_engine(

@@ -72,9 +72,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's gateway/, not benchmarks/gateway.py
 
-from gateway.config import load_config
+from gatewise.gateway.config import load_config
+from gatewise.plugins.common.words import without
+
 from gatewise_lab.bench.server import start_server
-from plugins.common.words import without
 
 DATA = Path(__file__).resolve().parents[1] / "tools/gatewise-lab/gatewise_lab/demo/data"
 HELD_OUT = {

@@ -6,8 +6,15 @@ that need them, so ``import converters`` is cheap.
 
 from __future__ import annotations
 
-from converters.engine_entry import export_tensorrt
-from converters.errors import (
+if (
+    __name__ != "gatewise.converters"
+):  # one import path per module: pyproject.toml maps converters/ to gatewise.converters
+    raise ImportError(
+        f"import gatewise.converters, not {__name__}: the converters/ folder installs as gatewise.converters"
+    )
+
+from gatewise.converters.engine_entry import export_tensorrt
+from gatewise.converters.errors import (
     CheckpointError,
     ConversionError,
     DriftError,
@@ -21,10 +28,10 @@ from converters.errors import (
     UnsupportedArchitecture,
     UnsupportedTask,
 )
-from converters.module import export_module
-from converters.samples import load_samples, read_samples
-from converters.tasks import TASKS
-from converters.transformer import export_transformer
+from gatewise.converters.module import export_module
+from gatewise.converters.samples import load_samples, read_samples
+from gatewise.converters.tasks import TASKS
+from gatewise.converters.transformer import export_transformer
 
 __all__ = [
     "TASKS",

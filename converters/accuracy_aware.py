@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.errors import ToleranceUnreachable
-from converters.validate import DriftReport
+from gatewise.converters.errors import ToleranceUnreachable
+from gatewise.converters.validate import DriftReport
 
 DYNAMIC_OPS = ("MatMul", "Attention", "Gather")
 """What ``quantize_dynamic`` quantises in these graphs: MatMul, fused Attention, and embedding lookups

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from converters.errors import CheckpointError, MissingTokenizer, UnsupportedArchitecture
-from converters.tasks import TaskSpec
+from gatewise.converters.errors import CheckpointError, MissingTokenizer, UnsupportedArchitecture
+from gatewise.converters.tasks import TaskSpec
 
 SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta")
 """BERT-family encoders the converters are tested on (MiniLM checkpoints are ``bert``)."""

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from gatewise.converters.errors import ConversionError
 from rich.console import Console
-
-from converters.errors import ConversionError
 
 convert_app = typer.Typer(
     help="Convert fine-tuned models into repository entries the gateway serves.", no_args_is_help=True
@@ -27,7 +26,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; res
 
 
 def _run(action: Any) -> None:
-    from protos.errors import GatewiseError
+    from gatewise.protos.errors import GatewiseError
 
     try:
         result = action()
@@ -40,7 +39,7 @@ def _run(action: Any) -> None:
 def _samples(path: Path | None, flag: str = "--samples") -> Any:
     """The texts of a ``--samples`` (or ``--calibration``) file, a Samples read before anything is written; None
     without one."""
-    from converters.samples import read_samples
+    from gatewise.converters.samples import read_samples
 
     return read_samples(path, flag=flag) if path is not None else None
 
@@ -121,7 +120,7 @@ def convert_onnx(
     quiet: Quiet = False,
 ) -> None:
     """Export a Hugging Face checkpoint to ONNX, validate every step, and write a repository entry."""
-    from converters.transformer import export_transformer
+    from gatewise.converters.transformer import export_transformer
 
     mode: bool | str = int8_mode or int8
     _run(
@@ -167,8 +166,7 @@ def convert_module(
 
     def action() -> Path:
         import numpy as np
-
-        from converters.module import export_module
+        from gatewise.converters.module import export_module
 
         try:
             with np.load(examples) as archive:
@@ -227,8 +225,8 @@ def convert_tensorrt(
     """Build a TensorRT engine (model.plan) with optimisation profiles, stamped with TensorRT version and GPU."""
 
     def action() -> Path:
-        from converters.engine_entry import DEFAULT_TIMING_CACHE, export_tensorrt
-        from converters.tensorrt import parse_shapes
+        from gatewise.converters.engine_entry import DEFAULT_TIMING_CACHE, export_tensorrt
+        from gatewise.converters.tensorrt import parse_shapes
 
         lows, bests, highs = min_shapes or [], opt_shapes or [], max_shapes or []
         if not len(lows) == len(bests) == len(highs):

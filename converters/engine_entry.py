@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.entry import entry_config, merge, staged_entry, write_config
-from converters.errors import ConversionError
-from converters.pipeline import Validator
-from converters.progress import Steps
-from converters.reference import REFERENCE_ROWS, build_reference
-from converters.runtime import run_onnx
-from converters.samples import load_samples
-from converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
-from converters.text import encode
-from gateway.engines.tensorrt import Profile, fits
-from gateway.reference import REFERENCE_FILE, Reference
+from gatewise.converters.entry import entry_config, merge, staged_entry, write_config
+from gatewise.converters.errors import ConversionError
+from gatewise.converters.pipeline import Validator
+from gatewise.converters.progress import Steps
+from gatewise.converters.reference import REFERENCE_ROWS, build_reference
+from gatewise.converters.runtime import run_onnx
+from gatewise.converters.samples import load_samples
+from gatewise.converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
+from gatewise.converters.text import encode
+from gatewise.gateway.engines.tensorrt import Profile, fits
+from gatewise.gateway.reference import REFERENCE_FILE, Reference
 
 PLAN_FILE = "model.plan"
 DEFAULT_TIMING_CACHE = Path.home() / ".cache" / "gatewise" / "tensorrt-timing.cache"
@@ -179,10 +178,9 @@ def _validate(
     the ONNX model's outputs for them, and the tolerance this step was validated with, so
     the serving host checks the plan's numerics there (FP16, TF32 on another GPU).
     """
+    from gatewise.gateway.config import TensorRTConfig
+    from gatewise.gateway.engines.tensorrt import TensorRTEngine, read_metadata
     from tokenizers import Tokenizer
-
-    from gateway.config import TensorRTConfig
-    from gateway.engines.tensorrt import TensorRTEngine, read_metadata
 
     tokenizer_file = entry / "assets" / "tokenizer.json" if entry is not None else None
     if tokenizer_file is None or not tokenizer_file.is_file():

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converters.errors import RepositoryError
-from protos.tensors import ONNX_TO_DATATYPE, onnx_type
+from gatewise.converters.errors import RepositoryError
+from gatewise.protos.tensors import ONNX_TO_DATATYPE, onnx_type
 
 DEFAULT_BATCHING = {"max_batch_size": 32, "max_queue_delay_ms": 0.0}
 
@@ -51,7 +51,7 @@ def entry_config(
     name: str, onnx_path: Path, *, backend: str = "onnxruntime", extra: dict[str, Any] | None = None, **fields: Any
 ) -> dict[str, Any]:
     """config.toml contents for ``name``, checked against the gateway's own schema."""
-    from gateway.config import ModelConfig
+    from gatewise.gateway.config import ModelConfig
 
     inputs, outputs = engine_specs(onnx_path)
     base = {

@@ -20,11 +20,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from protos.errors import GatewiseError
+from gatewise.protos.errors import GatewiseError
 
 if TYPE_CHECKING:
-    from converters.accuracy_aware import Trial
-    from converters.validate import DriftReport, Tolerance
+    from gatewise.converters.accuracy_aware import Trial
+    from gatewise.converters.validate import DriftReport, Tolerance
 
 
 class ConversionError(GatewiseError):
@@ -110,7 +110,7 @@ class DriftError(ConversionError):
     ) -> None:
         advice = "try without the reduced-precision step, or check the model for overflow"
         if generic_samples:
-            from converters.samples import HOW_TO, MIN_SAMPLES
+            from gatewise.converters.samples import HOW_TO, MIN_SAMPLES
 
             # The shipped sentences are not the model's domain: its margins there say little.
             advice = (

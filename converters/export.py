@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.errors import ExampleInputError, ExportError
+from gatewise.converters.errors import ExampleInputError, ExportError
 
 MIN_EXAMPLE_SIZE = 2
 _PLACEHOLDER = "gatewise_output_"

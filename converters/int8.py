@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.accuracy_aware import DYNAMIC_OPS, STATIC_OPS, Trial, matmul_groups, search, throughput
-from converters.errors import ConversionError, ToleranceUnreachable
-from converters.isa import Int8Settings, cpu_name, host_int8_settings
-from converters.optimize import quantize_int8
-from converters.pipeline import Measured, Validator
-from converters.progress import Steps
-from converters.quantize import DEFAULT_CALIBRATION_METHOD, quantize_static_int8
-from converters.validate import TOLERANCES, Tolerance
+from gatewise.converters.accuracy_aware import DYNAMIC_OPS, STATIC_OPS, Trial, matmul_groups, search, throughput
+from gatewise.converters.errors import ConversionError, ToleranceUnreachable
+from gatewise.converters.isa import Int8Settings, cpu_name, host_int8_settings
+from gatewise.converters.optimize import quantize_int8
+from gatewise.converters.pipeline import Measured, Validator
+from gatewise.converters.progress import Steps
+from gatewise.converters.quantize import DEFAULT_CALIBRATION_METHOD, quantize_static_int8
+from gatewise.converters.validate import TOLERANCES, Tolerance
 
 
 @dataclass
@@ -114,7 +113,7 @@ def int8_step(
             chosen, path, trials = search(groups, chosen, quantise, evaluate, steps.note)
         except ToleranceUnreachable as exc:
             if validator.generic_samples:
-                from converters.samples import HOW_TO
+                from gatewise.converters.samples import HOW_TO
 
                 exc.args = (f"{exc}; these were the generic shipped sentences: validate on your own ({HOW_TO})",)
             raise

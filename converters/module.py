@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.entry import entry_config, staged_entry, write_config
-from converters.errors import ConversionError, ExampleInputError
-from converters.export import export_onnx
-from converters.pipeline import VALIDATION_FILE, Validator
-from converters.progress import Steps
-from converters.reference import REFERENCE_ROWS, write_reference
-from converters.runtime import run_torch
-from converters.transformer import MODEL_FILE
+from gatewise.converters.entry import entry_config, staged_entry, write_config
+from gatewise.converters.errors import ConversionError, ExampleInputError
+from gatewise.converters.export import export_onnx
+from gatewise.converters.pipeline import VALIDATION_FILE, Validator
+from gatewise.converters.progress import Steps
+from gatewise.converters.reference import REFERENCE_ROWS, write_reference
+from gatewise.converters.runtime import run_torch
+from gatewise.converters.transformer import MODEL_FILE
 
 
 def resolve_module(module: Any) -> Any:

@@ -13,8 +13,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from converters.errors import ExportError
-from converters.rewrites import scale_as_div, split_mask_unsqueeze
+from gatewise.converters.errors import ExportError
+from gatewise.converters.rewrites import scale_as_div, split_mask_unsqueeze
 
 ORT_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert"}
 """onnxruntime's optimizer handles every BERT-family encoder with its ``bert`` fusions."""

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.progress import Steps
-from converters.runtime import run_onnx
-from converters.validate import TOLERANCES, DriftReport, OutputKind, Tolerance, check, compare, failures
+from gatewise.converters.progress import Steps
+from gatewise.converters.runtime import run_onnx
+from gatewise.converters.validate import TOLERANCES, DriftReport, OutputKind, Tolerance, check, compare, failures
 
 VALIDATION_FILE = "validation.json"
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from converters.errors import ConversionError, ExportError
-from converters.optimize import quiet_quantizer
+from gatewise.converters.errors import ConversionError, ExportError
+from gatewise.converters.optimize import quiet_quantizer
 
 INT8_MODES = ("dynamic", "static")
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}

@@ -19,12 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from converters.errors import ConversionError
-from converters.pipeline import Validator
-from converters.runtime import run_onnx
-from converters.validate import TOLERANCES, Tolerance, top1_margin
-from gateway.reference import REFERENCE_FILE, Reference, ReferenceTolerance, host_description
+from gatewise.converters.errors import ConversionError
+from gatewise.converters.pipeline import Validator
+from gatewise.converters.runtime import run_onnx
+from gatewise.converters.validate import TOLERANCES, Tolerance, top1_margin
+from gatewise.gateway.reference import REFERENCE_FILE, Reference, ReferenceTolerance, host_description
 
 REFERENCE_ROWS = 16
 """Rows stored: enough to catch a host whose kernels move outputs, few enough to cost milliseconds at load."""

@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from converters.errors import ConversionError, SampleError
-from converters.validate import TOLERANCES
+from gatewise.converters.errors import ConversionError, SampleError
+from gatewise.converters.validate import TOLERANCES
 
 SAMPLES_FILE = Path(__file__).parent / "samples" / "sentences.txt"
 TEXT_FIELD = "text"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from converters.errors import UnsupportedTask
-from converters.validate import OutputKind
+from gatewise.converters.errors import UnsupportedTask
+from gatewise.converters.validate import OutputKind
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from converters.errors import TensorRTError
-from gateway.engines.tensorrt import EngineMetadata, Profile, ShapeRange, default_range, metadata_path, profiles_as_json
+from gatewise.converters.errors import TensorRTError
+from gatewise.gateway.engines.tensorrt import (
+    EngineMetadata,
+    Profile,
+    ShapeRange,
+    default_range,
+    metadata_path,
+    profiles_as_json,
+)
 
 PRECISIONS = ("graph", "fp32", "fp16", "int8")
 """``graph``: whatever the ONNX graph holds (strongly typed); the rest ask for one precision."""
@@ -203,7 +210,7 @@ def tensorrt_major(version: str) -> int:
 
 def onnx_inputs(onnx_path: Path) -> dict[str, tuple[int, ...]]:
     """The graph's input shapes, -1 where dynamic."""
-    from converters.entry import engine_specs
+    from gatewise.converters.entry import engine_specs
 
     inputs, _ = engine_specs(onnx_path)
     return {spec["name"]: tuple(spec["shape"]) for spec in inputs}
@@ -233,7 +240,7 @@ def build_engine(
             "reachable: the TensorRT packages on PyPI fetch their libraries from it at install time. "
             "Or serve the ONNX model"
         ) from exc
-    from gateway.engines import cuda
+    from gatewise.gateway.engines import cuda
 
     plan = plan_precision(precision, graph_precision(onnx_path), tensorrt_major(trt.__version__))
     check_parsable(onnx_path)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from plugins.text.encoding import token_arrays
+from gatewise.plugins.text.encoding import token_arrays
 
 
 def encode(tokenizer: Any, texts: list[str], input_names: list[str], max_length: int) -> dict[str, np.ndarray]:

@@ -7,22 +7,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from converters.checkpoint import load_checkpoint
-from converters.entry import DEFAULT_BATCHING, entry_config, merge, staged_entry, write_config
-from converters.errors import ConversionError
-from converters.export import export_onnx
-from converters.graphs import task_module
-from converters.int8 import Int8Options, int8_step, int8_tolerance
-from converters.isa import host_int8_settings
-from converters.optimize import optimize_transformer, to_fp16
-from converters.pipeline import VALIDATION_FILE, Validator, fp16_providers, serving_batches
-from converters.progress import Steps
-from converters.quantize import DEFAULT_CALIBRATION_METHOD, check_int8_options
-from converters.reference import write_reference
-from converters.runtime import run_torch
-from converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
-from converters.tasks import task_spec
-from converters.text import encode
+from gatewise.converters.checkpoint import load_checkpoint
+from gatewise.converters.entry import DEFAULT_BATCHING, entry_config, merge, staged_entry, write_config
+from gatewise.converters.errors import ConversionError
+from gatewise.converters.export import export_onnx
+from gatewise.converters.graphs import task_module
+from gatewise.converters.int8 import Int8Options, int8_step, int8_tolerance
+from gatewise.converters.isa import host_int8_settings
+from gatewise.converters.optimize import optimize_transformer, to_fp16
+from gatewise.converters.pipeline import VALIDATION_FILE, Validator, fp16_providers, serving_batches
+from gatewise.converters.progress import Steps
+from gatewise.converters.quantize import DEFAULT_CALIBRATION_METHOD, check_int8_options
+from gatewise.converters.reference import write_reference
+from gatewise.converters.runtime import run_torch
+from gatewise.converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
+from gatewise.converters.tasks import task_spec
+from gatewise.converters.text import encode
 
 MODEL_FILE = "model.onnx"
 EXAMPLE_TEXTS = ["A short example.", "A second, longer example sentence, so that the example batch holds padding."]

@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-
-from converters.errors import DriftError
+from gatewise.converters.errors import DriftError
 
 OutputKind = Literal["labels", "embedding", "values"]
 

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-
-from gateway.drain import Drain
-from protos.errors import GatewiseError, MalformedMessage, ShuttingDown
+from gatewise.gateway.drain import Drain
+from gatewise.protos.errors import GatewiseError, MalformedMessage, ShuttingDown
 
 log = logging.getLogger("gatewise.admission")
 

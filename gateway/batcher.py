@@ -41,12 +41,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway import length_policy
-from gateway.config import BatchingConfig
-from protos.errors import DeadlineExceeded, ModelNotReady, QueueFull
+from gatewise.gateway import length_policy
+from gatewise.gateway.config import BatchingConfig
+from gatewise.protos.errors import DeadlineExceeded, ModelNotReady, QueueFull
 
 if TYPE_CHECKING:
-    from gateway.engines.base import Tensors
+    from gatewise.gateway.engines.base import Tensors
 
 
 @dataclass(eq=False, slots=True)

@@ -8,10 +8,9 @@ from typing import Annotated, Any, NoReturn
 
 import click
 import typer
+from gatewise.gateway.security.keys import keys_app
+from gatewise.gateway.settings import ServerSettings
 from typer.core import TyperGroup
-
-from gateway.security.keys import keys_app
-from gateway.settings import ServerSettings
 
 COMMANDS_GROUP = "gatewise.commands"
 """Entry points naming Typer apps that become ``gatewise`` sub-commands (``convert`` from this
@@ -91,8 +90,8 @@ _SERVE_OPTIONS = _serve_options()
 
 def serve(**flags: Any) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
-    from gateway.server import run
-    from protos.errors import StartupError
+    from gatewise.gateway.server import run
+    from gatewise.protos.errors import StartupError
 
     settings = ServerSettings(**{field: flags[option.name] for field, option in _SERVE_OPTIONS.items()})
     try:

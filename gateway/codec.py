@@ -13,10 +13,9 @@ import struct
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-
-from protos import grpc_service_pb2 as pb
-from protos.errors import InvalidInput
-from protos.tensors import CONTENTS_FIELD, DATATYPE_TO_NUMPY, datatype_of
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos.errors import InvalidInput
+from gatewise.protos.tensors import CONTENTS_FIELD, DATATYPE_TO_NUMPY, datatype_of
 
 _LENGTH = struct.Struct("<I")
 MAX_ELEMENTS = 1 << 31

@@ -11,11 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from gatewise.plugins.context import ModelConfigView
+from gatewise.protos.errors import InvalidConfig
+from gatewise.protos.tensors import TensorSpec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from plugins.context import ModelConfigView
-from protos.errors import InvalidConfig
-from protos.tensors import TensorSpec
 
 CONFIG_FILE = "config.toml"
 Backend = Literal["onnxruntime", "tensorrt"]

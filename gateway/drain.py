@@ -33,8 +33,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from gateway.metrics import IN_FLIGHT
-from protos.errors import ShuttingDown
+from gatewise.gateway.metrics import IN_FLIGHT
+from gatewise.protos.errors import ShuttingDown
 
 
 class Drain:

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from plugins.explain import EXPLANATION_OUTPUT, Explainer, conclude, perturbation
-from protos.errors import InvalidInput
+from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer, conclude, perturbation
+from gatewise.protos.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from gateway.model import ServedModel
-    from plugins.context import Tensors
+    from gatewise.gateway.model import ServedModel
+    from gatewise.plugins.context import Tensors
 
 OUTPUT = EXPLANATION_OUTPUT.name
 DEFAULT_SAMPLES = 256

@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from gateway.engines.base import Tensors
-    from protos.tensors import TensorSpec
+    from gatewise.gateway.engines.base import Tensors
+    from gatewise.protos.tensors import TensorSpec
 
 MIN_SAVING = 0.2
 """A batch splits by length when that saves at least this share of its padded size."""

@@ -25,17 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from gateway import length_policy, metrics, tracing
-from gateway.batcher import DynamicBatcher, Pending, explanation_rows
-from gateway.config import ModelConfig
-from gateway.engines import Engine, close_all, create_engines, version_backend
-from gateway.reference import REFERENCE_FILE, ReferenceError, host_description, read_reference
-from gateway.stats import ModelStats
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.manager import ModelHooks, PluginManager
-from protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
-from protos.tensors import DATATYPE_TO_NUMPY
+from gatewise.gateway import length_policy, metrics, tracing
+from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
+from gatewise.gateway.config import ModelConfig
+from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
+from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, host_description, read_reference
+from gatewise.gateway.stats import ModelStats
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.manager import ModelHooks, PluginManager
+from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
+from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 
 log = logging.getLogger("gatewise.model")
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from gateway.config import CONFIG_FILE, ModelConfig, load_config
-from gateway.engines import ENGINE_FILES
-from gateway.model import ServedModel
-from plugins.manager import PluginManager
-from protos.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotReady
+from gatewise.gateway.config import CONFIG_FILE, ModelConfig, load_config
+from gatewise.gateway.engines import ENGINE_FILES
+from gatewise.gateway.model import ServedModel
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotReady
 
 log = logging.getLogger("gatewise.repository")
 

@@ -16,23 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from gatewise.gateway.admission import Registrar
+from gatewise.gateway.drain import Drain
+from gatewise.gateway.health import Health
+from gatewise.gateway.metrics import serve_metrics
+from gatewise.gateway.repository import ModelRepository
+from gatewise.gateway.security import auth_interceptors
+from gatewise.gateway.servicer import InferenceServicer
+from gatewise.gateway.settings import ServerSettings
+from gatewise.gateway.watch import RepositoryWatcher
+from gatewise.plugins.manager import LogRedactionFilter, PluginManager
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
+from gatewise.protos._pool import POOL
+from gatewise.protos.errors import StartupError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
-
-from gateway.admission import Registrar
-from gateway.drain import Drain
-from gateway.health import Health
-from gateway.metrics import serve_metrics
-from gateway.repository import ModelRepository
-from gateway.security import auth_interceptors
-from gateway.servicer import InferenceServicer
-from gateway.settings import ServerSettings
-from gateway.watch import RepositoryWatcher
-from plugins.manager import LogRedactionFilter, PluginManager
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
-from protos._pool import POOL
-from protos.errors import StartupError
 
 log = logging.getLogger("gatewise.server")
 

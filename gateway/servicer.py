@@ -18,21 +18,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
-
-from gateway import __version__, metrics, tracing
-from gateway import explain as explanations
-from gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
-from gateway.drain import Drain
-from gateway.model import ServedModel
-from gateway.repository import ModelRepository
-from gateway.security.principal import current_principal
-from gateway.settings import ServerSettings
-from gateway.validation import validate_inputs
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
-from protos import model_config_pb2 as config_pb
-from protos.errors import GatewiseError, InvalidInput, ShuttingDown
-from protos.tensors import DATATYPE_TO_TRITON
+from gatewise.gateway import __version__, metrics, tracing
+from gatewise.gateway import explain as explanations
+from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
+from gatewise.gateway.drain import Drain
+from gatewise.gateway.model import ServedModel
+from gatewise.gateway.repository import ModelRepository
+from gatewise.gateway.security.principal import current_principal
+from gatewise.gateway.settings import ServerSettings
+from gatewise.gateway.validation import validate_inputs
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
+from gatewise.protos import model_config_pb2 as config_pb
+from gatewise.protos.errors import GatewiseError, InvalidInput, ShuttingDown
+from gatewise.protos.tensors import DATATYPE_TO_TRITON
 
 log = logging.getLogger("gatewise.servicer")
 

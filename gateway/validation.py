@@ -8,9 +8,8 @@ cannot express a row without a dimension of its own; it is read as ``[rows]``.
 from __future__ import annotations
 
 import numpy as np
-
-from protos.errors import InvalidInput
-from protos.tensors import DATATYPE_TO_NUMPY, NUMPY_TO_DATATYPE, TensorSpec
+from gatewise.protos.errors import InvalidInput
+from gatewise.protos.tensors import DATATYPE_TO_NUMPY, NUMPY_TO_DATATYPE, TensorSpec
 
 
 def validate_inputs(

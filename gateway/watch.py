@@ -14,8 +14,8 @@ import logging
 import os
 from pathlib import Path
 
-from gateway.repository import ModelRepository, scan
-from protos.errors import GatewiseError
+from gatewise.gateway.repository import ModelRepository, scan
+from gatewise.protos.errors import GatewiseError
 
 log = logging.getLogger("gatewise.watch")
 

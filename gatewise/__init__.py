@@ -13,14 +13,14 @@ change; this module re-exports what a plugin needs, the way ``pytest`` fronts ``
 ``gatewise.testing`` runs a plugin's hooks without a server. See docs/plugins.md.
 """
 
-from plugins.common.tabular import feature_explainer
-from plugins.common.words import classifier_explainer
-from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
-from plugins.explain import EXPLANATION_OUTPUT, Explainer, Unit
-from plugins.hookspecs import hookimpl
-from plugins.manager import PluginManager
-from protos.errors import GatewiseError, InvalidInput
-from protos.tensors import TensorSpec
+from gatewise.plugins.common.tabular import feature_explainer
+from gatewise.plugins.common.words import classifier_explainer
+from gatewise.plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer, Unit
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos.errors import GatewiseError, InvalidInput
+from gatewise.protos.tensors import TensorSpec
 
 __all__ = [
     "EXPLANATION_OUTPUT",

@@ -14,8 +14,11 @@ Ship it as a package whose ``pyproject.toml`` declares
 model's ``config.toml``: ``plugin = "my-plugin"``.
 """
 
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.hookspecs import hookimpl, hookspec
-from plugins.manager import PluginManager
+if __name__ != "gatewise.plugins":  # one import path per module: pyproject.toml maps plugins/ to gatewise.plugins
+    raise ImportError(f"import gatewise.plugins, not {__name__}: the plugins/ folder installs as gatewise.plugins")
+
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.hookspecs import hookimpl, hookspec
+from gatewise.plugins.manager import PluginManager
 
 __all__ = ["BatchContext", "ModelContext", "PluginManager", "Signature", "Tensors", "hookimpl", "hookspec"]

@@ -17,7 +17,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from plugins.hookspecs import hookimpl
+from gatewise.plugins.hookspecs import hookimpl
 
 log = logging.getLogger("gatewise.audit")
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from protos.tensors import TensorSpec
+from gatewise.protos.tensors import TensorSpec
 
 Tensors = dict[str, np.ndarray]
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from plugins import shapley
-from plugins.context import Tensors
-from protos.tensors import TensorSpec
+from gatewise.plugins import shapley
+from gatewise.plugins.context import Tensors
+from gatewise.protos.tensors import TensorSpec
 
 EXPLANATION_OUTPUT = TensorSpec(name="explanation", datatype="BYTES", shape=(-1,))
 """Declare it among a signature's outputs to tell clients (and the gateway) that the model explains."""

@@ -18,9 +18,8 @@ log line.
 from __future__ import annotations
 
 import pluggy
-
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import Explainer
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import Explainer
 
 PROJECT = "gatewise"
 hookspec = pluggy.HookspecMarker(PROJECT)

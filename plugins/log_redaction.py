@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from plugins.common.masking import Span, mask
-from plugins.finance.detectors import find_cards, find_ibans
-from plugins.hookspecs import hookimpl
-from plugins.medical import deid
+from gatewise.plugins.common.masking import Span, mask
+from gatewise.plugins.finance.detectors import find_cards, find_ibans
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.medical import deid
 
 _FINDERS: tuple[Callable[[str], list[Span]], ...] = (
     find_ibans,

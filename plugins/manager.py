@@ -15,23 +15,22 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
-
-from plugins import hookspecs, metrics
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import Explainer
-from protos.errors import InvalidInput, PluginError
+from gatewise.plugins import hookspecs, metrics
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import Explainer
+from gatewise.protos.errors import InvalidInput, PluginError
 
 log = logging.getLogger("gatewise.plugins")
 
 BUILTIN_PLUGINS: dict[str, str] = {
-    "text-classification": "plugins.text.classification",
-    "token-classification": "plugins.text.token_classification",
-    "feature-extraction": "plugins.text.feature_extraction",
-    "audit": "plugins.audit",
-    "log-redaction": "plugins.log_redaction",
-    "finance": "plugins.finance.plugin",
-    "medical": "plugins.medical.plugin",
-    "retail": "plugins.retail.plugin",
+    "text-classification": "gatewise.plugins.text.classification",
+    "token-classification": "gatewise.plugins.text.token_classification",
+    "feature-extraction": "gatewise.plugins.text.feature_extraction",
+    "audit": "gatewise.plugins.audit",
+    "log-redaction": "gatewise.plugins.log_redaction",
+    "finance": "gatewise.plugins.finance.plugin",
+    "medical": "gatewise.plugins.medical.plugin",
+    "retail": "gatewise.plugins.retail.plugin",
 }
 """Name a config.toml uses -> module that implements the plugin."""
 

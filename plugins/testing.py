@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
-from plugins.explain import EXPLANATION_OUTPUT, conclude, perturbation
-from plugins.manager import BUILTIN_PLUGINS, PluginManager
-from protos.tensors import ONNX_TO_DATATYPE, TensorSpec
+from gatewise.plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import EXPLANATION_OUTPUT, conclude, perturbation
+from gatewise.plugins.manager import BUILTIN_PLUGINS, PluginManager
+from gatewise.protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 
 Engine = Callable[[Tensors], Tensors]
 SpecLike = TensorSpec | tuple[str, str, Sequence[int]]

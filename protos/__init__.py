@@ -4,3 +4,6 @@
 ``python -m protos.generate`` (never edit them by hand); they register in the private
 descriptor pool ``protos._pool.POOL``, so they can live beside tritonclient's own stubs.
 """
+
+if __name__ != "gatewise.protos":  # one import path per module: pyproject.toml maps protos/ to gatewise.protos
+    raise ImportError(f"import gatewise.protos, not {__name__}: the protos/ folder installs as gatewise.protos")

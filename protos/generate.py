@@ -1,9 +1,11 @@
-"""Regenerate the Python stubs from the .proto files: ``python -m protos.generate``.
+"""Regenerate the Python stubs from the .proto files: ``python -m gatewise.protos.generate``.
 
 The stubs register their descriptors in a private pool (``protos._pool.POOL``) instead of
 protobuf's default one. tritonclient registers its own copy of the same ``inference``
 package in the default pool, and two files defining one symbol in one pool fail to import;
 with a private pool the gateway and tritonclient can share a process (tests, benchmarks).
+protoc names modules by folder (``protos.grpc_service_pb2``); the folder installs as
+``gatewise.protos``, so every generated import and module name is moved under it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def generate(out_dir: Path = ROOT) -> list[Path]:
     for path in written:
         if path.name.endswith("_pb2.py"):
             _use_private_pool(path)
+        _into_namespace(path)
     return written
+
+
+def _into_namespace(path: Path) -> None:
+    text = re.sub(r"^from protos import ", "from gatewise.protos import ", path.read_text(), flags=re.MULTILINE)
+    path.write_text(re.sub(r"'protos\.(\w+_pb2)'", r"'gatewise.protos.\1'", text))
 
 
 def _use_private_pool(path: Path) -> None:
@@ -46,7 +54,7 @@ def _use_private_pool(path: Path) -> None:
     text = text.replace(_DEFAULT_POOL, _PRIVATE_POOL)
     text = re.sub(
         r"^(from google\.protobuf import descriptor_pool as _descriptor_pool)$",
-        r"\1\nfrom protos import _pool as _private_pool",
+        r"\1\nfrom gatewise.protos import _pool as _private_pool",
         text,
         count=1,
         flags=re.MULTILINE,

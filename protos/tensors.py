@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from gatewise.protos import model_config_pb2 as config_pb
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from protos import model_config_pb2 as config_pb
 
 DATATYPES = (
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh machine (only Python needed): a virtual environment in .venv with Gatewise
-# installed editable with its convert and test extras (torch pinned to the CPU build), the lab
+# installed editable with its convert and test extras at pinned versions (torch pinned to the CPU build), the lab
 # beside it (tools/gatewise-lab: `gatewise demo` and `gatewise bench`, kept out of the serving
 # wheel; its bench extra adds shap for benchmarks/explanations.py), and what perf_analyzer needs to
 # start (Debian's libb64, the CUDA runtime wheel's libcudart).
@@ -11,8 +11,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# One resolve for both, so the lab's `gatewise[convert]` requirement is met by this checkout.
-.venv/bin/python -m pip install --quiet -e ".[convert,test]" -e "tools/gatewise-lab[bench]" nvidia-cuda-runtime-cu12
+# The pinned environment (requirements/dev.txt, from requirements/dev.in by scripts/lock.sh): both
+# editable installs and every dependency at the version the suite last passed with, so an upstream
+# release cannot change what a fresh clone runs.
+.venv/bin/python -m pip install --quiet -r requirements/dev.txt
 if ! ldconfig -p 2>/dev/null | grep -q libb64.so.0d; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && apt-get install -y -qq libb64-0d) >/dev/null 2>&1 \

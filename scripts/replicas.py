@@ -138,7 +138,7 @@ def start_replica(repository: Path, folder: Path, index: int, drain_delay_s: flo
     port = free_port()
     log_path = folder / f"replica-{index}.log"
     command = [
-        sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port),
+        sys.executable, "-m", "gatewise", "serve", "--repository", str(repository), "--grpc-port", str(port),
         "--drain-delay", str(drain_delay_s),
     ]  # fmt: skip
     with log_path.open("w") as log_file:

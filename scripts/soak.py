@@ -35,11 +35,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
+from gatewise.protos import grpc_service_pb2 as pb  # noqa: E402
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 from models import ADD_ONE_CONFIG, build_repository, write_model  # noqa: E402
-from protos import grpc_service_pb2 as pb  # noqa: E402
-from protos import grpc_service_pb2_grpc as pb_grpc  # noqa: E402
 from reliability.faults import (  # noqa: E402
     CRASHY_CONFIG,
     FAULTY_CONFIG,
@@ -299,9 +299,9 @@ async def wait_ready(url: str, server: subprocess.Popen, log_path: Path) -> None
 
 def serve(repository: Path, port: int) -> None:
     """The child: the real GatewayServer with the faulty test plugin registered."""
-    from gateway.server import GatewayServer, configure_logging, run_loop
-    from gateway.settings import ServerSettings
-    from plugins.manager import PluginManager
+    from gatewise.gateway.server import GatewayServer, configure_logging, run_loop
+    from gatewise.gateway.settings import ServerSettings
+    from gatewise.plugins.manager import PluginManager
 
     configure_logging("INFO")
     settings = ServerSettings(repository=repository, grpc_port=port, grace_period_s=10)

@@ -82,7 +82,16 @@ def start_server(
 ) -> RunningServer:
     """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready."""
     port = free_port()
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "gatewise",
+        "serve",
+        "--repository",
+        str(repository),
+        "--grpc-port",
+        str(port),
+    ]
     log_file = log_path.open("w")
     process = subprocess.Popen(
         [*command, *extra], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

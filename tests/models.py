@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from gatewise.plugins.testing import SPECIAL_TOKENS, tiny_tokenizer
 from onnx import TensorProto, helper, numpy_helper
-
-from plugins.testing import SPECIAL_TOKENS, tiny_tokenizer
 
 WORDS = ["good", "great", "bad", "awful", "the", "movie", "was", "service", "price", "okay", "a", "is", "it"]
 LABELS = ("negative", "neutral", "positive")

@@ -1,7 +1,9 @@
 """Dependencies run one way: protos <- plugins <- gateway <- converters, and serving stays lean.
 
 Every module of the project's packages is parsed, and every import in it (function-level
-ones included) is attributed to its top-level package.
+ones included) is attributed to its layer: ``gatewise.gateway.x`` to ``gateway``, the facade
+``gatewise`` to ``gatewise``. The four folders install under one namespace, ``gatewise``, and
+each module has one import path.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,10 +33,27 @@ NOT_LOADED_BY_SERVING = (*CONVERSION_STACK, "tensorrt")
 """What importing the server and the CLI does not load (tensorrt and onnxruntime load with a model's engine)."""
 
 
+IMPLEMENTATION = ("gateway", "plugins", "converters", "protos")
+"""The repository's top-level folders that install as ``gatewise.<folder>``."""
+
+
+def installed_name(package: str) -> str:
+    return package if package == "gatewise" else f"gatewise.{package}"
+
+
 def modules(package: str) -> Iterator[tuple[str, Path]]:
     for path in sorted((ROOT / package).rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+        parts = path.relative_to(ROOT / package).with_suffix("").parts
+        dotted = [installed_name(package), *(parts[:-1] if parts[-1] == "__init__" else parts)]
+        yield ".".join(dotted), path
+
+
+def layer(name: str) -> str:
+    """The layer an imported module belongs to: ``gatewise.plugins.x`` is ``plugins``."""
+    parts = name.split(".")
+    if parts[0] == "gatewise":
+        return parts[1] if len(parts) > 1 and parts[1] in IMPLEMENTATION else "gatewise"
+    return parts[0]
 
 
 def imported(module: str, path: Path) -> Iterator[tuple[str, int]]:
@@ -58,7 +78,7 @@ def package_imports() -> list[tuple[str, str, str]]:
     for package in PACKAGES:
         for module, path in modules(package):
             for name, line in imported(module, path):
-                top = name.split(".")[0]
+                top = layer(name)
                 if top in ALLOWED and top != package:
                     found.append((package, top, f"{path.relative_to(ROOT)}:{line} imports {name}"))
     return found
@@ -67,8 +87,10 @@ def package_imports() -> list[tuple[str, str, str]]:
 def test_the_scan_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
     """The scanner itself: an import inside a function counts, a relative one is resolved."""
     source = tmp_path / "mod.py"
-    source.write_text("from .sibling import x\n\ndef f():\n    import converters.cli\n")
-    assert sorted(imported("gateway.sub.mod", source)) == [("converters.cli", 4), ("gateway.sub.sibling", 1)]
+    source.write_text("from .sibling import x\n\ndef f():\n    import gatewise.converters.cli\n")
+    found = sorted(imported("gatewise.gateway.sub.mod", source))
+    assert found == [("gatewise.converters.cli", 4), ("gatewise.gateway.sub.sibling", 1)]
+    assert [layer(name) for name, _ in found] == ["converters", "gateway"]
 
 
 def test_imports_between_packages_follow_the_layers() -> None:
@@ -95,7 +117,7 @@ def test_serving_code_never_imports_the_converters_or_torch(package: str) -> Non
         f"{path.relative_to(ROOT)}:{line} imports {name}"
         for module, path in modules(package)
         for name, line in imported(module, path)
-        if name.split(".")[0] in CONVERSION_STACK
+        if layer(name) in CONVERSION_STACK
     ]
     assert not wrong, "\n".join(wrong)
 
@@ -104,11 +126,55 @@ def test_a_serving_process_loads_none_of_the_conversion_stack() -> None:
     """A fresh interpreter that imports the server and the CLI and builds ``serve`` leaves them unloaded."""
     code = (
         "import sys, typer\n"
-        "import gateway.server, gateway.cli\n"
-        "command = typer.main.get_command(gateway.cli.app)\n"
+        "import gatewise.gateway.server, gatewise.gateway.cli\n"
+        "command = typer.main.get_command(gatewise.gateway.cli.app)\n"
         "assert command.get_command(None, 'serve') is not None\n"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(NOT_LOADED_BY_SERVING)!r})))\n"
+        "layers = {m.split('.')[1] if m.startswith('gatewise.') else m.split('.')[0] for m in sys.modules}\n"
+        f"print(sorted(layers & set({list(NOT_LOADED_BY_SERVING)!r})))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"loaded by serving: {done.stdout.strip()}"
+
+
+def test_pyproject_installs_every_package_folder_under_gatewise() -> None:
+    """pyproject.toml lists each package folder once, as ``gatewise.<folder>...``, mapped to its folder."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"] == {"gatewise": "gatewise", **{f"gatewise.{p}": p for p in IMPLEMENTATION}}
+    on_disk = {
+        ".".join([installed_name(top), *init.parent.relative_to(ROOT / top).parts])
+        for top in ("gatewise", *IMPLEMENTATION)
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert sorted(setuptools["packages"]) == sorted(on_disk)
+
+
+def test_every_module_has_one_import_path() -> None:
+    """Importing every module leaves no file loaded under two names, and the bare folder names refuse to import.
+
+    Run from the repository root, where ``gateway/`` & co. are also visible as top-level packages.
+    """
+    names = [module for package in PACKAGES for module, path in modules(package) if path.name != "__main__.py"]
+    code = (
+        "import importlib, sys, collections\n"
+        f"for name in {[n for n in names if not n.startswith('gatewise.converters')]!r}:\n"
+        "    importlib.import_module(name)\n"
+        "files = collections.defaultdict(set)\n"
+        "for name, module in list(sys.modules.items()):\n"
+        f"    if str(getattr(module, '__file__', None)).startswith({tuple(str(ROOT / p) + '/' for p in PACKAGES)!r}):\n"
+        "        files[module.__file__].add(name)\n"
+        "twice = {f: sorted(n) for f, n in files.items() if len(n) > 1}\n"
+        "refused = []\n"
+        f"for bare in {list(IMPLEMENTATION)!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(bare)\n"
+        "    except ImportError as exc:\n"
+        "        refused.append(str(exc))\n"
+        "print(twice)\n"
+        "print(len(refused))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    twice, refused = done.stdout.strip().splitlines()
+    assert twice == "{}", f"modules loaded under two names: {twice}"
+    assert refused == str(len(IMPLEMENTATION)), "a bare folder name (gateway, plugins ...) imported as a package"

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from gateway.config import ModelConfig
-from gateway.engines.base import Engine, Tensors
+from gatewise.gateway.config import ModelConfig
+from gatewise.gateway.engines.base import Engine, Tensors
 
 log = logging.getLogger("gatewise.engines")
 
@@ -36,13 +36,13 @@ def create_engines(config: ModelConfig, version_dir: Path, count: int) -> list[E
     path = version_dir / ENGINE_FILES[backend]
     release: Callable[[], None] = lambda: None  # noqa: E731
     if backend == "tensorrt":
-        from gateway.engines.tensorrt import TensorRTPlan
+        from gatewise.gateway.engines.tensorrt import TensorRTPlan
 
         plan = TensorRTPlan(path, config.tensorrt)
         open_one: Callable[[], Engine] = plan.instance
         release = plan.release  # the opener's own hold; the instances keep the plan alive
     else:
-        from gateway.engines.onnxruntime import OnnxRuntimeEngine
+        from gatewise.gateway.engines.onnxruntime import OnnxRuntimeEngine
 
         max_length = int(config.parameters.get("max_length", 128))
 

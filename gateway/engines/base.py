@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-
-from protos.tensors import TensorSpec
+from gatewise.protos.tensors import TensorSpec
 
 Tensors = dict[str, np.ndarray]
 

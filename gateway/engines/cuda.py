@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from protos.errors import EngineError
+from gatewise.protos.errors import EngineError
 
 INSTALL_HINT = (
     "pip install 'gatewise[tensorrt]' (CUDA 13: tensorrt-cu13 + cuda-bindings 13.x, driver >= 580) or "

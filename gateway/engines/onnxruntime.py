@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-from gateway.config import OnnxRuntimeConfig
-from gateway.engines.base import Tensors
-from gateway.engines.tensorrt import Profile, default_range
-from protos.errors import EngineError
-from protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
+from gatewise.gateway.config import OnnxRuntimeConfig
+from gatewise.gateway.engines.base import Tensors
+from gatewise.gateway.engines.tensorrt import Profile, default_range
+from gatewise.protos.errors import EngineError
+from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
 
 log = logging.getLogger("gatewise.engines.onnxruntime")
 

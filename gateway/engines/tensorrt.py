@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from gateway.config import TensorRTConfig
-from gateway.engines import cuda
-from gateway.engines.base import Tensors
-from protos.errors import EngineError
-from protos.tensors import NUMPY_TO_DATATYPE, TensorSpec
+from gatewise.gateway.config import TensorRTConfig
+from gatewise.gateway.engines import cuda
+from gatewise.gateway.engines.base import Tensors
+from gatewise.protos.errors import EngineError
+from gatewise.protos.tensors import NUMPY_TO_DATATYPE, TensorSpec
 
 log = logging.getLogger("gatewise.engines.tensorrt")
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.security.interceptor import Audit, AuthInterceptor
-from gateway.security.keys import hash_key, load_keys, new_token
-from gateway.security.principal import ANONYMOUS, Principal, current_principal
-from gateway.security.tokens import Authenticator
+from gatewise.gateway.security.interceptor import Audit, AuthInterceptor
+from gatewise.gateway.security.keys import hash_key, load_keys, new_token
+from gatewise.gateway.security.principal import ANONYMOUS, Principal, current_principal
+from gatewise.gateway.security.tokens import Authenticator
 
 __all__ = [
     "ANONYMOUS",

@@ -21,12 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-
-from gateway.admission import Undecodable, with_behavior
-from gateway.security.principal import PRINCIPAL, Principal
-from gateway.security.rules import RULES, Rule, authorise, is_exempt
-from gateway.security.tokens import Authenticator
-from protos.errors import AuthError, Forbidden, GatewiseError
+from gatewise.gateway.admission import Undecodable, with_behavior
+from gatewise.gateway.security.principal import PRINCIPAL, Principal
+from gatewise.gateway.security.rules import RULES, Rule, authorise, is_exempt
+from gatewise.gateway.security.tokens import Authenticator
+from gatewise.protos.errors import AuthError, Forbidden, GatewiseError
 
 log = logging.getLogger("gatewise.security")
 

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from gateway.security.principal import Principal
-from protos.errors import KeyFileError
+from gatewise.gateway.security.principal import Principal
+from gatewise.protos.errors import KeyFileError
 
 TOKEN_PREFIX = "gw_"
 _FIELDS = {"name", "sha256", "models", "admin"}

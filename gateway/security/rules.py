@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.security.principal import Principal
-from protos.errors import Forbidden
+from gatewise.gateway.security.principal import Principal
+from gatewise.protos.errors import Forbidden
 
 SERVICE = "/inference.GRPCInferenceService/"
 

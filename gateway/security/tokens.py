@@ -10,9 +10,9 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from gateway.security.keys import hash_key, load_keys
-from gateway.security.principal import Principal
-from protos.errors import AuthError, StartupError
+from gatewise.gateway.security.keys import hash_key, load_keys
+from gatewise.gateway.security.principal import Principal
+from gatewise.protos.errors import AuthError, StartupError
 
 log = logging.getLogger("gatewise.security")
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from plugins.context import BatchContext, ModelContext
+from gatewise.plugins.context import BatchContext, ModelContext
 
 UNCERTAIN = "uncertain"
 PARAMETER = "min_confidence"

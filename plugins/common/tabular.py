@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from plugins.context import Tensors
-from plugins.explain import Explainer, Unit
+from gatewise.plugins.context import Tensors
+from gatewise.plugins.explain import Explainer, Unit
 
 
 def feature_explainer(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from plugins.common.masking import Span
+from gatewise.plugins.common.masking import Span
 
 # 13-19 digits, single spaces or dashes allowed between them, not inside a longer number.
 _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-]|-\d)")

@@ -12,12 +12,11 @@ import json
 from typing import Any
 
 import numpy as np
-
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import EXPLANATION_OUTPUT, Explainer
-from plugins.finance import fraud_explainer
-from plugins.finance.fraud_features import FIELDS, encode_columns, encode_rows, typed_columns
-from protos.tensors import TensorSpec
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
+from gatewise.plugins.finance import fraud_explainer
+from gatewise.plugins.finance.fraud_features import FIELDS, encode_columns, encode_rows, typed_columns
+from gatewise.protos.tensors import TensorSpec
 
 TASK = "transaction-fraud"
 JSON_INPUT = "transaction"

@@ -16,11 +16,10 @@ import logging
 from typing import Any
 
 import numpy as np
-
-from plugins.common.tabular import feature_explainer, plain
-from plugins.context import ModelContext, Tensors
-from plugins.explain import Explainer
-from plugins.finance.fraud_features import FIELDS, encode_rows, typed_columns
+from gatewise.plugins.common.tabular import feature_explainer, plain
+from gatewise.plugins.context import ModelContext, Tensors
+from gatewise.plugins.explain import Explainer
+from gatewise.plugins.finance.fraud_features import FIELDS, encode_rows, typed_columns
 
 log = logging.getLogger("gatewise.plugins.finance")
 

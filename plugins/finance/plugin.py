@@ -6,11 +6,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import Explainer
-from plugins.finance import fraud, fraud_explainer, sentiment
-from plugins.hookspecs import hookimpl
-from plugins.text.encoding import load_tokenizer, warmup_texts
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import Explainer
+from gatewise.plugins.finance import fraud, fraud_explainer, sentiment
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.text.encoding import load_tokenizer, warmup_texts
 
 TASKS: dict[str, ModuleType] = {"text-classification": sentiment, fraud.TASK: fraud}
 

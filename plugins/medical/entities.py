@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from plugins.common import bio
-from plugins.common.abstention import UNCERTAIN
-from plugins.common.masking import MaskedText
+from gatewise.plugins.common import bio
+from gatewise.plugins.common.abstention import UNCERTAIN
+from gatewise.plugins.common.masking import MaskedText
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,15 @@ import json
 import logging
 
 import numpy as np
-
-from plugins.common.abstention import confidence_floors
-from plugins.common.masking import redactions_tensor
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.hookspecs import hookimpl
-from plugins.medical.deid import deidentify
-from plugins.medical.entities import entities_of_row
-from plugins.text.classification import labels_of, softmax
-from plugins.text.encoding import TEXT_INPUT, decode_texts, load_tokenizer, tokenize_batch, warmup_texts
-from protos.tensors import TensorSpec
+from gatewise.plugins.common.abstention import confidence_floors
+from gatewise.plugins.common.masking import redactions_tensor
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.medical.deid import deidentify
+from gatewise.plugins.medical.entities import entities_of_row
+from gatewise.plugins.text.classification import labels_of, softmax
+from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, load_tokenizer, tokenize_batch, warmup_texts
+from gatewise.protos.tensors import TensorSpec
 
 log = logging.getLogger("gatewise.plugins.medical")
 DEFAULT_MIN_CONFIDENCE = 0.5

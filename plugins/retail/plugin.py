@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.common.abstention import abstain_labels, confidence_floors
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import Explainer
-from plugins.hookspecs import hookimpl
-from plugins.retail import search
-from plugins.text.classification import classification_outputs, classification_signature, explain_words
-from plugins.text.encoding import load_tokenizer, tokenize_batch, warmup_texts
+from gatewise.plugins.common.abstention import abstain_labels, confidence_floors
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import Explainer
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.retail import search
+from gatewise.plugins.text.classification import classification_outputs, classification_signature, explain_words
+from gatewise.plugins.text.encoding import load_tokenizer, tokenize_batch, warmup_texts
 
 TASKS = ("text-classification", search.TASK)
 

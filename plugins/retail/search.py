@@ -11,14 +11,13 @@ import json
 from typing import Any
 
 import numpy as np
-
-from plugins.common import pooling
-from plugins.common.masking import mask
-from plugins.common.words import text_perturber, word_units
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import EXPLANATION_OUTPUT, Explainer
-from plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
-from protos.tensors import TensorSpec
+from gatewise.plugins.common import pooling
+from gatewise.plugins.common.masking import mask
+from gatewise.plugins.common.words import text_perturber, word_units
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
+from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
+from gatewise.protos.tensors import TensorSpec
 
 TASK = "feature-extraction"
 CATALOG_FILE = "catalog.jsonl"

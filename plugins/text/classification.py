@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from plugins.common.masking import mask
-from plugins.common.words import classifier_explainer
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.explain import EXPLANATION_OUTPUT, Explainer
-from plugins.hookspecs import hookimpl
-from plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
-from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
-from protos.tensors import TensorSpec
+from gatewise.plugins.common.masking import mask
+from gatewise.plugins.common.words import classifier_explainer
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
+from gatewise.plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
+from gatewise.protos.tensors import TensorSpec
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

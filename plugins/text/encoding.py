@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from gatewise.plugins.context import BatchContext, ModelContext, Tensors
+from gatewise.protos.errors import InvalidInput
+from gatewise.protos.tensors import DATATYPE_TO_NUMPY, TensorSpec
 from tokenizers import Encoding, Tokenizer
-
-from plugins.context import BatchContext, ModelContext, Tensors
-from protos.errors import InvalidInput
-from protos.tensors import DATATYPE_TO_NUMPY, TensorSpec
 
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_MAX_LENGTH = 256

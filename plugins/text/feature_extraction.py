@@ -10,13 +10,12 @@ or max; mean by default) over the real tokens of each row.
 from __future__ import annotations
 
 import numpy as np
-
-from plugins.common.pooling import POOLING_MODES, l2_normalize, pool
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.hookspecs import hookimpl
-from plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch
-from plugins.text.hooks import gatewise_warmup_inputs  # noqa: F401 - registered hooks
-from protos.tensors import TensorSpec
+from gatewise.plugins.common.pooling import POOLING_MODES, l2_normalize, pool
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.text.encoding import TEXT_INPUT, load_tokenizer, tokenize_batch
+from gatewise.plugins.text.hooks import gatewise_warmup_inputs  # noqa: F401 - registered hooks
+from gatewise.protos.tensors import TensorSpec
 
 
 def _engine_output(model: ModelContext) -> TensorSpec:

@@ -6,9 +6,9 @@ finds on the module, wherever the function was defined.
 
 from __future__ import annotations
 
-from plugins.context import ModelContext, Tensors
-from plugins.hookspecs import hookimpl
-from plugins.text.encoding import load_tokenizer, warmup_texts
+from gatewise.plugins.context import ModelContext, Tensors
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.text.encoding import load_tokenizer, warmup_texts
 
 
 @hookimpl

@@ -14,15 +14,14 @@ import json
 from typing import Any
 
 import numpy as np
+from gatewise.plugins.common.bio import merge_bio
+from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.text.classification import labels_of, softmax
+from gatewise.plugins.text.encoding import TEXT_INPUT, tokenize_batch
+from gatewise.plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
+from gatewise.protos.tensors import TensorSpec
 from tokenizers import Encoding
-
-from plugins.common.bio import merge_bio
-from plugins.context import BatchContext, ModelContext, Signature, Tensors
-from plugins.hookspecs import hookimpl
-from plugins.text.classification import labels_of, softmax
-from plugins.text.encoding import TEXT_INPUT, tokenize_batch
-from plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
-from protos.tensors import TensorSpec
 
 ENTITIES = TensorSpec(name="entities", datatype="BYTES", shape=(-1,))
 

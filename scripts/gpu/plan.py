@@ -36,7 +36,13 @@ PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--only-binary
 LOCAL_COMMANDS = ["bash", "python3", "tar", "cat", "sha256sum", "timeout", "tee", "git"]
 DEVICE_COMMANDS = ["nvidia-smi"]
 """Only the GPU machine has these; the dry run lists them, the real run checks them first."""
-MODULES = ["converters", "gateway.cli", "gatewise_lab.bench.run", "gateway.engines.cuda", "gateway.engines.onnxruntime"]
+MODULES = [
+    "gatewise.converters",
+    "gatewise.gateway.cli",
+    "gatewise_lab.bench.run",
+    "gatewise.gateway.engines.cuda",
+    "gatewise.gateway.engines.onnxruntime",
+]
 OUT_FILES = [
     "check.log",
     "steps.tsv",

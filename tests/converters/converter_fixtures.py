@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gatewise.converters import export_transformer
+from gatewise.converters.cli import convert_app
+from gatewise.converters.testing import tiny_checkpoint
 from served import NER_LABELS, SENTIMENT
 from typer.testing import CliRunner
-
-from converters import export_transformer
-from converters.cli import convert_app
-from converters.testing import tiny_checkpoint
 
 _CHECKPOINTS: dict[tuple[Any, ...], Path] = {}
 _EXPORTS: dict[tuple[Any, ...], Path] = {}

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from gateway.config import ModelConfig, load_config
-from gateway.engines import Engine, create_engines
-from plugins.context import BatchContext, ModelContext
-from plugins.manager import PluginManager
+from gatewise.gateway.config import ModelConfig, load_config
+from gatewise.gateway.engines import Engine, create_engines
+from gatewise.plugins.context import BatchContext, ModelContext
+from gatewise.plugins.manager import PluginManager
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 SENTIMENT = ["negative", "neutral", "positive"]

@@ -8,16 +8,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import gatewise.converters.transformer
 import onnx
 import pytest
 from converter_fixtures import checkpoint, convert_onnx_cli, exported  # noqa: F401 - pytest fixtures
-
-import converters.transformer
-from converters.accuracy_aware import DYNAMIC_OPS, STATIC_OPS, Group, Trial, matmul_groups, search
-from converters.errors import ConversionError, DriftError, ToleranceUnreachable
-from converters.transformer import export_transformer
-from converters.validate import TOLERANCES, DriftReport
-from gateway.config import load_config
+from gatewise.converters.accuracy_aware import DYNAMIC_OPS, STATIC_OPS, Group, Trial, matmul_groups, search
+from gatewise.converters.errors import ConversionError, DriftError, ToleranceUnreachable
+from gatewise.converters.transformer import export_transformer
+from gatewise.converters.validate import TOLERANCES, DriftReport
+from gatewise.gateway.config import load_config
 
 
 def test_groups_are_the_blocks_between_layernorms(exported: Callable[..., Path]) -> None:
@@ -110,12 +109,12 @@ def test_a_missed_tolerance_keeps_groups_in_fp32_and_records_them(
 ) -> None:  # fmt: skip
     """A tolerance 10% under what full INT8 gives: some groups stay FP32, the rest are INT8, and the entry says so.
     (Only the step's tolerance is tightened; the reference rows keep the stock one.)"""
-    from converters.samples import load_samples
+    from gatewise.converters.samples import load_samples
 
     calibration = {"calibration": tuple(load_samples())} if mode == "static" else {}
     full = first_int8_mean_abs(exported("bert", "text-classification", int8=mode, **calibration))
     strict = replace(TOLERANCES["int8"], mean_abs=full * 0.9)
-    monkeypatch.setattr(converters.transformer, "int8_tolerance", lambda min_agreement: strict)
+    monkeypatch.setattr(gatewise.converters.transformer, "int8_tolerance", lambda min_agreement: strict)
     entry = export_transformer(
         checkpoint("bert"), "text-classification", tmp_path, "m", max_length=32, quiet=True, int8=mode, **calibration
     )
@@ -144,7 +143,7 @@ def test_a_tolerance_no_configuration_meets_fails_and_writes_nothing(
     """A mean abs diff no INT8 op can stay under: accuracy-aware INT8 fails at its floor saying so (off: the first
     DriftError); the repository gets nothing, not even a staging folder."""
     strict = replace(TOLERANCES["int8"], mean_abs=1e-12)
-    monkeypatch.setattr(converters.transformer, "int8_tolerance", lambda min_agreement: strict)
+    monkeypatch.setattr(gatewise.converters.transformer, "int8_tolerance", lambda min_agreement: strict)
     repository = tmp_path / "models"
     expected = ToleranceUnreachable if accuracy_aware else DriftError
     with pytest.raises(expected) as caught:
@@ -201,7 +200,7 @@ def test_the_cli_flag_turns_the_search_on_and_off(
     flag: str, says: str, checkpoint: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     strict = replace(TOLERANCES["int8"], mean_abs=1e-12)
-    monkeypatch.setattr(converters.transformer, "int8_tolerance", lambda min_agreement: strict)
+    monkeypatch.setattr(gatewise.converters.transformer, "int8_tolerance", lambda min_agreement: strict)
     code, stderr = convert_onnx_cli(checkpoint("bert"), tmp_path / "models", "--int8", flag)
     assert code == 1
     assert says in " ".join(stderr.split())

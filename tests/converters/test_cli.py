@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from converter_fixtures import checkpoint  # noqa: F401 - pytest fixtures
+from gatewise.converters.cli import convert_app
+from gatewise.gateway.config import load_config
 from typer.testing import CliRunner
-
-from converters.cli import convert_app
-from gateway.config import load_config
 
 runner = CliRunner()
 

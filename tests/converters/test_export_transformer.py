@@ -11,12 +11,11 @@ import pytest
 import torch
 import transformers
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
+from gatewise.converters import export_transformer
+from gatewise.converters.graphs import task_module
+from gatewise.converters.text import encode
 from served import NER_LABELS, SENTIMENT, serve
 from tokenizers import Tokenizer
-
-from converters import export_transformer
-from converters.graphs import task_module
-from converters.text import encode
 
 TEXTS = ["The stock market rallied.", "Barack Obama was born in Honolulu, Hawaii, in 1961.", "ok"]
 

@@ -6,15 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import gatewise.converters.int8
+import gatewise.converters.transformer
 import numpy as np
 import onnx
 import pytest
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
-from onnx import numpy_helper
-
-import converters.int8
-import converters.transformer
-from converters import (
+from gatewise.converters import (
     CheckpointError,
     ConversionError,
     DriftError,
@@ -25,7 +23,8 @@ from converters import (
     UnsupportedTask,
     export_transformer,
 )
-from converters.optimize import quantize_int8
+from gatewise.converters.optimize import quantize_int8
+from onnx import numpy_helper
 
 
 def assert_untouched(repository: Path) -> None:
@@ -117,7 +116,7 @@ def test_drift_past_tolerance_fails_and_leaves_nothing(
         biggest.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(values[::-1]), biggest.name))
         onnx.save(model, str(destination))
 
-    monkeypatch.setattr(converters.int8, "quantize_int8", damaging_quantize)
+    monkeypatch.setattr(gatewise.converters.int8, "quantize_int8", damaging_quantize)
     expected = (
         (ToleranceUnreachable, r"no INT8 configuration meets the tolerance: fully quantised it gave .*top-1 agreement")
         if accuracy_aware

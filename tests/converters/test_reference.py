@@ -13,16 +13,16 @@ import grpc
 import numpy as np
 import pytest
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
+from gatewise.converters.errors import ConversionError
+from gatewise.converters.runtime import run_onnx
+from gatewise.gateway.config import load_config
+from gatewise.gateway.model import ServedModel
+from gatewise.gateway.reference import REFERENCE_FILE, read_reference
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos.errors import EngineError
 from prometheus_client import REGISTRY
 
-from converters.errors import ConversionError
-from converters.runtime import run_onnx
-from gateway.config import load_config
-from gateway.model import ServedModel
-from gateway.reference import REFERENCE_FILE, read_reference
-from plugins.manager import PluginManager
-from protos import grpc_service_pb2 as pb
-from protos.errors import EngineError
 from security.harness import serving, stub, text_request
 
 
@@ -137,8 +137,7 @@ async def test_drift_is_refused_or_with_warn_served_with_a_warning_a_metric_and_
 def test_a_module_entry_stores_its_example_rows(tmp_path: Path) -> None:
     """``convert module`` entries carry references too: the example rows and PyTorch's outputs."""
     import torch
-
-    from converters import export_module
+    from gatewise.converters import export_module
 
     module = torch.nn.Sequential(torch.nn.Linear(4, 3))
     examples = {"input": np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)}
@@ -154,9 +153,9 @@ def test_a_tensorrt_entry_stores_references_from_its_onnx_source(exported, monke
     TensorRT cannot run here: the plan engine is replaced by ONNX Runtime on the source model,
     then by one off by 0.5 on the reference batch alone, which the build host itself must refuse.
     """
-    import gateway.engines.tensorrt as trt_engine
-    from converters import engine_entry
-    from converters.progress import Steps
+    import gatewise.gateway.engines.tensorrt as trt_engine
+    from gatewise.converters import engine_entry
+    from gatewise.converters.progress import Steps
 
     source = exported("bert", "text-classification") / "1" / "model.onnx"
     offset = {"by": 0.0}

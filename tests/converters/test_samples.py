@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 import typer
 from converter_fixtures import checkpoint, convert_onnx_cli, exported  # noqa: F401 - pytest fixtures
+from gatewise.converters.cli import convert_app
+from gatewise.converters.errors import DriftError, SampleError
+from gatewise.converters.pipeline import Validator
+from gatewise.converters.progress import Steps
+from gatewise.converters.samples import MIN_SAMPLES, load_samples, read_samples
+from gatewise.converters.text import encode
+from gatewise.converters.validate import CLEAR_MARGIN, TOLERANCES, check, compare, failures, top1_margin
 from tokenizers import Tokenizer
-
-from converters.cli import convert_app
-from converters.errors import DriftError, SampleError
-from converters.pipeline import Validator
-from converters.progress import Steps
-from converters.samples import MIN_SAMPLES, load_samples, read_samples
-from converters.text import encode
-from converters.validate import CLEAR_MARGIN, TOLERANCES, check, compare, failures, top1_margin
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -71,7 +70,7 @@ def test_the_same_texts_give_identical_figures_and_verdict_as_txt_and_jsonl(chec
 
 def test_validation_batches_rows_as_serving_does(checkpoint, tmp_path: Path) -> None:
     """Batches of max_batch_size in the given order, each padded to its own longest row; the report says so."""
-    from converters import export_transformer
+    from gatewise.converters import export_transformer
 
     entry = export_transformer(
         checkpoint("bert"),
@@ -169,18 +168,18 @@ def test_a_refusal_on_the_generic_samples_says_how_to_pass_your_own() -> None:
 
 def test_the_pipeline_marks_the_shipped_samples_as_generic(checkpoint, tmp_path: Path, monkeypatch) -> None:
     """A drift refusal from export_transformer without samples points to --samples."""
-    import converters.transformer
-    from converters import export_transformer
+    import gatewise.converters.transformer
+    from gatewise.converters import export_transformer
 
     seen = []
-    real = converters.transformer.Validator
+    real = gatewise.converters.transformer.Validator
 
     def spy(*args, **kwargs):
         validator = real(*args, **kwargs)
         seen.append(validator.generic_samples)
         return validator
 
-    monkeypatch.setattr(converters.transformer, "Validator", spy)
+    monkeypatch.setattr(gatewise.converters.transformer, "Validator", spy)
     export_transformer(checkpoint("bert"), "text-classification", tmp_path / "a", "m", max_length=32, quiet=True)
     export_transformer(
         checkpoint("bert"), "text-classification", tmp_path / "b", "m", max_length=32, quiet=True, samples=["a b", "c"]

@@ -13,15 +13,14 @@ import numpy as np
 import onnx
 import pytest
 from converter_fixtures import checkpoint, convert_onnx_cli, exported  # noqa: F401 - pytest fixtures
+from gatewise.converters.errors import ConversionError
+from gatewise.converters.runtime import run_onnx
+from gatewise.converters.samples import MIN_SAMPLES, load_samples
+from gatewise.converters.tensorrt import TensorRTError, check_parsable, graph_precision, plan_precision
+from gatewise.converters.text import encode
+from gatewise.converters.transformer import export_transformer
+from gatewise.gateway.config import load_config
 from tokenizers import Tokenizer
-
-from converters.errors import ConversionError
-from converters.runtime import run_onnx
-from converters.samples import MIN_SAMPLES, load_samples
-from converters.tensorrt import TensorRTError, check_parsable, graph_precision, plan_precision
-from converters.text import encode
-from converters.transformer import export_transformer
-from gateway.config import load_config
 
 TEXTS = load_samples()
 CALIBRATION = tuple(TEXTS)

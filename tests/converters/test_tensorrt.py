@@ -10,11 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
-
-from converters.errors import ConversionError, TensorRTError
-from converters.tensorrt import check_range, graph_precision, parse_shapes, plan_precision, plan_profiles, trt_available
-from gateway.config import TensorRTConfig, VersionPolicy
-from gateway.engines.tensorrt import (
+from gatewise.converters.errors import ConversionError, TensorRTError
+from gatewise.converters.tensorrt import (
+    check_range,
+    graph_precision,
+    parse_shapes,
+    plan_precision,
+    plan_profiles,
+    trt_available,
+)
+from gatewise.gateway.config import TensorRTConfig, VersionPolicy
+from gatewise.gateway.engines.tensorrt import (
     EngineMetadata,
     ShapeRange,
     TensorRTEngine,
@@ -27,8 +33,8 @@ from gateway.engines.tensorrt import (
     read_metadata,
     same_release,
 )
-from plugins.context import BatchContext
-from protos.errors import EngineError
+from gatewise.plugins.context import BatchContext
+from gatewise.protos.errors import EngineError
 
 TEXT_INPUTS = {"input_ids": (-1, -1), "attention_mask": (-1, -1)}
 
@@ -215,7 +221,7 @@ def test_buffers_are_sized_at_the_profile_maximum() -> None:
 def test_tensorrt_conversion_without_tensorrt_says_how_to_get_it(exported, tmp_path: Path) -> None:
     if trt_available():
         pytest.skip("TensorRT is installed here; this checks the message given without it")
-    from converters.engine_entry import export_tensorrt
+    from gatewise.converters.engine_entry import export_tensorrt
 
     onnx_path = exported("bert", "text-classification") / "1" / "model.onnx"
     with pytest.raises(ConversionError, match=r"TensorRT is not installed: `pip install 'gatewise\[tensorrt\]'`"):
@@ -231,8 +237,8 @@ def test_the_shipped_samples_validate_in_batches_within_the_default_profile() ->
 
     Without batching the whole sample set is one 66-row batch, which choose_profile refuses.
     """
-    from converters.engine_entry import batch_slices, infer_in_batches, rows_per_batch
-    from converters.samples import load_samples
+    from gatewise.converters.engine_entry import batch_slices, infer_in_batches, rows_per_batch
+    from gatewise.converters.samples import load_samples
 
     rows = len(load_samples())
     assert rows > 32
@@ -264,7 +270,7 @@ def test_the_shipped_samples_validate_in_batches_within_the_default_profile() ->
     [(66, 32, [22, 22, 22]), (64, 32, [32, 32]), (5, 32, [5]), (33, 32, [17, 16]), (7, 1, [1] * 7), (0, 4, [0])],
 )
 def test_batch_slices_are_few_even_and_cover_every_row(total: int, most: int, sizes: list[int]) -> None:
-    from converters.engine_entry import batch_slices
+    from gatewise.converters.engine_entry import batch_slices
 
     slices = batch_slices(total, most)
     assert [s.stop - s.start for s in slices] == sizes
@@ -272,7 +278,7 @@ def test_batch_slices_are_few_even_and_cover_every_row(total: int, most: int, si
 
 
 def test_rows_per_batch_picks_the_profile_that_takes_most_rows_and_explains_a_misfit() -> None:
-    from converters.engine_entry import rows_per_batch
+    from gatewise.converters.engine_entry import rows_per_batch
 
     small = {"input_ids": ShapeRange((1, 1), (4, 64), (8, 128))}
     wide = {"input_ids": ShapeRange((1, 1), (16, 16), (64, 32))}
@@ -291,7 +297,7 @@ def gpu_skip_reason() -> str | None:
 
     Missing bindings and CUDA errors are named, not called 'no GPU'.
     """
-    from gateway.engines import cuda
+    from gatewise.gateway.engines import cuda
 
     try:
         count = cuda.device_count()
@@ -311,9 +317,9 @@ def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_p
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 
-    from converters.engine_entry import export_tensorrt
-    from gateway.config import load_config
-    from gateway.engines import create_engines
+    from gatewise.converters.engine_entry import export_tensorrt
+    from gatewise.gateway.config import load_config
+    from gatewise.gateway.engines import create_engines
 
     source = tmp_path / "repo" / "m"
     shutil.copytree(exported("bert", "text-classification"), source)
@@ -363,8 +369,8 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
     """
     import shutil
 
-    import converters.engine_entry as engine_entry
-    from gateway.config import load_config
+    import gatewise.converters.engine_entry as engine_entry
+    from gatewise.gateway.config import load_config
 
     source = tmp_path / "repo" / "m"
     shutil.copytree(exported("bert", "token-classification"), source)
@@ -391,10 +397,10 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
     assert profile["input_ids"].max == (32, 32)  # max_batch_size and max_length from config.toml
 
     # The ONNX version stays servable beside the plan: each version follows the file in its folder.
-    from gateway.engines import version_backend
-    from gateway.model import ServedModel
-    from gateway.repository import select_versions
-    from plugins.manager import PluginManager
+    from gatewise.gateway.engines import version_backend
+    from gatewise.gateway.model import ServedModel
+    from gatewise.gateway.repository import select_versions
+    from gatewise.plugins.manager import PluginManager
 
     assert select_versions(config.model_copy(update={"version_policy": VersionPolicy(latest=2)}), model_dir) == [
         "1",
@@ -420,8 +426,8 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
 
 def test_an_optimized_graph_is_refused_before_tensorrt_is_needed(exported, tmp_path: Path) -> None:
     """--optimize writes com.microsoft fusions that TensorRT's parser cannot build: refused with the way out."""
-    from converters.engine_entry import export_tensorrt
-    from converters.tensorrt import check_parsable
+    from gatewise.converters.engine_entry import export_tensorrt
+    from gatewise.converters.tensorrt import check_parsable
 
     fused = exported("bert", "text-classification", optimize=True) / "1" / "model.onnx"
     with pytest.raises(TensorRTError, match=r"onnxruntime-only ops \(.*Attention.*\).*without --optimize"):
@@ -432,7 +438,7 @@ def test_an_optimized_graph_is_refused_before_tensorrt_is_needed(exported, tmp_p
 
 def test_plan_and_stamp_are_written_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No reader ever finds a plan without its stamp, and no temporary file is left behind."""
-    import converters.tensorrt as builder
+    import gatewise.converters.tensorrt as builder
 
     plan = tmp_path / "2" / "model.plan"
     builder.write_plan(plan, b"engine", stamp())
@@ -473,14 +479,14 @@ class FakeConfig:
     (FakeConfig(create=None), ("cache", b"")),                         # ... or return None
 ])  # fmt: skip
 def test_a_foreign_timing_cache_is_replaced_by_a_fresh_one(config: FakeConfig, attached: tuple) -> None:
-    from converters.tensorrt import attach_timing_cache
+    from gatewise.converters.tensorrt import attach_timing_cache
 
     attach_timing_cache(config, b"old")
     assert config.attached == attached
 
 
 def test_engine_tensors_numpy_cannot_hold_are_an_engine_error() -> None:
-    from gateway.engines.tensorrt import numpy_dtype
+    from gatewise.gateway.engines.tensorrt import numpy_dtype
 
     class FakeTrt:
         @staticmethod

@@ -8,15 +8,14 @@ import numpy as np
 import onnx
 import pytest
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
+from gatewise.converters.errors import DriftError
+from gatewise.converters.pipeline import Validator
+from gatewise.converters.progress import Steps
+from gatewise.converters.runtime import run_onnx
+from gatewise.converters.text import encode
+from gatewise.converters.validate import TOLERANCES, check, compare, failures
 from onnx import numpy_helper
 from tokenizers import Tokenizer
-
-from converters.errors import DriftError
-from converters.pipeline import Validator
-from converters.progress import Steps
-from converters.runtime import run_onnx
-from converters.text import encode
-from converters.validate import TOLERANCES, check, compare, failures
 
 
 def test_identical_outputs_pass_every_tolerance() -> None:

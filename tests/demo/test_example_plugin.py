@@ -59,7 +59,7 @@ def test_installed_plugin_runs_its_hooks_by_name(installed: Path) -> None:
     code = """
 import tempfile, numpy as np
 from pathlib import Path
-from plugins.testing import PluginHarness, model_context, texts
+from gatewise.plugins.testing import PluginHarness, model_context, texts
 model = model_context(Path(tempfile.mkdtemp()), "shouter", plugin="shout",
                       engine_inputs=[("x", "FP32", (-1, 1))], engine_outputs=[("y", "FP32", (-1, 1))])
 harness = PluginHarness("shout", model, engine=lambda inputs: {"y": inputs["x"] + 1})

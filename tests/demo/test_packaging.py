@@ -42,9 +42,13 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_serving_wheel_has_no_demo_bench_or_data(checkout: Path, tmp_path: Path) -> None:
-    """``pip wheel .`` gives the gateway, plugins, converters and protos, and nothing of the lab."""
+    """``pip wheel .`` gives the gateway, plugins, converters and protos under ``gatewise/``, and nothing of the lab."""
     names = _wheel(checkout, tmp_path)
-    assert any(name.startswith("gateway/") for name in names)
+    for package in ("gateway", "plugins", "converters", "protos"):
+        assert f"gatewise/{package}/__init__.py" in names
+    assert "gatewise/converters/samples/sentences.txt" in names
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"gatewise"}, f"the wheel installs more than the gatewise namespace: {sorted(top_level)}"
     lab = [name for name in names if name.endswith(".jsonl") or name.startswith("gatewise_lab/")
            or "/demo/" in name or "/bench/" in name]  # fmt: skip
     assert lab == []
@@ -62,7 +66,7 @@ def test_lab_wheel_carries_demo_bench_and_data(checkout: Path, tmp_path: Path) -
 def test_command_without_the_lab_says_how_to_install_it(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the lab (no ``gatewise.commands`` entry point for it), ``gatewise demo``/``bench``
     exit 1 with one ``error:`` line naming the install."""
-    from gateway import cli
+    from gatewise.gateway import cli
 
     installed = cli._command_entry_points()
     assert command in installed, "the lab's entry points are installed here (scripts/bootstrap.sh)"
@@ -80,7 +84,7 @@ def test_command_without_the_lab_says_how_to_install_it(command: str, monkeypatc
 @pytest.mark.parametrize("command", ["convert", "demo", "bench"])
 def test_commands_come_from_their_entry_points(command: str) -> None:
     """``gatewise --help`` lists them and each one's own help works, through the entry points."""
-    from gateway import cli
+    from gatewise.gateway import cli
 
     assert command in CliRunner().invoke(cli.app, ["--help"]).output
     result = CliRunner().invoke(cli.app, [command, "--help"])

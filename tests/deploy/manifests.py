@@ -47,8 +47,7 @@ def serve_envvars() -> set[str]:
     """Every environment variable `gatewise serve` reads (the image's entrypoint): the CLI
     passes its options to ServerSettings explicitly, so a variable it does not list is ignored."""
     import typer.main
-
-    from gateway.cli import app
+    from gatewise.gateway.cli import app
 
     command = typer.main.get_command(app).commands["serve"]
     names: set[str] = set()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gatewise.gateway.metrics  # noqa: F401 - registers the gatewise_* metrics
 import kubernetes_validate
 import pytest
 from prometheus_client import REGISTRY
 
-import gateway.metrics  # noqa: F401 - registers the gatewise_* metrics
 from deploy.manifests import (
     KUBERNETES,
     documents,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from rich.console import Console
 
 from conftest import RunningServer
@@ -16,8 +18,6 @@ from gatewise_lab.bench.clients import FLOOR, closed_loop_stream, run_client
 from gatewise_lab.bench.rows import Row
 from gatewise_lab.bench.run import run_bench, summarise
 from models import build_repository
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
 
 
 def test_bench_measures_every_configuration_and_prints_the_ratios(tmp_path: Path) -> None:
@@ -104,7 +104,8 @@ def test_compare_model_reports_throughput_accuracy_and_agreement_of_an_int8_entr
     import json
     import shutil
 
-    from converters.optimize import quantize_int8
+    from gatewise.converters.optimize import quantize_int8
+
     from gatewise_lab.bench.compare import run_compare
 
     repository = build_repository(tmp_path / "models")

@@ -9,11 +9,11 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
 from conftest import RunningServer
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
 
 
 @pytest.fixture

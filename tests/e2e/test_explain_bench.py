@@ -6,11 +6,11 @@ import math
 from pathlib import Path
 
 import pytest
+from gatewise.plugins.common.words import WORD
 from rich.console import Console
 
 from gatewise_lab.bench.explain import TEXT, in_process_name, ordinary_name, run_explain_bench
 from models import build_repository
-from plugins.common.words import WORD
 
 
 def test_explain_bench_measures_explanations_and_ordinary_traffic_beside_them(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from gatewise.protos import grpc_service_pb2 as pb
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from protos import grpc_service_pb2 as pb
 from security.harness import serving
 
 GARBAGE = b"\xff\xff\xff\xff\x0f not a protobuf"

@@ -10,7 +10,7 @@ from conftest import RunningServer, free_port
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--log-level", "WARNING", *args]
+    command = [sys.executable, "-m", "gatewise", "serve", "--log-level", "WARNING", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 
 import grpc
 import pytest
-
-from gateway.batcher import DynamicBatcher, Pending
-from gateway.config import BatchingConfig
-from protos.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
+from gatewise.gateway.batcher import DynamicBatcher, Pending
+from gatewise.gateway.config import BatchingConfig
+from gatewise.protos.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
 
 
 def request(tag: object, rows: int = 1, **fields: object) -> Pending:

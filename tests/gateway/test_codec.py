@@ -7,12 +7,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from gatewise.gateway.codec import decode_inputs, encode_outputs, serialize_bytes
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos.errors import InvalidInput
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from gateway.codec import decode_inputs, encode_outputs, serialize_bytes
-from protos import grpc_service_pb2 as pb
-from protos.errors import InvalidInput
 
 LIMIT = 1024
 

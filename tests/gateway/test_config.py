@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from gateway.config import load_config, parse_config
-from protos.errors import InvalidConfig
+from gatewise.gateway.config import load_config, parse_config
+from gatewise.protos.errors import InvalidConfig
 
 VALID = """
 name = "m"

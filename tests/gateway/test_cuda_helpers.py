@@ -6,9 +6,8 @@ import builtins
 import enum
 
 import pytest
-
-from gateway.engines import cuda
-from protos.errors import EngineError
+from gatewise.gateway.engines import cuda
+from gatewise.protos.errors import EngineError
 
 
 class FakeError(enum.IntEnum):

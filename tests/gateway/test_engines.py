@@ -10,14 +10,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import gatewise.gateway.engines.onnxruntime as onnxruntime_engine
 import pytest
-
-import gateway.engines.onnxruntime as onnxruntime_engine
-from gateway.config import load_config
-from gateway.engines import create_engines
-from gateway.engines.cuda import use_device
-from gateway.model import ServedModel
-from plugins.manager import PluginManager
+from gatewise.gateway.config import load_config
+from gatewise.gateway.engines import create_engines
+from gatewise.gateway.engines.cuda import use_device
+from gatewise.gateway.model import ServedModel
+from gatewise.plugins.manager import PluginManager
 
 
 class FailingThird(onnxruntime_engine.OnnxRuntimeEngine):
@@ -222,8 +221,8 @@ def test_model_config_reports_cpu_or_gpu_from_the_served_engine(repository: Path
     """Instance kind follows the engine's own facts (a CPU fallback is KIND_CPU even when GPU providers were asked)."""
     import asyncio
 
-    from gateway.servicer import model_config_proto
-    from protos import model_config_pb2 as config_pb
+    from gatewise.gateway.servicer import model_config_proto
+    from gatewise.protos import model_config_pb2 as config_pb
 
     config = load_config(repository / "add-one")
     served = ServedModel.load(config, "1", repository / "add-one" / "1", PluginManager(entry_points=False))

@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from gateway.batcher import Pending
-from gateway.config import load_config
-from gateway.engines import close_all
-from gateway.length_policy import length_input, length_of, split, take
-from gateway.model import ServedModel
-from plugins.manager import PluginManager
-from protos.tensors import TensorSpec
+from gatewise.gateway.batcher import Pending
+from gatewise.gateway.config import load_config
+from gatewise.gateway.engines import close_all
+from gatewise.gateway.length_policy import length_input, length_of, split, take
+from gatewise.gateway.model import ServedModel
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos.tensors import TensorSpec
 
 
 def queued(tag: object, rows: int, length: int) -> Pending:

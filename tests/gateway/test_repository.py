@@ -8,14 +8,13 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from gatewise.gateway.config import parse_config
+from gatewise.gateway.engines import version_backend
+from gatewise.gateway.repository import ModelRepository, scan, select_versions
+from gatewise.gateway.servicer import model_config_proto
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos.errors import InvalidConfig, ModelNotFound, ModelNotReady
 from prometheus_client import REGISTRY
-
-from gateway.config import parse_config
-from gateway.engines import version_backend
-from gateway.repository import ModelRepository, scan, select_versions
-from gateway.servicer import model_config_proto
-from plugins.manager import PluginManager
-from protos.errors import InvalidConfig, ModelNotFound, ModelNotReady
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gatewise.gateway.server
 import pytest
 import typer
+from gatewise.gateway.cli import app
+from gatewise.gateway.settings import ServerSettings
 from typer.testing import CliRunner
-
-import gateway.server
-from gateway.cli import app
-from gateway.settings import ServerSettings
 
 runner = CliRunner()
 FLAG_FIELDS = {name.removesuffix("_s"): name for name in ServerSettings.model_fields if name.endswith("_s")}
@@ -36,7 +35,7 @@ def test_every_setting_is_a_serve_option_with_the_settings_default() -> None:
 def captured(monkeypatch: pytest.MonkeyPatch) -> list[ServerSettings]:
     """The settings ``serve`` would run with (the server itself is not started)."""
     seen: list[ServerSettings] = []
-    monkeypatch.setattr(gateway.server, "run", seen.append)
+    monkeypatch.setattr(gatewise.gateway.server, "run", seen.append)
     for name in ServerSettings.model_fields:
         for env in (f"GATEWISE_{name.upper()}", f"GATEWISE_{name.upper().removesuffix('_S')}"):
             monkeypatch.delenv(env, raising=False)

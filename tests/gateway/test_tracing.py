@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gatewise.gateway import tracing
+from gatewise.gateway.repository import ModelRepository
+from gatewise.plugins.manager import PluginManager
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from gateway import tracing
-from gateway.repository import ModelRepository
-from plugins.manager import PluginManager
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from gateway.validation import validate_inputs
-from protos.errors import InvalidInput
-from protos.tensors import TensorSpec
+from gatewise.gateway.validation import validate_inputs
+from gatewise.protos.errors import InvalidInput
+from gatewise.protos.tensors import TensorSpec
 
 SPECS = (
     TensorSpec(name="text", datatype="BYTES", shape=(-1,)),

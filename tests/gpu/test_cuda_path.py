@@ -10,9 +10,8 @@ import threading
 
 import numpy as np
 import pytest
-
-from gateway.engines import cuda
-from protos.errors import EngineError
+from gatewise.gateway.engines import cuda
+from gatewise.protos.errors import EngineError
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from gatewise.plugins.common.masking import mask
+from gatewise.plugins.common.words import without, word_units
+from gatewise.plugins.testing import PluginHarness, model_context, tiny_tokenizer
 
 from models import LABELS, WORDS, classifier_graph
-from plugins.common.masking import mask
-from plugins.common.words import without, word_units
-from plugins.testing import PluginHarness, model_context, tiny_tokenizer
 
 TEXTS = [
     "the movie was great but the price was okay",

@@ -9,9 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-
-from gateway import explain
-from plugins.explain import PARAMETERS
+from gatewise.gateway import explain
+from gatewise.plugins.explain import PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1].parent
 DOC = (ROOT / "docs" / "explanations.md").read_text(encoding="utf-8")

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from converters.samples import load_samples
-from plugins.common.pooling import l2_normalize, pool
-from plugins.context import BatchContext, ModelContext
-from plugins.testing import model_context, tiny_tokenizer
-from plugins.text import feature_extraction as plugin
-from protos.tensors import TensorSpec
+from gatewise.converters.samples import load_samples
+from gatewise.plugins.common.pooling import l2_normalize, pool
+from gatewise.plugins.context import BatchContext, ModelContext
+from gatewise.plugins.testing import model_context, tiny_tokenizer
+from gatewise.plugins.text import feature_extraction as plugin
+from gatewise.protos.tensors import TensorSpec
 
 HIDDEN = np.array([[[1.0, 0.0], [3.0, 4.0], [100.0, 100.0]],
                    [[0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]], dtype=np.float32)  # fmt: skip

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from plugins.finance import plugin as finance
-from plugins.finance.fraud import ORDINARY_TRANSACTION
-from plugins.finance.fraud_features import FIELDS, NUM_FEATURES, encode_rows
-from plugins.testing import PluginHarness, assert_not_logged, capture_logs, model_context, texts, tiny_tokenizer
-from protos.errors import PluginError
+from gatewise.plugins.finance import plugin as finance
+from gatewise.plugins.finance.fraud import ORDINARY_TRANSACTION
+from gatewise.plugins.finance.fraud_features import FIELDS, NUM_FEATURES, encode_rows
+from gatewise.plugins.testing import (
+    PluginHarness,
+    assert_not_logged,
+    capture_logs,
+    model_context,
+    texts,
+    tiny_tokenizer,
+)
+from gatewise.protos.errors import PluginError
 
 CARD = "4111 1111 1111 1111"
 IBAN = "GB82 WEST 1234 5698 7654 32"
@@ -94,7 +100,7 @@ BAD = {**GOOD, "amount": 2500.0, "hour": 3, "country_mismatch": True, "card_pres
 
 def _fraud_engine(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A scorer linear in log-odds, so each field's Shapley value is known: weight x (value - background)."""
-    from plugins.finance.fraud_features import GROUPS
+    from gatewise.plugins.finance.fraud_features import GROUPS
 
     weights = np.zeros(NUM_FEATURES, dtype=np.float64)
     weights[GROUPS["country_mismatch"][0]] = 3.0
@@ -153,7 +159,7 @@ def test_fraud_shapley_values_are_exact_and_add_up_to_the_log_odds(fraud: Plugin
     assert explanation["method"] == "exact" and explanation["samples"] == 512
     weights = {item["feature"]: item["weight"] for item in explanation["attributions"]}
     features = encode_rows([BAD, *background])
-    from plugins.finance.fraud_features import GROUPS
+    from gatewise.plugins.finance.fraud_features import GROUPS
 
     expected_hour = 1.5 * (features[0, GROUPS["hour"][2]] - features[1:, GROUPS["hour"][2]].mean())
     expected_amount = 0.5 * (features[0, GROUPS["amount"][0]] - features[1:, GROUPS["amount"][0]].mean())
@@ -189,7 +195,7 @@ def test_fraud_errors_name_the_field_never_the_value(fraud: PluginHarness) -> No
 
 
 def test_vectorised_encoding_matches_the_row_encoding_and_its_errors() -> None:
-    from plugins.finance.fraud_features import encode_columns
+    from gatewise.plugins.finance.fraud_features import encode_columns
 
     rows = [
         GOOD, BAD, {**GOOD, "currency": "jpy", "hour": 0}, {**GOOD, "currency": "XYZ", "merchant_category": "CRYPTO"},

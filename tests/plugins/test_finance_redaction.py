@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from plugins.common.masking import Span, mask
-from plugins.finance.detectors import find_financial_identifiers, iban_valid, luhn_valid
-from plugins.finance.sentiment import masked_texts
-from plugins.testing import texts
+from gatewise.plugins.common.masking import Span, mask
+from gatewise.plugins.finance.detectors import find_financial_identifiers, iban_valid, luhn_valid
+from gatewise.plugins.finance.sentiment import masked_texts
+from gatewise.plugins.testing import texts
 
 VISA = "4111111111111111"
 AMEX = "378282246310005"  # 15 digits

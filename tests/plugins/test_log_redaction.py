@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.log_redaction import redact
+from gatewise.plugins.manager import LogRedactionFilter, PluginManager
+from gatewise.protos.errors import StartupError
 
-from plugins.hookspecs import hookimpl
-from plugins.log_redaction import redact
-from plugins.manager import LogRedactionFilter, PluginManager
-from protos.errors import StartupError
 from security.harness import serving
 
 CARD = "4111 1111 1111 1111"  # passes Luhn

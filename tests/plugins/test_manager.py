@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from plugins import BatchContext, hookimpl
-from plugins.manager import PluginManager
-from protos.errors import PluginError
+from gatewise.plugins import BatchContext, hookimpl
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos.errors import PluginError
 
 
 class Upper:

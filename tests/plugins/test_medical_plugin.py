@@ -8,10 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from plugins.medical import plugin as medical
-from plugins.medical.entities import merge_bio
-from plugins.testing import PluginHarness, assert_not_logged, capture_logs, model_context, texts, tiny_tokenizer
+from gatewise.plugins.medical import plugin as medical
+from gatewise.plugins.medical.entities import merge_bio
+from gatewise.plugins.testing import (
+    PluginHarness,
+    assert_not_logged,
+    capture_logs,
+    model_context,
+    texts,
+    tiny_tokenizer,
+)
 
 LABELS = ["O"] + [f"{prefix}-{kind}" for kind in ("PROBLEM", "DRUG", "DOSAGE", "TEST", "PROCEDURE") for prefix in "BI"]
 TAGS = {"metformin": "B-DRUG", "500": "B-DOSAGE", "mg": "I-DOSAGE", "type": "B-PROBLEM", "2": "I-PROBLEM",
@@ -74,8 +80,8 @@ def test_low_confidence_entity_is_uncertain_not_a_guess(harness: PluginHarness) 
 
 def test_entity_never_covers_a_placeholder() -> None:
     """A span the model tags over a placeholder would point at an identifier: it is dropped."""
-    from plugins.medical.deid import deidentify
-    from plugins.medical.entities import entities_of_row
+    from gatewise.plugins.medical.deid import deidentify
+    from gatewise.plugins.medical.entities import entities_of_row
 
     masked = deidentify("MRN 00482913 noted")  # -> "MRN [MRN] noted"
     offsets = [(0, 0), (0, 3), (4, 5), (5, 8), (8, 9), (10, 15), (0, 0)]

@@ -73,8 +73,8 @@ def test_all_is_exactly_what_the_facade_exports(module: ModuleType) -> None:
 
 def test_the_facade_names_the_implementation_objects() -> None:
     """The facade re-exports, it does not copy: ``gatewise.hookimpl`` is the marker pluggy matches."""
-    from plugins.hookspecs import hookimpl
-    from protos.errors import InvalidInput
+    from gatewise.plugins.hookspecs import hookimpl
+    from gatewise.protos.errors import InvalidInput
 
     assert gatewise.hookimpl is hookimpl
     assert gatewise.InvalidInput is InvalidInput

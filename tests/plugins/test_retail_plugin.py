@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from plugins.context import BatchContext
-from plugins.retail import plugin as retail
-from plugins.retail import search
-from plugins.testing import PluginHarness, model_context, texts, tiny_tokenizer
-from protos.errors import PluginError
+from gatewise.plugins.context import BatchContext
+from gatewise.plugins.retail import plugin as retail
+from gatewise.plugins.retail import search
+from gatewise.plugins.testing import PluginHarness, model_context, texts, tiny_tokenizer
+from gatewise.protos.errors import PluginError
 
 PRODUCTS = [
     {"id": "SKU-1", "title": "Wireless Headphones", "description": "noise cancelling headphones for flights"},

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from plugins import shapley
+from gatewise.plugins import shapley
 
 
 def evaluate(coalitions: shapley.Plan, function) -> np.ndarray:
@@ -102,8 +101,7 @@ def test_budgets_below_one_are_refused_and_degenerate_sizes_work():
 def test_a_coalitions_background_rows_are_averaged_with_their_weights():
     """Explainer.background_weights weighs each coalition's background rows (uniform without them)."""
     import numpy as np
-
-    from plugins.explain import Explainer, Unit, conclude, perturbation
+    from gatewise.plugins.explain import Explainer, Unit, conclude, perturbation
 
     def explainer(weights):
         # One feature x = 10 against background rows 0 and 4; the model's output is the feature itself.

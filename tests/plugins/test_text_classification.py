@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gatewise.gateway.config import parse_config
+from gatewise.plugins.context import BatchContext, ModelContext
+from gatewise.plugins.testing import tiny_tokenizer
+from gatewise.plugins.text import classification
+from gatewise.plugins.text.classification import softmax
+from gatewise.protos.errors import InvalidInput
+from gatewise.protos.tensors import TensorSpec
 
-from gateway.config import parse_config
 from models import CLASSIFIER_CONFIG, WORDS
-from plugins.context import BatchContext, ModelContext
-from plugins.testing import tiny_tokenizer
-from plugins.text import classification
-from plugins.text.classification import softmax
-from protos.errors import InvalidInput
-from protos.tensors import TensorSpec
 
 
 @pytest.fixture

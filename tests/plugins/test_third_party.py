@@ -18,8 +18,8 @@ from models import add_one_graph, write_model
 PLUGIN_MODULE = '''
 """Doubles the add-one model's output and reports which plugin did it."""
 import numpy as np
-from plugins import Signature, hookimpl
-from protos.tensors import TensorSpec
+from gatewise.plugins import Signature, hookimpl
+from gatewise.protos.tensors import TensorSpec
 
 
 @hookimpl

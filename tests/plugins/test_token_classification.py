@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gatewise.converters.samples import load_samples
+from gatewise.plugins.common.bio import split_tag
+from gatewise.plugins.context import BatchContext, ModelContext
+from gatewise.plugins.testing import model_context, tiny_tokenizer
+from gatewise.plugins.text import token_classification as plugin
+from gatewise.plugins.text.token_classification import merge_entities, word_tags
 from tokenizers import Tokenizer
-
-from converters.samples import load_samples
-from plugins.common.bio import split_tag
-from plugins.context import BatchContext, ModelContext
-from plugins.testing import model_context, tiny_tokenizer
-from plugins.text import token_classification as plugin
-from plugins.text.token_classification import merge_entities, word_tags
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

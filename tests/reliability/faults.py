@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from gatewise.plugins.hookspecs import hookimpl
 from onnx import TensorProto, helper, numpy_helper
 
 from models import _finish, add_one_graph, build_repository, write_model
-from plugins.hookspecs import hookimpl
 
 SLOW_CONFIG = """\
 name = "slow"

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from gatewise.protos import grpc_service_pb2 as pb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protos import grpc_service_pb2 as pb
 from security.harness import add_one_request, stub, text_request
 
 DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",

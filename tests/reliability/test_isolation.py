@@ -10,15 +10,15 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from gatewise.gateway.batcher import Pending
+from gatewise.gateway.config import load_config
+from gatewise.gateway.engines import close_all
+from gatewise.gateway.model import ServedModel
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos.errors import EngineError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.batcher import Pending
-from gateway.config import load_config
-from gateway.engines import close_all
-from gateway.model import ServedModel
-from plugins.manager import PluginManager
-from protos import grpc_service_pb2 as pb
-from protos.errors import EngineError
 from reliability.faults import FaultyPlugin
 from security.harness import add_one_request, serving, stub, text_request
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from gatewise.gateway.server import GatewayServer
+from gatewise.protos import grpc_service_pb2 as pb
 
-from gateway.server import GatewayServer
 from models import ADD_ONE_CONFIG, add_one_graph, write_model
-from protos import grpc_service_pb2 as pb
 from reliability.faults import SLOW_CONFIG, add_graph
 from security.harness import add_one_request, serving, stub
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gatewise.gateway.security import hash_key, new_token
+from gatewise.gateway.security.keys import entry_toml
 
-from gateway.security import hash_key, new_token
-from gateway.security.keys import entry_toml
 from security.harness import Pki, make_pki
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import grpc
 import numpy as np
+from gatewise.gateway.server import GatewayServer
+from gatewise.gateway.settings import ServerSettings
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
-from gateway.server import GatewayServer
-from gateway.settings import ServerSettings
-from plugins.manager import PluginManager
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
 
 
 @asynccontextmanager

@@ -6,8 +6,7 @@ import json
 import logging
 
 import pytest
-
-from plugins.manager import PluginManager
+from gatewise.plugins.manager import PluginManager
 
 EVENT = dict(
     model_name="finance-sentiment", model_version="2", principal="alice", status="OK", rows=3, duration_s=0.012,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from gatewise.gateway.server import GatewayServer
+from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.manager import PluginManager
+from gatewise.protos import grpc_service_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.server import GatewayServer
-from plugins.hookspecs import hookimpl
-from plugins.manager import PluginManager
-from protos import grpc_service_pb2 as pb
 from security.conftest import JwtSigner, Keys
 from security.harness import add_one_request, bearer, serving, stub
 

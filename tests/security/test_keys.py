@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gatewise.gateway.security import Authenticator, hash_key, load_keys
+from gatewise.gateway.security.keys import keys_app
+from gatewise.gateway.security.tokens import JwtVerifier
+from gatewise.protos.errors import AuthError, KeyFileError, StartupError
 from typer.testing import CliRunner
-
-from gateway.security import Authenticator, hash_key, load_keys
-from gateway.security.keys import keys_app
-from gateway.security.tokens import JwtVerifier
-from protos.errors import AuthError, KeyFileError, StartupError
 
 GOOD = 'name = "alice"\nsha256 = "' + "a" * 64 + '"\nmodels = ["finance-*"]\n'
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from gatewise.protos import grpc_service_pb2 as pb
 
-from protos import grpc_service_pb2 as pb
 from security.harness import add_one_request, serving, stub, text_request
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from gatewise.protos import grpc_service_pb2 as pb
 
-from protos import grpc_service_pb2 as pb
 from security.conftest import Keys
 from security.harness import add_one_request, bearer, free_port, start_cli, stub, text_request
 

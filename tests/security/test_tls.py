@@ -6,9 +6,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from gatewise.protos.errors import StartupError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from protos.errors import StartupError
 from security.harness import Pki, add_one_request, serving, stub
 
 

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
+from gatewise.gateway.codec import serialize_bytes
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 
-from gateway.codec import serialize_bytes
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.workload import SENTENCES, texts_for
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
 
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 """A channel of its own per measurement, never one shared with an earlier measurement."""

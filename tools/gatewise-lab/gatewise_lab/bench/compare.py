@@ -14,16 +14,16 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from gatewise.gateway.codec import serialize_bytes
+from gatewise.gateway.config import load_config
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from rich.console import Console
 from rich.table import Table
 
-from gateway.codec import serialize_bytes
-from gateway.config import load_config
 from gatewise_lab.bench.clients import closed_loop, run_client
 from gatewise_lab.bench.rows import Row, median_round
 from gatewise_lab.bench.server import start_server
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
 
 DEFAULT_HELD_OUT = Path(__file__).resolve().parent.parent / "demo" / "data" / "finance_sentiment.held_out.jsonl"
 
@@ -85,7 +85,7 @@ def run_compare(
     held_out: Path = DEFAULT_HELD_OUT,
 ) -> list[Compared]:
     """Serve ``repository`` once; measure every entry of ``models`` (the first is the reference) and print them."""
-    from converters.isa import cpu_flags, cpu_name, instruction_set
+    from gatewise.converters.isa import cpu_flags, cpu_name, instruction_set
 
     texts, truth = read_held_out(held_out)
     configs = {model: load_config(repository / model) for model in models}

@@ -49,20 +49,20 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from gatewise.gateway.codec import serialize_bytes
+from gatewise.gateway.engines import close_all
+from gatewise.plugins.common.words import WORD
+from gatewise.plugins.context import BatchContext
+from gatewise.plugins.explain import perturbation
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from rich.console import Console
 from rich.table import Table
 
-from gateway.codec import serialize_bytes
-from gateway.engines import close_all
 from gatewise_lab.bench.clients import ANSWER_TIMEOUT_S, CHANNEL_OPTIONS, closed_loop, drive, run_client
 from gatewise_lab.bench.inprocess import load_model
 from gatewise_lab.bench.rows import Row, measured_row, median_round
 from gatewise_lab.bench.server import start_server
-from plugins.common.words import WORD
-from plugins.context import BatchContext
-from plugins.explain import perturbation
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
 
 TEXT = (
     "Quarterly revenue rose eight percent as demand offset weaker European sales, "

@@ -7,17 +7,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from gatewise.gateway import length_policy
+from gatewise.gateway.batcher import Pending
+from gatewise.gateway.config import load_config
+from gatewise.gateway.engines import close_all
+from gatewise.gateway.model import ServedModel
+from gatewise.gateway.repository import select_versions
+from gatewise.plugins.context import BatchContext
+from gatewise.plugins.manager import PluginManager
 
-from gateway import length_policy
-from gateway.batcher import Pending
-from gateway.config import load_config
-from gateway.engines import close_all
-from gateway.model import ServedModel
-from gateway.repository import select_versions
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.workload import texts_for
-from plugins.context import BatchContext
-from plugins.manager import PluginManager
 
 
 def load_model(repository: Path, model_name: str) -> ServedModel:

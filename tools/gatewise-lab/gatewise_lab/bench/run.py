@@ -6,10 +6,10 @@ import math
 import os
 from pathlib import Path
 
+from gatewise.gateway.config import load_config
 from rich.console import Console
 from rich.table import Table
 
-from gateway.config import load_config
 from gatewise_lab.bench.clients import FLOOR, closed_loop, closed_loop_stream, empty_calls, run_client
 from gatewise_lab.bench.inprocess import InProcess
 from gatewise_lab.bench.perf_analyzer import perf_analyzer_row

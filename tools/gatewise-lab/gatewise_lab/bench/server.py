@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 
 
 @dataclass
@@ -36,7 +35,7 @@ def start_server(repository: Path, workers: int) -> tuple[subprocess.Popen, str]
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [
-        sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository),
+        sys.executable, "-m", "gatewise", "serve", "--repository", str(repository),
         "--grpc-port", str(port), "--workers", str(workers), "--log-level", "WARNING",
     ]  # fmt: skip
     process = subprocess.Popen(command)

@@ -19,9 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import gatewise.converters
 import numpy as np
 
-import converters
 from gatewise_lab.demo import evaluate
 from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
 from gatewise_lab.demo.corpus import finance as finance_data
@@ -34,7 +34,7 @@ log = logging.getLogger("gatewise.demo.build")
 MANIFEST = "demo-build.json"
 RECIPE_CODE = [
     Path(__file__).with_name(name) for name in ("build.py", "train.py", "fraud_model.py", "evaluate.py")
-] + sorted(Path(converters.__file__).parent.rglob("*.py"))
+] + sorted(Path(gatewise.converters.__file__).parent.rglob("*.py"))
 """Code a built entry depends on: a change to any of it rebuilds the demo models."""
 SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
 NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
@@ -59,7 +59,8 @@ def _sentiment(
 ) -> dict[str, float]:
     """Fine-tune a sentiment classifier on ``data`` and export it as ``name`` behind ``plugin``;
     with ``int8``, also as ``name-int8``, the INT8 the docs recommend for CPUs (``_static_int8``)."""
-    from converters import export_transformer
+    from gatewise.converters import export_transformer
+
     from gatewise_lab.demo.train import fine_tune_classifier
 
     records = read_jsonl(DATA_DIR / f"{data}.train.jsonl")
@@ -82,7 +83,7 @@ def _sentiment(
 
 def _int8_scores(int8_dir: Path, data: str, labels: tuple[str, ...]) -> dict[str, Any]:
     """The INT8 entry's held-out accuracy, its top-1 agreement with FP32 there, and what its conversion chose."""
-    from gateway.config import load_config
+    from gatewise.gateway.config import load_config
 
     parameters = load_config(int8_dir).parameters
     reports = json.loads((int8_dir / "1" / "validation.json").read_text(encoding="utf-8"))
@@ -95,7 +96,8 @@ def _int8_scores(int8_dir: Path, data: str, labels: tuple[str, ...]) -> dict[str
 
 
 def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
-    from converters import export_transformer
+    from gatewise.converters import export_transformer
+
     from gatewise_lab.demo.train import fine_tune_token_classifier
 
     records = read_jsonl(DATA_DIR / "medical_ner.train.jsonl")
@@ -109,9 +111,10 @@ def _medical_ner(repository: Path, work: Path) -> dict[str, float]:
 
 
 def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
-    from converters import export_module
+    from gatewise.converters import export_module
+    from gatewise.plugins.finance.fraud_explainer import BACKGROUND_FILE
+
     from gatewise_lab.demo.fraud_model import OUTPUT_NAMES, background, train_scorer
-    from plugins.finance.fraud_explainer import BACKGROUND_FILE
 
     records = read_jsonl(DATA_DIR / "fraud_transactions.train.jsonl")
     scorer, features = train_scorer(records, seed=SEED)
@@ -129,9 +132,10 @@ def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
 
 
 def _retail_search(repository: Path, work: Path) -> dict[str, float]:
-    from converters import export_transformer
+    from gatewise.converters import export_transformer
+    from gatewise.plugins.retail.search import CATALOG_FILE, EMBEDDINGS_FILE
+
     from gatewise_lab.demo.train import base_model_path
-    from plugins.retail.search import CATALOG_FILE, EMBEDDINGS_FILE
 
     products = read_jsonl(DATA_DIR / "retail_catalog.catalog.jsonl")
     model_dir = export_transformer(
@@ -149,11 +153,11 @@ def _retail_search(repository: Path, work: Path) -> dict[str, float]:
 
 def embed_catalog(model_dir: Path, products: list[dict[str, str]]) -> np.ndarray:
     """Embeddings of "title. description" through the built engine, pooled as the plugin pools."""
-    from gateway.config import load_config
-    from plugins.context import BatchContext, ModelContext
-    from plugins.retail import search
-    from plugins.testing import onnx_engine, texts
-    from plugins.text.encoding import load_tokenizer
+    from gatewise.gateway.config import load_config
+    from gatewise.plugins.context import BatchContext, ModelContext
+    from gatewise.plugins.retail import search
+    from gatewise.plugins.testing import onnx_engine, texts
+    from gatewise.plugins.text.encoding import load_tokenizer
 
     config = load_config(model_dir)
     engine, inputs, outputs = onnx_engine(model_dir / "1" / "model.onnx")

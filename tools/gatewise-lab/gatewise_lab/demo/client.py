@@ -12,11 +12,10 @@ from typing import Any
 
 import grpc
 import numpy as np
-
-from gateway.codec import deserialize_bytes, serialize_bytes, set_parameter
-from protos import grpc_service_pb2 as pb
-from protos import grpc_service_pb2_grpc as pb_grpc
-from protos.tensors import DATATYPE_TO_NUMPY
+from gatewise.gateway.codec import deserialize_bytes, serialize_bytes, set_parameter
+from gatewise.protos import grpc_service_pb2 as pb
+from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
+from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 
 TIMEOUT_S = 60.0
 """Per call: an explained request runs hundreds of perturbed rows on CPU (the gRPC deadline follows them)."""

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gatewise.gateway.config import load_config
+from gatewise.plugins.context import ModelContext
+from gatewise.plugins.finance.fraud_features import typed_columns
+from gatewise.plugins.testing import PluginHarness, onnx_engine, texts
 
-from gateway.config import load_config
 from gatewise_lab.demo import metrics
 from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl
-from plugins.context import ModelContext
-from plugins.finance.fraud_features import typed_columns
-from plugins.testing import PluginHarness, onnx_engine, texts
 
 BATCH = 32
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from plugins.finance.fraud_features import FIELDS, encode_rows
+from gatewise.plugins.finance.fraud_features import FIELDS, encode_rows
 
 OUTPUT_NAMES = ["fraud_probability"]
 BACKGROUND_ROWS = 8

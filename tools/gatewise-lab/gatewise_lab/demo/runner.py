@@ -10,10 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.config import ModelConfig, load_config
+from gatewise.gateway.config import ModelConfig, load_config
+from gatewise.plugins.finance.fraud_features import FIELDS
+
 from gatewise_lab.demo import examples, show
 from gatewise_lab.demo.client import DemoClient
-from plugins.finance.fraud_features import FIELDS
 
 READY_TIMEOUT_S = 120.0
 EXPLANATION = "explanation"
@@ -29,7 +30,16 @@ def free_port() -> int:
 
 def start_gateway(repository: Path, port: int, log_path: Path) -> subprocess.Popen:
     """``gatewise serve`` in a child process (its log goes to ``log_path``, not the tables)."""
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--repository", str(repository), "--grpc-port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "gatewise",
+        "serve",
+        "--repository",
+        str(repository),
+        "--grpc-port",
+        str(port),
+    ]
     with log_path.open("w") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ))
 

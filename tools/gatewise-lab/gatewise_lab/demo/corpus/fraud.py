@@ -8,8 +8,7 @@ so a perfect score is impossible and the model has to weigh several signals.
 from __future__ import annotations
 
 import numpy as np
-
-from plugins.finance.fraud_features import CURRENCIES, MERCHANT_CATEGORIES, USD_PER_UNIT
+from gatewise.plugins.finance.fraud_features import CURRENCIES, MERCHANT_CATEGORIES, USD_PER_UNIT
 
 _LEGIT_CATEGORY_WEIGHTS = [22, 18, 12, 8, 8, 14, 5, 5, 1, 2, 2, 3]
 _FRAUD_CATEGORY_WEIGHTS = [4, 3, 4, 2, 1, 16, 18, 10, 10, 14, 9, 9]
