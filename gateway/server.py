@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 from gatewise.gateway.admission import Registrar
+from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
@@ -105,7 +106,8 @@ class GatewayServer:
             settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished
         )
         self.drain = Drain()
-        self.servicer = InferenceServicer(self.repository, settings, self.drain)
+        self.dataplane = DataPlane(self.repository, settings, self.drain)
+        self.servicer = InferenceServicer(self.dataplane)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping = False
@@ -171,7 +173,7 @@ class GatewayServer:
             log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
         if not join_when_ready:
             await self._load_models()
-        self.servicer.ready = True
+        self.dataplane.ready = True
         await self.health.set_server(True)
         ready = [name for name, _, state, _ in self.repository.index() if state == "READY"]
         log.info("server ready: %d model(s) serving: %s", len(ready), ", ".join(ready) or "none")
@@ -198,7 +200,7 @@ class GatewayServer:
             return
         self._stopping = True
         settings = self.settings
-        self.servicer.ready = False
+        self.dataplane.ready = False
         await self.health.shutting_down()
         if self.watcher is not None:
             await self.watcher.stop()

@@ -59,6 +59,15 @@ def current() -> Any:
     return context.get_current()
 
 
+def extract(headers: Any) -> Any:
+    """The trace context a W3C ``traceparent`` header carries (None when tracing is off or none came)."""
+    if _tracer is None or "traceparent" not in headers:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator().extract(carrier={"traceparent": headers["traceparent"]})
+
+
 def span(
     name: str, start_time_ns: int | None = None, parent: Any = None, links: Any = (), **attributes: Any
 ) -> AbstractContextManager[Any]:

@@ -64,8 +64,13 @@ def authorise(principal: Principal, rule: Rule, request: Any) -> None:
     """Raise Forbidden when ``principal`` may not make this request."""
     if rule.model_of is None:
         return
-    model = rule.model_of(request)
-    if rule.admin and not principal.admin:
+    authorise_model(principal, rule.model_of(request), admin=rule.admin)
+
+
+def authorise_model(principal: Principal, model: str, *, admin: bool = False) -> None:
+    """Raise Forbidden when ``principal`` may not call ``model`` ("" is every model), or is not an
+    administrator where ``admin`` is needed: the one rule both front doors apply."""
+    if admin and not principal.admin:
         raise Forbidden(principal.name, f"load or unload models (model {model!r}); it needs admin")
     if not principal.allows(model):
         what = f"call model {model!r}" if model else "read every model's statistics (needs models = ['*'])"
