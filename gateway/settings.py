@@ -20,6 +20,15 @@ class ServerSettings(BaseSettings):
     """Address to bind; 0.0.0.0 serves every interface (warned about without TLS or auth)."""
     grpc_port: int = Field(default=8001, ge=0, le=65535)
     """gRPC port; 0 picks a free one (printed at start-up)."""
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    """HTTP/REST port (KServe v2 REST with Triton's extensions), beside gRPC in the same process; 0 serves no HTTP."""
+    http_keepalive_timeout_s: float = Field(default=30.0, gt=0)
+    """HTTP: close a connection that sent no complete request headers for this many seconds since it
+    opened or since its last answer: an idle keep-alive connection and a client trickling headers alike."""
+    http_read_timeout_s: float = Field(default=30.0, gt=0)
+    """HTTP: most seconds a request body may take to arrive (408 after)."""
+    cors_origins: list[str] = []
+    """HTTP: origins that browsers may call from (CORS), '*' for any; none by default (CORS off)."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Prometheus metrics on http://host:PORT/metrics; None serves no metrics endpoint."""
     log_level: str = "INFO"

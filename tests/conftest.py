@@ -19,6 +19,10 @@ from models import build_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Servers in tests serve no HTTP unless a test asks (--http-port / http_port=...): the default
+# port 8000 would collide between servers started at once, here and by other test runs.
+os.environ["GATEWISE_HTTP_PORT"] = "0"
+
 
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
