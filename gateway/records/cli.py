@@ -54,6 +54,9 @@ def _key(path: Path | None) -> bytes | None:
         raise _fail(f"--key-file {path}: cannot read ({exc.strerror})") from exc
 
 
+ID_PREFIX = 12
+"""``query`` shows ids cut to this many characters; ``show`` takes any unique prefix, as git does."""
+
 _AGE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -122,25 +125,30 @@ def query(
     with _store(folder, url) as store:
         rows = store.query(filters, limit)
     table = Table(title=f"decision records ({len(rows)} shown)", title_justify="left")
-    for column in ("id", "time", "model", "version", "principal", "status", "decision", "latency_ms"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True)
+    for column in ("model", "version", "principal", "status", "decision", "ms"):
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(str(row[column]) if row[column] is not None else "" for column in
-                        ("id", "time", "model", "version", "principal", "status", "decision", "latency_ms")))  # fmt: skip
+        time = row["time"][:19].replace("T", " ")
+        cells = [row[column] for column in ("model", "version", "principal", "status", "decision")]
+        cells.append(None if row["latency_ms"] is None else f"{row['latency_ms']:.1f}")
+        table.add_row(row["id"][:ID_PREFIX], time, *("" if cell is None else str(cell) for cell in cells))
     Console().print(table)
 
 
 @records_app.command()
-def show(record_id: Annotated[str, typer.Argument(help="The record's id (from query).")],
+def show(record_id: Annotated[str, typer.Argument(help="The record's id, or a unique prefix of it (from query).")],
          folder: Folder = None, url: Url = None) -> None:  # fmt: skip
     """One decision with its explanation drawn: shaded words, or Shapley bars per field."""
     from gatewise.gateway.records.render import record_view
 
     with _store(folder, url) as store:
-        record = store.get(record_id)
-        if record is None:
-            raise _fail(f"no record {record_id!r}")
-        attached = [decode(item) for item in store.attached(record_id)]
+        found = store.find(record_id)
+        if len(found) != 1:
+            raise _fail(f"no record {record_id!r}" if not found else f"{record_id!r} names several records; give more of the id")
+        record = found[0]
+        attached = [decode(item) for item in store.attached(record["id"])]
     Console().print(record_view(decode(record), attached))
 
 

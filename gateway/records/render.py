@@ -82,12 +82,15 @@ def record_view(record: dict[str, Any], attached: list[dict[str, Any]]) -> Rende
         if record.get(name) is not None:
             facts.add_row(name, str(record[name]))
     parts: list[RenderableType] = [facts]
-    if record.get("inputs") is not None:
-        parts.append(Text("inputs (as kept: identifiers show their tag)", style="bold"))
-        parts.append(Text(json.dumps(record["inputs"], ensure_ascii=False, indent=1)))
-    if record.get("outputs") is not None:
-        parts.append(Text("outputs", style="bold"))
-        parts.append(Text(json.dumps(record["outputs"], ensure_ascii=False, indent=1)))
+    for title, values in (("inputs (as kept: identifiers show their tag)", record.get("inputs")),
+                          ("outputs", record.get("outputs"))):  # fmt: skip
+        if values:
+            table = Table(title=title, title_justify="left", show_header=False, box=None)
+            table.add_column(style="bold", no_wrap=True)
+            table.add_column(overflow="fold")
+            for name, value in values.items():
+                table.add_row(name, json.dumps(value, ensure_ascii=False))
+            parts.append(table)
     explanations = [("explanation", record.get("explanation"))]
     explanations += [(f"explanation computed in the background (record {item['id']})", item.get("explanation"))
                      for item in attached]  # fmt: skip

@@ -9,6 +9,7 @@ transaction; none is safe to share across threads (the writer and the CLI open t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,6 +220,13 @@ class Store:
     def get(self, record_id: str) -> dict[str, Any] | None:
         rows = self._rows(f"SELECT {', '.join(COLUMNS)} FROM records WHERE id = ?", (record_id,))
         return rows[0] if rows else None
+
+    def find(self, prefix: str) -> list[dict[str, Any]]:
+        """The records whose id starts with ``prefix`` (at most two: enough to say it is ambiguous)."""
+        if not re.fullmatch(r"[0-9a-f]{1,32}", prefix):
+            return []
+        return self._rows(f"SELECT {', '.join(COLUMNS)} FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+                          (prefix, prefix + "g"))  # fmt: skip
 
     def attached(self, record_id: str) -> list[dict[str, Any]]:
         """Records that refer to ``record_id`` (its background explanation)."""
