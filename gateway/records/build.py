@@ -158,8 +158,10 @@ def _redacted_rows(inputs: dict[str, np.ndarray], own: list[Any] | None) -> list
     if array is None:
         return []
     flat = array.reshape(-1)
-    return [redact_text(_text(value), own[row] if own and row < len(own) and isinstance(own[row], list) else None)
-            for row, value in enumerate(flat)]  # fmt: skip
+    return [
+        redact_text(_text(value), own[row] if own and row < len(own) and isinstance(own[row], list) else None)
+        for row, value in enumerate(flat)
+    ]
 
 
 def _kept_input(array: np.ndarray, name: str, own: list[Any] | None) -> list[Any]:
@@ -168,8 +170,10 @@ def _kept_input(array: np.ndarray, name: str, own: list[Any] | None) -> list[Any
         return array.tolist()
     flat = [_text(value) for value in array.reshape(-1)]
     spans = own if name == TEXT_INPUT and own else None
-    kept = [redact_text(text, spans[row] if spans and row < len(spans) and isinstance(spans[row], list) else None).text
-            for row, text in enumerate(flat)]  # fmt: skip
+    kept = [
+        redact_text(text, spans[row] if spans and row < len(spans) and isinstance(spans[row], list) else None).text
+        for row, text in enumerate(flat)
+    ]
     return np.array(kept, dtype=object).reshape(array.shape).tolist()
 
 

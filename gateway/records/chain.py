@@ -22,17 +22,40 @@ GENESIS = "0" * 64
 """The ``prev_hash`` of a writer's first record."""
 
 CHAINED = (
-    "id", "kind", "ref", "chain", "writer", "seq", "time", "model", "version", "artifact_sha256", "plugin",
-    "plugin_version", "principal", "auth", "request_id", "trace_id", "method", "status", "latency_ms",
-    "decision", "inputs", "input_digest", "outputs", "explanation", "prev_hash",
-)  # fmt: skip
+    "id",
+    "kind",
+    "ref",
+    "chain",
+    "writer",
+    "seq",
+    "time",
+    "model",
+    "version",
+    "artifact_sha256",
+    "plugin",
+    "plugin_version",
+    "principal",
+    "auth",
+    "request_id",
+    "trace_id",
+    "method",
+    "status",
+    "latency_ms",
+    "decision",
+    "inputs",
+    "input_digest",
+    "outputs",
+    "explanation",
+    "prev_hash",
+)
 """Every field the hash covers: all of a record but its own hash."""
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
     """The bytes hashed for ``record``: its chained fields as sorted, compact JSON."""
-    return json.dumps({key: record.get(key) for key in CHAINED}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()  # fmt: skip
+    return json.dumps(
+        {key: record.get(key) for key in CHAINED}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -54,8 +77,11 @@ class Finding:
     problem: str
 
     def __str__(self) -> str:
-        where = f"record {self.record_id} (chain {self.chain}, seq {self.seq})" if self.record_id else (
-            f"chain {self.chain}" + (f" at seq {self.seq}" if self.seq is not None else ""))  # fmt: skip
+        where = (
+            f"record {self.record_id} (chain {self.chain}, seq {self.seq})"
+            if self.record_id
+            else (f"chain {self.chain}" + (f" at seq {self.seq}" if self.seq is not None else ""))
+        )
         return f"{where}: {self.problem}"
 
 
@@ -115,8 +141,9 @@ def verify_chain(
             if checkpoint["hash"] != record["hash"]:
                 report.finding = Finding(chain, seq, rid, "rewritten: it differs from the signed checkpoint at its seq")
                 return report
-            if key is not None and not hmac.compare_digest(sign(key, chain, seq, checkpoint["hash"]),
-                                                           checkpoint.get("mac") or ""):  # fmt: skip
+            if key is not None and not hmac.compare_digest(
+                sign(key, chain, seq, checkpoint["hash"]), checkpoint.get("mac") or ""
+            ):
                 report.finding = Finding(chain, seq, rid, "the checkpoint's signature does not match the key")
                 return report
             report.checkpoints += 1
@@ -124,6 +151,10 @@ def verify_chain(
         expected_seq, expected_prev = seq + 1, record["hash"]
     beyond = [seq for seq in checkpoints if seq >= expected_seq]
     if beyond:
-        report.finding = Finding(chain, min(beyond), None,
-                                 f"deleted: a signed checkpoint names seq {min(beyond)}, past the chain's last record")
+        report.finding = Finding(
+            chain,
+            min(beyond),
+            None,
+            f"deleted: a signed checkpoint names seq {min(beyond)}, past the chain's last record",
+        )
     return report

@@ -14,19 +14,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from gatewise.gateway.records.chain import sign, verify_chain
+from gatewise.gateway.records.store import COLUMNS, Filters, Store, StoreError, decode, open_store
 from rich.console import Console
 from rich.table import Table
 
-from gatewise.gateway.records.chain import sign, verify_chain
-from gatewise.gateway.records.store import COLUMNS, Filters, Store, StoreError, decode, open_store
+records_app = typer.Typer(
+    help="Decision records: verify, query, show, export, purge (docs/records.md).", no_args_is_help=True
+)
 
-records_app = typer.Typer(help="Decision records: verify, query, show, export, purge (docs/records.md).",
-                          no_args_is_help=True)  # fmt: skip
-
-Folder = Annotated[Path | None, typer.Option("--records", envvar="GATEWISE_RECORDS", help="The records folder (SQLite).")]
+Folder = Annotated[
+    Path | None, typer.Option("--records", envvar="GATEWISE_RECORDS", help="The records folder (SQLite).")
+]
 Url = Annotated[str | None, typer.Option("--records-url", envvar="GATEWISE_RECORDS_URL", help="postgresql://... URL.")]
-KeyFile = Annotated[Path | None, typer.Option("--key-file", envvar="GATEWISE_RECORDS_KEY_FILE",
-                                              help="The HMAC key file the server signed checkpoints with.")]  # fmt: skip
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file", envvar="GATEWISE_RECORDS_KEY_FILE", help="The HMAC key file the server signed checkpoints with."
+    ),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -96,8 +102,13 @@ def verify(folder: Folder = None, url: Url = None, key_file: KeyFile = None) -> 
             if report.finding is not None:
                 findings.append(report.finding)
             verdict = "holds" if report.finding is None else "BROKEN"
-            table.add_row(name, str(report.records), str(report.checkpoints), ended,
-                          verdict + "".join(f" ({note})" for note in report.notes))  # fmt: skip
+            table.add_row(
+                name,
+                str(report.records),
+                str(report.checkpoints),
+                ended,
+                verdict + "".join(f" ({note})" for note in report.notes),
+            )
     console.print(table)
     for finding in findings:
         typer.echo(f"error: {finding}", err=True)
@@ -120,8 +131,9 @@ def query(
     limit: Annotated[int, typer.Option(help="Most rows shown.")] = 50,
 ) -> None:
     """A table of decisions matching the filters, oldest first."""
-    filters = Filters(model, version, parse_time(since, "--since"), parse_time(until, "--until"), decision,
-                      principal, status)  # fmt: skip
+    filters = Filters(
+        model, version, parse_time(since, "--since"), parse_time(until, "--until"), decision, principal, status
+    )
     with _store(folder, url) as store:
         rows = store.query(filters, limit)
     table = Table(title=f"decision records ({len(rows)} shown)", title_justify="left")
@@ -138,15 +150,20 @@ def query(
 
 
 @records_app.command()
-def show(record_id: Annotated[str, typer.Argument(help="The record's id, or a unique prefix of it (from query).")],
-         folder: Folder = None, url: Url = None) -> None:  # fmt: skip
+def show(
+    record_id: Annotated[str, typer.Argument(help="The record's id, or a unique prefix of it (from query).")],
+    folder: Folder = None,
+    url: Url = None,
+) -> None:
     """One decision with its explanation drawn: shaded words, or Shapley bars per field."""
     from gatewise.gateway.records.render import record_view
 
     with _store(folder, url) as store:
         found = store.find(record_id)
         if len(found) != 1:
-            raise _fail(f"no record {record_id!r}" if not found else f"{record_id!r} names several records; give more of the id")
+            raise _fail(
+                f"no record {record_id!r}" if not found else f"{record_id!r} names several records; give more of the id"
+            )
         record = found[0]
         attached = [decode(item) for item in store.attached(record["id"])]
     Console().print(record_view(decode(record), attached))
@@ -215,5 +232,7 @@ def purge(
                     continue
                 limit = parse_time(f"{chain['retention_days']}d", "retention_days")
             name = chain["chain"]
-            removed += store.purge(name, limit, lambda seq, digest, name=name: sign(key, name, seq, digest) if key else None)
+            removed += store.purge(
+                name, limit, lambda seq, digest, name=name: sign(key, name, seq, digest) if key else None
+            )
     typer.echo(f"purged {removed} record(s)")

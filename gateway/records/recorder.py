@@ -39,8 +39,14 @@ MAX_BACKGROUND_EXPLANATIONS = 4
 class Recorder:
     """Decides per model what is kept, and hands it to the writer (None: no store configured)."""
 
-    def __init__(self, writer: Writer | None, defaults: RecordsConfig, record_all: bool, plugins: PluginManager,
-                 max_explain_samples: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        writer: Writer | None,
+        defaults: RecordsConfig,
+        record_all: bool,
+        plugins: PluginManager,
+        max_explain_samples: int,
+    ) -> None:
         self.writer = writer
         self.defaults = defaults
         self.record_all = record_all
@@ -57,10 +63,12 @@ class Recorder:
         if key not in self._configs:
             config = effective(model.config.records, self.defaults, self.record_all)
             if config is not None and self.writer is None:
-                log.warning("model %r asks for decision records but the server has no records store "
-                            "(--records or --records-url): %s", model.name,
-                            "its requests are refused (policy require)" if config.policy == "require"
-                            else "none are kept")  # fmt: skip
+                log.warning(
+                    "model %r asks for decision records but the server has no records store "
+                    "(--records or --records-url): %s",
+                    model.name,
+                    "its requests are refused (policy require)" if config.policy == "require" else "none are kept",
+                )
             self._configs[key] = config
             self._artifacts[key] = _artifact(model)
         return self._configs[key]
@@ -164,12 +172,24 @@ class Recorder:
         if "redactions" in decision.outputs:
             outputs["redactions"] = decision.outputs["redactions"]
         attached = Draft(
-            model=decision.model, version=decision.version, config=decision.config, artifact=decision.artifact,
-            plugin=decision.plugin, plugin_version=decision.plugin_version, principal=decision.principal,
-            auth=decision.auth, request_id=decision.request_id, trace_id=decision.trace_id, method="background",
-            status="OK", latency_ms=(time.perf_counter() - started) * 1e3, inputs=decision.inputs, outputs=outputs,
-            kind="explanation", ref=decision.id,
-        )  # fmt: skip
+            model=decision.model,
+            version=decision.version,
+            config=decision.config,
+            artifact=decision.artifact,
+            plugin=decision.plugin,
+            plugin_version=decision.plugin_version,
+            principal=decision.principal,
+            auth=decision.auth,
+            request_id=decision.request_id,
+            trace_id=decision.trace_id,
+            method="background",
+            status="OK",
+            latency_ms=(time.perf_counter() - started) * 1e3,
+            inputs=decision.inputs,
+            outputs=outputs,
+            kind="explanation",
+            ref=decision.id,
+        )
         self.writer.submit(attached)
 
     def _plugin_version(self, plugin: str | None) -> str | None:

@@ -40,8 +40,10 @@ def redact_text(text: str, own: list[dict[str, Any]] | None = None) -> RedactedT
     spans = [Span(int(item["start"]), int(item["end"]), str(item["type"])) for item in own or ()]
     spans += [span for detect in _DETECTORS for span in detect(text)]
     kept = tuple(resolve_overlaps(spans))
-    values = sorted({(text[span.start : span.end], placeholder(span.kind)) for span in kept if span.end > span.start},
-                    key=lambda pair: -len(pair[0]))  # fmt: skip
+    values = sorted(
+        {(text[span.start : span.end], placeholder(span.kind)) for span in kept if span.end > span.start},
+        key=lambda pair: -len(pair[0]),
+    )
     return RedactedText(mask(text, kept).text if kept else text, kept, tuple(values))
 
 

@@ -17,9 +17,29 @@ from rich.text import Text
 
 _TOWARD, _AGAINST, _NEUTRAL = (0, 175, 60), (215, 30, 30), (48, 48, 48)
 
-FIELDS = ("id", "kind", "ref", "time", "model", "version", "artifact_sha256", "plugin", "plugin_version",
-          "principal", "auth", "request_id", "trace_id", "method", "status", "latency_ms", "decision",
-          "input_digest", "chain", "seq", "hash")  # fmt: skip
+FIELDS = (
+    "id",
+    "kind",
+    "ref",
+    "time",
+    "model",
+    "version",
+    "artifact_sha256",
+    "plugin",
+    "plugin_version",
+    "principal",
+    "auth",
+    "request_id",
+    "trace_id",
+    "method",
+    "status",
+    "latency_ms",
+    "decision",
+    "input_digest",
+    "chain",
+    "seq",
+    "hash",
+)
 
 
 def _style(weight: float, scale: float) -> str:
@@ -31,8 +51,9 @@ def _style(weight: float, scale: float) -> str:
 
 def shaded_words(explanation: dict[str, Any]) -> Text:
     """The explained words in text order, each shaded by its weight (the input as kept: tags for identifiers)."""
-    units = sorted((item for item in explanation.get("attributions", []) if "start" in item),
-                   key=lambda item: item["start"])  # fmt: skip
+    units = sorted(
+        (item for item in explanation.get("attributions", []) if "start" in item), key=lambda item: item["start"]
+    )
     scale = max((abs(item["weight"]) for item in units), default=0.0)
     shaded = Text()
     for index, unit in enumerate(units):
@@ -82,8 +103,10 @@ def record_view(record: dict[str, Any], attached: list[dict[str, Any]]) -> Rende
         if record.get(name) is not None:
             facts.add_row(name, str(record[name]))
     parts: list[RenderableType] = [facts]
-    for title, values in (("inputs (as kept: identifiers show their tag)", record.get("inputs")),
-                          ("outputs", record.get("outputs"))):  # fmt: skip
+    for title, values in (
+        ("inputs (as kept: identifiers show their tag)", record.get("inputs")),
+        ("outputs", record.get("outputs")),
+    ):
         if values:
             table = Table(title=title, title_justify="left", show_header=False, box=None)
             table.add_column(style="bold", no_wrap=True)
@@ -92,8 +115,9 @@ def record_view(record: dict[str, Any], attached: list[dict[str, Any]]) -> Rende
                 table.add_row(name, json.dumps(value, ensure_ascii=False))
             parts.append(table)
     explanations = [("explanation", record.get("explanation"))]
-    explanations += [(f"explanation computed in the background (record {item['id']})", item.get("explanation"))
-                     for item in attached]  # fmt: skip
+    explanations += [
+        (f"explanation computed in the background (record {item['id']})", item.get("explanation")) for item in attached
+    ]
     for title, rows in explanations:
         for row, explanation in enumerate(rows or []):
             if isinstance(explanation, dict):

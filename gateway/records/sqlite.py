@@ -40,8 +40,7 @@ class SQLiteStore(Store):
             raise StoreError(f"records folder {self.folder}: cannot create ({exc.strerror})") from exc
         # isolation_level=None: transactions are begun explicitly (``_begin``), so a migration can
         # take the write lock before it reads the schema version.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)  # fmt: skip
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn

@@ -128,7 +128,9 @@ class Store:
             row = self._execute(cursor, "SELECT MAX(version) FROM schema_version").fetchone()
             current = row[0] or 0
             if current > schema.LATEST:
-                raise StoreError(f"{self.describe}: schema version {current} is newer than this gatewise ({schema.LATEST})")
+                raise StoreError(
+                    f"{self.describe}: schema version {current} is newer than this gatewise ({schema.LATEST})"
+                )
             for version, sql in schema.statements(self.dialect, current):
                 self._execute(cursor, sql)
                 if version != current:
@@ -147,17 +149,23 @@ class Store:
 
     # ---------------------------------------------------------------- writing
 
-    def open_chain(self, chain: str, writer: str, model: str, host: str, pid: int, started: str,
-                   retention_days: int | None) -> tuple[int, str | None]:  # fmt: skip
+    def open_chain(
+        self, chain: str, writer: str, model: str, host: str, pid: int, started: str, retention_days: int | None
+    ) -> tuple[int, str | None]:
         """Register a chain (or find it again after a reconnect): its last (seq, hash) in the store."""
 
         def work(cursor: Any) -> tuple[int, str | None]:
             found = self._execute(cursor, "SELECT 1 FROM chains WHERE chain = ?", (chain,)).fetchone()
             if found is None:
-                self._execute(cursor, "INSERT INTO chains (chain, writer, model, host, pid, started, retention_days) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)", (chain, writer, model, host, pid, started, retention_days))  # fmt: skip
-            last = self._execute(cursor, "SELECT seq, hash FROM records WHERE chain = ? ORDER BY seq DESC LIMIT 1",
-                                 (chain,)).fetchone()  # fmt: skip
+                self._execute(
+                    cursor,
+                    "INSERT INTO chains (chain, writer, model, host, pid, started, retention_days) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (chain, writer, model, host, pid, started, retention_days),
+                )
+            last = self._execute(
+                cursor, "SELECT seq, hash FROM records WHERE chain = ? ORDER BY seq DESC LIMIT 1", (chain,)
+            ).fetchone()
             if last is not None:
                 return int(last[0]), str(last[1])
             anchor = self._execute(cursor, "SELECT seq, hash FROM anchors WHERE chain = ?", (chain,)).fetchone()
@@ -178,8 +186,11 @@ class Store:
             for chain, seq in last.items():
                 self._execute(cursor, "UPDATE chains SET last_seq = ? WHERE chain = ?", (seq, chain))
             for point in checkpoints:
-                self._execute(cursor, "INSERT INTO checkpoints (chain, seq, hash, time, mac) VALUES (?, ?, ?, ?, ?)",
-                              (point["chain"], point["seq"], point["hash"], point["time"], point["mac"]))  # fmt: skip
+                self._execute(
+                    cursor,
+                    "INSERT INTO checkpoints (chain, seq, hash, time, mac) VALUES (?, ?, ?, ?, ?)",
+                    (point["chain"], point["seq"], point["hash"], point["time"], point["mac"]),
+                )
 
         self._run(work)
 
@@ -195,15 +206,19 @@ class Store:
     # ---------------------------------------------------------------- reading
 
     def chains(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT chain, writer, model, host, pid, started, closed, last_seq, retention_days "
-                          "FROM chains ORDER BY started, chain")  # fmt: skip
+        return self._rows(
+            "SELECT chain, writer, model, host, pid, started, closed, last_seq, retention_days "
+            "FROM chains ORDER BY started, chain"
+        )
 
     def chain_records(self, chain: str) -> Iterator[dict[str, Any]]:
         """One chain's records in seq order, fetched in pages so a long chain does not fill memory."""
         after = -1
         while True:
-            page = self._rows(f"SELECT {', '.join(COLUMNS)} FROM records WHERE chain = ? AND seq > ? "
-                              "ORDER BY seq LIMIT 1000", (chain, after))  # fmt: skip
+            page = self._rows(
+                f"SELECT {', '.join(COLUMNS)} FROM records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT 1000",
+                (chain, after),
+            )
             yield from page
             if len(page) < 1000:
                 return
@@ -225,20 +240,28 @@ class Store:
         """The records whose id starts with ``prefix`` (at most two: enough to say it is ambiguous)."""
         if not re.fullmatch(r"[0-9a-f]{1,32}", prefix):
             return []
-        return self._rows(f"SELECT {', '.join(COLUMNS)} FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
-                          (prefix, prefix + "g"))  # fmt: skip
+        return self._rows(
+            f"SELECT {', '.join(COLUMNS)} FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+            (prefix, prefix + "g"),
+        )
 
     def attached(self, record_id: str) -> list[dict[str, Any]]:
         """Records that refer to ``record_id`` (its background explanation)."""
         return self._rows(f"SELECT {', '.join(COLUMNS)} FROM records WHERE ref = ? ORDER BY time", (record_id,))
 
-    def query(self, filters: Filters, limit: int | None = 100, columns: Sequence[str] = SUMMARY) -> list[dict[str, Any]]:
+    def query(
+        self, filters: Filters, limit: int | None = 100, columns: Sequence[str] = SUMMARY
+    ) -> list[dict[str, Any]]:
         where, params = [], []
         for column, op, value in (
-            ("model", "=", filters.model), ("version", "=", filters.version), ("time", ">=", filters.since),
-            ("time", "<", filters.until), ("principal", "=", filters.principal), ("status", "=", filters.status),
+            ("model", "=", filters.model),
+            ("version", "=", filters.version),
+            ("time", ">=", filters.since),
+            ("time", "<", filters.until),
+            ("principal", "=", filters.principal),
+            ("status", "=", filters.status),
             ("kind", "=", filters.kind),
-        ):  # fmt: skip
+        ):
             if value is not None:
                 where.append(f"{column} {op} ?")
                 params.append(value)
@@ -271,21 +294,29 @@ class Store:
         """
 
         def work(cursor: Any) -> int:
-            first_kept = self._execute(cursor, "SELECT MIN(seq) FROM records WHERE chain = ? AND time >= ?",
-                                       (chain, cutoff)).fetchone()[0]  # fmt: skip
+            first_kept = self._execute(
+                cursor, "SELECT MIN(seq) FROM records WHERE chain = ? AND time >= ?", (chain, cutoff)
+            ).fetchone()[0]
             if first_kept is None:
-                first_kept = (self._execute(cursor, "SELECT MAX(seq) FROM records WHERE chain = ?",
-                                            (chain,)).fetchone()[0] or 0) + 1  # fmt: skip
-            last = self._execute(cursor, "SELECT seq, hash, time FROM records WHERE chain = ? AND seq < ? "
-                                 "ORDER BY seq DESC LIMIT 1", (chain, first_kept)).fetchone()  # fmt: skip
+                first_kept = (
+                    self._execute(cursor, "SELECT MAX(seq) FROM records WHERE chain = ?", (chain,)).fetchone()[0] or 0
+                ) + 1
+            last = self._execute(
+                cursor,
+                "SELECT seq, hash, time FROM records WHERE chain = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
+                (chain, first_kept),
+            ).fetchone()
             if last is None:
                 return 0
             seq, digest, time = int(last[0]), str(last[1]), str(last[2])
             gone = self._execute(cursor, "DELETE FROM records WHERE chain = ? AND seq <= ?", (chain, seq)).rowcount
             self._execute(cursor, "DELETE FROM checkpoints WHERE chain = ? AND seq <= ?", (chain, seq))
             self._execute(cursor, "DELETE FROM anchors WHERE chain = ?", (chain,))
-            self._execute(cursor, "INSERT INTO anchors (chain, seq, hash, time, mac) VALUES (?, ?, ?, ?, ?)",
-                          (chain, seq, digest, time, anchor_mac(seq, digest)))  # fmt: skip
+            self._execute(
+                cursor,
+                "INSERT INTO anchors (chain, seq, hash, time, mac) VALUES (?, ?, ?, ?, ?)",
+                (chain, seq, digest, time, anchor_mac(seq, digest)),
+            )
             return int(gone)
 
         return self._run(work)

@@ -210,8 +210,9 @@ class Writer:
         if chain in self._chains:
             return self._chains[chain]
         self._retention.setdefault(chain, draft.config.retention_days)
-        seq, digest = self.store.open_chain(chain, self.id, draft.model, socket.gethostname(), os.getpid(), now(),
-                                            draft.config.retention_days)  # fmt: skip
+        seq, digest = self.store.open_chain(
+            chain, self.id, draft.model, socket.gethostname(), os.getpid(), now(), draft.config.retention_days
+        )
         return seq, digest or GENESIS
 
     def _checkpoint(self, chain: str, seq: int, digest: str, key: bytes) -> dict:
@@ -244,8 +245,11 @@ class Writer:
             if not self._chains:
                 return
             key = self.options.checkpoint_key
-            points = [self._checkpoint(chain, seq, digest, key) for chain, (seq, digest) in self._chains.items()
-                      if key is not None and self._signed.get(chain) != seq]  # fmt: skip
+            points = [
+                self._checkpoint(chain, seq, digest, key)
+                for chain, (seq, digest) in self._chains.items()
+                if key is not None and self._signed.get(chain) != seq
+            ]
             if points:
                 self.store.append([], points)
             self.store.close_chains(list(self._chains), now())

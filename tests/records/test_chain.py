@@ -1,4 +1,4 @@
-"""The hash chain over a real SQLite store: verify names the first altered, inserted or deleted record; purge keeps it verifiable."""
+"""The hash chain over real SQLite: verify names the first altered, inserted or deleted record; purge keeps it whole."""
 
 from __future__ import annotations
 
@@ -22,11 +22,23 @@ KEY = b"k" * 32
 def draft(model: str = "m", text: str = "the movie was good", time: str | None = None) -> Draft:
     extra = {"time": time} if time else {}
     return Draft(
-        model=model, version="1", config=RecordsConfig(), artifact=None, plugin=None, plugin_version=None,
-        principal="anonymous", auth="none", request_id="r", trace_id=None, method="ModelInfer", status="OK",
-        latency_ms=1.0, inputs={"text": np.array([text.encode()], dtype=object)},
-        outputs={"label": np.array([b"positive"], dtype=object)}, **extra,
-    )  # fmt: skip
+        model=model,
+        version="1",
+        config=RecordsConfig(),
+        artifact=None,
+        plugin=None,
+        plugin_version=None,
+        principal="anonymous",
+        auth="none",
+        request_id="r",
+        trace_id=None,
+        method="ModelInfer",
+        status="OK",
+        latency_ms=1.0,
+        inputs={"text": np.array([text.encode()], dtype=object)},
+        outputs={"label": np.array([b"positive"], dtype=object)},
+        **extra,
+    )
 
 
 def write(folder: Path, drafts: list[Draft], key: bytes | None = KEY, checkpoint_every: int = 1000) -> Writer:
@@ -44,9 +56,19 @@ def verify(folder: Path, key: bytes | None = KEY) -> list[str]:
     store = SQLiteStore(folder)
     store.connect()
     with store:
-        return [str(report.finding) if report.finding else "holds" for report in (
-            verify_chain(chain["chain"], store.chain_records(chain["chain"]), store.anchor(chain["chain"]),
-                         store.checkpoints(chain["chain"]), key) for chain in store.chains())]  # fmt: skip
+        return [
+            str(report.finding) if report.finding else "holds"
+            for report in (
+                verify_chain(
+                    chain["chain"],
+                    store.chain_records(chain["chain"]),
+                    store.anchor(chain["chain"]),
+                    store.checkpoints(chain["chain"]),
+                    key,
+                )
+                for chain in store.chains()
+            )
+        ]
 
 
 def sql(folder: Path, statement: str, *params: object) -> list[tuple]:
@@ -73,7 +95,9 @@ def test_verify_names_an_altered_record(written: Path) -> None:
     """Changing one stored decision breaks that record's own hash."""
     victim = sql(written, "SELECT id FROM records WHERE seq = 5")[0][0]
     sql(written, "UPDATE records SET decision = 'negative' WHERE seq = 5")
-    assert verify(written) == [f"record {victim} (chain {_chain(written)}, seq 5): altered: its content does not match its hash"]
+    assert verify(written) == [
+        f"record {victim} (chain {_chain(written)}, seq 5): altered: its content does not match its hash"
+    ]
     result = CliRunner().invoke(records_app, ["verify", "--records", str(written)])
     assert result.exit_code == 1 and victim in result.output
 
@@ -95,7 +119,11 @@ def test_verify_finds_a_record_inserted_by_renumbering(written: Path) -> None:
     from gatewise.gateway.records.chain import record_hash
 
     forged["hash"] = record_hash(forged)
-    sql(written, f"INSERT INTO records ({', '.join(forged)}) VALUES ({', '.join('?' for _ in forged)})", *forged.values())
+    sql(
+        written,
+        f"INSERT INTO records ({', '.join(forged)}) VALUES ({', '.join('?' for _ in forged)})",
+        *forged.values(),
+    )
     finding = verify(written)[0]
     assert "record forged" in finding and "does not link to the previous record" in finding
 
@@ -111,8 +139,13 @@ def test_a_rebuilt_chain_fails_against_its_signed_checkpoints(written: Path) -> 
         record = dict(zip(columns, row, strict=True))
         record["prev_hash"] = previous
         record["hash"] = record_hash(record)
-        sql(written, "UPDATE records SET prev_hash = ?, hash = ? WHERE id = ?", record["prev_hash"], record["hash"],
-            record["id"])  # fmt: skip
+        sql(
+            written,
+            "UPDATE records SET prev_hash = ?, hash = ? WHERE id = ?",
+            record["prev_hash"],
+            record["hash"],
+            record["id"],
+        )
         previous = record["hash"]
     assert "seq 4): rewritten: it differs from the signed checkpoint" in verify(written)[0]
 
@@ -129,8 +162,9 @@ def test_purge_keeps_the_rest_verifiable_and_refuses_a_forged_anchor(tmp_path: P
     write(tmp_path, old + [draft(text=f"new {index}") for index in range(5)], checkpoint_every=3)
     (tmp_path / "key").write_bytes(KEY)
     runner = CliRunner()
-    result = runner.invoke(records_app, ["purge", "--records", str(tmp_path), "--older-than", "365d",
-                                         "--key-file", str(tmp_path / "key")])  # fmt: skip
+    result = runner.invoke(
+        records_app, ["purge", "--records", str(tmp_path), "--older-than", "365d", "--key-file", str(tmp_path / "key")]
+    )
     assert result.exit_code == 0 and "purged 5 record(s)" in result.output, result.output
     assert sql(tmp_path, "SELECT MIN(seq), COUNT(*) FROM records") == [(6, 5)]
     assert verify(tmp_path) == ["holds"]
