@@ -79,8 +79,10 @@ class RecordNotKept(GatewiseError):
     status = grpc.StatusCode.UNAVAILABLE
 
     def __init__(self, model: str, reason: str) -> None:
-        super().__init__(f"model {model!r}: the decision record could not be kept ({reason}); "
-                         "its records policy is 'require', so no answer is returned without it")
+        super().__init__(
+            f"model {model!r}: the decision record could not be kept ({reason}); "
+            "its records policy is 'require', so no answer is returned without it"
+        )
         self.model = model
 
 

@@ -95,7 +95,11 @@ def start_server(
     ]
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [*command, *extra], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        [*command, *extra],
+        cwd=ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
         preexec_fn=preexec_fn,
     )
     server = RunningServer(process, port, repository, log_path)

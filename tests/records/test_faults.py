@@ -46,8 +46,9 @@ def test_sigkill_under_drop_keeps_every_committed_record_and_a_whole_store(tmp_p
     request answered before the writer last caught up is there; only the last commit interval can be missing."""
     repository = repository_with(tmp_path, **{"tiny-finance": "drop"})
     port = free_port()
-    server = start_server(repository, tmp_path / "server.log", "--records", str(tmp_path / "records"),
-                          "--metrics-port", str(port))  # fmt: skip
+    server = start_server(
+        repository, tmp_path / "server.log", "--records", str(tmp_path / "records"), "--metrics-port", str(port)
+    )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         for index in range(40):
@@ -97,9 +98,16 @@ def test_a_full_disk_drops_under_drop_refuses_under_require_and_leaves_the_store
     repository = repository_with(tmp_path, **{"tiny-drop": "drop", "tiny-require": "require"})
     port = free_port()
     server = start_server(
-        repository, tmp_path / "server.log", "--records", str(tmp_path / "records"), "--metrics-port", str(port),
-        "--log-level", "WARNING", preexec_fn=_file_size_limit(192 * 1024),
-    )  # fmt: skip
+        repository,
+        tmp_path / "server.log",
+        "--records",
+        str(tmp_path / "records"),
+        "--metrics-port",
+        str(port),
+        "--log-level",
+        "WARNING",
+        preexec_fn=_file_size_limit(192 * 1024),
+    )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         long_text = "good service " * 150
@@ -184,8 +192,9 @@ def test_export_jsonl_gives_the_json_columns_as_objects(tmp_path: Path) -> None:
         wait_for(lambda: sqlite_rows(tmp_path / "records"), "the record")
     finally:
         stop_server(server)
-    result = CliRunner().invoke(records_app, ["export", "--records", str(tmp_path / "records"), "--out",
-                                              str(tmp_path / "out.jsonl")])  # fmt: skip
+    result = CliRunner().invoke(
+        records_app, ["export", "--records", str(tmp_path / "records"), "--out", str(tmp_path / "out.jsonl")]
+    )
     assert result.exit_code == 0
     [line] = [json.loads(text) for text in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert line["outputs"]["label"] == ["positive"] and line["request_id"] == "one"

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
@@ -56,9 +55,17 @@ COMPACT = ("4111111111111111", "378282246310005", "DE89370400440532013000", "617
 also occur in hashes and scores), and, with separators removed from the store's text, the compact forms."""
 
 TEXTS = [f"good service, {identifier} great" for identifier in IDENTIFIERS] + [" ".join(IDENTIFIERS)]
-TRANSACTION = {"amount": 12.5, "currency": "EUR", "merchant_category": "grocery", "hour": 3, "country_mismatch": False,
-               "card_present": True, "transactions_last_24h": 2, "account_age_days": 300,
-               "distance_from_home_km": 2.0}  # fmt: skip
+TRANSACTION = {
+    "amount": 12.5,
+    "currency": "EUR",
+    "merchant_category": "grocery",
+    "hour": 3,
+    "country_mismatch": False,
+    "card_present": True,
+    "transactions_last_24h": 2,
+    "account_age_days": 300,
+    "distance_from_home_km": 2.0,
+}
 RECORDS = '\n[records]\nexplanation = "always"\n'
 
 
@@ -98,11 +105,13 @@ def test_sqlite_files_hold_no_identifier(tmp_path: Path) -> None:
     server = start_server(repository, tmp_path / "server.log", "--records", str(tmp_path / "records"))
     try:
         sent = send_everything(server.url)
-        rows = wait_for(lambda: (rows := sqlite_rows(tmp_path / "records")) and
-                        sum(row["kind"] == "decision" for row in rows) >= sent and rows, "every decision's record")  # fmt: skip
+        decided = lambda: sum(row["kind"] == "decision" for row in sqlite_rows(tmp_path / "records"))  # noqa: E731
+        wait_for(lambda: decided() >= sent, "every decision's record")
         # The background explanations of the models that explain (all but medical) come after their answers.
-        wait_for(lambda: sum(row["kind"] == "explanation" for row in sqlite_rows(tmp_path / "records")) > 0,
-                 "background explanations")  # fmt: skip
+        wait_for(
+            lambda: sum(row["kind"] == "explanation" for row in sqlite_rows(tmp_path / "records")) > 0,
+            "background explanations",
+        )
     finally:
         assert stop_server(server) == 0
     rows = sqlite_rows(tmp_path / "records")
@@ -121,7 +130,7 @@ def test_a_pg_dump_holds_no_identifier(tmp_path: Path, postgres: Postgres, pg_ur
     server = start_server(repository, tmp_path / "server.log", "--records-url", pg_url)
     try:
         sent = send_everything(server.url)
-        count = f"SELECT COUNT(*) FROM records WHERE kind = 'decision'"
+        count = "SELECT COUNT(*) FROM records WHERE kind = 'decision'"
         wait_for(lambda: _scalar(pg_url, count) >= sent, "every decision's record")
     finally:
         assert stop_server(server) == 0
