@@ -1,0 +1,91 @@
+"""What decision records cost: the same model served without records and with them, interleaved.
+
+Four servers of one model, each from its own small repository (the version folder and
+assets linked, not copied; ``config.toml`` with a ``[records]`` table appended): records
+off; on, outputs only, SQLite, ``drop``; the same with ``require`` (every answer waits for
+its commit); and ``drop`` with 1% of decisions explained in the background. Each round
+measures every server once at the same concurrency, so a shared machine's drift falls on
+all alike; each row reports its median round.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from gatewise_lab.bench.clients import closed_loop, run_client
+from gatewise_lab.bench.rows import Row, median_round
+from gatewise_lab.bench.run import print_table
+from gatewise_lab.bench.server import start_server
+
+CONFIGURATIONS = {
+    "records off": None,
+    "records on: outputs, SQLite, drop": 'explanation = "never"\npolicy = "drop"\n',
+    "records on: outputs, SQLite, require": 'explanation = "never"\npolicy = "require"\n',
+    "records on: drop, 1% explained in the background": 'explanation = 0.01\npolicy = "drop"\n',
+}
+
+
+def _repository(source: Path, model: str, table: str | None, root: Path) -> Path:
+    """A repository holding only ``model``, linked to ``source``'s files, with ``table`` as its [records]."""
+    repository = root / "models"
+    entry = repository / model
+    entry.mkdir(parents=True)
+    for item in (source / model).iterdir():
+        if item.name != "config.toml":
+            (entry / item.name).symlink_to(item.resolve())
+    config = (source / model / "config.toml").read_text()
+    (entry / "config.toml").write_text(config + (f"\n[records]\n{table}" if table else ""))
+    return repository
+
+
+def run_records_bench(
+    repository: Path, model: str, concurrency: int, seconds: float, rounds: int, console: Console
+) -> dict[str, Row]:
+    """Interleaved rounds over the four configurations; prints the table and the ratios against records off."""
+    work = Path(tempfile.mkdtemp(prefix="gatewise-records-bench-"))
+    servers = {}
+    measured: dict[str, list[Row]] = {name: [] for name in CONFIGURATIONS}
+    try:
+        for index, (name, table) in enumerate(CONFIGURATIONS.items()):
+            root = work / str(index)
+            extra = ("--records", str(root / "records")) if table else ()
+            servers[name] = start_server(_repository(repository, model, table, root), 1, *extra)
+        console.print(
+            f"[bold]{model}[/]: records off vs on, concurrency {concurrency}, {rounds} interleaved rounds, "
+            f"{seconds:g} s per row per round"
+        )
+        for round_index in range(rounds):
+            console.print(f"round {round_index + 1}/{rounds} ...")
+            for name, (_, url) in servers.items():
+                row = run_client(closed_loop(url, model, concurrency, seconds))
+                row.name = name
+                measured[name].append(row)
+        sizes = {name: _records_size(work / str(index)) for index, name in enumerate(CONFIGURATIONS)}
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+    rows = {name: median_round(found) for name, found in measured.items()}
+    print_table(console, f"gatewise bench --records: {model}, {os.cpu_count()} CPUs", list(rows.values()))
+    off = rows["records off"]
+    for name, row in rows.items():
+        if name != "records off":
+            console.print(
+                f"{name}: {row.rows_per_s / off.rows_per_s:.3f}x the rows/s of records off, "
+                f"p99 {row.p99_ms / off.p99_ms:.3f}x; records file {sizes[name] / 1e6:.1f} MB"
+            )
+    console.print(
+        f"errors at every level, every round: {sum(row.errors for found in measured.values() for row in found)}"
+    )
+    return rows
+
+
+def _records_size(root: Path) -> int:
+    folder = root / "records"
+    return sum(path.stat().st_size for path in folder.iterdir()) if folder.is_dir() else 0
