@@ -4,8 +4,9 @@ Four servers of one model, each from its own small repository (the version folde
 assets linked, not copied; ``config.toml`` with a ``[records]`` table appended): records
 off; on, outputs only, SQLite, ``drop``; the same with ``require`` (every answer waits for
 its commit); and ``drop`` with 1% of decisions explained in the background. Each round
-measures every server once at the same concurrency, so a shared machine's drift falls on
-all alike; each row reports its median round.
+measures every server once at the same concurrency, starting one configuration later each
+round, so a shared machine's drift and the position in a round fall on all alike; each row
+reports its median round.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def run_records_bench(
         )
         for round_index in range(rounds):
             console.print(f"round {round_index + 1}/{rounds} ...")
-            for name, (_, url) in servers.items():
+            names = list(servers)
+            for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+                url = servers[name][1]
                 row = run_client(closed_loop(url, model, concurrency, seconds))
                 row.name = name
                 measured[name].append(row)
