@@ -15,6 +15,8 @@ from gatewise.gateway.records.store import Store, StoreError
 MIGRATION_LOCK = 0x6761746577697365
 """An advisory lock key ("gatewise"): replicas starting together migrate one at a time."""
 CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 10_000
+"""A commit that hangs (a network partition) fails after this, so ``require`` answers instead of waiting."""
 
 
 def _driver() -> Any:
@@ -40,7 +42,12 @@ class PostgresStore(Store):
         return f"records database {_safe(self.url)}"
 
     def _connect(self) -> Any:
-        return _driver().connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, application_name="gatewise-records")
+        return _driver().connect(
+            self.url,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="gatewise-records",
+            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        )
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s")

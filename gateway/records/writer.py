@@ -162,6 +162,10 @@ class Writer:
         except StoreError as exc:
             self._failed(records, waiters, str(exc))
             return
+        except Exception as exc:  # a bug here must not leave require requests waiting forever
+            log.error("records writer failed on a batch", exc_info=exc)
+            self._failed(records, waiters, f"the records writer failed ({type(exc).__name__})")
+            return
         metrics.COMMIT_LATENCY.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(chained))
         metrics.STORE_UP.set(1)
