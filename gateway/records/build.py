@@ -94,7 +94,8 @@ def build(draft: Draft, artifacts: Artifacts, digest_key: bytes | None) -> dict[
     input_digest = None
     decision = draft.kind == "decision"  # an attached explanation keeps no inputs of its own
     if decision and draft.inputs is not None and config.inputs == "redacted":
-        kept_inputs = {name: _kept_input(array, name, own) for name, array in draft.inputs.items()}
+        kept_inputs = {name: _kept_input(array, name, own, rows if name == _text_name(draft.inputs) else None)
+                       for name, array in draft.inputs.items()}  # fmt: skip
     elif decision and draft.inputs is not None and config.inputs == "digest" and digest_key is not None:
         input_digest = digest(digest_key, {name: _plain(array) for name, array in draft.inputs.items()})
     kept_outputs = None
@@ -150,13 +151,20 @@ def _json_rows(array: np.ndarray | None) -> list[Any] | None:
     return rows
 
 
-def _redacted_rows(inputs: dict[str, np.ndarray], own: list[Any] | None) -> list[RedactedText | None]:
-    """Per row, the ``text`` input's identifiers (for scrubbing outputs); None for rows without text."""
+def _text_name(inputs: dict[str, np.ndarray]) -> str | None:
+    """The input whose rows the outputs' offsets point into: ``text``, else the first BYTES input."""
     array = inputs.get(TEXT_INPUT)
-    if array is None or array.dtype != object:
-        array = next((value for value in inputs.values() if value.dtype == object), None)
-    if array is None:
+    if array is not None and array.dtype == object:
+        return TEXT_INPUT
+    return next((name for name, value in inputs.items() if value.dtype == object), None)
+
+
+def _redacted_rows(inputs: dict[str, np.ndarray], own: list[Any] | None) -> list[RedactedText | None]:
+    """Per row, the text input redacted (kept, and its identifiers scrub the outputs); [] without text."""
+    name = _text_name(inputs)
+    if name is None:
         return []
+    array = inputs[name]
     flat = array.reshape(-1)
     return [
         redact_text(_text(value), own[row] if own and row < len(own) and isinstance(own[row], list) else None)
@@ -164,10 +172,16 @@ def _redacted_rows(inputs: dict[str, np.ndarray], own: list[Any] | None) -> list
     ]
 
 
-def _kept_input(array: np.ndarray, name: str, own: list[Any] | None) -> list[Any]:
-    """An input as kept: strings with identifiers masked (the model's own spans for ``text``), numbers as they were."""
+def _kept_input(
+    array: np.ndarray, name: str, own: list[Any] | None, redacted: list[RedactedText | None] | None
+) -> list[Any]:
+    """An input as kept: strings with identifiers masked (the model's own spans for ``text``), numbers as they were.
+
+    ``redacted``: the rows already redacted (the text input's, by ``_redacted_rows``)."""
     if array.dtype != object:
         return array.tolist()
+    if redacted is not None and len(redacted) == array.size:
+        return np.array([row.text if row else "" for row in redacted], dtype=object).reshape(array.shape).tolist()
     flat = [_text(value) for value in array.reshape(-1)]
     spans = own if name == TEXT_INPUT and own else None
     kept = [

@@ -53,8 +53,16 @@ def scrub_string(value: str, row: RedactedText | None) -> str:
         for raw, tag in row.values:
             if raw:
                 value = value.replace(raw, tag)
+    if _plain_word(value):
+        return value
     found = [span for detect in _DETECTORS for span in detect(value)]
     return mask(value, found).text if found else value
+
+
+def _plain_word(value: str) -> bool:
+    """One short ASCII word without digits (a label such as ``positive`` or ``B-PROBLEM``): no detector
+    matches one, so the detectors are skipped for it (they cost most of a record's build)."""
+    return len(value) <= 40 and value.isascii() and value.replace("-", "").replace("_", "").isalpha()
 
 
 def scrub(value: Any, row: RedactedText | None) -> Any:

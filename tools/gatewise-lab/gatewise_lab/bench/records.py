@@ -89,6 +89,47 @@ def run_records_bench(
     return rows
 
 
+def writer_cost(count: int = 2000) -> tuple[float, float]:
+    """CPU and wall microseconds per record for the writer alone (build, redact, chain, commit into SQLite),
+    with finance-sentiment's outputs: what records cost the server whatever the machine's load."""
+    import time
+
+    import numpy as np
+    from gatewise.gateway.records.build import Draft
+    from gatewise.gateway.records.config import RecordsConfig
+    from gatewise.gateway.records.sqlite import SQLiteStore
+    from gatewise.gateway.records.writer import Writer, WriterOptions
+
+    from gatewise_lab.bench.workload import SENTENCES
+
+    folder = Path(tempfile.mkdtemp(prefix="gatewise-records-writer-"))
+    try:
+        writer = Writer(SQLiteStore(folder), WriterOptions(queue_size=count + 1))
+        writer.open()
+        config = RecordsConfig()
+        outputs = {
+            "label": np.array([b"positive"], dtype=object),
+            "score": np.array([0.91], dtype=np.float32),
+            "scores": np.array([[0.03, 0.06, 0.91]], dtype=np.float32),
+            "redactions": np.array([b"[]"], dtype=object),
+        }
+        drafts = [
+            Draft(model="finance-sentiment", version="1", config=config, artifact=None, plugin="finance",
+                  plugin_version=None, principal="anonymous", auth="none", request_id=str(index), trace_id=None,
+                  method="ModelInfer", status="OK", latency_ms=5.0, outputs=outputs,
+                  inputs={"text": np.array([SENTENCES[index % len(SENTENCES)].encode()], dtype=object)})
+            for index in range(count)
+        ]  # fmt: skip
+        for draft in drafts:
+            writer.submit(draft)
+        cpu, wall = time.process_time(), time.perf_counter()
+        writer.start()
+        writer.close(timeout=600)
+        return (time.process_time() - cpu) / count * 1e6, (time.perf_counter() - wall) / count * 1e6
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _records_size(root: Path) -> int:
     folder = root / "records"
     return sum(path.stat().st_size for path in folder.iterdir()) if folder.is_dir() else 0
