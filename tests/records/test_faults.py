@@ -198,3 +198,14 @@ def test_export_jsonl_gives_the_json_columns_as_objects(tmp_path: Path) -> None:
     assert result.exit_code == 0
     [line] = [json.loads(text) for text in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert line["outputs"]["label"] == ["positive"] and line["request_id"] == "one"
+
+
+def test_a_records_folder_that_cannot_be_created_is_one_error_line_under_require(tmp_path: Path) -> None:
+    """A path below a plain file can never be a folder, whoever runs the test (root included)."""
+    repository = repository_with(tmp_path, **{"tiny-drop": "drop"})
+    (tmp_path / "plain-file").write_text("")
+    folder = tmp_path / "plain-file" / "records"
+    with pytest.raises(RuntimeError, match="exited with 1") as failed:
+        start_server(repository, tmp_path / "server.log", "--records", str(folder), "--records-policy", "require")
+    errors = [line for line in str(failed.value).splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"records folder {folder}: cannot create" in errors[0]

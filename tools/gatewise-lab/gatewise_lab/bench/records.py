@@ -1,12 +1,14 @@
 """What decision records cost: the same model served without records and with them, interleaved.
 
-Four servers of one model, each from its own small repository (the version folder and
-assets linked, not copied; ``config.toml`` with a ``[records]`` table appended): records
-off; on, outputs only, SQLite, ``drop``; the same with ``require`` (every answer waits for
-its commit); and ``drop`` with 1% of decisions explained in the background. Each round
-measures every server once at the same concurrency, starting one configuration later each
-round, so a shared machine's drift and the position in a round fall on all alike; each row
-reports its median round.
+One server, four entries of the same model in one small repository (the version folder and
+assets linked, not copied; ``config.toml`` renamed, with a ``[records]`` table appended):
+records off; on, outputs only, SQLite, ``drop``; the same with ``require`` (every answer
+waits for its commit); and ``drop`` with 1% of decisions explained in the background. One
+process for all four, because separate servers differed by themselves (two identical
+records-off servers measured 7% apart on the shared benchmark machine, and the first one
+started was the slowest in every run). Each round measures every entry once at the same
+concurrency, starting one entry later each round, so a shared machine's drift and the
+position in a round fall on all alike; each row reports its median round.
 """
 
 from __future__ import annotations
@@ -24,24 +26,23 @@ from gatewise_lab.bench.run import print_table
 from gatewise_lab.bench.server import start_server
 
 CONFIGURATIONS = {
-    "records off": None,
-    "records on: outputs, SQLite, drop": 'explanation = "never"\npolicy = "drop"\n',
-    "records on: outputs, SQLite, require": 'explanation = "never"\npolicy = "require"\n',
-    "records on: drop, 1% explained in the background": 'explanation = 0.01\npolicy = "drop"\n',
+    "records off": ("", None),
+    "records on: outputs, SQLite, drop": ("-drop", 'explanation = "never"\npolicy = "drop"\n'),
+    "records on: outputs, SQLite, require": ("-require", 'explanation = "never"\npolicy = "require"\n'),
+    "records on: drop, 1% explained in the background": ("-sampled", 'explanation = 0.01\npolicy = "drop"\n'),
 }
+"""Each configuration's entry name suffix and ``[records]`` table (None: no table, records off)."""
 
 
-def _repository(source: Path, model: str, table: str | None, root: Path) -> Path:
-    """A repository holding only ``model``, linked to ``source``'s files, with ``table`` as its [records]."""
-    repository = root / "models"
-    entry = repository / model
+def _entry(source: Path, model: str, repository: Path, name: str, table: str | None) -> None:
+    """``name``: ``source``'s ``model`` with its files linked and ``table`` as its [records]."""
+    entry = repository / name
     entry.mkdir(parents=True)
     for item in (source / model).iterdir():
         if item.name != "config.toml":
             (entry / item.name).symlink_to(item.resolve())
-    config = (source / model / "config.toml").read_text()
+    config = (source / model / "config.toml").read_text().replace(f'name = "{model}"', f'name = "{name}"', 1)
     (entry / "config.toml").write_text(config + (f"\n[records]\n{table}" if table else ""))
-    return repository
 
 
 def run_records_bench(
@@ -49,30 +50,29 @@ def run_records_bench(
 ) -> dict[str, Row]:
     """Interleaved rounds over the four configurations; prints the table and the ratios against records off."""
     work = Path(tempfile.mkdtemp(prefix="gatewise-records-bench-"))
-    servers = {}
+    entries = {name: model + suffix for name, (suffix, _) in CONFIGURATIONS.items()}
     measured: dict[str, list[Row]] = {name: [] for name in CONFIGURATIONS}
+    process = None
     try:
-        for index, (name, table) in enumerate(CONFIGURATIONS.items()):
-            root = work / str(index)
-            extra = ("--records", str(root / "records")) if table else ()
-            servers[name] = start_server(_repository(repository, model, table, root), 1, *extra)
+        for name, (_, table) in CONFIGURATIONS.items():
+            _entry(repository, model, work / "models", entries[name], table)
+        process, url = start_server(work / "models", 1, "--records", str(work / "records"))
         console.print(
             f"[bold]{model}[/]: records off vs on, concurrency {concurrency}, {rounds} interleaved rounds, "
             f"{seconds:g} s per row per round"
         )
+        names = list(CONFIGURATIONS)
         for round_index in range(rounds):
             console.print(f"round {round_index + 1}/{rounds} ...")
-            names = list(servers)
             for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-                url = servers[name][1]
-                row = run_client(closed_loop(url, model, concurrency, seconds))
+                row = run_client(closed_loop(url, entries[name], concurrency, seconds))
                 row.name = name
                 measured[name].append(row)
-        sizes = {name: _records_size(work / str(index)) for index, name in enumerate(CONFIGURATIONS)}
     finally:
-        for process, _ in servers.values():
+        if process is not None:
             process.terminate()
             process.wait(timeout=60)
+        size = _records_size(work)
         shutil.rmtree(work, ignore_errors=True)
     rows = {name: median_round(found) for name, found in measured.items()}
     print_table(console, f"gatewise bench --records: {model}, {os.cpu_count()} CPUs", list(rows.values()))
@@ -81,10 +81,16 @@ def run_records_bench(
         if name != "records off":
             console.print(
                 f"{name}: {row.rows_per_s / off.rows_per_s:.3f}x the rows/s of records off, "
-                f"p99 {row.p99_ms / off.p99_ms:.3f}x; records file {sizes[name] / 1e6:.1f} MB"
+                f"p99 {row.p99_ms / off.p99_ms:.3f}x"
             )
+    console.print(f"records file after the run: {size / 1e6:.1f} MB")
     console.print(
         f"errors at every level, every round: {sum(row.errors for found in measured.values() for row in found)}"
+    )
+    cpu_us, wall_us = writer_cost()
+    console.print(
+        f"the writer alone (build, redact, chain, commit to SQLite; outputs only): {cpu_us:.0f} us of CPU and "
+        f"{wall_us:.0f} us of wall time per record; records off serves a row in {1e6 / off.rows_per_s:.0f} us here"
     )
     return rows
 
