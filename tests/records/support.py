@@ -201,7 +201,7 @@ def metric(url: str, name: str, **labels: str) -> float:
     return total
 
 
-def ask(url: str, model: str, text: str, request_id: str = "", **parameters):
+def ask(url: str, model: str, text: str, request_id: str = "", headers: dict | None = None, **parameters):
     """One ModelInfer with a ``text`` row through tritonclient; returns the result (raises on an error status)."""
     import tritonclient.grpc as triton
 
@@ -209,6 +209,6 @@ def ask(url: str, model: str, text: str, request_id: str = "", **parameters):
     try:
         tensor = triton.InferInput("text", [1], "BYTES")
         tensor.set_data_from_numpy(np.array([text.encode()], dtype=object))
-        return client.infer(model, [tensor], request_id=request_id, parameters=parameters or None)
+        return client.infer(model, [tensor], request_id=request_id, parameters=parameters or None, headers=headers)
     finally:
         client.close()
