@@ -276,8 +276,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             # kept turns the answer into UNAVAILABLE, raised once metrics and audit have seen it.
             unkept = None
             if self.recorder is not None and status != "CANCELLED":
-                unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), method, inputs, outputs,
-                                                  status, started)  # fmt: skip
+                unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), method, current_principal(),
+                                                  inputs, outputs, status, started)  # fmt: skip
                 status = status_code(unkept).name if unkept else status
             elapsed = time.perf_counter() - started
             name = model.name if model else request.model_name

@@ -22,12 +22,12 @@ from gatewise.gateway.records import metrics
 from gatewise.gateway.records.build import EXPLANATION, Draft
 from gatewise.gateway.records.config import RecordsConfig, effective
 from gatewise.gateway.records.writer import Writer
-from gatewise.gateway.security.principal import current_principal
 from gatewise.protos.errors import RecordNotKept
 
 if TYPE_CHECKING:
     import numpy as np
     from gatewise.gateway.model import ServedModel
+    from gatewise.gateway.security.principal import Principal
     from gatewise.plugins.manager import PluginManager
 
 log = logging.getLogger("gatewise.records")
@@ -79,12 +79,13 @@ class Recorder:
         request_id: str,
         trace_id: str | None,
         method: str,
+        principal: Principal | None,
         inputs: dict[str, np.ndarray] | None,
         outputs: dict[str, np.ndarray] | None,
         status: str,
         started: float,
     ) -> RecordNotKept | None:
-        """Record one answered (``status`` OK) or refused request.
+        """Record one answered (``status`` OK) or refused request of ``principal`` (None: anonymous).
 
         Returns (never raises) RecordNotKept when the request was answered, its model's policy
         is ``require`` and the record could not be kept: the caller answers that instead.
@@ -94,7 +95,6 @@ class Recorder:
         config = self.config_for(model)
         if config is None:
             return None
-        principal = current_principal()
         draft = Draft(
             model=model.name,
             version=model.version,
