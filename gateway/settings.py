@@ -62,7 +62,7 @@ class ServerSettings(BaseSettings):
     records_url: str | None = None
     """Keep decision records in PostgreSQL (postgresql://user@host/db), shared by several replicas."""
     records_all: bool = False
-    """Record every model, not only those whose config.toml has a [records] table (enabled = false opts out)."""
+    """Record every model, not only those whose config.toml has a records table (enabled = false there opts out)."""
     records_policy: Literal["drop", "require"] = "drop"
     """Policy of models that do not set one: drop (count a record that cannot be kept, keep serving) or
     require (answer UNAVAILABLE instead). With require, an unreachable store stops start-up."""
