@@ -126,9 +126,9 @@ class Writer:
             if isinstance(item, _Stop):
                 break
             batch = [item]
+            waiting = item[1] is not None
             deadline = time.monotonic() + self.options.commit_interval_s
             while len(batch) < self.options.max_batch:
-                waiting = any(waiter is not None for _, waiter in batch)
                 timeout = 0.0 if waiting else deadline - time.monotonic()
                 try:
                     item = self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
@@ -138,6 +138,7 @@ class Writer:
                     stopping = True
                     break
                 batch.append(item)
+                waiting = waiting or item[1] is not None
             self._commit(batch)
         self._finish()
 
