@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 from gatewise.gateway.records.config import RecordsConfig
-from gatewise.gateway.records.redact import RedactedText, digest, redact_text, scrub, strip_words
+from gatewise.gateway.records.redact import RedactedText, digest, redact_text, scrub, scrub_string, strip_words
 
 EXPLANATION = "explanation"
 REDACTIONS = "redactions"
 DECISION_OUTPUTS = ("label", "decision")
 """Outputs whose value is the decision (``gatewise records query --decision``)."""
 TEXT_INPUT = "text"
+MAX_ID_CHARS = 128
+"""A client-chosen request id is kept to this length, with identifiers in it masked like any text."""
 
 
 def now() -> str:
@@ -118,7 +120,7 @@ def build(draft: Draft, artifacts: Artifacts, digest_key: bytes | None) -> dict[
         "plugin_version": draft.plugin_version,
         "principal": draft.principal,
         "auth": draft.auth,
-        "request_id": draft.request_id or None,
+        "request_id": scrub_string(draft.request_id[:MAX_ID_CHARS], None) if draft.request_id else None,
         "trace_id": draft.trace_id,
         "method": draft.method,
         "status": draft.status,

@@ -78,6 +78,8 @@ def send_everything(url: str) -> int:
             explain = model != "tiny-medical" and index % 2 == 0
             ask(url, model, text, request_id=f"{model}-{index}", **({"explain": True} if explain else {}))
             sent += 1
+    ask(url, "tiny-finance", "good", request_id=f"customer {IDENTIFIERS[0]}")  # a client-chosen id is text too
+    sent += 1
     client = triton.InferenceServerClient(url)
     for index, identifier in enumerate(IDENTIFIERS):
         for row in ({**TRANSACTION, "note": identifier}, {**TRANSACTION, "merchant_category": identifier}):
