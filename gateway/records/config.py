@@ -76,13 +76,13 @@ class RecordsConfig(BaseModel):
         return float(self.explanation)
 
 
-def effective(model_table: RecordsConfig | None, defaults: RecordsConfig, record_all: bool) -> RecordsConfig | None:
+def effective(model_table: RecordsConfig | None, defaults: RecordsConfig, listed: bool) -> RecordsConfig | None:
     """A model's records config: its own table's keys over the server's defaults; None: not recorded.
 
-    A model without a table is recorded only when the server records every model (``--records-all``).
+    A model without a table is recorded only when the server lists it (``--records-models``).
     """
     if model_table is None:
-        return defaults if record_all and defaults.enabled else None
+        return defaults if listed and defaults.enabled else None
     merged = defaults.model_dump()
     merged.update(model_table.model_dump(exclude_unset=True))
     config = RecordsConfig.model_validate(merged)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +44,14 @@ class Recorder:
         self,
         writer: Writer | None,
         defaults: RecordsConfig,
-        record_all: bool,
+        record_models: tuple[str, ...],
         plugins: PluginManager,
         max_explain_samples: int,
     ) -> None:
         self.writer = writer
         self.defaults = defaults
-        self.record_all = record_all
+        self.record_models = record_models
+        """Globs of models recorded without a table of their own (``--records-models``)."""
         self.plugins = plugins
         self.max_explain_samples = max_explain_samples
         self._configs: dict[tuple[str, str, int], RecordsConfig | None] = {}
@@ -61,7 +63,8 @@ class Recorder:
         """The model's records config (its ``[records]`` over the server's defaults); None: not recorded."""
         key = (model.name, model.version, id(model))
         if key not in self._configs:
-            config = effective(model.config.records, self.defaults, self.record_all)
+            listed = any(fnmatchcase(model.name, pattern) for pattern in self.record_models)
+            config = effective(model.config.records, self.defaults, listed)
             if config is not None and self.writer is None:
                 log.warning(
                     "model %r asks for decision records but the server has no records store "

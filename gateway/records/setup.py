@@ -29,6 +29,10 @@ def read_key(setting: str, path: object) -> bytes:
     return key
 
 
+def _globs(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def recorder_for(settings: ServerSettings, plugins: PluginManager) -> Recorder:
     """The recorder the settings describe (with no store: one that keeps nothing and says so per model)."""
     defaults = RecordsConfig(policy=settings.records_policy)
@@ -43,11 +47,11 @@ def recorder_for(settings: ServerSettings, plugins: PluginManager) -> Recorder:
             raise StartupError(str(exc)) from exc
         options = WriterOptions(
             queue_size=settings.records_queue_size,
-            commit_interval_s=settings.records_commit_interval_s,
+            commit_interval_s=settings.records_interval_s,
             checkpoint_key=key,
         )
         writer = Writer(store, options)
-    return Recorder(writer, defaults, settings.records_all, plugins, settings.max_explain_samples)
+    return Recorder(writer, defaults, _globs(settings.records_models), plugins, settings.max_explain_samples)
 
 
 async def start_recorder(recorder: Recorder, settings: ServerSettings) -> None:

@@ -44,12 +44,12 @@ def test_a_short_digest_key_is_refused(tmp_path: Path) -> None:
 
 def test_a_models_table_overrides_only_the_keys_it_sets() -> None:
     defaults = RecordsConfig(policy="require")
-    assert effective(None, defaults, record_all=False) is None
-    assert effective(None, defaults, record_all=True) == defaults
+    assert effective(None, defaults, listed=False) is None
+    assert effective(None, defaults, listed=True) == defaults
     own = RecordsConfig.model_validate({"explanation": 0.01})
-    merged = effective(own, defaults, record_all=False)
+    merged = effective(own, defaults, listed=False)
     assert merged is not None and (merged.policy, merged.sample_rate) == ("require", 0.01)
-    assert effective(RecordsConfig.model_validate({"enabled": False}), defaults, record_all=True) is None
+    assert effective(RecordsConfig.model_validate({"enabled": False}), defaults, listed=True) is None
 
 
 def _draft(config: RecordsConfig, text: str) -> Draft:
