@@ -31,6 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         (finance / "config.toml").read_text() + '\n[records]\nexplanation = "always"\n'
     )
     write_classifier(repository, "tiny-plain")
+    write_classifier(repository, "listed-plain")
     bad = write_classifier(repository, "bad-records")
     (bad / "config.toml").write_text((bad / "config.toml").read_text() + '\n[records]\npolicy = "sometimes"\n')
     (root / "key").write_bytes(KEY)
@@ -44,6 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         str(root / "key"),
         "--metrics-port",
         str(metrics_port),
+        "--records-models",
+        "listed-*, other",
     )
     running.records = root / "records"  # type: ignore[attr-defined]
     running.key = root / "key"  # type: ignore[attr-defined]
@@ -90,6 +93,13 @@ def test_a_model_without_a_records_table_keeps_none(server: RunningServer) -> No
     ask(server.url, "tiny-finance", "good", request_id="after-plain")
     wait_for(lambda: decisions(server, "after-plain"), "the later record")
     assert not [row for row in sqlite_rows(server.records) if row["model"] == "tiny-plain"]
+
+
+def test_a_model_the_server_lists_is_recorded_without_a_table_of_its_own(server: RunningServer) -> None:
+    """--records-models globs: the defaults apply (redacted inputs, outputs, drop)."""
+    ask(server.url, "listed-plain", f"good {CARD}", request_id="listed-1")
+    [record] = wait_for(lambda: decisions(server, "listed-1"), "the listed model's record")
+    assert record["model"] == "listed-plain" and json.loads(record["inputs"]) == {"text": ["good [CARD]"]}
 
 
 def test_a_malformed_records_table_refuses_that_model_naming_the_key(server: RunningServer) -> None:
