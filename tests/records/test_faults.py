@@ -158,6 +158,10 @@ def test_postgres_restarted_mid_run_the_writer_reconnects_and_the_chain_continue
     ids = _request_ids(pg_url)
     assert {"before", "before-require", "after-require", "after"} <= ids
     assert "the chains hold" in verify("--records-url", pg_url)
+    kept = _count(pg_url)
+    purged = CliRunner().invoke(records_app, ["purge", "--records-url", pg_url, "--older-than", "0s"])
+    assert purged.exit_code == 0 and f"purged {kept} record(s)" in purged.output, purged.output
+    assert "the chains hold: 0 record(s)" in verify("--records-url", pg_url)  # from each chain's anchor
 
 
 def test_require_with_the_store_unreachable_at_start_up_is_one_error_line(tmp_path: Path, postgres: Postgres) -> None:
@@ -174,6 +178,13 @@ def test_require_with_the_store_unreachable_at_start_up_is_one_error_line(tmp_pa
         assert "records are dropped until it is reachable" in server.log()
     finally:
         assert stop_server(server) == 0
+
+
+def _count(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
 
 
 def _request_ids(url: str) -> set[str]:
