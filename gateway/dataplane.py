@@ -3,7 +3,7 @@
 A front door translates its wire format into the types here (``InferRequest``, names,
 versions), calls one method and translates the answer back; everything else lives here:
 model lookup, decoding and checking inputs, requested outputs, explanations, inference,
-metrics, statistics and the audit event. Nothing here knows grpc or HTTP: errors are
+decision records, metrics, statistics and the audit event. Nothing here knows grpc or HTTP: errors are
 raised as ``GatewiseError`` and each door maps them to its own status in one function.
 
 Inputs are decoded only after the model was found (``InferRequest.decode`` is called with
@@ -24,6 +24,7 @@ from gatewise.gateway import explain as explanations
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.model import ServedModel
 from gatewise.gateway.model_info import PLATFORMS, model_config_proto, statistics_proto
+from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security.principal import Principal
 from gatewise.gateway.settings import ServerSettings
@@ -118,10 +119,14 @@ def status_name(exc: BaseException) -> str:
 class DataPlane:
     """The server's operations, shared by the gRPC servicer and the HTTP endpoints."""
 
-    def __init__(self, repository: ModelRepository, settings: ServerSettings, drain: Drain) -> None:
+    def __init__(
+        self, repository: ModelRepository, settings: ServerSettings, drain: Drain, recorder: Recorder | None = None
+    ) -> None:
         self.repository = repository
         self.settings = settings
         self.drain = drain
+        self.recorder = recorder
+        """Keeps decision records (``gateway.records``); None when the server keeps none."""
         self.ready = False
         """Set once the initial load pass finished; cleared when shutting down."""
         tracing.configure(settings.tracing)
@@ -197,6 +202,7 @@ class DataPlane:
         started = time.perf_counter()
         model: ServedModel | None = None
         status = "OK"
+        inputs = outputs = None
         try:
             model = self.repository.get(request.model_name, request.model_version)
             inputs = request.decode(self.settings.max_string_bytes)
@@ -216,6 +222,7 @@ class DataPlane:
                     model, inputs, result.outputs, rows, parameters, chosen, request.deadline
                 )
                 result.outputs.update(derived)
+            outputs = result.outputs
             return InferResponse(
                 model_name=model.name,
                 model_version=model.version,
@@ -230,7 +237,16 @@ class DataPlane:
             status = status_name(exc)  # what the client gets, for metrics and the audit trail
             raise
         finally:
+            # The decision record (gateway.records); under policy "require" a record that was not
+            # kept turns the answer into UNAVAILABLE (503), raised once metrics and audit have seen it.
+            unkept = None
+            if self.recorder is not None and status != "CANCELLED":
+                unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), caller.method,
+                                                  caller.principal, inputs, outputs, status, started)  # fmt: skip
+                status = status_name(unkept) if unkept else status
             self._finished(request, caller, model, status, time.perf_counter() - started)
+            if unkept is not None:
+                raise unkept
 
     async def stream_infer(
         self, requests: AsyncIterator[InferRequest], caller: Caller

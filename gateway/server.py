@@ -22,6 +22,7 @@ from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
+from gatewise.gateway.records.setup import recorder_for, start_recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security import auth_interceptors
 from gatewise.gateway.servicer import InferenceServicer
@@ -126,7 +127,8 @@ class GatewayServer:
             settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished
         )
         self.drain = Drain()
-        self.dataplane = DataPlane(self.repository, settings, self.drain)
+        self.recorder = recorder_for(settings, self.repository.plugins)
+        self.dataplane = DataPlane(self.repository, settings, self.drain, self.recorder)
         self.servicer = InferenceServicer(self.dataplane)
         self.http = _http_front_door(self, settings) if settings.http_port else None
         """The HTTP/REST front door on the same data plane and drain; None with ``http_port`` 0."""
@@ -156,6 +158,7 @@ class GatewayServer:
 
     async def _start(self) -> int:
         settings = self.settings
+        await start_recorder(self.recorder, settings)
         join_when_ready = settings.workers > 1
         if join_when_ready:
             await self._load_models()
@@ -249,6 +252,7 @@ class GatewayServer:
             if self.http is not None:
                 await self.http.stop()
             log.info("refused %d call(s) after the gate closed (UNAVAILABLE, safe to retry)", self.drain.refused)
+        await self.recorder.close()
         await self.repository.close()
         if not await asyncio.to_thread(self.repository.plugins.close_audit, AUDIT_FLUSH_S):
             log.warning("audit plugins did not finish within %.0f s; their last events may be missing", AUDIT_FLUSH_S)

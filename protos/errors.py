@@ -6,6 +6,7 @@
     ├── ModelNotFound                   NOT_FOUND            404
     ├── ModelNotReady                   UNAVAILABLE          503
     ├── ShuttingDown                    UNAVAILABLE          503 (the call never ran: safe to retry)
+    ├── RecordNotKept                   UNAVAILABLE          503 (policy "require": no answer without its record)
     ├── InvalidInput                    INVALID_ARGUMENT     400
     │   ├── MalformedMessage            (the request bytes are not the method's protobuf)
     │   └── TooLarge                                         413 (over the message limit)
@@ -81,6 +82,20 @@ class ShuttingDown(GatewiseError):
 
     def __init__(self) -> None:
         super().__init__("the server is shutting down and takes no new calls; retry (another replica will answer)")
+
+
+class RecordNotKept(GatewiseError):
+    """The model's records policy is ``require`` and this decision's record could not be kept."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(
+            f"model {model!r}: the decision record could not be kept ({reason}); "
+            "its records policy is 'require', so no answer is returned without it"
+        )
+        self.model = model
 
 
 class InvalidInput(GatewiseError):

@@ -62,6 +62,13 @@ def bench(
             "each --concurrency, interleaved (any model: text, or tensors filled with ones)."
         ),
     ] = False,
+    records: Annotated[
+        bool,
+        Opt(
+            help="Instead of the full bench: rows/s and p99 at the highest --concurrency with decision records off, "
+            "on (outputs, SQLite, drop), with require, and with 1% of decisions explained in the background."
+        ),
+    ] = False,
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
@@ -76,6 +83,11 @@ def bench(
         from gatewise_lab.bench.explain import run_explain_bench
 
         run_explain_bench(repository, model, max(concurrency), seconds, workers, Console(), rounds)
+        return
+    if records:
+        from gatewise_lab.bench.records import run_records_bench
+
+        run_records_bench(repository, model, max(concurrency), seconds, rounds, Console())
         return
     if compare_model:
         from gatewise_lab.bench.compare import DEFAULT_HELD_OUT, run_compare
