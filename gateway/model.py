@@ -221,22 +221,22 @@ class ServedModel:
         result: InferResult = await self._batcher.submit(pending)
         return result
 
+    def explanation_turn(self) -> asyncio.Semaphore:
+        """Hold it (``async with``) while one row is explained, from its plugin hook to its last
+        coalition: at most ``max_concurrent_explanations`` per instance at once, the others wait
+        before anything of theirs is built."""
+        return self._explaining
+
     async def run_rows(self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None) -> Tensors:
         """Background rows (an explanation's coalitions) through the batcher; their outputs, in order.
 
         Queued in chunks of ``explanation_share`` of a batch, the most that may join or delay
-        ordinary requests while they are about (``DynamicBatcher``).
-        At most ``max_concurrent_explanations`` per instance are queued at once; the others wait here.
+        ordinary requests while they are about (``DynamicBatcher``). The caller holds an
+        ``explanation_turn``, which bounds how many are queued at once.
         """
-        if self._batcher is None:
+        batcher = self._batcher
+        if batcher is None:
             raise ModelNotReady(self.name, "not started")
-        async with self._explaining:
-            return await self._run_rows(inputs, rows, parameters, deadline)
-
-    async def _run_rows(
-        self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None
-    ) -> Tensors:
-        assert self._batcher is not None
         chunk = explanation_rows(self.config.batching)
         pendings = []
         for start in range(0, rows, chunk):
@@ -251,7 +251,7 @@ class ServedModel:
                     background=True,
                 )
             )
-        results: list[InferResult] = await asyncio.gather(*(self._batcher.submit(pending) for pending in pendings))
+        results: list[InferResult] = await asyncio.gather(*(batcher.submit(pending) for pending in pendings))
         return _concatenate([result.outputs for result in results])
 
     def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
@@ -270,6 +270,9 @@ class ServedModel:
         results: dict[int, InferResult | BaseException] = {}
         for group in groups:
             results.update(self._run_group(group, instance))
+        explained = sum(pending.rows for pending in batch if pending.background)
+        if explained:
+            self.metrics.explanation_rows.inc(explained)
         self.metrics.queue_depth.set(self.queue_depth)
         log.debug("model %s ran %d request(s) in %.2f ms", self.name, len(batch), (time.perf_counter() - started) * 1e3)
         return [results[id(pending)] for pending in batch]
