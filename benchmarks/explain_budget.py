@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 from gatewise.gateway.codec import serialize_bytes
+from gatewise.gateway.config import load_config
 from gatewise.gateway.settings import ServerSettings
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
@@ -66,8 +67,10 @@ def main() -> None:
         with grpc.insecure_channel(url, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             ordinary = pb.ModelInferRequest(model_name=args.model)
-            ordinary.inputs.add(name="text", datatype="BYTES", shape=[32])
-            ordinary.raw_input_contents.append(serialize_bytes(np.array([SENTENCE.encode() * 20] * 32, dtype=object)))
+            batch = load_config(args.repository / args.model).batching.max_batch_size
+            ordinary.inputs.add(name="text", datatype="BYTES", shape=[batch])
+            long_rows = np.array([SENTENCE.encode() * 20] * batch, dtype=object)
+            ordinary.raw_input_contents.append(serialize_bytes(long_rows))
             stub.ModelInfer(ordinary, timeout=300)
             explain(stub, args.model, SENTENCE, 64)
             base = rss_mb(process.pid)
