@@ -43,14 +43,14 @@ def _run(site: Path, code: str) -> subprocess.CompletedProcess:
 
 
 def test_entry_point_registers_the_plugin(installed: Path) -> None:
-    result = _run(installed, "from plugins.manager import PluginManager; print(PluginManager().names)")
+    result = _run(installed, "from gatewise import PluginManager; print(PluginManager().names)")
     assert result.returncode == 0, result.stderr
     assert "'shout'" in result.stdout
 
 
 def test_not_registered_without_the_package(tmp_path: Path) -> None:
     """The name comes from the installed package, not from the repository."""
-    result = _run(tmp_path, "from plugins.manager import PluginManager; print(PluginManager().names)")
+    result = _run(tmp_path, "from gatewise import PluginManager; print(PluginManager().names)")
     assert result.returncode == 0, result.stderr
     assert "'shout'" not in result.stdout
 
@@ -59,7 +59,7 @@ def test_installed_plugin_runs_its_hooks_by_name(installed: Path) -> None:
     code = """
 import tempfile, numpy as np
 from pathlib import Path
-from gatewise.plugins.testing import PluginHarness, model_context, texts
+from gatewise.testing import PluginHarness, model_context, texts
 model = model_context(Path(tempfile.mkdtemp()), "shouter", plugin="shout",
                       engine_inputs=[("x", "FP32", (-1, 1))], engine_outputs=[("y", "FP32", (-1, 1))])
 harness = PluginHarness("shout", model, engine=lambda inputs: {"y": inputs["x"] + 1})
