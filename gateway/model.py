@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,21 +298,15 @@ class ServedModel:
 
         ``record=False`` (warm-up) leaves ModelStatistics, the Prometheus metrics and traces untouched.
         """
-        attributes = {"model": self.name, "version": self.version, "rows": batch.size}
-
-        def span(name: str, **attributes: Any) -> AbstractContextManager[Any]:
-            if not record:
-                return nullcontext()
-            return tracing.span(name, **({"instance": instance} if name == "compute" else {}), **attributes)
-
         outputs, seconds = execution.execute(
             self.hooks,
             self.context,
             inputs,
             batch,
             lambda engine_inputs: self._infer_engine(engine_inputs, batch, instance),
-            span=span,
-            attributes=attributes,
+            span=tracing.span if record else execution.no_span,
+            attributes={"model": self.name, "version": self.version, "rows": batch.size},
+            compute_attributes={"instance": instance},
         )
         if not record:
             return outputs

@@ -36,18 +36,21 @@ def execute(
     *,
     span: Span = no_span,
     attributes: dict[str, Any] | None = None,
+    compute_attributes: dict[str, Any] | None = None,
 ) -> tuple[Tensors, tuple[float, float, float]]:
     """Preprocess -> engine -> postprocess for one batch: its public outputs and the seconds of each stage.
 
     A hook that returns None (or is not implemented) passes its tensors on unchanged. Every
     output must have the batch's rows first; EngineError names the model and output otherwise.
+    ``span(name, **attributes)`` wraps each stage (the gateway's traces); the engine's stage
+    also gets ``compute_attributes``.
     """
     attributes = attributes or {}
     t0 = time.perf_counter()
     with span("preprocess", **attributes):
         engine_inputs = (hooks.preprocess(model, inputs, batch) if hooks else None) or inputs
     t1 = time.perf_counter()
-    with span("compute", **attributes):
+    with span("compute", **(compute_attributes or {}), **attributes):
         engine_outputs = engine(engine_inputs)
     t2 = time.perf_counter()
     with span("postprocess", **attributes):
