@@ -83,6 +83,14 @@ class MaskedText:
         )
 
 
+def as_kind(name: str) -> str:
+    """``name`` as a redaction type: upper-cased, other characters as ``_`` (``policy number`` ->
+    ``POLICY_NUMBER``), ``REDACTED`` when nothing is left; for types read from elsewhere (a plugin's
+    hand-written ``redactions`` JSON), which must still be masked."""
+    kind = re.sub(r"[^A-Z0-9_]", "_", name.upper()).strip("_")
+    return kind if KIND.fullmatch(kind) else "REDACTED"
+
+
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     """Non-overlapping spans in text order; of two overlapping, the earlier then the longer wins."""
     chosen: list[Span] = []

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from gatewise.gateway.config import load_config
 from gatewise.gateway.model import ServedModel
+from gatewise.plugins.common.masking import as_kind
 from gatewise.plugins.common.parameters import fraction
 
 from gatewise import BatchContext, PluginError, PluginManager, Span, hookimpl, mask
@@ -107,6 +108,16 @@ def test_a_redaction_type_is_an_upper_case_tag() -> None:
     masked = mask("POL-12345678 stolen", [Span(0, 12, "POLICY_NUMBER")])
     assert masked.text == "[POLICY_NUMBER] stolen"
     assert masked.redactions() == [{"type": "POLICY_NUMBER", "start": 0, "end": 12}]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("policy_number", "POLICY_NUMBER"), ("policy number", "POLICY_NUMBER"), ("", "REDACTED"),
+                       ("9x", "REDACTED"), ("CARD", "CARD")],
+)  # fmt: skip
+def test_a_type_read_from_elsewhere_becomes_a_redaction_type(name: str, kind: str) -> None:
+    """Decision records mask a plugin's hand-written ``redactions`` by type: any string becomes a valid tag."""
+    assert as_kind(name) == kind
+    assert Span(0, 1, as_kind(name)).kind == kind
 
 
 @pytest.mark.parametrize("value", ["0.7", 0.7, "7e-1", np.float32(0.7)], ids=["string", "double", "exponent", "np"])
