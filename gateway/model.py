@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,13 @@ from gatewise.gateway import length_policy, metrics, tracing
 from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
-from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, host_description, read_reference
+from gatewise.gateway.hostinfo import host_description
+from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, read_reference
 from gatewise.gateway.stats import ModelStats
+from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.manager import ModelHooks, PluginManager
 from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
-from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 
 log = logging.getLogger("gatewise.model")
 
@@ -123,7 +123,7 @@ class ServedModel:
 
         Warm-up is not traffic: like Triton's, it adds nothing to ModelStatistics or metrics.
         """
-        inputs = (self.hooks.warmup_inputs(self.context) if self.hooks else None) or _zeros_like(self.signature)
+        inputs = execution.warmup_inputs(self.hooks, self.context, self.signature)
         rows = next(iter(inputs.values())).shape[0]
         for instance in range(len(self.engines)):
             self.execute(inputs, BatchContext.single(rows), instance, record=False)
@@ -301,32 +301,22 @@ class ServedModel:
 
         ``record=False`` (warm-up) leaves ModelStatistics, the Prometheus metrics and traces untouched.
         """
-        attributes = {"model": self.name, "version": self.version, "rows": batch.size}
-        span = tracing.span if record else _no_span
-        t0 = time.perf_counter()
-        with span("preprocess", **attributes):
-            engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
-        t1 = time.perf_counter()
-        with span("compute", instance=instance, **attributes):
-            engine_outputs = self._infer_engine(engine_inputs, batch, instance)
-        t2 = time.perf_counter()
-        with span("postprocess", **attributes):
-            outputs = (
-                self.hooks.postprocess(self.context, engine_outputs, batch) if self.hooks else None
-            ) or engine_outputs
-        t3 = time.perf_counter()
-        for name, array in outputs.items():
-            if array.ndim == 0 or array.shape[0] != batch.size:
-                raise EngineError(
-                    f"model {self.name!r} output {name!r} has shape {list(array.shape)}; "
-                    f"its first dimension must be the batch's {batch.size} rows"
-                )
+        outputs, seconds = execution.execute(
+            self.hooks,
+            self.context,
+            inputs,
+            batch,
+            lambda engine_inputs: self._infer_engine(engine_inputs, batch, instance),
+            span=tracing.span if record else execution.no_span,
+            attributes={"model": self.name, "version": self.version, "rows": batch.size},
+            compute_attributes={"instance": instance},
+        )
         if not record:
             return outputs
-        self.stats.record_batch(batch.size, len(batch.request_parameters), t1 - t0, t2 - t1, t3 - t2)
+        self.stats.record_batch(batch.size, len(batch.request_parameters), *seconds)
         self.metrics.batch_size.observe(batch.size)
-        for histogram, seconds in zip(self.metrics.compute, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            histogram.observe(seconds)
+        for histogram, stage in zip(self.metrics.compute, seconds, strict=True):
+            histogram.observe(stage)
         if batch.tokens:
             self.metrics.tokens.inc(batch.tokens)
             self.metrics.padded_tokens.inc(batch.padded_tokens)
@@ -347,10 +337,6 @@ class ServedModel:
             raise EngineError(f"model {self.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _no_span(name: str, **attributes: Any) -> AbstractContextManager[None]:
-    return nullcontext()
-
-
 def _check_declared(config: ModelConfig, engine: Engine) -> None:
     """config.toml's inputs/outputs, when given, must match what the engine really has."""
     for kind, declared, actual in (("input", config.inputs, engine.inputs), ("output", config.outputs, engine.outputs)):
@@ -364,16 +350,6 @@ def _check_declared(config: ModelConfig, engine: Engine) -> None:
                     f"config.toml declares {kind} {spec.name!r} as {spec.datatype} {list(spec.shape)}; "
                     f"the engine has {found.datatype} {list(found.shape)}"
                 )
-
-
-def _zeros_like(signature: Signature) -> Tensors:
-    """Warm-up inputs for a model without a plugin: two rows of zeros, dynamic dims of 8."""
-    inputs = {}
-    for spec in signature.inputs:
-        shape = [2] + [8 if dim == -1 else dim for dim in spec.shape[1:]]
-        dtype = DATATYPE_TO_NUMPY[spec.datatype]
-        inputs[spec.name] = np.full(shape, b"", dtype=object) if spec.datatype == "BYTES" else np.zeros(shape, dtype)
-    return inputs
 
 
 def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:

@@ -16,7 +16,8 @@ from gatewise.protos.tensors import DATATYPE_TO_NUMPY, TensorSpec
 from tokenizers import Encoding, Tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
-DEFAULT_MAX_LENGTH = 256
+DEFAULT_MAX_LENGTH = 128
+"""Tokens per row where ``parameters.max_length`` is not set: what the converters export and profile for."""
 TEXT_INPUT = TensorSpec(name="text", datatype="BYTES", shape=(-1,))
 
 
