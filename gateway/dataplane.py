@@ -151,7 +151,7 @@ class DataPlane:
             versions=sorted(entry.versions, key=int),
             platform=PLATFORMS[model.config.backend],
             inputs=model.signature.inputs,
-            outputs=model.signature.outputs,
+            outputs=explanations.listed_outputs(model),
         )
 
     def model_config(self, name: str, version: str = "") -> config_pb.ModelConfig:
@@ -207,15 +207,11 @@ class DataPlane:
             model = self.repository.get(request.model_name, request.model_version)
             inputs = request.decode(self.settings.max_string_bytes)
             rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
-            requested = requested_outputs(model, request.outputs)
             parameters = request.parameters
-            explaining = explanations.wanted(model, requested, parameters)
-            if explaining and explanations.OUTPUT not in requested:
-                requested.append(explanations.OUTPUT)
+            requested, explaining = explanations.outputs_for(model, list(request.outputs), parameters)
             # explain_* parameters are read (and checked) only when this request gets an explanation.
-            explaining = explaining or bool(set(requested) & set(model.signature.derived))
             if explaining:
-                chosen = explanations.options(model, parameters, self.settings.max_explain_samples)
+                chosen = explanations.options(model, parameters, rows, self.settings)
             result = await model.infer(inputs, rows, parameters, request.deadline)
             if explaining:
                 derived = await explanations.explain(
@@ -349,15 +345,3 @@ class _StreamEvent:
 
 def _nothing(max_element_bytes: int) -> Tensors:
     return {}
-
-
-def requested_outputs(model: ServedModel, names: Sequence[str]) -> list[str]:
-    """The outputs to answer with: those the request names, else every public one but ``explanation``,
-    which costs extra model runs and is only ever computed when asked for."""
-    public = [spec.name for spec in model.signature.outputs]
-    if not names:
-        return [name for name in public if name != explanations.OUTPUT]
-    unknown = [name for name in names if name not in public]
-    if unknown:
-        raise InvalidInput(f"model {model.name!r} has no output(s) {unknown}; it has {public}")
-    return list(names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatewise.gateway import explain as explanations
 from gatewise.gateway.model import ServedModel
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import model_config_pb2 as config_pb
@@ -43,7 +44,7 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     )
     for spec in model.signature.inputs:
         proto.input.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
-    for spec in model.signature.outputs:
+    for spec in explanations.listed_outputs(model):
         proto.output.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
     proto.parameters["max_batch_rows"].string_value = str(batching.max_batch_size)
     facts = model.describe()  # the served version's own engine, not config.toml's default backend
@@ -56,6 +57,8 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
         proto.parameters["plugin"].string_value = config.plugin
     if model.drift:
         proto.parameters["drift"].string_value = model.drift
+    for key, value in explanations.how_to_ask(model).items():
+        proto.parameters[key].string_value = value
     return proto
 
 

@@ -61,7 +61,7 @@ def test_model_metadata_is_the_public_text_signature(client: triton.InferenceSer
     metadata = client.get_model_metadata("tiny-sentiment")
     assert metadata["platform"] == "onnxruntime_onnx"
     assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [("text", "BYTES", [-1])]
-    assert [t["name"] for t in metadata["outputs"]] == ["label", "score", "scores", "explanation"]
+    assert [t["name"] for t in metadata["outputs"]] == ["label", "score", "scores"]  # explanation: on request
 
 
 def test_model_config_reports_batching_and_the_cpu_fallback(client: triton.InferenceServerClient) -> None:

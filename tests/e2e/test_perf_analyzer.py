@@ -65,6 +65,12 @@ def failures(server: RunningServer, model: str) -> tuple[int, int]:
     return stats.success.count, stats.fail.count
 
 
+def engine_rows(server: RunningServer, model: str) -> int:
+    """Rows ``model``'s engine ran (ModelStatistics' inference_count), explanation rows included."""
+    client = triton.InferenceServerClient(server.url)
+    return client.get_inference_statistics(model).model_stats[0].inference_count
+
+
 def run(perf_analyzer: str, served: Served, protocol: str, *args: str) -> str:
     # A shared 2-core machine rarely holds latency within perf_analyzer's default 10% for
     # three windows; a wider band and more trials measure the same thing without flaking.
@@ -79,11 +85,13 @@ def run(perf_analyzer: str, served: Served, protocol: str, *args: str) -> str:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_text_model_with_input_data(perf_analyzer: str, served: Served, protocol: str, tmp_path: Path) -> None:
-    """Model name and an input-data file: throughput reported, every request successful."""
+    """Model name and an input-data file: throughput reported, every request successful, and one engine row
+    per request: perf_analyzer asks for every output ModelMetadata lists, which holds no explanation."""
     server = served.server
     data = tmp_path / "texts.json"
     data.write_text(json.dumps({"data": [{"text": ["the movie was great"]}, {"text": ["awful service"]}]}))
     succeeded_before, failed_before = failures(server, "tiny-sentiment")
+    rows_before = engine_rows(server, "tiny-sentiment")
     output = run(
         perf_analyzer, served, protocol, "-m", "tiny-sentiment", "--input-data", str(data), "--shape", "text:1"
     )
@@ -94,6 +102,7 @@ def test_text_model_with_input_data(perf_analyzer: str, served: Served, protocol
     succeeded_after, failed_after = failures(server, "tiny-sentiment")
     assert failed_after == failed_before, "the server counted failed requests during the run"
     assert succeeded_after - succeeded_before >= requests
+    assert engine_rows(server, "tiny-sentiment") - rows_before == succeeded_after - succeeded_before
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
