@@ -79,7 +79,9 @@ def _serve_options() -> dict[str, inspect.Parameter]:
         flag = field.removesuffix("_s")
         envvars = list(dict.fromkeys([f"GATEWISE_{flag.upper()}", f"GATEWISE_{field.upper()}"]))
         summary = (info.description or "").split("\n\n")[0].replace("\n", " ").rstrip(".")
-        annotation = Annotated[info.annotation, typer.Option(help=summary, envvar=envvars)]
+        # A switch that is off by default is one flag (``--repository-control``), not a pair.
+        names = [f"--{flag.replace('_', '-')}"] if info.annotation is bool and info.default is False else []
+        annotation = Annotated[info.annotation, typer.Option(*names, help=summary, envvar=envvars)]
         keyword = inspect.Parameter.KEYWORD_ONLY
         options[field] = inspect.Parameter(flag, keyword, default=info.default, annotation=annotation)
     return options
