@@ -249,3 +249,25 @@ class _Feed:
         if item is self._END:
             raise StopIteration
         return item
+
+
+def test_sighup_reaches_every_worker(repository: Path, tmp_path: Path) -> None:
+    """With --workers 2 the parent passes SIGHUP on: both workers reload, and the new key
+    works whichever worker the kernel hands the connection to."""
+    from gatewise.gateway.security import hash_key, new_token
+    from gatewise.gateway.security.keys import entry_toml
+
+    old_key, new_key = new_token(), new_token()
+    keys = tmp_path / "keys.toml"
+    keys.write_text(entry_toml("alice", hash_key(old_key), ["*"], admin=False))
+    keys.chmod(0o600)
+    server = start_cli(repository, tmp_path / "server.log", "--auth-keys-file", str(keys), "--workers", "2")
+    try:
+        wait_for_log(server, "server ready", count=2)
+        keys.write_text(entry_toml("bob", hash_key(new_key), ["*"], admin=False))
+        os.kill(server.process.pid, signal.SIGHUP)
+        wait_for_log(server, "credentials reloaded: 1 API key(s)", count=2)
+        assert {call(server.url, new_key) for _ in range(6)} == {grpc.StatusCode.OK}
+        assert {call(server.url, old_key) for _ in range(6)} == {grpc.StatusCode.UNAUTHENTICATED}
+    finally:
+        assert server.stop() == 0
