@@ -94,8 +94,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or is_exempt(details.method):
             return handler
         rule = RULES.get(details.method, Rule())
-        call = _Call(details.method, self.audit)
         authenticator = self.authenticator
+        if authenticator is None and self.certificates is None and not rule.admin:
+            return handler  # the anonymous caller, on a call it may make: nothing to wrap
+        call = _Call(details.method, self.audit)
         if authenticator is not None:
             try:
                 principal = authenticator.authenticate(details.invocation_metadata)
@@ -108,9 +110,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return _checked(handler, call, lambda context: principal, rule, self.repository_control)
         if self.certificates is not None:
             return _checked(handler, call, self.certificates, rule, self.repository_control)
-        if rule.admin:  # the anonymous caller: only load/unload is ever refused to it
-            return _checked(handler, call, lambda context: ANONYMOUS, rule, self.repository_control)
-        return handler
+        # The anonymous caller asking to load or unload: refused, whatever the settings.
+        return _checked(handler, call, lambda context: ANONYMOUS, rule, self.repository_control)
 
 
 class _Call:
