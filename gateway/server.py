@@ -76,6 +76,8 @@ def _connection_age_options(settings: ServerSettings) -> list[tuple[str, int]]:
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
     """TLS credentials from the PEM files, or None for plaintext; StartupError names a bad setting."""
     if settings.tls_cert is None and settings.tls_key is None:
+        if settings.tls_client_ca is not None:  # else the port would be plaintext, and nobody checked
+            raise StartupError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         return None
     if settings.tls_cert is None or settings.tls_key is None:
         raise StartupError("TLS needs both tls_cert and tls_key")

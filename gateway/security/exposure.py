@@ -32,7 +32,8 @@ def is_loopback(host: str) -> bool:
 def authenticates(settings: ServerSettings) -> bool:
     """Whether every call must prove who it is: tokens, or client certificates."""
     tokens = settings.auth_keys_file or settings.jwt_public_key or settings.jwt_jwks_file
-    return bool(tokens) or settings.tls_client_ca is not None
+    mutual_tls = settings.tls_client_ca is not None and settings.tls_cert is not None and settings.tls_key is not None
+    return bool(tokens) or mutual_tls
 
 
 def check_exposure(settings: ServerSettings) -> list[str]:

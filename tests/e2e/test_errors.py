@@ -108,26 +108,26 @@ def test_unknown_requested_output_is_refused(server: RunningServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def admin_stub(tmp_path_factory: pytest.TempPathFactory) -> pb_grpc.GRPCInferenceServiceStub:
-    """A server with repository control on, and a stub that sends its admin key."""
+def admin_stub(tmp_path_factory: pytest.TempPathFactory):
+    """A server with repository control on: a stub, and the admin key's metadata."""
     root = tmp_path_factory.mktemp("control")
     admin = write_admin_key(root / "keys")
     running = start_server(build_repository(root / "models"), root / "server.log", *admin.flags)
     with grpc.insecure_channel(running.url) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        stub.metadata = admin.metadata
-        yield stub
+        yield pb_grpc.GRPCInferenceServiceStub(channel), admin.metadata
     running.stop()
 
 
 def test_load_of_a_model_not_on_disk_is_not_found(admin_stub) -> None:
+    stub, admin = admin_stub
     with pytest.raises(grpc.RpcError) as info:
-        admin_stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="ghost"), metadata=admin_stub.metadata)
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="ghost"), metadata=admin)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_load_of_a_broken_model_says_why(admin_stub) -> None:
+    stub, admin = admin_stub
     with pytest.raises(grpc.RpcError) as info:
-        admin_stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken"), metadata=admin_stub.metadata)
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken"), metadata=admin)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "batching.max_queue_delay_ms" in info.value.details()

@@ -126,7 +126,10 @@ def test_exposure_rules(tmp_path: Path) -> None:
     """Non-loopback needs authentication or the opt-out, which is then warned about."""
     with pytest.raises(StartupError, match="--allow-unauthenticated"):
         check_exposure(ServerSettings(host="10.1.2.3"))
-    assert check_exposure(ServerSettings(host="0.0.0.0", tls_client_ca=tmp_path / "ca.pem")) == []
+    mutual_tls = dict(tls_client_ca=tmp_path / "ca.pem", tls_cert=tmp_path / "s.crt", tls_key=tmp_path / "s.key")
+    assert check_exposure(ServerSettings(host="0.0.0.0", **mutual_tls)) == []
+    with pytest.raises(StartupError, match="--allow-unauthenticated"):  # a client CA alone is no TLS at all
+        check_exposure(ServerSettings(host="0.0.0.0", tls_client_ca=tmp_path / "ca.pem"))
     [warning] = check_exposure(ServerSettings(host="0.0.0.0", allow_unauthenticated=True))
     assert "a mesh or proxy must authenticate callers" in warning
     assert check_exposure(ServerSettings()) == []
