@@ -165,6 +165,9 @@ class GatewayServer:
             log.warning("%s", warning)
         if self.access.authenticator is not None:
             log.info("authentication on: %s", self.access.authenticator.describe())
+        elif self.access.certificates is not None:
+            admins = ", ".join(sorted(self.access.certificates.admin_names)) or "none"
+            log.info("authentication on: client certificates (mutual TLS); administrators: %s", admins)
         await self.health.set_server(False)
         await server.start()
         self._server = server
