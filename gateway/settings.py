@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ServerSettings(BaseSettings):
@@ -54,10 +55,11 @@ class ServerSettings(BaseSettings):
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     """PEM CA bundle; set, clients must present a certificate it signed (mutual TLS)."""
-    tls_admin_clients: list[str] = []
+    tls_admin_clients: Annotated[list[str], NoDecode] = []
     """Client certificate common names that are administrators, where mutual TLS is the only
     authentication (no API keys or JWTs); other certificate holders may call every model but
-    never load or unload one."""
+    never load or unload one. Repeat the flag per name; GATEWISE_TLS_ADMIN_CLIENTS takes
+    names separated by commas (a common name may contain spaces)."""
     auth_keys_file: Path | None = None
     """TOML file of hashed API keys and the models each may call; set, every RPC needs a token.
     Must not be readable by others (see docs/security.md); re-read on SIGHUP."""
@@ -82,3 +84,9 @@ class ServerSettings(BaseSettings):
     only (an admin API key, JWT ``admin`` claim or --tls-admin-clients); off, they are refused."""
     watch_interval_s: float | None = Field(default=None, gt=0)
     """Poll the repository this often (seconds) and load, reload or unload what changed."""
+
+    @field_validator("tls_admin_clients", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """``GATEWISE_TLS_ADMIN_CLIENTS="ops-a,Ops Team"``: a list of names."""
+        return [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else value
