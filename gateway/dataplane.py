@@ -26,7 +26,8 @@ from gatewise.gateway.model import ServedModel
 from gatewise.gateway.model_info import PLATFORMS, model_config_proto, statistics_proto
 from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
-from gatewise.gateway.security.principal import Principal
+from gatewise.gateway.security.principal import ANONYMOUS, Principal
+from gatewise.gateway.security.views import visible_index
 from gatewise.gateway.settings import ServerSettings
 from gatewise.gateway.validation import validate_inputs
 from gatewise.protos import grpc_service_pb2 as pb
@@ -53,7 +54,12 @@ class Caller:
 
     @property
     def name(self) -> str:
-        return self.principal.name if self.principal is not None else "anonymous"
+        return (self.principal or ANONYMOUS).name
+
+    @property
+    def via(self) -> str:
+        """How the principal was proved (``key``, ``jwt``, ``certificate``; ``none`` for the anonymous caller)."""
+        return (self.principal or ANONYMOUS).via
 
 
 @dataclass
@@ -170,8 +176,10 @@ class DataPlane:
 
     # ------------------------------------------------------------ repository
 
-    def repository_index(self, ready_only: bool = False) -> list[IndexEntry]:
-        rows = [IndexEntry(*row) for row in self.repository.index()]
+    def repository_index(self, ready_only: bool = False, principal: Principal | None = None) -> list[IndexEntry]:
+        """The models ``principal`` may see (None: the anonymous caller), reasons without paths."""
+        visible = visible_index(self.repository.index(), principal, self.repository.root)
+        rows = [IndexEntry(*row) for row in visible]
         return [row for row in rows if row.state == "READY"] if ready_only else rows
 
     async def load(self, name: str, parameters: Sequence[str] = ()) -> None:
@@ -322,6 +330,7 @@ class DataPlane:
             model_version=model.version if model else request.model_version,
             request_id=request.id,
             principal=caller.name,
+            principal_via=caller.via,
             status=status,
             rows=request.rows,
             duration_s=elapsed,

@@ -103,7 +103,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @_status
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Any) -> pb.RepositoryIndexResponse:
         response = pb.RepositoryIndexResponse()
-        for row in self.dataplane.repository_index(request.ready):
+        for row in self.dataplane.repository_index(request.ready, current_principal()):
             response.models.add(name=row.name, version=row.version, state=row.state, reason=row.reason)
         return response
 

@@ -25,8 +25,13 @@ from aiohttp import web
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.http.errors import http_error
 from gatewise.gateway.http.routes import JSON, PRINCIPAL, Handler, Rule
-from gatewise.gateway.security.interceptor import UNAUTHENTICATED_PRINCIPAL, Audit
-from gatewise.gateway.security.principal import Principal
+from gatewise.gateway.security.interceptor import (
+    UNAUTHENTICATED,
+    Audit,
+    AuthInterceptor,
+    CertificatePrincipals,
+)
+from gatewise.gateway.security.principal import ANONYMOUS, Principal
 from gatewise.gateway.security.rules import authorise_model
 from gatewise.gateway.security.tokens import Authenticator
 from gatewise.protos.errors import AuthError, Forbidden, GatewiseError, ShuttingDown
@@ -47,9 +52,11 @@ def error_response(status: int, message: str, *, close: bool = False) -> web.Res
 
 
 def front_door(
-    drain: Drain, authenticator: Authenticator | None, audit: Audit, cors_origins: list[str]
+    drain: Drain, access: AuthInterceptor, audit: Audit, cors_origins: list[str]
 ) -> Callable[[web.Request, Handler], Any]:
-    """The middleware; ``audit`` receives a ``gatewise_request_finished`` event per refused call."""
+    """The middleware. ``access`` is gRPC's own interceptor, read per request: its authenticator
+    (swapped on SIGHUP), client-certificate principals, and whether repository control is on.
+    ``audit`` receives a ``gatewise_request_finished`` event per refused call."""
     any_origin = "*" in cors_origins
     origins = frozenset(cors_origins)
 
@@ -78,22 +85,26 @@ def front_door(
             except web.HTTPException as exc:
                 return finish(error_response(exc.status, _reason(exc)))
         started = time.perf_counter()
+        principal: Principal | None = None
         try:
-            if not rule.exempt and authenticator is not None:
-                principal = _authenticate(authenticator, request)
+            if not rule.exempt:
+                principal = _principal(access, request)
                 if rule.model_scoped:
-                    authorise_model(principal, request.match_info.get("model", ""), admin=rule.admin)
-                request[PRINCIPAL] = principal
+                    model = request.match_info.get("model", "")
+                    authorise_model(principal, model, admin=rule.admin, repository_control=access.repository_control)
+                if principal is not ANONYMOUS:
+                    request[PRINCIPAL] = principal
             if rule.exempt:
                 return finish(await _run(request, handler))
             drain.enter()
         except AuthError as exc:
             log.info("refused %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
-            _audit_refusal(audit, rule, request, UNAUTHENTICATED_PRINCIPAL, exc, started, with_model=False)
+            _audit_refusal(audit, rule, request, UNAUTHENTICATED.name, exc, started, with_model=False)
             return finish(error_response(exc.http_status, exc.message))
         except Forbidden as exc:
             log.info("denied %s from %s: %s", exc.principal, request.remote, exc.message)
-            _audit_refusal(audit, rule, request, exc.principal, exc, started, with_model=True)
+            via = principal.via if principal is not None else "none"
+            _audit_refusal(audit, rule, request, exc.principal, exc, started, with_model=True, via=via)
             return finish(error_response(exc.http_status, exc.message))
         except ShuttingDown as exc:
             return finish(error_response(exc.http_status, exc.message, close=True))
@@ -120,6 +131,27 @@ async def _run(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(status, message, close=close)
 
 
+def _principal(access: AuthInterceptor, request: web.Request) -> Principal:
+    """The caller, as gRPC's interceptor would decide it: a bearer token when tokens are
+    configured, else the client certificate under mutual TLS, else the anonymous caller."""
+    authenticator = access.authenticator
+    if authenticator is not None:
+        return _authenticate(authenticator, request)
+    if access.certificates is not None:
+        return _certificate_principal(access.certificates, request)
+    return ANONYMOUS
+
+
+def _certificate_principal(certificates: CertificatePrincipals, request: web.Request) -> Principal:
+    """The verified client certificate's common name (the TLS layer refused any other certificate)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peercert") if transport is not None else None
+    names = [value for rdn in (peer or {}).get("subject", ()) for key, value in rdn if key == "commonName"]
+    if not names:
+        return Principal("<certificate>", ("*",), False, via="certificate")
+    return Principal(names[0], ("*",), names[0] in certificates.admin_names, via="certificate")
+
+
 def _authenticate(authenticator: Authenticator, request: web.Request) -> Principal:
     try:
         return authenticator.authenticate(
@@ -141,6 +173,7 @@ def _audit_refusal(
     started: float,
     *,
     with_model: bool,
+    via: str = "none",
 ) -> None:
     try:
         audit(
@@ -148,6 +181,7 @@ def _audit_refusal(
             model_version=request.match_info.get("version", "") if with_model else "",
             request_id="",
             principal=principal,
+            principal_via=via,
             status=error.status.name,
             rows=0,
             duration_s=time.perf_counter() - started,

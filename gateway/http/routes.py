@@ -124,7 +124,7 @@ class Routes:
         ready = body.get("ready", False)
         if not isinstance(ready, bool):
             raise InvalidInput(f"'ready' must be true or false, got {ready!r}")
-        rows = self.dataplane.repository_index(ready)
+        rows = self.dataplane.repository_index(ready, request.get(PRINCIPAL))
         return json_response([_index_json(row) for row in rows])
 
     @route(Rule(model_scoped=True, admin=True, method="RepositoryModelLoad"))

@@ -20,8 +20,7 @@ from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.http.middleware import front_door
 from gatewise.gateway.http.routes import Routes
-from gatewise.gateway.security.interceptor import Audit
-from gatewise.gateway.security.tokens import Authenticator
+from gatewise.gateway.security.interceptor import Audit, AuthInterceptor
 from gatewise.gateway.settings import ServerSettings
 from gatewise.protos.errors import StartupError
 
@@ -43,7 +42,7 @@ class HttpFrontDoor:
         dataplane: DataPlane,
         settings: ServerSettings,
         drain: Drain,
-        authenticator: Authenticator | None,
+        access: AuthInterceptor,
         audit: Audit,
         ssl_context: ssl.SSLContext | None,
     ) -> None:
@@ -51,7 +50,7 @@ class HttpFrontDoor:
         self._ssl = ssl_context
         self.app = web.Application(
             client_max_size=settings.max_message_bytes,
-            middlewares=[front_door(drain, authenticator, audit, settings.cors_origins)],
+            middlewares=[front_door(drain, access, audit, settings.cors_origins)],
         )
         Routes(dataplane, settings).add_to(self.app.router)
         self._runner: web.AppRunner | None = None

@@ -53,24 +53,36 @@ RULES: dict[str, Rule] = {
     SERVICE + "RepositoryModelLoad": Rule(_model_name, admin=True),
     SERVICE + "RepositoryModelUnload": Rule(_model_name, admin=True),
 }
-"""Methods not listed (ServerMetadata, RepositoryIndex) need only a valid token."""
+"""Methods not listed (ServerMetadata, RepositoryIndex) need only a valid token; RepositoryIndex
+lists only the models the principal may call (``gateway.security.views``)."""
 
 
 def is_exempt(method: str) -> bool:
     return method in EXEMPT_METHODS or method.startswith(EXEMPT_PREFIXES)
 
 
-def authorise(principal: Principal, rule: Rule, request: Any) -> None:
-    """Raise Forbidden when ``principal`` may not make this request."""
+def authorise(principal: Principal, rule: Rule, request: Any, repository_control: bool = False) -> None:
+    """Raise Forbidden when ``principal`` may not make this request.
+
+    Load and unload need repository control switched on (``--repository-control``) and an
+    admin principal; the anonymous caller of a server without authentication never is one.
+    """
     if rule.model_of is None:
         return
-    authorise_model(principal, rule.model_of(request), admin=rule.admin)
+    authorise_model(principal, rule.model_of(request), admin=rule.admin, repository_control=repository_control)
 
 
-def authorise_model(principal: Principal, model: str, *, admin: bool = False) -> None:
-    """Raise Forbidden when ``principal`` may not call ``model`` ("" is every model), or is not an
-    administrator where ``admin`` is needed: the one rule both front doors apply."""
-    if admin and not principal.admin:
+def authorise_model(principal: Principal, model: str, *, admin: bool = False, repository_control: bool = False) -> None:
+    """Raise Forbidden when ``principal`` may not call ``model`` ("" is every model), or where ``admin``
+    is needed (load, unload) when repository control is off or the principal is not an authenticated
+    administrator: the one rule both front doors apply."""
+    if admin and not repository_control:
+        raise Forbidden(
+            principal.name,
+            f"load or unload models (model {model!r}): repository control is off "
+            "(start the server with --repository-control to allow it to admin principals)",
+        )
+    if admin and not (principal.admin and principal.authenticated):
         raise Forbidden(principal.name, f"load or unload models (model {model!r}); it needs admin")
     if not principal.allows(model):
         what = f"call model {model!r}" if model else "read every model's statistics (needs models = ['*'])"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import tritonclient.http as triton
 import tritonclient.http.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, free_port, start_server, stop_server
+from conftest import RunningServer, free_port, start_server, stop_server, write_admin_key
 from models import build_repository
 
 
@@ -136,12 +137,31 @@ def test_statistics_and_repository_index(client: triton.InferenceServerClient) -
     assert index["broken"]["state"] == "UNAVAILABLE" and "max_queue_delay_ms" in index["broken"]["reason"]
 
 
-def test_unload_then_load_a_model(client: triton.InferenceServerClient) -> None:
-    client.unload_model("add-one")
-    assert not client.is_model_ready("add-one")
-    with pytest.raises(InferenceServerException, match="not ready"):
-        client.get_model_metadata("add-one")
-    client.load_model("add-one")
+def test_unload_then_load_a_model(tmp_path: Path) -> None:
+    """With --repository-control and an admin key: unload makes the model unavailable, load brings it back."""
+    admin = write_admin_key(tmp_path / "keys")
+    port = free_port()
+    server = start_server(
+        build_repository(tmp_path / "models"), tmp_path / "log", *admin.flags, "--http-port", str(port)
+    )
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    try:
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        client.unload_model("add-one", headers=headers)
+        assert not client.is_model_ready("add-one", headers=headers)
+        with pytest.raises(InferenceServerException, match="not ready"):
+            client.get_model_metadata("add-one", headers=headers)
+        client.load_model("add-one", headers=headers)
+        assert client.is_model_ready("add-one", headers=headers)
+    finally:
+        server.stop()
+
+
+def test_repository_control_is_off_by_default(client: triton.InferenceServerClient) -> None:
+    """Without --repository-control nobody unloads a model: 403 naming the flag."""
+    with pytest.raises(InferenceServerException, match="--repository-control") as info:
+        client.unload_model("add-one")
+    assert info.value.status() == "403"
     assert client.is_model_ready("add-one")
 
 

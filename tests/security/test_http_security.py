@@ -35,7 +35,8 @@ async def test_api_keys_and_model_rules_apply_to_http(repository: Path, keys: Ke
     recorder = Recorder()
     plugins = PluginManager(entry_points=False, extra=[("recorder", recorder)])
     port = free_port()
-    async with serving(repository, plugins, auth_keys_file=keys.path, http_port=port):  # stopping flushes the audit
+    settings = {"auth_keys_file": keys.path, "repository_control": True, "http_port": port}
+    async with serving(repository, plugins, **settings):  # stopping flushes the audit
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             assert (await http.get("/v2/health/ready")).status_code == 200  # probes need no token
             assert (await http.get("/v2/health/live")).status_code == 200
