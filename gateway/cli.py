@@ -93,7 +93,17 @@ def serve(**flags: Any) -> None:
     from gatewise.gateway.server import run
     from gatewise.protos.errors import StartupError
 
-    settings = ServerSettings(**{field: flags[option.name] for field, option in _SERVE_OPTIONS.items()})
+    from pydantic import ValidationError
+
+    try:
+        settings = ServerSettings(**{field: flags[option.name] for field, option in _SERVE_OPTIONS.items()})
+    except ValidationError as exc:  # a value the flag's type accepted but the setting does not (--memory-budget 4XB)
+        problems = "; ".join(
+            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-')}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        typer.echo(f"error: {problems}", err=True)
+        raise typer.Exit(1) from exc
     try:
         run(settings)
     except StartupError as exc:

@@ -20,6 +20,8 @@ CONFIG_FILE = "config.toml"
 Backend = Literal["onnxruntime", "tensorrt"]
 Provider = Literal["tensorrt", "cuda", "cpu"]
 DriftPolicy = Literal["refuse", "warn"]
+LoadPolicy = Literal["always", "on-demand"]
+LOAD_POLICIES: tuple[str, ...] = LoadPolicy.__args__
 
 
 class _Strict(BaseModel):
@@ -69,6 +71,9 @@ class OnnxRuntimeConfig(_Strict):
     concurrency-1 p50 by 0.5-1.7 ms, and concurrency-64 throughput moved by -4% to +9%
     (three A/B runs); turn it off where idle CPU matters more than latency."""
     device_id: int = Field(default=0, ge=0)
+    share_weights: bool = True
+    """Read large initializers from a memory-mapped file shared by every instance and worker
+    process (``gateway.weights``) instead of a private copy each; prepacking is off then."""
 
 
 class TensorRTConfig(_Strict):
@@ -111,6 +116,10 @@ class ModelConfig(_Strict):
     tensorrt: TensorRTConfig = TensorRTConfig()
     parameters: dict[str, Any] = {}
     """Free-form settings read by the plugin (max_length, thresholds, ...)."""
+    load: LoadPolicy | None = None
+    """``always``: loaded at startup and never evicted (pinned); ``on-demand``: loaded by its first
+    request and evicted, least recently used first, when the memory budget needs room. Unset:
+    the server's ``--default-load`` (``always`` unless changed)."""
     drift_policy: DriftPolicy = "refuse"
     """What a version whose outputs drift past its reference tolerance on this host does at
     load (the converters store the reference rows, ``<version>/reference.npz``): ``refuse``

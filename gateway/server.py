@@ -21,6 +21,7 @@ from gatewise.gateway.drain import Drain
 from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
 from gatewise.gateway.repository import ModelRepository
+from gatewise.gateway.residency import Budget
 from gatewise.gateway.security import auth_interceptors
 from gatewise.gateway.servicer import InferenceServicer
 from gatewise.gateway.settings import ServerSettings
@@ -100,7 +101,18 @@ class GatewayServer:
         # TLS and auth files are read first, so a bad one stops the server before any model loads.
         self._credentials = _credentials(settings)
         self.health = Health()
-        self.repository = ModelRepository(settings.repository, plugins or PluginManager(), self.health.set_model)
+        budget = Budget(
+            host=settings.memory_budget_bytes,
+            device=settings.device_memory_budget_bytes,
+            models=settings.max_resident_models,
+        )
+        self.repository = ModelRepository(
+            settings.repository,
+            plugins or PluginManager(),
+            self.health.set_model,
+            budget=budget,
+            default_load=settings.default_load,
+        )
         self._interceptors = auth_interceptors(
             settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished
         )
@@ -173,8 +185,11 @@ class GatewayServer:
             await self._load_models()
         self.servicer.ready = True
         await self.health.set_server(True)
-        ready = [name for name, _, state, _ in self.repository.index() if state == "READY"]
+        ready = sorted({name for name, _, state, _ in self.repository.index() if state == "READY"})
+        waiting = sorted(name for name, entry in self.repository.entries.items() if entry.on_demand and not entry.versions)
         log.info("server ready: %d model(s) serving: %s", len(ready), ", ".join(ready) or "none")
+        if waiting:
+            log.info("%d model(s) load on demand: %s", len(waiting), ", ".join(waiting))
         return self.port
 
     async def _load_models(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from gatewise.gateway import weights
 from gatewise.gateway.config import OnnxRuntimeConfig
 from gatewise.gateway.engines.base import Tensors
 from gatewise.gateway.engines.tensorrt import Profile, default_range
@@ -155,7 +156,11 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
 
 
 class OnnxRuntimeEngine:
-    """One InferenceSession; create one per instance so instances run in parallel."""
+    """One InferenceSession; create one per instance so instances run in parallel.
+
+    With ``share_weights`` (the default) the session reads its large initializers from
+    ``gateway.weights``' memory-mapped file, so instances and worker processes share one copy.
+    """
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
@@ -182,6 +187,12 @@ class OnnxRuntimeEngine:
         options.intra_op_num_threads = config.intra_op_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin_wait else "0")
         options.log_severity_level = 3
+        self._shared: dict[str, ort.OrtValue] = {}
+        """The memory-mapped initializers; ONNX Runtime reads them for as long as the session lives."""
+        self._model_file = path
+        # The TensorRT EP builds from the ONNX graph itself; GPU EPs copy weights to the device anyway.
+        if config.share_weights and "TensorrtExecutionProvider" not in chosen:
+            self._model_file = self._share_weights(path, options)
         self._profile: Profile = {}
         if "TensorrtExecutionProvider" in chosen:
             self._profile = trt_profile(_graph_inputs(path), max_batch, max_length)
@@ -199,6 +210,20 @@ class OnnxRuntimeEngine:
         if "TensorrtExecutionProvider" in self._providers and self._profile:
             self._build_trt_engines()
 
+    def _share_weights(self, path: Path, options: ort.SessionOptions) -> Path:
+        """The graph to open: the shared one, its initializers added to ``options``; ``path`` if that fails."""
+        try:
+            shared = weights.prepare(path)
+        except Exception as exc:  # noqa: BLE001 - sharing saves memory; the model still loads without it
+            log.warning("%s: weights not shared (%s: %s); loading a private copy", path, type(exc).__name__, exc)
+            return path
+        # A prepacked weight is a private copy of a shared one: off, the shared pages are what runs.
+        options.add_session_config_entry("session.disable_prepacking", "1")
+        self._shared = {name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in shared.initializers.items()}
+        for name, value in self._shared.items():
+            options.add_initializer(name, value)
+        return shared.model
+
     def _open(
         self, path: Path, options: ort.SessionOptions, config: OnnxRuntimeConfig, chosen: list[str]
     ) -> ort.InferenceSession:
@@ -210,7 +235,7 @@ class OnnxRuntimeEngine:
         while True:
             try:
                 return ort.InferenceSession(
-                    str(path),
+                    str(self._model_file),
                     sess_options=options,
                     providers=[(name, _provider_options(name, config, path, self._profile)) for name in remaining],
                     enable_fallback=0,
@@ -265,3 +290,4 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         del self._session
+        self._shared = {}
