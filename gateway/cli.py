@@ -92,14 +92,13 @@ def serve(**flags: Any) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
     from gatewise.gateway.server import run
     from gatewise.protos.errors import StartupError
-
     from pydantic import ValidationError
 
     try:
         settings = ServerSettings(**{field: flags[option.name] for field, option in _SERVE_OPTIONS.items()})
     except ValidationError as exc:  # a value the flag's type accepted but the setting does not (--memory-budget 4XB)
         problems = "; ".join(
-            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-')}: {error['msg'].removeprefix('Value error, ')}"
+            f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors()
         )
         typer.echo(f"error: {problems}", err=True)

@@ -89,6 +89,8 @@ class ServedModel:
         self.signature = signature
         self.stats = ModelStats()
         self.metrics = metrics.ModelMetrics(self.name)
+        self.holders = 0
+        """Requests between ``ModelRepository.acquire`` and ``release``: none, and it may be evicted or closed."""
         self.drift: str | None = None
         """The figures, when this version drifted past its reference tolerance and serves anyway (``warn``)."""
         self._batcher: DynamicBatcher | None = None
@@ -140,9 +142,7 @@ class ServedModel:
         return model
 
     @classmethod
-    def describe_only(
-        cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager
-    ) -> VersionInfo:
+    def describe_only(cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager) -> VersionInfo:
         """The version's signature and engine facts, from one engine opened and closed again (no warm-up)."""
         backend = version_backend(config, version_dir)
         config = config.model_copy(update={"backend": backend}) if backend != config.backend else config
@@ -253,7 +253,9 @@ class ServedModel:
 
     def info(self) -> VersionInfo:
         """What clients may still read of this version once it is evicted."""
-        return VersionInfo(self.name, self.version, self.config, self.signature, self.describe(), self.drift, self.stats)
+        return VersionInfo(
+            self.name, self.version, self.config, self.signature, self.describe(), self.drift, self.stats
+        )
 
     async def infer(
         self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None

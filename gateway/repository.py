@@ -83,8 +83,12 @@ class ModelEntry:
     """Each version's footprint, measured at its last load."""
     stats: dict[str, ModelStats] = field(default_factory=dict)
     """Each version's statistics, kept across evictions and reloads."""
-    active: int = 0
-    """Requests holding this model (``acquire`` to ``release``): while above 0 it is never evicted."""
+
+    @property
+    def busy(self) -> bool:
+        """A request holds one of its serving versions (``acquire`` to ``release``): never evicted then."""
+        return any(model.holders for model in self.versions.values())
+
     flight: asyncio.Task[None] | None = None
     """The load requests are waiting for, when one runs."""
     backoff: Backoff = field(default_factory=Backoff)
@@ -203,7 +207,7 @@ class ModelRepository:
         if budget.host is not None and host > budget.host:
             raise StartupError(
                 f"the pinned models need {human(host)} of memory, more than --memory-budget {human(budget.host)} "
-                f"({sizes}); raise the budget or give some of them load = \"on-demand\""
+                f'({sizes}); raise the budget or give some of them load = "on-demand"'
             )
         if budget.models is not None and len(pinned) > budget.models:
             raise StartupError(
@@ -312,7 +316,8 @@ class ModelRepository:
             entry.state = State.LOADING
         need = _total(entry.footprints.get(v) or Footprint(host=estimate(model_dir / v)) for v in versions)
         # Startup loads the pinned models whatever the budget; load_all then refuses to start when over it.
-        await self._make_room(name, need, strict=reason != "startup")
+        strict = reason != "startup"
+        await self._make_room(name, need, strict=strict)
         started = time.perf_counter()
         loaded: list[tuple[ServedModel, Footprint]] = []
         try:
@@ -320,6 +325,10 @@ class ModelRepository:
                 loaded.append(
                     await asyncio.to_thread(load_measured, config, version, model_dir / version, self.plugins)
                 )
+            for model, footprint in loaded:  # remembered even if refused below: the next attempt knows
+                entry.footprints[model.version] = footprint
+            if strict and self.residency.budget.limited:  # measured, it may be larger than its files said
+                self.residency.check_fits(name, _total(fp for _, fp in loaded))
         except BaseException:
             for model, _ in loaded:
                 await model.close(drain=False)
@@ -353,6 +362,7 @@ class ModelRepository:
                 f", {human(footprint.device)} on CUDA device {footprint.device_id}" if footprint.device else "",
                 self._usage(),
             )
+        await self._wait_released(retired.values())
         for model in retired.values():
             await model.close(drain=True)
         # Estimates can be low: the measured footprint may leave the process over budget.
@@ -371,7 +381,7 @@ class ModelRepository:
         else:
             waiting = False
         while True:
-            busy = {other for other, entry in self.entries.items() if entry.active}
+            busy = {other for other, entry in self.entries.items() if entry.busy}
             victims = self.residency.victims(name, need, busy)
             if victims is not None:
                 for victim in victims:
@@ -395,7 +405,18 @@ class ModelRepository:
         self.counts[(name, "eviction")] += 1
         metrics.EVICTIONS.labels(name).inc()
         self._observe_usage()
-        log.info("model %s evicted (least recently used, idle) to make room: freed %s; %s", name, human(freed.host), self._usage())
+        log.info(
+            "model %s evicted (least recently used, idle) to make room: freed %s; %s",
+            name,
+            human(freed.host),
+            self._usage(),
+        )
+
+    async def _wait_released(self, models: Iterable[ServedModel]) -> None:
+        """Until no request holds any of ``models`` (they were taken out of service first)."""
+        models = list(models)
+        while any(model.holders for model in models):
+            await self._idle.wait()
 
     async def unload(self, name: str) -> None:
         """Stop taking requests for ``name``, finish those in flight, release its engines; unpins it.
@@ -412,8 +433,7 @@ class ModelRepository:
             entry.state, entry.reason = State.UNLOADING, ""
             self._on_change(name, False)
             self.residency.remove(name)
-            while entry.active:  # requests that hold it finish first
-                await self._idle.wait()
+            await self._wait_released(retired.values())
             for model in retired.values():
                 await model.close(drain=True)
             entry.state, entry.reason = State.UNAVAILABLE, UNLOADED
@@ -447,10 +467,10 @@ class ModelRepository:
                 raise ModelNotFound(name, version)
             if entry.versions:
                 model = self._pick(entry, version)
-                entry.active += 1
+                model.holders += 1
                 self.residency.touch(name)
                 return model
-            if not entry.on_demand or entry.state == State.UNLOADING:
+            if not entry.on_demand:
                 raise ModelNotReady(name, entry.state.value, entry.reason)
             if version and version not in entry.described:
                 raise ModelNotFound(name, version)
@@ -471,11 +491,8 @@ class ModelRepository:
 
     def release(self, model: ServedModel) -> None:
         """A request that ``acquire``d ``model`` is answered."""
-        entry = self.entries.get(model.name)
-        if entry is None:
-            return
-        entry.active -= 1
-        if entry.active == 0:
+        model.holders -= 1
+        if model.holders == 0:
             self._idle.set()
             self._idle = asyncio.Event()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from gatewise.gateway.memory import Footprint, human
 from gatewise.protos.errors import GatewiseError, OverBudget
 
+
 @dataclass(frozen=True)
 class Budget:
     """What a process may hold in models: host PSS and per CUDA device in bytes, and a count (None: no limit)."""
@@ -85,7 +86,9 @@ class Residency:
 
     def used_device(self, device_id: int | None) -> int:
         return sum(
-            r.footprint.device for r in self._resident.values() if device_id is None or r.footprint.device_id == device_id
+            r.footprint.device
+            for r in self._resident.values()
+            if device_id is None or r.footprint.device_id == device_id
         )
 
     # ------------------------------------------------------------ decisions
@@ -114,7 +117,8 @@ class Residency:
             if need.device + pinned_device > device:
                 raise OverBudget(
                     f"model {name!r} needs {human(need.device)} on CUDA device {need.device_id}; the device memory "
-                    f"budget is {human(device)}" + (f", of which pinned models hold {human(pinned_device)}" if pinned_device else "")
+                    f"budget is {human(device)}"
+                    + (f", of which pinned models hold {human(pinned_device)}" if pinned_device else "")
                 )
 
     def victims(self, name: str, need: Footprint, busy: Collection[str]) -> list[str] | None:

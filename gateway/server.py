@@ -186,7 +186,9 @@ class GatewayServer:
         self.servicer.ready = True
         await self.health.set_server(True)
         ready = sorted({name for name, _, state, _ in self.repository.index() if state == "READY"})
-        waiting = sorted(name for name, entry in self.repository.entries.items() if entry.on_demand and not entry.versions)
+        waiting = sorted(
+            name for name, entry in self.repository.entries.items() if entry.on_demand and not entry.versions
+        )
         log.info("server ready: %d model(s) serving: %s", len(ready), ", ".join(ready) or "none")
         if waiting:
             log.info("%d model(s) load on demand: %s", len(waiting), ", ".join(waiting))

@@ -77,7 +77,11 @@ def _onnx_subset() -> tuple[Any, ...]:
                 field.type_name = f".gatewise_onnx_subset.{type_name}"
 
     optional, repeated = label.LABEL_OPTIONAL, label.LABEL_REPEATED
-    message("StringStringEntryProto", ("key", 1, optional, kind.TYPE_STRING, ""), ("value", 2, optional, kind.TYPE_STRING, ""))
+    message(
+        "StringStringEntryProto",
+        ("key", 1, optional, kind.TYPE_STRING, ""),
+        ("value", 2, optional, kind.TYPE_STRING, ""),
+    )
     message(
         "TensorProto",
         ("dims", 1, repeated, kind.TYPE_INT64, ""),
@@ -167,7 +171,7 @@ class _replacing:
         self.temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
     def __enter__(self) -> Any:
-        self.file = open(self.temporary, "wb")  # noqa: SIM115 - closed in __exit__
+        self.file = open(self.temporary, "wb")
         return self.file
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
