@@ -175,6 +175,9 @@ class _replacing:
         return self.file
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if kind is None:  # on disk before it is renamed in: a crash never leaves a named, partial file
+            self.file.flush()
+            os.fsync(self.file.fileno())
         self.file.close()
         if kind is None:
             os.replace(self.temporary, self.path)
