@@ -538,7 +538,7 @@ class ModelRepository:
             raise ModelNotFound(name, version)
         if entry.versions:
             return self._pick(entry, version)
-        if not entry.described:
+        if not entry.on_demand or not entry.described:  # a pinned model unloaded by hand is out, as in Triton
             raise ModelNotReady(name, entry.state.value, entry.reason)
         if not version:
             return entry.described[max(entry.described, key=int)]
@@ -550,7 +550,7 @@ class ModelRepository:
     def versions(self, name: str) -> list[str]:
         """The versions ``name`` serves or would serve on demand, oldest first."""
         entry = self.entries[name]
-        return sorted(entry.versions or entry.described, key=int)
+        return sorted(entry.versions or (entry.described if entry.on_demand else {}), key=int)
 
     def is_ready(self, name: str, version: str = "") -> bool:
         """Resident and serving (an on-demand model that is not loaded is not ready)."""
