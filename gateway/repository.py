@@ -31,7 +31,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from gatewise.gateway import metrics
 from gatewise.gateway.config import CONFIG_FILE, ModelConfig, load_config
 from gatewise.gateway.engines import ENGINE_FILES
 from gatewise.gateway.loading import estimate, load_measured
-from gatewise.gateway.memory import Footprint, human, trim
+from gatewise.gateway.memory import Footprint, human, pss, trim
 from gatewise.gateway.model import ServedModel, VersionInfo
 from gatewise.gateway.residency import Backoff, Budget, Residency
 from gatewise.gateway.stats import ModelStats
@@ -168,6 +168,8 @@ class ModelRepository:
         self.default_load = default_load
         self.counts: Counter[tuple[str, str]] = Counter()
         """(model, "load" | "eviction" | "unload") -> how many times: what the stress test audits."""
+        self._baseline: int | None = None
+        """The process's PSS before the first load: what the budget does not cover."""
         self._lock = asyncio.Lock()
         """Held by every load, eviction and unload: one at a time."""
         self._idle = asyncio.Event()
@@ -182,6 +184,9 @@ class ModelRepository:
 
         Raises StartupError when the pinned models together exceed the memory budget.
         """
+        import onnxruntime  # noqa: F401 - the runtime's own memory belongs to the baseline, not to the first model
+
+        self._baseline = pss()
         if self.root.is_dir():
             for child in sorted(self.root.iterdir()):
                 if not child.name.startswith(".") and not valid_name(child.name) and is_model_dir(child):
@@ -382,7 +387,10 @@ class ModelRepository:
             waiting = False
         while True:
             busy = {other for other, entry in self.entries.items() if entry.busy}
-            victims = self.residency.victims(name, need, busy)
+            drift = self._drift()
+            victims = self.residency.victims(name, replace(need, host=need.host + drift), busy)
+            if victims is None and drift:  # the growth may sit in busy or pinned models: the measured footprints rule
+                victims = self.residency.victims(name, need, busy)
             if victims is not None:
                 for victim in victims:
                     await self._evict(victim)
@@ -391,6 +399,14 @@ class ModelRepository:
                 return
             log.debug("model %s waits for a busy model to go idle to make room", name)
             await self._idle.wait()
+
+    def _drift(self) -> int:
+        """What the process holds beyond the baseline and the footprints measured at load: models grow
+        after loading (operator arenas sized by the largest batch, embedding rows first touched by a
+        request), and that counts against the budget too."""
+        if self.residency.budget.host is None or self._baseline is None:
+            return 0
+        return max(0, pss() - self._baseline - self.residency.used_host())
 
     async def _evict(self, name: str) -> None:
         """Release an idle model's engines (holds ``_lock``); its next request loads it again."""
