@@ -263,8 +263,8 @@ class ModelRepository:
                 raise ModelNotFound(name)
             entry = self.entries.setdefault(name, ModelEntry(name))
             try:
-                config = load_config(model_dir)
-                entry.on_demand = (config.load or self.default_load) == "on-demand"
+                config = self._config(model_dir)
+                entry.on_demand = config.load == "on-demand"
                 describe_only = pin is None and entry.on_demand and not entry.versions
                 if pin is not None:
                     entry.pinned = pin
@@ -280,6 +280,11 @@ class ModelRepository:
                     if isinstance(exc, OverBudget):
                         raise
                     raise ModelNotReady(name, State.UNAVAILABLE.value, entry.reason or str(exc)) from exc
+
+    def _config(self, model_dir: Path) -> ModelConfig:
+        """config.toml with ``load`` resolved against the server default (the engines read it too)."""
+        config = load_config(model_dir)
+        return config if config.load else config.model_copy(update={"load": self.default_load})
 
     def _record_failure(self, entry: ModelEntry, exc: Exception) -> None:
         reason = exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"
@@ -520,7 +525,7 @@ class ModelRepository:
             entry.state = State.LOADING
             try:
                 model_dir = self.model_dir(entry.name)
-                config = load_config(model_dir)
+                config = self._config(model_dir)
                 await self._load_versions(entry, config, model_dir, "request")
             except Exception as exc:
                 delay = entry.backoff.failed(_as_status(entry.name, exc))

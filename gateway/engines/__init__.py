@@ -48,7 +48,11 @@ def create_engines(config: ModelConfig, version_dir: Path, count: int) -> list[E
 
         def open_one() -> Engine:
             return OnnxRuntimeEngine(
-                path, config.onnxruntime, max_batch=config.batching.max_batch_size, max_length=max_length
+                path,
+                config.onnxruntime,
+                max_batch=config.batching.max_batch_size,
+                max_length=max_length,
+                on_demand=config.load == "on-demand",
             )
 
     engines: list[Engine] = []

@@ -165,7 +165,15 @@ class OnnxRuntimeEngine:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
-    def __init__(self, path: Path, config: OnnxRuntimeConfig, *, max_batch: int = 32, max_length: int = 128) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: OnnxRuntimeConfig,
+        *,
+        max_batch: int = 32,
+        max_length: int = 128,
+        on_demand: bool = False,
+    ) -> None:
         if not path.is_file():
             raise EngineError(f"no ONNX model at {path}")
         self._path = path
@@ -187,6 +195,7 @@ class OnnxRuntimeEngine:
         options.intra_op_num_threads = config.intra_op_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin_wait else "0")
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = config.memory_arena if config.memory_arena is not None else not on_demand
         self._shared: dict[str, ort.OrtValue] = {}
         """The memory-mapped initializers; ONNX Runtime reads them for as long as the session lives."""
         self._model_file = path
