@@ -463,7 +463,7 @@ class ModelRepository:
                 await asyncio.to_thread(trim)
             self._observe_usage()
             log.info("model %s unloaded (explicit); %s", name, self._usage())
-            if entry.on_demand:
+            if entry.on_demand and is_model_dir(self.root / name):  # still loadable by its next request
                 self._on_change(name, True)
 
     async def close(self) -> None:
