@@ -19,9 +19,11 @@ line: p50/p99), request latency p50/p99. Hot path: the 4 hot models on the budge
 budget, in interleaved rounds of single requests.
 
 Part 2, workers: the demo repository as it is, ``--workers 1`` then ``--workers 2``, PSS of
-every gatewise process summed (parent included), after one request per model; the same
-requests' outputs compared byte for byte. Then the same with ``share_weights = false`` in
-every model's ``[onnxruntime]`` (each process its own copy, as before issue 23).
+every gatewise process summed (parent included), after requests to every text model on 4
+connections per worker; the outputs compared byte for byte. Then the same with
+``share_weights = true`` and ``= false`` in every model's ``[onnxruntime]`` (the default
+shares with several workers and not with one; false is each process its own copy, as before
+issue 23).
 
 No assertion on any figure: it prints them (docs/benchmarks.md has a run).
 """
@@ -278,30 +280,34 @@ def answers(server: Server, models: list[str]) -> list[bytes]:
 
 def workers_part(demo: Path, work: Path) -> None:
     text_models = [path.name for path in classifiers(demo)]
-    unshared = work / "unshared"
-    for model in sorted(p.parent for p in demo.glob("*/config.toml")):
-        copy_model(model, unshared / model.name, model.name, onnxruntime={"share_weights": False})
+    repositories = {"default": demo}
+    for share in (True, False):
+        label = f"share_weights = {str(share).lower()}"
+        repositories[label] = work / label.replace(" ", "")
+        for model in sorted(p.parent for p in demo.glob("*/config.toml")):
+            copy_model(model, repositories[label] / model.name, model.name, onnxruntime={"share_weights": share})
     env = {"XDG_CACHE_HOME": str(work / "cache")}
     results = {}
-    for label, repository in (("shared weights", demo), ("share_weights = false", unshared)):
+    for label, repository in repositories.items():
         for workers in (1, 2):
-            server = Server(repository, work / f"workers-{workers}.log", "--workers", str(workers),
-                            *(() if workers == 1 else ()), env=env)  # fmt: skip
+            server = Server(repository, work / f"workers-{workers}.log", "--workers", str(workers), env=env)
             try:
-                outputs = []
-                for _ in range(4 * workers):  # new connections reach every worker
-                    outputs.append(answers(server, text_models))
+                outputs = [answers(server, text_models) for _ in range(4 * workers)]  # new connections: every worker
                 time.sleep(1)
                 results[(label, workers)] = (server.pss(), outputs)
             finally:
                 server.stop()
         one, two = results[(label, 1)][0], results[(label, 2)][0]
-        same = all(o == results[(label, 1)][1][0] for o in results[(label, 2)][1] + results[(label, 1)][1])
+        first = results[(label, 1)][1][0]
+        same = all(o == first for o in results[(label, 2)][1] + results[(label, 1)][1])
         print(f"{label}: --workers 1 PSS {one / 2**20:.0f} MiB, --workers 2 {two / 2**20:.0f} MiB = {two / one:.2f}x; "
-              f"answers byte-identical across workers: {same}")  # fmt: skip
-    shared_out = results[("shared weights", 1)][1][0]
-    unshared_out = results[("share_weights = false", 1)][1][0]
-    print(f"shared vs private weights: answers byte-identical: {shared_out == unshared_out}")
+              f"answers byte-identical between and within 1 and 2 workers: {same}")  # fmt: skip
+    shared = np.frombuffer(b"".join(results[("share_weights = true", 1)][1][0]), np.float32)
+    private = np.frombuffer(b"".join(results[("share_weights = false", 1)][1][0]), np.float32)
+    print(
+        f"shared vs private weights: scores byte-identical: {shared.tobytes() == private.tobytes()}, "
+        f"largest difference {np.abs(shared - private).max():.2e}"
+    )
 
 
 def main() -> None:

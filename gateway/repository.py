@@ -160,12 +160,14 @@ class ModelRepository:
         *,
         budget: Budget | None = None,
         default_load: str = "always",
+        workers: int = 1,
     ):
         self.root = root
         self.plugins = plugins
         self.entries: dict[str, ModelEntry] = {}
         self.residency = Residency(budget or Budget())
         self.default_load = default_load
+        self.workers = workers
         self.counts: Counter[tuple[str, str]] = Counter()
         """(model, "load" | "eviction" | "unload") -> how many times: what the stress test audits."""
         self._baseline: int | None = None
@@ -282,9 +284,15 @@ class ModelRepository:
                     raise ModelNotReady(name, State.UNAVAILABLE.value, entry.reason or str(exc)) from exc
 
     def _config(self, model_dir: Path) -> ModelConfig:
-        """config.toml with ``load`` resolved against the server default (the engines read it too)."""
+        """config.toml with the server's defaults resolved: ``load``, and whether weights are shared
+        (``onnxruntime.share_weights``: with several workers, or on demand). The engines read both."""
         config = load_config(model_dir)
-        return config if config.load else config.model_copy(update={"load": self.default_load})
+        load = config.load or self.default_load
+        onnxruntime = config.onnxruntime
+        if onnxruntime.share_weights is None:
+            share = self.workers > 1 or load == "on-demand"
+            onnxruntime = onnxruntime.model_copy(update={"share_weights": share})
+        return config.model_copy(update={"load": load, "onnxruntime": onnxruntime})
 
     def _record_failure(self, entry: ModelEntry, exc: Exception) -> None:
         reason = exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"

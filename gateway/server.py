@@ -112,6 +112,7 @@ class GatewayServer:
             self.health.set_model,
             budget=budget,
             default_load=settings.default_load,
+            workers=settings.workers,
         )
         self._interceptors = auth_interceptors(
             settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished

@@ -158,8 +158,9 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
 class OnnxRuntimeEngine:
     """One InferenceSession; create one per instance so instances run in parallel.
 
-    With ``share_weights`` (the default) the session reads its large initializers from
-    ``gateway.weights``' memory-mapped file, so instances and worker processes share one copy.
+    With ``share_weights`` the session reads its large initializers from ``gateway.weights``'
+    memory-mapped file, so instances and worker processes share one copy (the repository
+    resolves the setting's default before the engine sees it).
     """
 
     inputs: tuple[TensorSpec, ...]
@@ -200,7 +201,8 @@ class OnnxRuntimeEngine:
         """The memory-mapped initializers; ONNX Runtime reads them for as long as the session lives."""
         self._model_file = path
         # The TensorRT EP builds from the ONNX graph itself; GPU EPs copy weights to the device anyway.
-        if config.share_weights and "TensorrtExecutionProvider" not in chosen:
+        share = config.share_weights if config.share_weights is not None else on_demand
+        if share and "TensorrtExecutionProvider" not in chosen:
             self._model_file = self._share_weights(path, options)
         self._profile: Profile = {}
         if "TensorrtExecutionProvider" in chosen:

@@ -220,10 +220,21 @@ async def test_pinned_models_over_the_budget_stop_startup(tmp_path: Path) -> Non
 async def test_an_on_demand_model_larger_than_the_budget_is_refused_naming_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repository = make(repo_with(tmp_path, ["a"]), host=1024)
+    """Its files fit, its measured footprint does not: RESOURCE_EXHAUSTED with both sizes, the model not kept."""
+    repository = make(repo_with(tmp_path, ["a"]), host=1024 * 1024)
     await repository.load_all()
+    real = repository_module.load_measured
+
+    def five_mib(*args):
+        model, _ = real(*args)
+        return model, Footprint(host=5 * 1024 * 1024)
+
+    monkeypatch.setattr(repository_module, "load_measured", five_mib)
     try:
-        with pytest.raises(OverBudget, match=r"model 'a' needs .* of host memory; the memory budget is 1.0 KiB"):
+        with pytest.raises(OverBudget, match=r"model 'a' needs 5.0 MiB of host memory; the memory budget is 1.0 MiB"):
+            await infer(repository, "a")
+        assert not repository.is_ready("a") and repository.footprint("a", "1").host == 5 * 1024 * 1024
+        with pytest.raises(OverBudget, match="needs 5.0 MiB"):  # within the back-off: the same answer
             await infer(repository, "a")
     finally:
         await repository.close()
