@@ -80,8 +80,8 @@ class OnnxRuntimeConfig(_Strict):
     """Read large initializers from a memory-mapped file shared by every instance and worker
     process (``gateway.weights``) instead of a private copy each. ONNX Runtime cannot prepack a
     weight it does not own, so small batches cost more CPU (MiniLM, one row: about 1.5x per call;
-    8 rows: 1.08x). None: shared where memory is what counts, when the server runs more than one
-    worker or the model is on demand; a private, prepacked copy otherwise."""
+    8 rows: 1.08x). None: shared when the server runs more than one worker, where it saves a copy
+    per worker; one process keeps a private, prepacked copy, which eviction frees all the same."""
 
 
 class TensorRTConfig(_Strict):

@@ -285,13 +285,12 @@ class ModelRepository:
 
     def _config(self, model_dir: Path) -> ModelConfig:
         """config.toml with the server's defaults resolved: ``load``, and whether weights are shared
-        (``onnxruntime.share_weights``: with several workers, or on demand). The engines read both."""
+        (``onnxruntime.share_weights``: with several workers). The engines read both."""
         config = load_config(model_dir)
         load = config.load or self.default_load
         onnxruntime = config.onnxruntime
         if onnxruntime.share_weights is None:
-            share = self.workers > 1 or load == "on-demand"
-            onnxruntime = onnxruntime.model_copy(update={"share_weights": share})
+            onnxruntime = onnxruntime.model_copy(update={"share_weights": self.workers > 1})
         return config.model_copy(update={"load": load, "onnxruntime": onnxruntime})
 
     def _record_failure(self, entry: ModelEntry, exc: Exception) -> None:

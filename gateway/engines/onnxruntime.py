@@ -201,8 +201,7 @@ class OnnxRuntimeEngine:
         """The memory-mapped initializers; ONNX Runtime reads them for as long as the session lives."""
         self._model_file = path
         # The TensorRT EP builds from the ONNX graph itself; GPU EPs copy weights to the device anyway.
-        share = config.share_weights if config.share_weights is not None else on_demand
-        if share and "TensorrtExecutionProvider" not in chosen:
+        if config.share_weights and "TensorrtExecutionProvider" not in chosen:
             self._model_file = self._share_weights(path, options)
         self._profile: Profile = {}
         if "TensorrtExecutionProvider" in chosen:
