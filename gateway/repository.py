@@ -171,7 +171,7 @@ class ModelRepository:
         self.counts: Counter[tuple[str, str]] = Counter()
         """(model, "load" | "eviction" | "unload") -> how many times: what the stress test audits."""
         self._baseline: int | None = None
-        """The process's PSS before the first load: what the budget does not cover."""
+        """The process's PSS after startup less the pinned models' footprints: what the budget does not cover."""
         self._lock = asyncio.Lock()
         """Held by every load, eviction and unload: one at a time."""
         self._idle = asyncio.Event()
@@ -186,9 +186,6 @@ class ModelRepository:
 
         Raises StartupError when the pinned models together exceed the memory budget.
         """
-        import onnxruntime  # noqa: F401 - the runtime's own memory belongs to the baseline, not to the first model
-
-        self._baseline = pss()
         if self.root.is_dir():
             for child in sorted(self.root.iterdir()):
                 if not child.name.startswith(".") and not valid_name(child.name) and is_model_dir(child):
@@ -204,6 +201,8 @@ class ModelRepository:
                 log.warning("%s", result.message)
             elif isinstance(result, BaseException):
                 raise result
+        await asyncio.to_thread(trim)  # what describing the on-demand models allocated and freed
+        self._baseline = pss() - self.residency.used_host()
         self._check_pinned_budget()
 
     def _check_pinned_budget(self) -> None:
