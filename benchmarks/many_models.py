@@ -25,6 +25,12 @@ connections per worker; the outputs compared byte for byte. Then the same with
 shares with several workers and not with one; false is each process its own copy, as before
 issue 23).
 
+Part 3, engine: the first classifier in one ONNX Runtime session, private (prepacked) against
+shared (memory-mapped, prepacking off): CPU time per call (``time.process_time``, one intra-op
+thread, so other processes on the machine do not count) for 1 x 12 and 8 x 32 tokens,
+interleaved; and the anonymous PSS one batch of 32 x 128 tokens leaves behind with the CPU
+memory arena on and off.
+
 No assertion on any figure: it prints them (docs/benchmarks.md has a run).
 """
 
@@ -310,6 +316,64 @@ def workers_part(demo: Path, work: Path) -> None:
     )
 
 
+# ---------------------------------------------------------------- part 3: one engine
+
+
+def anon_mib() -> int:
+    text = Path("/proc/self/smaps_rollup").read_text()
+    return int(re.search(r"^Pss_Anon:\s+(\d+) kB", text, re.M).group(1)) // 1024
+
+
+def engine_part(demo: Path, work: Path) -> None:
+    """What sharing costs per call (no prepacking) and what the CPU arena keeps, on one ONNX Runtime session."""
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+    import onnxruntime as ort
+    from gatewise.gateway import weights
+
+    source = classifiers(demo)[0] / "1" / "model.onnx"
+    shared = weights.prepare(source)
+
+    def session(share: bool, arena: bool = True) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.enable_cpu_mem_arena = arena
+        if not share:
+            return ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        options.add_session_config_entry("session.disable_prepacking", "1")
+        values = {name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in shared.initializers.items()}
+        for name, value in values.items():
+            options.add_initializer(name, value)
+        made = ort.InferenceSession(str(shared.model), options, providers=["CPUExecutionProvider"])
+        made._gatewise_values = values  # alive as long as the session
+        return made
+
+    def feed(made: ort.InferenceSession, rows: int, tokens: int) -> dict[str, np.ndarray]:
+        return {node.name: np.ones((rows, tokens), np.int64) for node in made.get_inputs()}
+
+    sessions = {"private (prepacked)": session(False), "shared (not prepacked)": session(True)}
+    for rows, tokens in ((1, 12), (8, 32)):
+        times: dict[str, list[float]] = {label: [] for label in sessions}
+        order = list(sessions)
+        for _ in range(12):
+            order = order[1:] + order[:1]
+            for label in order:
+                inputs = feed(sessions[label], rows, tokens)
+                for _ in range(5):
+                    started = time.process_time()
+                    sessions[label].run(None, inputs)
+                    times[label].append(time.process_time() - started)
+        figures = ", ".join(f"{label} {statistics.median(v) * 1e3:.2f} ms" for label, v in times.items())
+        print(f"{source.parent.parent.name} {rows} x {tokens} tokens, CPU time per call (1 thread): {figures}")
+    del sessions
+    for arena in (True, False):
+        before = anon_mib()
+        made = session(False, arena)
+        made.run(None, feed(made, 32, 128))
+        print(f"memory arena {'on' if arena else 'off'}: anonymous PSS +{anon_mib() - before} MiB after one batch "
+              "of 32 x 128 tokens")  # fmt: skip
+        del made
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", type=Path, default=Path("demo-models"))
@@ -318,7 +382,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--only", choices=("budget", "workers"))
+    parser.add_argument("--only", choices=("budget", "workers", "engine"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gatewise-many-") as folder:
         work = Path(folder)
@@ -326,6 +390,8 @@ def main() -> None:
             budget_part(args.demo, work, args)
         if args.only in (None, "workers"):
             workers_part(args.demo, work)
+        if args.only in (None, "engine"):
+            engine_part(args.demo, work)
 
 
 if __name__ == "__main__":

@@ -73,9 +73,9 @@ class OnnxRuntimeConfig(_Strict):
     device_id: int = Field(default=0, ge=0)
     memory_arena: bool | None = None
     """Keep ONNX Runtime's CPU memory arena, which holds on to the largest batch's working memory
-    for the session's life (about 340 MB for a MiniLM classifier after one batch of 32 x 128
-    tokens). None: on for pinned models (as ONNX Runtime does), off for on-demand ones, whose
-    memory the budget must be able to count; with it off, the same batch left nothing behind."""
+    for the session's life (a MiniLM classifier: 125 MB more after one batch of 32 x 128 tokens
+    on one thread, 340 MB on two; docs/benchmarks.md). None: on for pinned models (as ONNX
+    Runtime does), off for on-demand ones, whose memory the budget must be able to count."""
     share_weights: bool | None = None
     """Read large initializers from a memory-mapped file shared by every instance and worker
     process (``gateway.weights``) instead of a private copy each. ONNX Runtime cannot prepack a
