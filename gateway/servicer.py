@@ -23,6 +23,7 @@ from gatewise.gateway import explain as explanations
 from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.model import ServedModel, VersionInfo
+from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security.principal import current_principal
 from gatewise.gateway.settings import ServerSettings
@@ -78,8 +79,12 @@ def _status(
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """The Open Inference Protocol, plus the Triton extensions clients call."""
 
-    def __init__(self, repository: ModelRepository, settings: ServerSettings, drain: Drain) -> None:
+    def __init__(
+        self, repository: ModelRepository, settings: ServerSettings, drain: Drain, recorder: Recorder | None = None
+    ) -> None:
         self.repository = repository
+        self.recorder = recorder
+        """Keeps decision records (``gateway.records``); None when the server keeps none."""
         self.settings = settings
         tracing.configure(settings.tracing)
         self.ready = False
@@ -111,7 +116,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
         for spec in model.signature.inputs:
             response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
-        for spec in model.signature.outputs:
+        for spec in explanations.listed_outputs(model):
             response.outputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
         return response
 
@@ -244,6 +249,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         started = time.perf_counter()
         model: ServedModel | None = None
         status = "OK"
+        inputs = outputs = None
         try:
             remaining = context.time_remaining()
             deadline = None if remaining is None else time.monotonic() + remaining
@@ -251,15 +257,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             model = await self.repository.acquire(request.model_name, request.model_version, deadline)
             inputs = decode_inputs(request, self.settings.max_string_bytes)
             rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
-            requested = _requested_outputs(model, request)
             parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
-            explaining = explanations.wanted(model, requested, parameters)
-            if explaining and explanations.OUTPUT not in requested:
-                requested.append(explanations.OUTPUT)
+            named = [output.name for output in request.outputs]
+            requested, explaining = explanations.outputs_for(model, named, parameters)
             # explain_* parameters are read (and checked) only when this request gets an explanation.
-            explaining = explaining or bool(set(requested) & set(model.signature.derived))
             if explaining:
-                chosen = explanations.options(model, parameters, self.settings.max_explain_samples)
+                chosen = explanations.options(model, parameters, rows, self.settings)
             result = await model.infer(inputs, rows, parameters, deadline)
             if explaining:
                 derived = await explanations.explain(model, inputs, result.outputs, rows, parameters, chosen, deadline)
@@ -268,6 +271,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             encode_outputs(response, ((name, result.outputs[name]) for name in requested))
             for name, value in result.parameters.items():
                 set_parameter(response.parameters, name, value)
+            outputs = result.outputs
             return response
         except asyncio.CancelledError:
             status = "CANCELLED"
@@ -276,8 +280,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             status = status_code(exc).name  # what the client gets, for metrics and the audit trail
             raise
         finally:
-            if model is not None:
-                self.repository.release(model)
+            # The decision record (gateway.records); under policy "require" a record that was not
+            # kept turns the answer into UNAVAILABLE, raised once metrics and audit have seen it.
+            unkept = None
+            try:
+                if self.recorder is not None and status != "CANCELLED":
+                    trace = tracing.trace_id()
+                    who = current_principal()
+                    unkept = await self.recorder.keep(
+                        model, request.id, trace, method, who, inputs, outputs, status, started
+                    )
+                    status = status_code(unkept).name if unkept else status
+            finally:
+                if model is not None:  # the request is done with it: it may be evicted from now on
+                    self.repository.release(model)
             elapsed = time.perf_counter() - started
             name = model.name if model else request.model_name
             if model is not None and status == "OK":
@@ -298,6 +314,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 duration_s=elapsed,
                 method=method,
             )
+            if unkept is not None:
+                raise unkept
 
     def _metric_label(self, model: ServedModel | None, name: str) -> str:
         """A model the repository knows (served, loading or failed) by name; any other name a
@@ -321,19 +339,6 @@ def principal_of(context: grpc.aio.ServicerContext) -> str:
     """
     principal = current_principal()
     return principal.name if principal is not None else "anonymous"
-
-
-def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> list[str]:
-    """The outputs to answer with: those the request names, else every public one but ``explanation``,
-    which costs extra model runs and is only ever computed when asked for."""
-    public = [spec.name for spec in model.signature.outputs]
-    if not request.outputs:
-        return [name for name in public if name != explanations.OUTPUT]
-    names = [output.name for output in request.outputs]
-    unknown = [name for name in names if name not in public]
-    if unknown:
-        raise InvalidInput(f"model {model.name!r} has no output(s) {unknown}; it has {public}")
-    return names
 
 
 def residency_parameters(proto: config_pb.ModelConfig, repository: ModelRepository, model: VersionView) -> None:
@@ -377,7 +382,7 @@ def model_config_proto(model: VersionView) -> config_pb.ModelConfig:
     )
     for spec in model.signature.inputs:
         proto.input.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
-    for spec in model.signature.outputs:
+    for spec in explanations.listed_outputs(model):
         proto.output.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
     proto.parameters["max_batch_rows"].string_value = str(batching.max_batch_size)
     facts = model.describe()  # the served version's own engine, not config.toml's default backend
@@ -390,6 +395,8 @@ def model_config_proto(model: VersionView) -> config_pb.ModelConfig:
         proto.parameters["plugin"].string_value = config.plugin
     if model.drift:
         proto.parameters["drift"].string_value = model.drift
+    for key, value in explanations.how_to_ask(model).items():
+        proto.parameters[key].string_value = value
     return proto
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from gatewise.gateway.config import LOAD_POLICIES
 from gatewise.gateway.memory import parse_size
@@ -39,6 +40,13 @@ class ServerSettings(BaseSettings):
     """Largest single BYTES element accepted, in bytes."""
     max_explain_samples: int = Field(default=2048, ge=1)
     """Largest ``explain_samples`` a request may ask for: coalitions evaluated per explained row."""
+    max_explain_units: int = Field(default=512, ge=1)
+    """Most units (words, fields) one explained row may weigh; a row with more is refused with
+    INVALID_ARGUMENT. Text plugins weigh only the words the model sees (up to its tokenizer's
+    ``max_length``), so a long text stays within this unless the model reads that many words."""
+    max_explain_coalitions: int = Field(default=16384, ge=1)
+    """Most coalitions one request may have evaluated: explained rows x ``explain_samples``
+    (default 16384: 8 rows at the largest ``max_explain_samples``); over it, INVALID_ARGUMENT."""
     max_concurrent_streams: int = Field(default=256, ge=1)
     """Most concurrent streams per HTTP/2 connection."""
     max_connection_age_s: float | None = Field(default=None, gt=0)
@@ -92,3 +100,20 @@ class ServerSettings(BaseSettings):
         if self.device_memory_budget is None:
             return None
         return parse_size(self.device_memory_budget, "device_memory_budget")
+
+    records: Path | None = None
+    """Keep decision records in this folder (an SQLite file, WAL); None keeps none (docs/records.md)."""
+    records_url: str | None = None
+    """Keep decision records in PostgreSQL (postgresql://user@host/db), shared by several replicas."""
+    records_models: str = ""
+    """Also record these models without a records table of their own: comma-separated globs, * for every
+    model (a table with enabled = false still opts out)."""
+    records_policy: Literal["drop", "require"] = "drop"
+    """Policy of models that do not set one: drop (count a record that cannot be kept, keep serving) or
+    require (answer UNAVAILABLE instead). With require, an unreachable store stops start-up."""
+    records_key_file: Path | None = None
+    """File holding the HMAC key that signs record checkpoints and purge anchors (gatewise records verify)."""
+    records_interval_s: float = Field(default=0.05, gt=0, le=10)
+    """Longest a record waits for its batch's commit, in seconds: what a crash may lose."""
+    records_queue_size: int = Field(default=10000, ge=1)
+    """Records waiting for the writer; past it a record is dropped (drop) or the request refused (require)."""

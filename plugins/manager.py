@@ -68,6 +68,15 @@ class PluginManager:
         """Every registered plugin's name, sorted."""
         return sorted(name for name, _ in self._pm.list_name_plugin())
 
+    def version_of(self, plugin_name: str) -> str | None:
+        """The version of the distribution that installed ``plugin_name`` (an entry-point plugin);
+        None for a built-in or a plugin registered in code (decision records name it)."""
+        plugin = self._pm.get_plugin(plugin_name)
+        for installed, dist in self._pm.list_plugin_distinfo():
+            if installed is plugin:
+                return str(dist.version)
+        return None
+
     def register(self, plugin: object, name: str) -> None:
         """Register one more plugin (tests, embedding applications)."""
         self._pm.register(plugin, name=name)
@@ -278,15 +287,15 @@ class ModelHooks:
     def _call(self, hook: str, **kwargs: Any) -> Any:
         """The plugin boundary, the one place a plugin's exception is translated.
 
-        InvalidInput and PluginError pass as raised; a ValueError becomes an INVALID_ARGUMENT
-        PluginError (the request was refused), anything else an INTERNAL one. Both name the
-        plugin and the hook; the gateway passes them on unchanged.
+        A ValueError or InvalidInput becomes an INVALID_ARGUMENT PluginError (the request was
+        refused), anything else but a PluginError an INTERNAL one. Both name the plugin and the
+        hook, so a client reads every plugin failure one way; the gateway passes them on unchanged.
         """
         try:
             return self._callers[hook](**kwargs)
-        except (PluginError, InvalidInput):
+        except PluginError:
             raise
-        except ValueError as exc:
+        except (ValueError, InvalidInput) as exc:
             raise PluginError(self.plugin_name, hook, exc, bad_input=True) from exc
         except Exception as exc:
             raise PluginError(self.plugin_name, hook, exc) from exc

@@ -21,6 +21,7 @@ from typing import Any
 
 import gatewise.converters
 import numpy as np
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 from gatewise_lab.demo import evaluate
 from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
@@ -38,7 +39,7 @@ RECIPE_CODE = [
 """Code a built entry depends on: a change to any of it rebuilds the demo models."""
 SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
 NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
-MAX_LENGTH = 128
+MAX_LENGTH = DEFAULT_MAX_LENGTH
 
 
 def _fingerprint(*files: str, settings: Any = None) -> str:
@@ -124,7 +125,9 @@ def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
         scorer, {"features": features[:8]}, repository, "finance-fraud", output_names=OUTPUT_NAMES, quiet=True,
         extra_config={"plugin": "finance", "task": "transaction-fraud", "batching": {"max_batch_size": 512},
                       "parameters": {"threshold": 0.5, "max_reasons": 3, "input_format": "tensors",
-                                     "explain_samples": 510}},
+                                     "explain_samples": 510},
+                      # Decision records (docs/records.md): kept where `gatewise serve --records` says.
+                      "records": {"explanation": "always", "retention_days": 90}},
     )  # fmt: skip
     rows = background(records, seed=SEED)
     (model_dir / "assets" / BACKGROUND_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
