@@ -14,10 +14,9 @@ from typing import Any, Literal
 from gatewise.plugins.context import ModelConfigView
 from gatewise.protos.errors import InvalidConfig
 from gatewise.protos.tensors import TensorSpec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_FILE = "config.toml"
-Backend = Literal["onnxruntime", "tensorrt"]
 Provider = Literal["tensorrt", "cuda", "cpu"]
 DriftPolicy = Literal["refuse", "warn"]
 
@@ -94,7 +93,10 @@ class ModelConfig(_Strict):
     """Everything ``config.toml`` may hold for one model."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    backend: Backend = "onnxruntime"
+    backend: str = "onnxruntime"
+    """The default engine where a version folder's file does not decide it: a registered backend's
+    name (``gateway.engines.registry``: ``onnxruntime``, ``tensorrt``, or one installed under the
+    entry-point group ``gatewise.engines``)."""
     plugin: str | None = None
     """The plugin that maps the public signature to the engine's; none: tensors in, tensors out."""
     task: str | None = None
@@ -109,6 +111,9 @@ class ModelConfig(_Strict):
     version_policy: VersionPolicy = VersionPolicy()
     onnxruntime: OnnxRuntimeConfig = OnnxRuntimeConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
+    engine: dict[str, Any] = {}
+    """Settings for an engine installed under ``gatewise.engines``, read by that engine as they are
+    (the built-in ones have their own tables above)."""
     parameters: dict[str, Any] = {}
     """Free-form settings read by the plugin (max_length, thresholds, ...)."""
     drift_policy: DriftPolicy = "refuse"
@@ -116,6 +121,16 @@ class ModelConfig(_Strict):
     load (the converters store the reference rows, ``<version>/reference.npz``): ``refuse``
     (the default) fails that version with the figures; ``warn`` serves it, with a warning in
     the log, the ``gatewise_model_drifted`` gauge at 1 and a ``drift`` ModelConfig parameter."""
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from gatewise.gateway.engines import registry  # the engines package imports this module
+
+        known = registry.backends()
+        if name not in known:
+            raise ValueError(f"no engine named {name!r}; registered: {', '.join(sorted(known))}")
+        return name
 
     @property
     def max_batch_size(self) -> int:
@@ -157,6 +172,11 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "value_error":
+            message = str(error["ctx"]["error"])  # our own validators' words, without pydantic's "Value error, "
+        else:
+            message = error["msg"]
         parts.append(f"{field}: {message}")
     return "; ".join(parts)

@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from gatewise.gateway.config import CONFIG_FILE, ModelConfig, load_config
-from gatewise.gateway.engines import ENGINE_FILES
+from gatewise.gateway.engines import registry
 from gatewise.gateway.model import ServedModel
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos.errors import GatewiseError, InvalidConfig, ModelNotFound, ModelNotReady
@@ -83,14 +83,15 @@ def scan(root: Path) -> list[str]:
 
 
 def select_versions(config: ModelConfig, model_dir: Path) -> list[str]:
-    """Version folders that hold an engine file (either backend's), chosen by the version policy."""
+    """Version folders that hold an engine file (any registered backend's), chosen by the version policy."""
+    engine_files = registry.engine_files().values()
     present = sorted(
         int(child.name)
         for child in model_dir.iterdir()
-        if child.name.isdigit() and any((child / engine_file).is_file() for engine_file in ENGINE_FILES.values())
+        if child.name.isdigit() and any((child / engine_file).is_file() for engine_file in engine_files)
     )
     if not present:
-        files = " or ".join(ENGINE_FILES.values())
+        files = " or ".join(engine_files)
         raise InvalidConfig(str(model_dir), f"no version folder holds {files} (backend {config.backend!r})")
     policy = config.version_policy
     if policy.versions is not None:

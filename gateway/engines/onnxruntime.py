@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from gatewise.gateway.config import OnnxRuntimeConfig
-from gatewise.gateway.engines.base import Tensors
-from gatewise.gateway.engines.tensorrt import Profile, default_range
+from gatewise.gateway.config import ModelConfig, OnnxRuntimeConfig
+from gatewise.gateway.engines.base import Engine, Tensors, open_instances
+from gatewise.gateway.engines.tensorrt_plans import Profile, default_range
 from gatewise.protos.errors import EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
 
@@ -154,7 +154,7 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
     return TensorSpec(name=node.name, datatype=datatype, shape=shape)
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(Engine):
     """One InferenceSession; create one per instance so instances run in parallel."""
 
     inputs: tuple[TensorSpec, ...]
@@ -265,3 +265,15 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         del self._session
+
+
+def load(config: ModelConfig, version_dir: Path, count: int) -> list[Engine]:
+    """The registered backend's ``load``: one session per instance of ``version_dir/model.onnx``."""
+    max_length = int(config.parameters.get("max_length", 128))
+    return open_instances(
+        lambda: OnnxRuntimeEngine(
+            version_dir / "model.onnx", config.onnxruntime, max_batch=config.batching.max_batch_size,
+            max_length=max_length,
+        ),
+        count,
+    )  # fmt: skip

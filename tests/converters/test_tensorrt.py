@@ -20,10 +20,10 @@ from gatewise.converters.tensorrt import (
     trt_available,
 )
 from gatewise.gateway.config import TensorRTConfig, VersionPolicy
-from gatewise.gateway.engines.tensorrt import (
+from gatewise.gateway.engines.tensorrt import TensorRTEngine
+from gatewise.gateway.engines.tensorrt_plans import (
     EngineMetadata,
     ShapeRange,
-    TensorRTEngine,
     check_compatible,
     choose_profile,
     metadata_path,
@@ -486,7 +486,7 @@ def test_a_foreign_timing_cache_is_replaced_by_a_fresh_one(config: FakeConfig, a
 
 
 def test_engine_tensors_numpy_cannot_hold_are_an_engine_error() -> None:
-    from gatewise.gateway.engines.tensorrt import numpy_dtype
+    from gatewise.gateway.engines.tensorrt_plans import numpy_dtype
 
     class FakeTrt:
         @staticmethod
