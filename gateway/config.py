@@ -63,10 +63,9 @@ class OnnxRuntimeConfig(_Strict):
     intra_op_threads: int = Field(default=0, ge=0)
     """Threads per session for one operator; 0 lets ONNX Runtime choose."""
     spin_wait: bool = True
-    """Let idle operator threads spin for the next operator, as ONNX Runtime does by default.
-    On the 2-core benchmark VM, where waking a sleeping thread is slow, it cut the gateway's
-    concurrency-1 p50 by 0.5-1.7 ms, and concurrency-64 throughput moved by -4% to +9%
-    (three A/B runs); turn it off where idle CPU matters more than latency."""
+    """Let idle operator threads spin for the next operator, as ONNX Runtime does by default:
+    lower latency where waking a sleeping thread is slow (figures in docs/benchmarks.md), at
+    the cost of CPU while idle; turn it off where idle CPU matters more than latency."""
     device_id: int = Field(default=0, ge=0)
 
 
