@@ -23,7 +23,8 @@ from pathlib import Path
 from gatewise.plugins.manager import PluginManager
 
 EVENT = {
-    "model_name": "m", "model_version": "1", "request_id": "r", "principal": "anonymous", "status": "OK",
+    "model_name": "m", "model_version": "1", "request_id": "r", "principal": "anonymous", "principal_via": "none",
+    "status": "OK",
     "rows": 1, "duration_s": 0.01, "method": "ModelInfer",
 }  # fmt: skip
 MESSAGE = "card 4111 1111 1111 1111 refused for jane@example.com"

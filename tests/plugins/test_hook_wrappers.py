@@ -17,7 +17,8 @@ EVERY_HOOK = sorted(
     name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("gatewise_")
 )
 EVENT = {
-    "model_name": "m", "model_version": "1", "request_id": "r", "principal": "anonymous", "status": "OK",
+    "model_name": "m", "model_version": "1", "request_id": "r", "principal": "anonymous", "principal_via": "none",
+    "status": "OK",
     "rows": 1, "duration_s": 0.01, "method": "ModelInfer",
 }  # fmt: skip
 
