@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gatewise.gateway.config import ModelConfig
-from gatewise.gateway.engines import ENGINE_FILES, version_backend
+from gatewise.gateway.engines import registry, version_backend
 from gatewise.gateway.memory import Footprint, device_free, pss
 from gatewise.gateway.model import ServedModel
 from gatewise.plugins.manager import PluginManager
@@ -43,7 +43,7 @@ def load_measured(
 def estimate(version_dir: Path) -> int:
     """A version's footprint before it was ever measured: the size of its engine files."""
     total = 0
-    for file in ENGINE_FILES.values():
+    for file in registry.engine_files().values():
         try:
             total += (version_dir / file).stat().st_size
         except OSError:

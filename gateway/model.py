@@ -102,7 +102,7 @@ class ServedModel:
 
     @property
     def backend(self) -> str:
-        """This version's engine: ``onnxruntime`` or ``tensorrt``, from the file in its folder."""
+        """This version's engine: a registered backend's name, from the file in its folder."""
         return self.config.backend
 
     @classmethod

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from gatewise.gateway import metrics
 from gatewise.gateway.config import CONFIG_FILE, ModelConfig, load_config
-from gatewise.gateway.engines import ENGINE_FILES
+from gatewise.gateway.engines import registry
 from gatewise.gateway.loading import estimate, load_measured
 from gatewise.gateway.memory import Footprint, human, pss, trim
 from gatewise.gateway.model import ServedModel, VersionInfo
@@ -131,14 +131,15 @@ def scan(root: Path) -> list[str]:
 
 
 def select_versions(config: ModelConfig, model_dir: Path) -> list[str]:
-    """Version folders that hold an engine file (either backend's), chosen by the version policy."""
+    """Version folders that hold an engine file (any registered backend's), chosen by the version policy."""
+    engine_files = registry.engine_files().values()
     present = sorted(
         int(child.name)
         for child in model_dir.iterdir()
-        if child.name.isdigit() and any((child / engine_file).is_file() for engine_file in ENGINE_FILES.values())
+        if child.name.isdigit() and any((child / engine_file).is_file() for engine_file in engine_files)
     )
     if not present:
-        files = " or ".join(ENGINE_FILES.values())
+        files = " or ".join(engine_files)
         raise InvalidConfig(str(model_dir), f"no version folder holds {files} (backend {config.backend!r})")
     policy = config.version_policy
     if policy.versions is not None:

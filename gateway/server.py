@@ -310,7 +310,7 @@ class GatewayServer:
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed: grpc.aio's per-call cost is much lower on it
-    (about 1.6x the requests per second measured with ``gatewise bench`` on 2 cores)."""
+    (docs/benchmarks.md has the figure)."""
     try:
         import uvloop
     except ImportError:

@@ -22,6 +22,7 @@ from gatewise.gateway import __version__, metrics, tracing
 from gatewise.gateway import explain as explanations
 from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.drain import Drain
+from gatewise.gateway.engines import registry
 from gatewise.gateway.model import ServedModel, VersionInfo
 from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
@@ -37,7 +38,6 @@ from gatewise.protos.tensors import DATATYPE_TO_TRITON
 log = logging.getLogger("gatewise.servicer")
 
 EXTENSIONS = ("model_repository", "model_configuration", "statistics", "parameters", "binary_tensor_data")
-PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
 _Response = TypeVar("_Response")
 VersionView = ServedModel | VersionInfo
 """A version as clients see it: loaded, or described while it is not resident."""
@@ -112,7 +112,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         response = pb.ModelMetadataResponse(
             name=model.name,
             versions=self.repository.versions(model.name),
-            platform=PLATFORMS[model.config.backend],
+            platform=registry.get(model.config.backend).platform,
         )
         for spec in model.signature.inputs:
             response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
@@ -365,7 +365,7 @@ def model_config_proto(model: VersionView) -> config_pb.ModelConfig:
     skip = 1 if per_row else 0
     proto = config_pb.ModelConfig(
         name=model.name,
-        platform=PLATFORMS[config.backend],
+        platform=registry.get(config.backend).platform,
         backend=config.backend,
         max_batch_size=batching.max_batch_size if per_row else 0,
         dynamic_batching=config_pb.ModelDynamicBatching(

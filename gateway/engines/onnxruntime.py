@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from gatewise.gateway import weights
-from gatewise.gateway.config import OnnxRuntimeConfig
-from gatewise.gateway.engines.base import Tensors
+from gatewise.gateway.config import ModelConfig, OnnxRuntimeConfig
+from gatewise.gateway.engines.base import Engine, Tensors, open_instances
 from gatewise.gateway.engines.cuda import libraries_present
-from gatewise.gateway.engines.tensorrt import Profile, default_range
+from gatewise.gateway.engines.tensorrt_plans import Profile, default_range
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 from gatewise.protos.errors import EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
@@ -159,7 +159,7 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
     return TensorSpec(name=node.name, datatype=datatype, shape=shape)
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(Engine):
     """One InferenceSession; create one per instance so instances run in parallel.
 
     With ``share_weights`` the session reads its large initializers from ``gateway.weights``'
@@ -314,3 +314,15 @@ class OnnxRuntimeEngine:
     def close(self) -> None:
         del self._session
         self._shared = {}
+
+
+def load(config: ModelConfig, version_dir: Path, count: int) -> list[Engine]:
+    """The registered backend's ``load``: one session per instance of ``version_dir/model.onnx``."""
+    max_length = int(config.parameters.get("max_length", DEFAULT_MAX_LENGTH))
+    return open_instances(
+        lambda: OnnxRuntimeEngine(
+            version_dir / "model.onnx", config.onnxruntime, max_batch=config.batching.max_batch_size,
+            max_length=max_length, on_demand=config.load == "on-demand",
+        ),
+        count,
+    )  # fmt: skip
