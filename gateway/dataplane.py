@@ -23,7 +23,7 @@ from gatewise.gateway import __version__, metrics, tracing
 from gatewise.gateway import explain as explanations
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.model import ServedModel
-from gatewise.gateway.model_info import PLATFORMS, model_config_proto, statistics_proto
+from gatewise.gateway.model_info import model_config_proto, platform, residency_parameters, statistics_proto
 from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security.principal import ANONYMOUS, Principal
@@ -150,28 +150,36 @@ class DataPlane:
         return SERVER_NAME, __version__, EXTENSIONS
 
     def model_metadata(self, name: str, version: str = "") -> ModelMetadata:
-        model = self.repository.get(name, version)
-        entry = self.repository.entries[model.name]
+        model = self.repository.info(name, version)  # never loads an on-demand model
         return ModelMetadata(
             name=model.name,
-            versions=sorted(entry.versions, key=int),
-            platform=PLATFORMS[model.config.backend],
+            versions=self.repository.versions(model.name),
+            platform=platform(model),
             inputs=model.signature.inputs,
             outputs=explanations.listed_outputs(model),
         )
 
     def model_config(self, name: str, version: str = "") -> config_pb.ModelConfig:
-        """Triton's ModelConfig message (HTTP sends its JSON form)."""
-        return model_config_proto(self.repository.get(name, version))
+        """Triton's ModelConfig message (HTTP sends its JSON form), with residency parameters; never loads."""
+        model = self.repository.info(name, version)
+        proto = model_config_proto(model)
+        residency_parameters(proto, self.repository, model)
+        return proto
 
     def statistics(self, name: str = "", version: str = "") -> pb.ModelStatisticsResponse:
         """Triton's statistics of one model version, every version of a model, or (no name) every model."""
+        repository = self.repository
         if name:
-            models = [self.repository.get(name, version)]
+            models = [repository.info(name, version)]
             if not version:
-                models = list(self.repository.entries[name].versions.values())
+                models = [repository.info(name, each) for each in repository.versions(name)]
         else:
-            models = [model for entry in self.repository.entries.values() for model in entry.versions.values()]
+            models = [
+                repository.info(each, version)
+                for each, entry in repository.entries.items()
+                if entry.versions or entry.described
+                for version in repository.versions(each)
+            ]
         return pb.ModelStatisticsResponse(model_stats=[statistics_proto(model) for model in models])
 
     # ------------------------------------------------------------ repository
@@ -188,7 +196,7 @@ class DataPlane:
                 f"repository load parameters {sorted(parameters)} are not supported; "
                 "edit the model's config.toml and load again"
             )
-        await self.repository.load(name)
+        await self.repository.load(name)  # and pins it: never evicted until unloaded
 
     async def unload(self, name: str) -> None:
         await self.repository.unload(name)
@@ -199,7 +207,7 @@ class DataPlane:
         """Raise, and record, what ``infer`` would for a model that is not served: lets a front door
         refuse before it reads a request body."""
         try:
-            self.repository.get(name, version)
+            self.repository.info(name, version)  # an on-demand model that is not resident yet is served
         except GatewiseError as exc:
             request = InferRequest(model_name=name, model_version=version, decode=_nothing)
             self._finished(request, caller, None, status_name(exc), 0.0)
@@ -212,7 +220,8 @@ class DataPlane:
         status = "OK"
         inputs = outputs = None
         try:
-            model = self.repository.get(request.model_name, request.model_version)
+            # Held until answered, so it is never evicted under this request; loads it when on demand.
+            model = await self.repository.acquire(request.model_name, request.model_version, request.deadline)
             inputs = request.decode(self.settings.max_string_bytes)
             rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
             parameters = request.parameters
@@ -244,10 +253,14 @@ class DataPlane:
             # The decision record (gateway.records); under policy "require" a record that was not
             # kept turns the answer into UNAVAILABLE (503), raised once metrics and audit have seen it.
             unkept = None
-            if self.recorder is not None and status != "CANCELLED":
-                unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), caller.method,
-                                                  caller.principal, inputs, outputs, status, started)  # fmt: skip
-                status = status_name(unkept) if unkept else status
+            try:
+                if self.recorder is not None and status != "CANCELLED":
+                    unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), caller.method,
+                                                      caller.principal, inputs, outputs, status, started)  # fmt: skip
+                    status = status_name(unkept) if unkept else status
+            finally:
+                if model is not None:  # the request is done with it: it may be evicted from now on
+                    self.repository.release(model)
             self._finished(request, caller, model, status, time.perf_counter() - started)
             if unkept is not None:
                 raise unkept

@@ -9,15 +9,37 @@ from __future__ import annotations
 from typing import Any
 
 from gatewise.gateway import explain as explanations
-from gatewise.gateway.model import ServedModel
+from gatewise.gateway.engines import registry
+from gatewise.gateway.model import ServedModel, VersionInfo
+from gatewise.gateway.repository import ModelRepository
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import model_config_pb2 as config_pb
 from gatewise.protos.tensors import DATATYPE_TO_TRITON
 
-PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+VersionView = ServedModel | VersionInfo
+"""A version as clients see it: loaded, or described while it is not resident."""
 
 
-def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
+def platform(model: VersionView) -> str:
+    """Triton's platform name of the model's backend (the engine registry knows it)."""
+    return registry.get(model.config.backend).platform
+
+
+def residency_parameters(proto: config_pb.ModelConfig, repository: ModelRepository, model: VersionView) -> None:
+    """ModelConfig's parameters for residency: the load policy, whether it is resident, its measured footprint."""
+    entry = repository.entries[model.name]
+    proto.parameters["load"].string_value = "on-demand" if entry.on_demand else "always"
+    proto.parameters["pinned"].string_value = "true" if entry.pinned else "false"
+    proto.parameters["resident"].string_value = "true" if entry.versions else "false"
+    footprint = repository.footprint(model.name, model.version)
+    if footprint is not None:
+        proto.parameters["memory_host_bytes"].string_value = str(footprint.host)
+        if footprint.device_id is not None:
+            proto.parameters["memory_device_bytes"].string_value = str(footprint.device)
+            proto.parameters["memory_device_id"].string_value = str(footprint.device_id)
+
+
+def model_config_proto(model: VersionView) -> config_pb.ModelConfig:
     """Triton's ModelConfig for a served model.
 
     Where every input has a per-row shape (``[-1, 4]``), ``max_batch_size`` is the batcher's
@@ -33,7 +55,7 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     skip = 1 if per_row else 0
     proto = config_pb.ModelConfig(
         name=model.name,
-        platform=PLATFORMS[config.backend],
+        platform=platform(model),
         backend=config.backend,
         max_batch_size=batching.max_batch_size if per_row else 0,
         dynamic_batching=config_pb.ModelDynamicBatching(
@@ -62,7 +84,7 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     return proto
 
 
-def statistics_proto(model: ServedModel) -> pb.ModelStatistics:
+def statistics_proto(model: VersionView) -> pb.ModelStatistics:
     stats = model.stats
 
     def duration(value: Any) -> pb.StatisticDuration:

@@ -11,6 +11,7 @@
     │   ├── MalformedMessage            (the request bytes are not the method's protobuf)
     │   └── TooLarge                                         413 (over the message limit)
     ├── QueueFull                       RESOURCE_EXHAUSTED   429
+    ├── OverBudget                      RESOURCE_EXHAUSTED   507 (larger than the memory budget allows)
     ├── DeadlineExceeded                DEADLINE_EXCEEDED    504
     ├── EngineError                     INTERNAL             500
     ├── PluginError                     INVALID_ARGUMENT or INTERNAL (400 or 500)
@@ -130,6 +131,13 @@ class QueueFull(GatewiseError):
 
     def __init__(self, name: str, limit: int) -> None:
         super().__init__(f"model {name!r} queue is full ({limit} requests waiting); retry later")
+
+
+class OverBudget(GatewiseError):
+    """A model that cannot fit in the memory budget, even with every unpinned model evicted."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 507  # Insufficient Storage: retrying will not help, unlike a full queue's 429
 
 
 class DeadlineExceeded(GatewiseError):

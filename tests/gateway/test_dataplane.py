@@ -142,8 +142,9 @@ def _every_error_class() -> list[type[GatewiseError]]:
 )
 def test_every_error_knows_both_statuses_and_they_agree(code: grpc.StatusCode, http: int) -> None:
     """One tree, two tables: an error's HTTP status follows from the same class as its gRPC code
-    (TooLarge, an InvalidInput, is the one refinement: 413)."""
-    classes = [cls for cls in _every_error_class() if cls.status == code and cls is not errors.TooLarge]
+    (two refinements: TooLarge, an InvalidInput, is 413; OverBudget, which no retry fixes, 507)."""
+    refined = (errors.TooLarge, errors.OverBudget)
+    classes = [cls for cls in _every_error_class() if cls.status == code and cls not in refined]
     assert classes, code
     assert {cls.http_status for cls in classes} == {http}
 
