@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 import grpc
 from gatewise.gateway import __version__, metrics, tracing
 from gatewise.gateway import explain as explanations
-from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
+from gatewise.gateway.codec import encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.drain import Drain
+from gatewise.gateway.intake import read_inputs
 from gatewise.gateway.model import ServedModel
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security.principal import current_principal
 from gatewise.gateway.settings import ServerSettings
-from gatewise.gateway.validation import validate_inputs
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos import model_config_pb2 as config_pb
@@ -34,6 +35,7 @@ from gatewise.protos.errors import GatewiseError, InvalidInput, ShuttingDown
 from gatewise.protos.tensors import DATATYPE_TO_TRITON
 
 log = logging.getLogger("gatewise.servicer")
+_failures = RateLimitedLog(log)
 
 EXTENSIONS = ("model_repository", "model_configuration", "statistics", "parameters", "binary_tensor_data")
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
@@ -53,7 +55,7 @@ def grpc_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     """
     if isinstance(exc, GatewiseError):
         return exc.status, exc.message
-    log.error("%s failed", method, exc_info=exc)
+    _failures(logging.ERROR, f"{method}:{type(exc).__name__}", "%s failed", method, exc_info=exc)
     return status_code(exc), f"{method} failed: {type(exc).__name__}"
 
 
@@ -172,12 +174,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Requests are answered as they finish (matched by ``id``), errors in-band.
 
+        Backpressure: at most ``max_stream_inflight`` requests per stream are read and not
+        yet written back. Past that, no further request is read, so a client that sends and
+        never reads stalls on HTTP/2 flow control instead of growing the server's memory.
+
         When shutdown closes the drain, requests read from then on are answered in-band
         with UNAVAILABLE, and once every earlier one is answered the stream ends with
         UNAVAILABLE, so the client reconnects to another replica.
         """
         answers: asyncio.Queue[pb.ModelStreamInferResponse | _StreamEvent] = asyncio.Queue()
         running: set[asyncio.Task] = set()
+        # One slot per request read and not yet written back; ``yield`` returns once grpc took the answer.
+        slots = asyncio.Semaphore(self.settings.max_stream_inflight)
 
         async def answer(request: pb.ModelInferRequest) -> None:
             try:
@@ -194,8 +202,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             answers.put_nowait(reply)
 
         async def read() -> None:
+            requests = aiter(request_iterator)
             try:
-                async for request in request_iterator:
+                while True:
+                    await slots.acquire()
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        break
                     task = asyncio.create_task(answer(request))
                     running.add(task)
                     task.add_done_callback(running.discard)
@@ -214,6 +228,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 item = await answers.get()
                 if isinstance(item, pb.ModelStreamInferResponse):
                     yield item
+                    slots.release()
                 elif item.error is not None:
                     raise item.error
                 elif item.done:
@@ -236,8 +251,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         status = "OK"
         try:
             model = self.repository.get(request.model_name, request.model_version)
-            inputs = decode_inputs(request, self.settings.max_string_bytes)
-            rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
+            inputs, rows = await read_inputs(request, model, self.settings.max_string_bytes)
             requested = _requested_outputs(model, request)
             parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
             explaining = explanations.wanted(model, requested, parameters)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+from gatewise.protos.quoting import QUOTE_CHARS, clip, quote
 
 
 class GatewiseError(Exception):
@@ -50,7 +51,7 @@ class ModelNotFound(GatewiseError):
     status = grpc.StatusCode.NOT_FOUND
 
     def __init__(self, name: str, version: str = "") -> None:
-        what = f"model {name!r}" + (f" version {version!r}" if version else "")
+        what = f"model {quote(name)}" + (f" version {quote(version)}" if version else "")
         super().__init__(f"{what} is not in the repository")
 
 
@@ -128,7 +129,7 @@ class Forbidden(GatewiseError):
     status = grpc.StatusCode.PERMISSION_DENIED
 
     def __init__(self, principal: str, what: str) -> None:
-        super().__init__(f"principal {principal!r} may not {what}")
+        super().__init__(f"principal {principal!r} may not {clip(what, 4 * QUOTE_CHARS)}")
         self.principal = principal
 
 
