@@ -5,12 +5,19 @@ patterns backtrack, metadata that promises more than the body holds (or far more
 model takes), deeply repeated fields and huge names. Each is answered (or refused with a
 clear INVALID_ARGUMENT naming the tensor) while ServerLive keeps answering.
 
-LIVE_BOUND_S is the slowest ServerLive answer allowed meanwhile: 2 s. Before these bounds
-the same inputs stalled it for the whole attack: 1.8 s for the 16 MiB of empty strings
-decoded on the event loop, and, because ``re`` holds the GIL for a whole search, hours for
-a 1 MiB row of "account" and spaces (2.2 s already at 8,000 spaces, growing with the
-square). A healthy answer here takes milliseconds; 2 s leaves room for a loaded 2-core
-machine while staying far below what either quadratic cost or on-loop decoding gives.
+Bounds on the slowest ServerLive answer meanwhile, measured here (docs/benchmarks.md,
+"Request-path bounds"; a 2-core machine shared with other work):
+
+- ``METADATA_BOUND_S`` = 1 s while a request is refused from its metadata. Before, 16 MiB of
+  empty strings sent to an FP32 model were decoded on the event loop first: ServerLive waited
+  2.3-2.7 s here (1.8 s in the issue's measurement). Now the worst seen was 0.16 s.
+- ``ROW_BOUND_S`` = 2 s while a 1 MiB row of backtracking bait runs through a domain plugin.
+  Before, ``re`` held the GIL for a whole quadratic search: 3.9 s for "account" and 16,384
+  spaces, growing with the square, so hours for the 1 MiB row. Now the worst seen was 0.5 s
+  (the tokenizer's pass over the row; the patterns hold the GIL for one 4 KiB window at most).
+
+Each leaves at least 4x room for load above what this code showed, and stays below what the old
+code gave.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from models import build_repository, write_classifier, write_tagger
 from security.harness import RunningServer, start_server, text_request
 from security.liveness import LivenessProbe
 
-LIVE_BOUND_S = 2.0
+METADATA_BOUND_S = 1.0
+ROW_BOUND_S = 2.0
 ROW_BYTES = 1 << 20  # max_string_bytes' default: the largest row a client may send
 
 
@@ -70,7 +78,7 @@ def test_a_1_mib_adversarial_row_is_answered_while_server_live_stays_fast(
         )
     assert outputs <= {output.name for output in response.outputs}
     assert probe.calls > 0
-    assert probe.worst < LIVE_BOUND_S, f"ServerLive took {probe.worst:.2f} s while {model} ran a 1 MiB row"
+    assert probe.worst < ROW_BOUND_S, f"ServerLive took {probe.worst:.2f} s while {model} ran a 1 MiB row"
 
 
 def _bytes_request(model: str, name: str, shape: list[int], raw: bytes) -> pb.ModelInferRequest:
@@ -131,7 +139,7 @@ def test_hostile_metadata_is_refused_quickly_naming_what_was_wrong(hostile_serve
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
     assert message in info.value.details()
     assert len(info.value.details()) < 400  # client strings in it are cut to a short prefix
-    assert took < LIVE_BOUND_S and probe.worst < LIVE_BOUND_S, (took, probe.worst)
+    assert took < METADATA_BOUND_S and probe.worst < METADATA_BOUND_S, (took, probe.worst)
 
 
 def test_a_1_mib_model_name_is_not_found_with_the_name_cut(hostile_server: RunningServer) -> None:
