@@ -32,6 +32,7 @@ from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos import model_config_pb2 as config_pb
 from gatewise.protos.errors import GatewiseError, InvalidInput, ShuttingDown
+from gatewise.protos.quoting import clip
 from gatewise.protos.tensors import DATATYPE_TO_TRITON
 
 log = logging.getLogger("gatewise.servicer")
@@ -333,7 +334,7 @@ def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> lis
     names = [output.name for output in request.outputs]
     unknown = [name for name in names if name not in public]
     if unknown:
-        raise InvalidInput(f"model {model.name!r} has no output(s) {unknown}; it has {public}")
+        raise InvalidInput(f"model {model.name!r} has no output(s) {[clip(name) for name in unknown]}; it has {public}")
     return names
 
 
