@@ -133,7 +133,7 @@ def _check_size(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None
         raise InvalidInput(
             f"input {quote(name)} has {sent} elements in contents; shape {shape_text(tensor.shape)} needs {count}"
         )
-    return count * 8  # an estimate: typed contents are a Python list to convert, whatever their type
+    return tensor.contents.ByteSize()
 
 
 def _check_parameters(owner: str, parameters: object) -> None:
