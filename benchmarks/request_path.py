@@ -116,7 +116,7 @@ def server(rows: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detectors", action="store_true", help="only the in-process detector timings")
-    parser.add_argument("--size", type=int, default=64 * 1024, help="adversarial string length for detectors")
+    parser.add_argument("--size", type=int, default=16 * 1024, help="adversarial string length for detectors")
     parser.add_argument("--no-rows", dest="rows", action="store_false", help="skip the 1 MiB rows (hours on old code)")
     args = parser.parse_args()
     detectors(args.size)
