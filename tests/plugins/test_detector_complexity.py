@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pytest
 from gatewise.plugins import log_redaction
 from gatewise.plugins.common import scanning
+from gatewise.plugins.common.masking import Span, mask
 from gatewise.plugins.finance import detectors as finance
 from gatewise.plugins.medical import deid
 from hypothesis import HealthCheck, given, settings
@@ -114,3 +115,25 @@ def test_windowed_search_finds_what_a_whole_search_finds(name: str, tokens: list
     text = text * (1 + (reach + 4 * window) // len(text))  # longer than a window and its reach
     whole = [match.span() for match in pattern.finditer(text)]
     assert [match.span() for match in scanning.finditer(pattern, text, reach, window)] == whole
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    spans=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 8)), max_size=12),
+    start=st.integers(0, 80),
+    width=st.integers(0, 20),
+)
+def test_placeholder_lookups_by_bisect_match_a_scan_of_every_segment(
+    spans: list[tuple[int, int]], start: int, width: int
+) -> None:
+    """``touches_placeholder`` and ``to_original`` find their segment by bisect; the answers are a full scan's."""
+    text = "abcdefghij" * 7
+    masked = mask(text, [Span(begin, begin + size, "X") for begin, size in spans])
+    end = start + width
+    scan = any(
+        segment.placeholder and segment.masked_start < end and start < segment.masked_end for segment in masked.segments
+    )
+    assert masked.touches_placeholder(start, end) == scan
+    if end <= len(masked.text):
+        original_start, original_end = masked.to_original(start, end)
+        assert 0 <= original_start <= original_end <= len(text)
