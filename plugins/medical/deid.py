@@ -15,12 +15,14 @@ from gatewise.plugins.common import scanning
 from gatewise.plugins.common.masking import MaskedText, Span, mask
 
 # Every quantifier is bounded and no two repetitions can match the same characters, so each
-# start position costs a bounded amount of work (linear time), and no match reaches more
-# than REACH characters past its start, so ``scanning.finditer`` can search in windows.
-# GAP bounds a run of whitespace between a keyword and what follows it; an identifier is at
-# most 66 characters, a URL 2,048, an email's local part 64 and a domain label 63.
+# start position costs a bounded amount of work (linear time), and no match, lookarounds
+# included, reaches more than REACH characters past its start (URL_REACH for a URL), so
+# ``scanning.finditer`` can search in windows. GAP bounds a run of whitespace between a
+# keyword and what follows it; an identifier is at most 66 characters, a URL 2,048, an
+# email's local part 64 and a domain label 63.
 GAP = 20
-REACH = 2100
+REACH = 300
+URL_REACH = 2100
 
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -101,7 +103,7 @@ def find_phones(text: str) -> list[Span]:
 def find_urls(text: str) -> list[Span]:
     return [
         Span(match.start(), match.start() + len(match.group().rstrip(".,;:!?)")), "URL")
-        for match in scanning.finditer(_URL, text, REACH)
+        for match in scanning.finditer(_URL, text, URL_REACH)
     ]
 
 
