@@ -20,7 +20,7 @@ from gatewise.gateway.codec import decode_inputs, element_count
 from gatewise.gateway.validation import validate_inputs
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos.errors import InvalidInput
-from gatewise.protos.quoting import quote, shape_text
+from gatewise.protos.quoting import clip, quote, shape_text
 from gatewise.protos.tensors import CONTENTS_FIELD, DATATYPE_TO_NUMPY, TensorSpec
 
 if TYPE_CHECKING:
@@ -50,6 +50,12 @@ def check_request(request: pb.ModelInferRequest, model: str, specs: tuple[Tensor
         raise InvalidInput(
             f"request has {len(request.inputs)} inputs but {len(raw_contents)} raw_input_contents entries"
         )
+    if len(request.inputs) <= len(expected):  # a handful of names: missing ones are named first, as validation does
+        sent = {tensor.name for tensor in request.inputs}
+        missing = [name for name in expected if name not in sent]
+        if missing:
+            raise InvalidInput(f"model {quote(model)} needs input(s) {missing}; expected {sorted(expected)}")
+    # More inputs than the model has: a repeated or unknown name is found within the first few.
     seen: set[str] = set()
     rows: int | None = None
     payload = 0
@@ -60,7 +66,7 @@ def check_request(request: pb.ModelInferRequest, model: str, specs: tuple[Tensor
         seen.add(name)
         spec = expected.get(name)
         if spec is None:
-            raise InvalidInput(f"model {quote(model)} has no input {quote(name)}; expected {sorted(expected)}")
+            raise InvalidInput(f"model {quote(model)} has no input(s) {[clip(name)]}; expected {sorted(expected)}")
         _check_parameters(f"input {quote(name)}", tensor.parameters)
         shape = tensor.shape
         _check_datatype(spec, tensor.datatype)
@@ -77,9 +83,6 @@ def check_request(request: pb.ModelInferRequest, model: str, specs: tuple[Tensor
         elif shape[0] != rows:
             raise InvalidInput(f"input {quote(name)} has {shape[0]} rows, other inputs have {rows}")
         payload += _check_size(tensor, raw_contents[index] if raw_contents else None, count)
-    missing = [name for name in expected if name not in seen]
-    if missing:
-        raise InvalidInput(f"model {quote(model)} needs input(s) {missing}; expected {sorted(expected)}")
     if not rows:
         raise InvalidInput(f"request for model {quote(model)} has an empty batch (0 rows)")
     if rows > max_batch_size:

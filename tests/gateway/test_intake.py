@@ -25,6 +25,13 @@ def _request(name: str, datatype: str, shape: list[int], raw: bytes | None = Non
     return request
 
 
+def _two_inputs(first: str, second: str) -> pb.ModelInferRequest:
+    request = _request(first, "BYTES", [1], b"\0" * 4)
+    request.inputs.add(name=second, datatype="BYTES", shape=[1])
+    request.raw_input_contents.append(b"\0" * 4)
+    return request
+
+
 def _strings(*texts: bytes) -> bytes:
     return b"".join(struct.pack("<I", len(text)) + text for text in texts)
 
@@ -34,7 +41,7 @@ def _strings(*texts: bytes) -> bytes:
     [
         (_request("x", "BYTES", [1 << 20, 4], b"\0" * (16 << 20)), FEATURES, "input 'x' must be FP32, got BYTES"),
         (_request("x", "FP99", [1, 4], b""), FEATURES, "input 'x' must be FP32, got unknown datatype 'FP99'"),
-        (_request("y", "FP32", [1, 4], b"\0" * 16), FEATURES, "model 'm' has no input 'y'; expected ['x']"),
+        (_request("y", "FP32", [1, 4], b"\0" * 16), FEATURES, "model 'm' needs input(s) ['x']; expected ['x']"),
         (_request("x", "FP32", [1, 4, 2], b"\0" * 32), FEATURES, "input 'x' must have shape [-1, 4], got [1, 4, 2]"),
         (_request("x", "FP32", [1] * 1000, b"\0" * 4), FEATURES, "got [1, 1, 1, 1, 1, 1, 1, 1, ... (1000 dims)]"),
         (_request("x", "FP32", [2, 5], b"\0" * 40), FEATURES, "input 'x' dimension 1 must be 4, got 5"),
@@ -44,7 +51,7 @@ def _strings(*texts: bytes) -> bytes:
         (_request("x", "FP32", [2, 4], b"\0" * 31), FEATURES, "input 'x' has 31 bytes of raw data; shape [2, 4]"),
         (_request("text", "BYTES", [1 << 40], b""), TEXT, "shape [1099511627776] has a dimension over"),
         (_request("text", "BYTES", [8], b"\0" * 28), TEXT, "holds 7 BYTES elements at most (28 bytes"),
-        (_request("t" * 100_000, "BYTES", [1], b"\0" * 4), TEXT, "has no input '" + "t" * 64 + "...'"),
+        (_two_inputs("t" * 100_000, "text"), TEXT, "model 'm' has no input(s) ['" + "t" * 64 + "...']"),
         (_request("text", "FP16", [1]), TEXT, "input 'text' must be BYTES, got FP16"),
     ],
 )

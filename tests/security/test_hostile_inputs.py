@@ -88,6 +88,14 @@ def _bytes_request(model: str, name: str, shape: list[int], raw: bytes) -> pb.Mo
     return request
 
 
+def _beside_text(name: str) -> pb.ModelInferRequest:
+    """An unknown input named ``name`` before the model's real one."""
+    request = _bytes_request("tiny-sentiment", name, [1], b"\0" * 4)
+    request.inputs.add(name="text", datatype="BYTES", shape=[1])
+    request.raw_input_contents.append(b"\0" * 4)
+    return request
+
+
 EMPTY_STRINGS = b"\0" * (16 << 20)  # 16 MiB: 4 Mi empty BYTES elements (each a 4-byte length of 0)
 
 
@@ -121,7 +129,7 @@ HOSTILE = {
     "100,000 parameters": (_many_parameters(), "request carries 100000 parameters, more than 64"),
     "FP32 data short of its shape": (_fp32("add-one", [16, 4], b"\0" * 4), "input 'x' has 4 bytes of raw data"),
     "a 1 MiB tensor name": (
-        _bytes_request("tiny-sentiment", "t" * ROW_BYTES, [1], b"\0" * 4), "has no input 'tttttttttttt"),
+        _beside_text("t" * ROW_BYTES), "has no input(s) ['" + "t" * 64 + "...']"),
 }  # fmt: skip
 
 
