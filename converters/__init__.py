@@ -1,7 +1,7 @@
 """Fine-tuned models -> validated ONNX, optimised ONNX and TensorRT engines, as repository entries.
 
 Nothing heavy is imported here: torch, transformers and tensorrt load inside the functions
-that need them, so ``import converters`` is cheap.
+that need them, so ``import gatewise.converters`` is cheap.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Annotated, Any, NoReturn
 
 import click
 import typer
+from gatewise.gateway.records.cli import records_app
 from gatewise.gateway.security.keys import keys_app
 from gatewise.gateway.settings import ServerSettings
 from typer.core import TyperGroup
@@ -60,6 +61,7 @@ def _missing(command: str) -> click.Command:
 
 app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True, cls=_Commands)
 app.add_typer(keys_app, name="keys")
+app.add_typer(records_app, name="records")
 
 
 @app.callback()

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from gatewise.gateway.records.config import RecordsConfig
 from gatewise.plugins.context import ModelConfigView
 from gatewise.protos.errors import InvalidConfig
 from gatewise.protos.tensors import TensorSpec
@@ -111,6 +112,9 @@ class ModelConfig(_Strict):
     tensorrt: TensorRTConfig = TensorRTConfig()
     parameters: dict[str, Any] = {}
     """Free-form settings read by the plugin (max_length, thresholds, ...)."""
+    records: RecordsConfig | None = None
+    """Decision records for this model (docs/records.md): kept where the server's ``--records``
+    or ``--records-url`` says; a malformed table refuses the model, naming the key."""
     drift_policy: DriftPolicy = "refuse"
     """What a version whose outputs drift past its reference tolerance on this host does at
     load (the converters store the reference rows, ``<version>/reference.npz``): ``refuse``

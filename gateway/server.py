@@ -20,6 +20,7 @@ from gatewise.gateway.admission import Registrar
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
+from gatewise.gateway.records.setup import recorder_for, start_recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security import auth_interceptors
 from gatewise.gateway.servicer import InferenceServicer
@@ -105,7 +106,8 @@ class GatewayServer:
             settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished
         )
         self.drain = Drain()
-        self.servicer = InferenceServicer(self.repository, settings, self.drain)
+        self.recorder = recorder_for(settings, self.repository.plugins)
+        self.servicer = InferenceServicer(self.repository, settings, self.drain, self.recorder)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping = False
@@ -132,6 +134,7 @@ class GatewayServer:
 
     async def _start(self) -> int:
         settings = self.settings
+        await start_recorder(self.recorder, settings)
         join_when_ready = settings.workers > 1
         if join_when_ready:
             await self._load_models()
@@ -221,6 +224,7 @@ class GatewayServer:
                 await self.drain.wait_quiet(QUIET_S, min(QUIET_LIMIT_S, remaining))
             await self._server.stop(None)
             log.info("refused %d call(s) after the gate closed (UNAVAILABLE, safe to retry)", self.drain.refused)
+        await self.recorder.close()
         await self.repository.close()
         if not await asyncio.to_thread(self.repository.plugins.close_audit, AUDIT_FLUSH_S):
             log.warning("audit plugins did not finish within %.0f s; their last events may be missing", AUDIT_FLUSH_S)

@@ -24,6 +24,7 @@ from gatewise.gateway.codec import encode_outputs, parameter_value, set_paramete
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.intake import read_inputs
 from gatewise.gateway.model import ServedModel
+from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security.principal import current_principal
 from gatewise.gateway.settings import ServerSettings
@@ -79,8 +80,12 @@ def _status(
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """The Open Inference Protocol, plus the Triton extensions clients call."""
 
-    def __init__(self, repository: ModelRepository, settings: ServerSettings, drain: Drain) -> None:
+    def __init__(
+        self, repository: ModelRepository, settings: ServerSettings, drain: Drain, recorder: Recorder | None = None
+    ) -> None:
         self.repository = repository
+        self.recorder = recorder
+        """Keeps decision records (``gateway.records``); None when the server keeps none."""
         self.settings = settings
         tracing.configure(settings.tracing)
         self.ready = False
@@ -250,6 +255,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         started = time.perf_counter()
         model: ServedModel | None = None
         status = "OK"
+        inputs = outputs = None
         try:
             model = self.repository.get(request.model_name, request.model_version)
             inputs, rows = await read_inputs(request, model, self.settings.max_string_bytes)
@@ -272,6 +278,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             encode_outputs(response, ((name, result.outputs[name]) for name in requested))
             for name, value in result.parameters.items():
                 set_parameter(response.parameters, name, value)
+            outputs = result.outputs
             return response
         except asyncio.CancelledError:
             status = "CANCELLED"
@@ -280,6 +287,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             status = status_code(exc).name  # what the client gets, for metrics and the audit trail
             raise
         finally:
+            # The decision record (gateway.records); under policy "require" a record that was not
+            # kept turns the answer into UNAVAILABLE, raised once metrics and audit have seen it.
+            unkept = None
+            if self.recorder is not None and status != "CANCELLED":
+                unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), method, current_principal(),
+                                                  inputs, outputs, status, started)  # fmt: skip
+                status = status_code(unkept).name if unkept else status
             elapsed = time.perf_counter() - started
             name = model.name if model else request.model_name
             if model is not None and status == "OK":
@@ -300,6 +314,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 duration_s=elapsed,
                 method=method,
             )
+            if unkept is not None:
+                raise unkept
 
     def _metric_label(self, model: ServedModel | None, name: str) -> str:
         """A model the repository knows (served, loading or failed) by name; any other name a

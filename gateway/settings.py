@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,3 +61,19 @@ class ServerSettings(BaseSettings):
     """PEM public key that verifies bearer JWTs (RS256/ES256), as an alternative to API keys."""
     watch_interval_s: float | None = Field(default=None, gt=0)
     """Poll the repository this often (seconds) and load, reload or unload what changed."""
+    records: Path | None = None
+    """Keep decision records in this folder (an SQLite file, WAL); None keeps none (docs/records.md)."""
+    records_url: str | None = None
+    """Keep decision records in PostgreSQL (postgresql://user@host/db), shared by several replicas."""
+    records_models: str = ""
+    """Also record these models without a records table of their own: comma-separated globs, * for every
+    model (a table with enabled = false still opts out)."""
+    records_policy: Literal["drop", "require"] = "drop"
+    """Policy of models that do not set one: drop (count a record that cannot be kept, keep serving) or
+    require (answer UNAVAILABLE instead). With require, an unreachable store stops start-up."""
+    records_key_file: Path | None = None
+    """File holding the HMAC key that signs record checkpoints and purge anchors (gatewise records verify)."""
+    records_interval_s: float = Field(default=0.05, gt=0, le=10)
+    """Longest a record waits for its batch's commit, in seconds: what a crash may lose."""
+    records_queue_size: int = Field(default=10000, ge=1)
+    """Records waiting for the writer; past it a record is dropped (drop) or the request refused (require)."""

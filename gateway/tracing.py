@@ -61,6 +61,16 @@ def current() -> Any:
     return context.get_current()
 
 
+def trace_id() -> str | None:
+    """The current span's trace id (32 hex digits) while tracing is on, for decision records."""
+    if _tracer is None:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else None
+
+
 def span(
     name: str, start_time_ns: int | None = None, parent: Any = None, links: Any = (), **attributes: Any
 ) -> AbstractContextManager[Any]:

@@ -68,6 +68,15 @@ class PluginManager:
         """Every registered plugin's name, sorted."""
         return sorted(name for name, _ in self._pm.list_name_plugin())
 
+    def version_of(self, plugin_name: str) -> str | None:
+        """The version of the distribution that installed ``plugin_name`` (an entry-point plugin);
+        None for a built-in or a plugin registered in code (decision records name it)."""
+        plugin = self._pm.get_plugin(plugin_name)
+        for installed, dist in self._pm.list_plugin_distinfo():
+            if installed is plugin:
+                return str(dist.version)
+        return None
+
     def register(self, plugin: object, name: str) -> None:
         """Register one more plugin (tests, embedding applications)."""
         self._pm.register(plugin, name=name)

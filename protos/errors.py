@@ -5,6 +5,7 @@
     ├── ModelNotFound                   NOT_FOUND
     ├── ModelNotReady                   UNAVAILABLE
     ├── ShuttingDown                    UNAVAILABLE (the call never ran: safe to retry)
+    ├── RecordNotKept                   UNAVAILABLE (records policy "require": no answer without its record)
     ├── InvalidInput                    INVALID_ARGUMENT
     │   └── MalformedMessage            (the request bytes are not the method's protobuf)
     ├── QueueFull                       RESOURCE_EXHAUSTED
@@ -71,6 +72,19 @@ class ShuttingDown(GatewiseError):
 
     def __init__(self) -> None:
         super().__init__("the server is shutting down and takes no new calls; retry (another replica will answer)")
+
+
+class RecordNotKept(GatewiseError):
+    """The model's records policy is ``require`` and this decision's record could not be kept."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(
+            f"model {model!r}: the decision record could not be kept ({reason}); "
+            "its records policy is 'require', so no answer is returned without it"
+        )
+        self.model = model
 
 
 class InvalidInput(GatewiseError):

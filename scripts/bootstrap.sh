@@ -3,7 +3,7 @@
 # installed editable with its convert and test extras at pinned versions (torch pinned to the CPU build), the lab
 # beside it (tools/gatewise-lab: `gatewise demo` and `gatewise bench`, kept out of the serving
 # wheel; its bench extra adds shap for benchmarks/explanations.py), and what perf_analyzer needs to
-# start (Debian's libb64, the CUDA runtime wheel's libcudart).
+# start (Debian's libb64, the CUDA runtime wheel's libcudart), and Debian's postgresql for the records tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -21,5 +21,15 @@ if ! ldconfig -p 2>/dev/null | grep -q libb64.so.0d; then
       || echo "bootstrap: could not install libb64-0d; perf_analyzer tests will be skipped" >&2
   else
     echo "bootstrap: libb64-0d missing and not root; perf_analyzer tests will be skipped" >&2
+  fi
+fi
+# A real PostgreSQL for the decision-records tests (tests/records/conftest.py starts a throw-away
+# cluster on a free loopback port); without it those tests are skipped with the reason.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null 2>&1 \
+      || echo "bootstrap: could not install postgresql; the PostgreSQL records tests will be skipped" >&2
+  else
+    echo "bootstrap: postgresql missing and not root; the PostgreSQL records tests will be skipped" >&2
   fi
 fi

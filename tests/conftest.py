@@ -79,6 +79,7 @@ def start_server(
     *extra: str,
     env: dict[str, str] | None = None,
     ready: Callable[[str], bool] = triton_ready,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> RunningServer:
     """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready."""
     port = free_port()
@@ -94,7 +95,12 @@ def start_server(
     ]
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [*command, *extra], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        [*command, *extra],
+        cwd=ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
     )
     server = RunningServer(process, port, repository, log_path)
     deadline = time.monotonic() + 60

@@ -138,13 +138,15 @@ def test_a_serving_process_loads_none_of_the_conversion_stack() -> None:
 
 
 def test_pyproject_installs_every_package_folder_under_gatewise() -> None:
-    """pyproject.toml lists each package folder once, as ``gatewise.<folder>...``, mapped to its folder."""
+    """pyproject.toml lists each folder once (packages, and data folders such as converters/samples), as
+    ``gatewise.<folder>...``, mapped to its folder: setuptools warns about an unlisted one and may drop it."""
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert setuptools["package-dir"] == {"gatewise": "gatewise", **{f"gatewise.{p}": p for p in IMPLEMENTATION}}
     on_disk = {
-        ".".join([installed_name(top), *init.parent.relative_to(ROOT / top).parts])
+        ".".join([installed_name(top), *folder.relative_to(ROOT / top).parts])
         for top in ("gatewise", *IMPLEMENTATION)
-        for init in (ROOT / top).rglob("__init__.py")
+        for folder in [ROOT / top, *(ROOT / top).rglob("*")]
+        if folder.is_dir() and folder.name != "__pycache__"
     }
     assert sorted(setuptools["packages"]) == sorted(on_disk)
 

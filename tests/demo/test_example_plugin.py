@@ -43,14 +43,14 @@ def _run(site: Path, code: str) -> subprocess.CompletedProcess:
 
 
 def test_entry_point_registers_the_plugin(installed: Path) -> None:
-    result = _run(installed, "from plugins.manager import PluginManager; print(PluginManager().names)")
+    result = _run(installed, "from gatewise.plugins.manager import PluginManager; print(PluginManager().names)")
     assert result.returncode == 0, result.stderr
     assert "'shout'" in result.stdout
 
 
 def test_not_registered_without_the_package(tmp_path: Path) -> None:
     """The name comes from the installed package, not from the repository."""
-    result = _run(tmp_path, "from plugins.manager import PluginManager; print(PluginManager().names)")
+    result = _run(tmp_path, "from gatewise.plugins.manager import PluginManager; print(PluginManager().names)")
     assert result.returncode == 0, result.stderr
     assert "'shout'" not in result.stdout
 

@@ -1,4 +1,4 @@
-"""Import directions inside the plugins: domain plugins share helpers through ``plugins.common``, never each other."""
+"""Import directions inside the plugins: domains share helpers through ``gatewise.plugins.common``, never each other."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ IMPLEMENTATION = ("gateway", "plugins", "converters", "protos")
 
 def _imports(path: Path) -> set[str]:
     """Every module ``path`` imports (absolute names; relative imports resolved against its package)."""
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    package = ".".join(("gatewise", *path.relative_to(ROOT).with_suffix("").parts[:-1]))
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -36,16 +36,16 @@ def _within(name: str, packages: tuple[str, ...]) -> bool:
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_a_domain_plugin_imports_no_other_domain(domain: str) -> None:
-    """finance, medical and retail each import ``plugins.common`` for what they share, not one another."""
-    others = tuple(f"plugins.{other}" for other in DOMAINS if other != domain)
+    """finance, medical and retail each import ``gatewise.plugins.common`` for what they share, not one another."""
+    others = tuple(f"gatewise.plugins.{other}" for other in DOMAINS if other != domain)
     wrong = [(str(path.relative_to(ROOT)), name) for path in _sources(ROOT / "plugins" / domain)
              for name in _imports(path) if _within(name, others)]  # fmt: skip
     assert wrong == []
 
 
 def test_common_helpers_import_no_domain() -> None:
-    """``plugins.common`` sits below the domains."""
-    domains = tuple(f"plugins.{domain}" for domain in DOMAINS)
+    """``gatewise.plugins.common`` sits below the domains."""
+    domains = tuple(f"gatewise.plugins.{domain}" for domain in DOMAINS)
     wrong = [(str(path.relative_to(ROOT)), name) for path in _sources(ROOT / "plugins" / "common")
              for name in _imports(path) if _within(name, domains)]  # fmt: skip
     assert wrong == []
@@ -55,5 +55,27 @@ def test_common_helpers_import_no_domain() -> None:
 def test_the_implementation_never_imports_the_facade(package: str) -> None:
     """``gatewise`` sits on top: it imports the implementation, never the other way round."""
     wrong = [(str(path.relative_to(ROOT)), name) for path in _sources(ROOT / package)
-             for name in _imports(path) if _within(name, ("gatewise",))]  # fmt: skip
+             for name in _imports(path) if _is_facade(name)]  # fmt: skip
     assert wrong == []
+
+
+def _is_facade(name: str) -> bool:
+    """``gatewise`` and its own modules (``gatewise.testing``), not the implementation installed beneath it."""
+    parts = name.split(".")
+    return parts[0] == "gatewise" and (len(parts) == 1 or parts[1] not in IMPLEMENTATION)
+
+
+def test_the_scan_sees_a_domain_crossing(tmp_path: Path) -> None:
+    """The scanner resolves installed and relative names, so a crossing cannot slip through unseen."""
+    folder = ROOT / "plugins" / "finance"
+    probe = folder / "_probe_crossing.py"
+    probe.write_text(
+        "from gatewise.plugins.medical import deid\nfrom ..retail import plugin\nfrom gatewise import testing\n"
+    )
+    try:
+        found = _imports(probe)
+    finally:
+        probe.unlink()
+    assert _within("gatewise.plugins.medical.deid", ("gatewise.plugins.medical",))
+    assert {"gatewise.plugins.medical", "gatewise.plugins.retail", "gatewise"} <= found
+    assert _is_facade("gatewise.testing") and not _is_facade("gatewise.plugins.manager")

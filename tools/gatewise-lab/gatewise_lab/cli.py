@@ -55,6 +55,13 @@ def bench(
             "their rows in process, and ordinary p99 at the highest --concurrency with and without explanations."
         ),
     ] = False,
+    records: Annotated[
+        bool,
+        Opt(
+            help="Instead of the full bench: rows/s and p99 at the highest --concurrency with decision records off, "
+            "on (outputs, SQLite, drop), with require, and with 1% of decisions explained in the background."
+        ),
+    ] = False,
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
@@ -63,6 +70,11 @@ def bench(
         from gatewise_lab.bench.explain import run_explain_bench
 
         run_explain_bench(repository, model, max(concurrency), seconds, workers, Console(), rounds)
+        return
+    if records:
+        from gatewise_lab.bench.records import run_records_bench
+
+        run_records_bench(repository, model, max(concurrency), seconds, rounds, Console())
         return
     if compare_model:
         from gatewise_lab.bench.compare import DEFAULT_HELD_OUT, run_compare

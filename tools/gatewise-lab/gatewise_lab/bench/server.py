@@ -29,14 +29,14 @@ class ServerTime:
         return self.total_ms - self.queue_ms - self.compute_ms
 
 
-def start_server(repository: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    """A real server on a free loopback port, returned once ServerReady says so."""
+def start_server(repository: Path, workers: int, *extra: str) -> tuple[subprocess.Popen, str]:
+    """A real server on a free loopback port (``extra``: more serve flags), returned once ServerReady says so."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [
         sys.executable, "-m", "gatewise", "serve", "--repository", str(repository),
-        "--grpc-port", str(port), "--workers", str(workers), "--log-level", "WARNING",
+        "--grpc-port", str(port), "--workers", str(workers), "--log-level", "WARNING", *extra,
     ]  # fmt: skip
     process = subprocess.Popen(command)
     url = f"127.0.0.1:{port}"

@@ -124,7 +124,9 @@ def _finance_fraud(repository: Path, work: Path) -> dict[str, float]:
         scorer, {"features": features[:8]}, repository, "finance-fraud", output_names=OUTPUT_NAMES, quiet=True,
         extra_config={"plugin": "finance", "task": "transaction-fraud", "batching": {"max_batch_size": 512},
                       "parameters": {"threshold": 0.5, "max_reasons": 3, "input_format": "tensors",
-                                     "explain_samples": 510}},
+                                     "explain_samples": 510},
+                      # Decision records (docs/records.md): kept where `gatewise serve --records` says.
+                      "records": {"explanation": "always", "retention_days": 90}},
     )  # fmt: skip
     rows = background(records, seed=SEED)
     (model_dir / "assets" / BACKGROUND_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))

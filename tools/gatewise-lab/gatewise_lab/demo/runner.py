@@ -28,8 +28,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gateway(repository: Path, port: int, log_path: Path) -> subprocess.Popen:
-    """``gatewise serve`` in a child process (its log goes to ``log_path``, not the tables)."""
+def start_gateway(repository: Path, port: int, log_path: Path, records: Path | None = None) -> subprocess.Popen:
+    """``gatewise serve`` in a child process (its log goes to ``log_path``, not the tables), keeping decision
+    records in ``records`` for the models whose config.toml asks for them (finance-fraud)."""
     command = [
         sys.executable,
         "-m",
@@ -39,6 +40,7 @@ def start_gateway(repository: Path, port: int, log_path: Path) -> subprocess.Pop
         str(repository),
         "--grpc-port",
         str(port),
+        *(("--records", str(records)) if records else ()),
     ]
     with log_path.open("w") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -108,7 +110,8 @@ def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> in
     port = port or free_port()
     log_path = Path(tempfile.mkstemp(prefix="gatewise-demo-", suffix=".log")[1])
     out.log(f"starting the gateway on 127.0.0.1:{port} (log: {log_path})")
-    process = start_gateway(repository, port, log_path)
+    records = Path(tempfile.mkdtemp(prefix="gatewise-demo-records-"))
+    process = start_gateway(repository, port, log_path, records)
     client = DemoClient(f"127.0.0.1:{port}")
     try:
         client.wait_ready(READY_TIMEOUT_S, alive=lambda: process.poll() is None)
@@ -120,4 +123,19 @@ def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> in
     finally:
         client.close()
         stop_gateway(process)
-    return 0
+    return show_record(out, records, "finance-fraud")
+
+
+def show_record(out: show.Console, records: Path, model: str) -> int:
+    """Once the gateway stopped (all committed): ``gatewise records show`` for one of ``model``'s decisions."""
+    from gatewise.gateway.records.store import Filters, open_store
+
+    store = open_store(records)
+    with store:
+        found = store.query(Filters(model=model), limit=1)
+    if not found:
+        out.print(f"[bold red]demo failed:[/] no decision record of {model} in {records}")
+        return 1
+    command = ["gatewise", "records", "show", found[0]["id"][:12], "--records", str(records)]
+    out.rule(f"the decision record of one {model} call: {' '.join(command)}")
+    return subprocess.run([sys.executable, "-m", *command], check=False).returncode
