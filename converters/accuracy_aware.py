@@ -184,7 +184,15 @@ def search(
         if trial.passed:
             return trial, path, log
         best = min(best, trial, key=Trial.key)
-    raise ToleranceUnreachable(first, best, total, budget)
+    raise ToleranceUnreachable(
+        f"{first.summary()} ({'; '.join(first.failures)})",
+        f"{best.summary()} ({'; '.join(best.failures)})",
+        ", ".join(group.name for group in best.kept) or "nothing",
+        len(best.nodes()),
+        total,
+        budget,
+        (first, best),
+    )
 
 
 def throughput(model: Path, batch: dict[str, np.ndarray], runs: int = SPEED_RUNS) -> float:

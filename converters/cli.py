@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from gatewise.converters.errors import ConversionError
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 from rich.console import Console
 
 convert_app = typer.Typer(
@@ -106,7 +107,7 @@ def convert_onnx(
         ),
     ] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
-    max_length: Annotated[int, typer.Option(help="Tokens per row; longer texts are truncated.")] = 128,
+    max_length: Annotated[int, typer.Option(help="Tokens per row; longer texts are truncated.")] = DEFAULT_MAX_LENGTH,
     samples: Annotated[
         Path | None,
         typer.Option(
@@ -116,6 +117,13 @@ def convert_onnx(
     ] = None,
     label: Annotated[
         list[str] | None, typer.Option(help="Label names in order (repeat); default: the checkpoint's id2label.")
+    ] = None,
+    plugin: Annotated[
+        str | None,
+        typer.Option(
+            help="The plugin config.toml names for this model (a domain plugin, or an installed plugin's "
+            "entry-point name); default: the task's built-in plugin (text-classification, ...)."
+        ),
     ] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -142,6 +150,7 @@ def convert_onnx(
             int8_activations=int8_activations,
             accuracy_aware=accuracy_aware,
             min_agreement=min_agreement,
+            plugin=plugin,
             quiet=quiet,
         )
     )

@@ -26,6 +26,7 @@ from gatewise.converters.tensorrt import build_engine, check_parsable, onnx_inpu
 from gatewise.converters.text import encode
 from gatewise.gateway.engines.tensorrt import Profile, fits
 from gatewise.gateway.reference import REFERENCE_FILE, Reference
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 PLAN_FILE = "model.plan"
 DEFAULT_TIMING_CACHE = Path.home() / ".cache" / "gatewise" / "tensorrt-timing.cache"
@@ -72,7 +73,7 @@ def export_tensorrt(
 
         config = tomllib.loads((entry / "config.toml").read_text(encoding="utf-8"))
     batch = max_batch or int(config.get("batching", {}).get("max_batch_size", 32))
-    length = max_length or int(config.get("parameters", {}).get("max_length", 128))
+    length = max_length or int(config.get("parameters", {}).get("max_length", DEFAULT_MAX_LENGTH))
     profiles = plan_profiles(onnx_inputs(onnx_path), max_batch=batch, max_length=length, explicit=explicit)
     with Steps("convert tensorrt", 2, quiet=quiet) as steps:
         if output is not None:
@@ -191,7 +192,7 @@ def _validate(
         Tokenizer.from_file(str(tokenizer_file)),
         samples or load_samples(),
         names,
-        int(config.get("parameters", {}).get("max_length", 128)),
+        int(config.get("parameters", {}).get("max_length", DEFAULT_MAX_LENGTH)),
     )
     reference = run_onnx(onnx_path, inputs)
     profiles = read_metadata(plan).profile_ranges()

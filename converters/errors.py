@@ -1,5 +1,8 @@
 """Errors the converters raise; each message says what went wrong and what to do.
 
+A leaf: it imports nothing of the converters, so every module may raise from it; callers
+format their own figures into the messages.
+
 ConversionError                 (a GatewiseError, protos/errors.py) the CLI prints it and exits non-zero
 ├── CheckpointError             the checkpoint folder is missing or unreadable
 │   ├── UnsupportedArchitecture its model_type is not one the converters support
@@ -18,13 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from gatewise.protos.errors import GatewiseError
-
-if TYPE_CHECKING:
-    from gatewise.converters.accuracy_aware import Trial
-    from gatewise.converters.validate import DriftReport, Tolerance
 
 
 class ConversionError(GatewiseError):
@@ -106,44 +105,37 @@ class DriftError(ConversionError):
     """A step's outputs differ from the step before by more than its tolerance allows."""
 
     def __init__(
-        self, report: DriftReport, tolerance: Tolerance, failures: list[str], *, generic_samples: bool = False
+        self, step: str, output: str, rows: int, tolerance: str, failures: list[str], advice: str, report: Any = None
     ) -> None:
-        advice = "try without the reduced-precision step, or check the model for overflow"
-        if generic_samples:
-            from gatewise.converters.samples import HOW_TO, MIN_SAMPLES
-
-            # The shipped sentences are not the model's domain: its margins there say little.
-            advice = (
-                "these were the generic shipped sentences, not your model's data: validate on held-out texts of "
-                f"your own ({HOW_TO}, at least {MIN_SAMPLES} rows); else {advice}"
-            )
         super().__init__(
-            f"{report.step}: output {report.output!r} drifted past the {tolerance.name} tolerance "
-            f"({'; '.join(failures)}) over {report.rows} sample rows. Nothing was written; {advice}"
+            f"{step}: output {output!r} drifted past the {tolerance} tolerance "
+            f"({'; '.join(failures)}) over {rows} sample rows. Nothing was written; {advice}"
         )
-        self.report = report
+        self.step = step
+        self.output = output
         self.tolerance = tolerance
         self.failures = failures
-        self.generic_samples = generic_samples
+        self.report = report
+        """The validator's figures (``converters.validate.DriftReport``)."""
 
 
 class ToleranceUnreachable(ConversionError):
     """Accuracy-aware INT8 reached its floor (the most matrix products it may keep in FP32) and still missed."""
 
-    def __init__(self, first: Trial, best: Trial, total: int, budget: int) -> None:
-        kept = ", ".join(group.name for group in best.kept) or "nothing"
+    def __init__(
+        self, first: str, best: str, kept: str, kept_products: int, total: int, budget: int, trials: tuple[Any, Any]
+    ) -> None:
         super().__init__(
-            f"no INT8 configuration meets the tolerance: fully quantised it gave {first.summary()} "
-            f"({'; '.join(first.failures)}); the best try, with {kept} in FP32 ({len(best.nodes())} of {total} "
-            f"matrix products), gave {best.summary()} ({'; '.join(best.failures)}), and keeping more than {budget} "
-            f"of {total} in FP32 would leave little of INT8's speed. Nothing was written; convert without --int8 "
-            "(FP32), try the other --int8-mode, lower --min-agreement if you raised it, or validate on more "
+            f"no INT8 configuration meets the tolerance: fully quantised it gave {first}; the best try, with "
+            f"{kept} in FP32 ({kept_products} of {total} matrix products), gave {best}, and keeping more than "
+            f"{budget} of {total} in FP32 would leave little of INT8's speed. Nothing was written; convert without "
+            "--int8 (FP32), try the other --int8-mode, lower --min-agreement if you raised it, or validate on more "
             "representative --samples"
         )
-        self.first = first
-        self.best = best
         self.total = total
         self.budget = budget
+        self.first, self.best = trials
+        """The first and the best ``converters.accuracy_aware.Trial``."""
 
 
 class RepositoryError(ConversionError):

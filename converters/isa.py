@@ -21,11 +21,12 @@ from __future__ import annotations
 import platform
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from gatewise.gateway.hostinfo import cpu_flags, cpu_name
+
+__all__ = ["Int8Settings", "cpu_flags", "cpu_name", "host_int8_settings", "instruction_set", "int8_settings"]
 
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
-VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-"""/proc/cpuinfo flags of a 32-bit-accumulating INT8 dot product (AMX implies VNNI)."""
 
 
 @dataclass(frozen=True)
@@ -42,31 +43,6 @@ class Int8Settings:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The first CPU's flags (x86 ``flags``, Arm ``Features``); empty where the file cannot be read."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
-
-
-def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's model name as /proc/cpuinfo gives it, else what ``platform`` knows."""
-    try:
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def instruction_set(flags: Iterable[str], machine: str | None = None) -> str:

@@ -23,7 +23,8 @@ from gatewise.converters.errors import ConversionError
 from gatewise.converters.pipeline import Validator
 from gatewise.converters.runtime import run_onnx
 from gatewise.converters.validate import TOLERANCES, Tolerance, top1_margin
-from gatewise.gateway.reference import REFERENCE_FILE, Reference, ReferenceTolerance, host_description
+from gatewise.gateway.hostinfo import host_description
+from gatewise.gateway.reference import REFERENCE_FILE, Reference, ReferenceTolerance
 
 REFERENCE_ROWS = 16
 """Rows stored: enough to catch a host whose kernels move outputs, few enough to cost milliseconds at load."""

@@ -26,6 +26,7 @@ from gatewise.gateway.engines.tensorrt import (
     metadata_path,
     profiles_as_json,
 )
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 PRECISIONS = ("graph", "fp32", "fp16", "int8")
 """``graph``: whatever the ONNX graph holds (strongly typed); the rest ask for one precision."""
@@ -58,7 +59,7 @@ def plan_profiles(
     inputs: dict[str, tuple[int, ...]],
     *,
     max_batch: int = 32,
-    max_length: int = 128,
+    max_length: int = DEFAULT_MAX_LENGTH,
     opt_batch: int | None = None,
     opt_length: int | None = None,
     explicit: list[tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]]

@@ -23,6 +23,7 @@ from gatewise.converters.runtime import run_torch
 from gatewise.converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
 from gatewise.converters.tasks import task_spec
 from gatewise.converters.text import encode
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 MODEL_FILE = "model.onnx"
 EXAMPLE_TEXTS = ["A short example.", "A second, longer example sentence, so that the example batch holds padding."]
@@ -37,7 +38,7 @@ def export_transformer(
     *,
     version: int = 1,
     opset: int = 17,
-    max_length: int = 128,
+    max_length: int = DEFAULT_MAX_LENGTH,
     optimize: bool = False,
     fp16: bool = False,
     int8: bool | str = False,
@@ -49,6 +50,7 @@ def export_transformer(
     accuracy_aware: bool = True,
     min_agreement: float | None = None,
     extra_config: dict[str, Any] | None = None,
+    plugin: str | None = None,
     quiet: bool = False,
 ) -> Path:
     """Export, optionally optimise/convert, validate each step, and write ``repository/name``.
@@ -66,7 +68,8 @@ def export_transformer(
     agreement in FP32, one group at a time, up to half of them (``converters.accuracy_aware``).
     ``min_agreement`` replaces the INT8 step's deciding agreement (clear-margin rows, default 0.98).
     ``int8_activations`` (static): ``uint8`` or ``int8``; None chooses by this host (``converters.isa``);
-    a model for TensorRT needs ``int8``.
+    a model for TensorRT needs ``int8``. ``plugin`` is the plugin config.toml names (a domain's, or a
+    third party's entry-point name); None names the task's built-in plugin (``text-classification`` ...).
 
     Returns the model folder. Raises a ConversionError subclass (DriftError past a
     tolerance) and then leaves the repository untouched.
@@ -182,7 +185,7 @@ def export_transformer(
                 name,
                 model_path,
                 extra=merge(runtime, extra_config),
-                plugin=spec.plugin,
+                plugin=plugin or spec.plugin,
                 task=spec.name,
                 labels=loaded.labels,
                 parameters={**parameters, "precision": precision, "source": str(Path(checkpoint).resolve())},

@@ -15,12 +15,10 @@ boundaries (docs/converters.md, "Validation and tolerances").
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import numpy as np
 from gatewise.converters.errors import DriftError
-
-OutputKind = Literal["labels", "embedding", "values"]
+from gatewise.gateway.drift_measures import OutputKind, difference_failures, measure
 
 
 @dataclass(frozen=True)
@@ -122,33 +120,21 @@ def compare(
     """Measure ``candidate`` against ``reference``; ``valid`` masks padding tokens out."""
     if reference.shape != candidate.shape:
         raise ValueError(f"{step} [{output}]: shape {candidate.shape} differs from the reference {reference.shape}")
-    ref = reference.astype(np.float64)
-    cand = candidate.astype(np.float64)
-    if valid is not None:
-        # Token-level outputs: padded positions are never read, so they are not judged.
-        keep = valid.astype(bool)
-        ref, cand = ref[keep], cand[keep]
-    diff = np.abs(ref - cand)
-    agreement = clear_agreement = clear_rows = judged = None
-    if kind == "labels" and ref.ndim >= 1 and ref.shape[-1] > 1:
-        same = ref.argmax(axis=-1) == cand.argmax(axis=-1)
-        agreement, judged = float(np.mean(same)), int(same.size)
-        clear = top1_margin(ref) >= CLEAR_MARGIN
+    measured = measure(reference, candidate, kind, valid)
+    clear_agreement = clear_rows = judged = None
+    if measured.same is not None:
+        judged = int(measured.same.size)
+        clear = top1_margin(measured.judged_reference) >= CLEAR_MARGIN
         clear_rows = int(clear.sum())
-        clear_agreement = float(np.mean(same[clear])) if clear_rows else None
-    min_cosine = None
-    if kind == "embedding":
-        flat_ref, flat_cand = ref.reshape(len(ref), -1), cand.reshape(len(cand), -1)
-        norms = np.linalg.norm(flat_ref, axis=1) * np.linalg.norm(flat_cand, axis=1)
-        min_cosine = float(np.min(np.sum(flat_ref * flat_cand, axis=1) / np.maximum(norms, 1e-12)))
+        clear_agreement = float(np.mean(measured.same[clear])) if clear_rows else None
     return DriftReport(
         step=step,
         output=output,
         rows=int(reference.shape[0]),
-        max_abs=float(diff.max(initial=0.0)),
-        mean_abs=float(diff.mean()) if diff.size else 0.0,
-        agreement=agreement,
-        min_cosine=min_cosine,
+        max_abs=measured.max_abs,
+        mean_abs=measured.mean_abs,
+        agreement=measured.agreement,
+        min_cosine=measured.min_cosine,
         judged=judged,
         clear_rows=clear_rows,
         clear_agreement=clear_agreement,
@@ -166,17 +152,12 @@ def top1_margin(logits: np.ndarray) -> np.ndarray:
 
 def failures(report: DriftReport, tolerance: Tolerance) -> list[str]:
     """Each measure of ``report`` that is past ``tolerance``, in words; empty when it passes."""
-    found = []
-    if not np.isfinite(report.max_abs):
-        found.append("outputs hold NaN or Inf")
-    if tolerance.max_abs is not None and report.max_abs > tolerance.max_abs:
-        found.append(f"max abs diff {report.max_abs:.3g} > {tolerance.max_abs:g}")
-    if tolerance.mean_abs is not None and report.mean_abs > tolerance.mean_abs:
-        found.append(f"mean abs diff {report.mean_abs:.3g} > {tolerance.mean_abs:g}")
+    found = difference_failures(
+        report.max_abs, report.mean_abs, report.min_cosine, max_abs_limit=tolerance.max_abs,
+        mean_abs_limit=tolerance.mean_abs, min_cosine_limit=tolerance.min_cosine,
+    )  # fmt: skip
     if report.agreement is not None:
         found.extend(_agreement_failures(report, tolerance))
-    if report.min_cosine is not None and report.min_cosine < tolerance.min_cosine:
-        found.append(f"min cosine {report.min_cosine:.6f} < {tolerance.min_cosine:g}")
     return found
 
 
@@ -208,6 +189,15 @@ def check(report: DriftReport, tolerance: Tolerance, *, generic_samples: bool = 
     ``generic_samples`` says the rows were the shipped sentences, so the refusal points to ``--samples``.
     """
     found = failures(report, tolerance)
-    if found:
-        raise DriftError(report, tolerance, found, generic_samples=generic_samples)
-    return report
+    if not found:
+        return report
+    advice = "try without the reduced-precision step, or check the model for overflow"
+    if generic_samples:
+        from gatewise.converters.samples import HOW_TO, MIN_SAMPLES  # samples imports this module
+
+        # The shipped sentences are not the model's domain: its margins there say little.
+        advice = (
+            "these were the generic shipped sentences, not your model's data: validate on held-out texts of "
+            f"your own ({HOW_TO}, at least {MIN_SAMPLES} rows); else {advice}"
+        )
+    raise DriftError(report.step, report.output, report.rows, tolerance.name, found, advice, report)

@@ -101,8 +101,9 @@ class DynamicBatcher:
         free instances; an instance that finishes takes its next batch itself."""
         self._queue: list[Pending] = []
         self._background: list[Pending] = []
-        """Explanation rows, oldest first. Not bounded by ``max_queue_size``: ``ServedModel.run_rows``
-        admits only ``max_concurrent_explanations`` explanations at a time, which bounds it."""
+        """Explanation rows, oldest first. Not bounded by ``max_queue_size``: only rows holding a
+        ``ServedModel.explanation_turn`` (``max_concurrent_explanations`` per instance) queue any,
+        each at most ``--max-explain-samples`` + 2 coalitions, which bounds it."""
         self._last_ordinary = float("-inf")
         """``time.monotonic()`` when an ordinary request was last queued, or last answered (its
         client is then about to send again)."""

@@ -52,11 +52,20 @@ class _Commands(TyperGroup):
 def _missing(command: str) -> click.Command:
     """A stand-in that says, in one ``error:`` line, what to install for ``command``."""
 
-    def explain() -> NoReturn:
+    def explain(arguments: tuple[str, ...]) -> NoReturn:
         typer.echo(f"error: gatewise {command} needs {INSTALL_HINTS[command]}", err=True)
         raise typer.Exit(1)
 
-    return click.Command(command, callback=explain, help=f"(not installed: needs {INSTALL_HINTS[command]})")
+    # Whatever follows the command (its own options, --help) is taken as is: the options belong
+    # to a command that is not here, so only the install line can be said about them.
+    return click.Command(
+        command,
+        callback=explain,
+        params=[click.Argument(["arguments"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+        help=f"(not installed: needs {INSTALL_HINTS[command]})",
+    )
 
 
 app = typer.Typer(help="Gatewise: a plugin-based model-serving gateway.", no_args_is_help=True, cls=_Commands)

@@ -24,6 +24,11 @@ QUEUE_DEPTH = Gauge("gatewise_queue_depth", "Requests waiting in the model's que
 IN_FLIGHT = Gauge("gatewise_in_flight", "Inference-service calls admitted and not yet answered (all models).")
 TOKENS = Counter("gatewise_tokens", "Token positions computed, padding included.", ["model"])
 PADDED_TOKENS = Counter("gatewise_padded_tokens", "Token positions that were padding.", ["model"])
+EXPLANATION_ROWS = Counter(
+    "gatewise_explanation_rows",
+    "Perturbed rows an explanation ran through the model (also counted in batch size, queue and compute).",
+    ["model"],
+)
 DRIFT = Gauge(
     "gatewise_model_drift",
     "Largest absolute difference between this host's outputs and the version's FP32 reference rows, at load.",
@@ -55,6 +60,7 @@ class ModelMetrics:
         self.batch_size = BATCH_SIZE.labels(model)
         self.tokens = TOKENS.labels(model)
         self.padded_tokens = PADDED_TOKENS.labels(model)
+        self.explanation_rows = EXPLANATION_ROWS.labels(model)
 
 
 def serve_metrics(port: int, host: str) -> int:

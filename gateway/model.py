@@ -20,7 +20,6 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,14 @@ from gatewise.gateway import length_policy, metrics, tracing
 from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
-from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, host_description, read_reference
+from gatewise.gateway.hostinfo import host_description
+from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, read_reference
 from gatewise.gateway.stats import ModelStats
 from gatewise.gateway.throttle import RateLimitedLog
+from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.manager import ModelHooks, PluginManager
 from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
-from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 
 log = logging.getLogger("gatewise.model")
 _engine_failures = RateLimitedLog(log)
@@ -126,7 +126,7 @@ class ServedModel:
 
         Warm-up is not traffic: like Triton's, it adds nothing to ModelStatistics or metrics.
         """
-        inputs = (self.hooks.warmup_inputs(self.context) if self.hooks else None) or _zeros_like(self.signature)
+        inputs = execution.warmup_inputs(self.hooks, self.context, self.signature)
         rows = next(iter(inputs.values())).shape[0]
         for instance in range(len(self.engines)):
             self.execute(inputs, BatchContext.single(rows), instance, record=False)
@@ -224,22 +224,22 @@ class ServedModel:
         result: InferResult = await self._batcher.submit(pending)
         return result
 
+    def explanation_turn(self) -> asyncio.Semaphore:
+        """Hold it (``async with``) while one row is explained, from its plugin hook to its last
+        coalition: at most ``max_concurrent_explanations`` per instance at once, the others wait
+        before anything of theirs is built."""
+        return self._explaining
+
     async def run_rows(self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None) -> Tensors:
         """Background rows (an explanation's coalitions) through the batcher; their outputs, in order.
 
         Queued in chunks of ``explanation_share`` of a batch, the most that may join or delay
-        ordinary requests while they are about (``DynamicBatcher``).
-        At most ``max_concurrent_explanations`` per instance are queued at once; the others wait here.
+        ordinary requests while they are about (``DynamicBatcher``). The caller holds an
+        ``explanation_turn``, which bounds how many are queued at once.
         """
-        if self._batcher is None:
+        batcher = self._batcher
+        if batcher is None:
             raise ModelNotReady(self.name, "not started")
-        async with self._explaining:
-            return await self._run_rows(inputs, rows, parameters, deadline)
-
-    async def _run_rows(
-        self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None
-    ) -> Tensors:
-        assert self._batcher is not None
         chunk = explanation_rows(self.config.batching)
         pendings = []
         for start in range(0, rows, chunk):
@@ -254,7 +254,7 @@ class ServedModel:
                     background=True,
                 )
             )
-        results: list[InferResult] = await asyncio.gather(*(self._batcher.submit(pending) for pending in pendings))
+        results: list[InferResult] = await asyncio.gather(*(batcher.submit(pending) for pending in pendings))
         return _concatenate([result.outputs for result in results])
 
     def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
@@ -273,6 +273,9 @@ class ServedModel:
         results: dict[int, InferResult | BaseException] = {}
         for group in groups:
             results.update(self._run_group(group, instance))
+        explained = sum(pending.rows for pending in batch if pending.background)
+        if explained:
+            self.metrics.explanation_rows.inc(explained)
         self.metrics.queue_depth.set(self.queue_depth)
         log.debug("model %s ran %d request(s) in %.2f ms", self.name, len(batch), (time.perf_counter() - started) * 1e3)
         return [results[id(pending)] for pending in batch]
@@ -301,32 +304,22 @@ class ServedModel:
 
         ``record=False`` (warm-up) leaves ModelStatistics, the Prometheus metrics and traces untouched.
         """
-        attributes = {"model": self.name, "version": self.version, "rows": batch.size}
-        span = tracing.span if record else _no_span
-        t0 = time.perf_counter()
-        with span("preprocess", **attributes):
-            engine_inputs = (self.hooks.preprocess(self.context, inputs, batch) if self.hooks else None) or inputs
-        t1 = time.perf_counter()
-        with span("compute", instance=instance, **attributes):
-            engine_outputs = self._infer_engine(engine_inputs, batch, instance)
-        t2 = time.perf_counter()
-        with span("postprocess", **attributes):
-            outputs = (
-                self.hooks.postprocess(self.context, engine_outputs, batch) if self.hooks else None
-            ) or engine_outputs
-        t3 = time.perf_counter()
-        for name, array in outputs.items():
-            if array.ndim == 0 or array.shape[0] != batch.size:
-                raise EngineError(
-                    f"model {self.name!r} output {name!r} has shape {list(array.shape)}; "
-                    f"its first dimension must be the batch's {batch.size} rows"
-                )
+        outputs, seconds = execution.execute(
+            self.hooks,
+            self.context,
+            inputs,
+            batch,
+            lambda engine_inputs: self._infer_engine(engine_inputs, batch, instance),
+            span=tracing.span if record else execution.no_span,
+            attributes={"model": self.name, "version": self.version, "rows": batch.size},
+            compute_attributes={"instance": instance},
+        )
         if not record:
             return outputs
-        self.stats.record_batch(batch.size, len(batch.request_parameters), t1 - t0, t2 - t1, t3 - t2)
+        self.stats.record_batch(batch.size, len(batch.request_parameters), *seconds)
         self.metrics.batch_size.observe(batch.size)
-        for histogram, seconds in zip(self.metrics.compute, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            histogram.observe(seconds)
+        for histogram, stage in zip(self.metrics.compute, seconds, strict=True):
+            histogram.observe(stage)
         if batch.tokens:
             self.metrics.tokens.inc(batch.tokens)
             self.metrics.padded_tokens.inc(batch.padded_tokens)
@@ -362,10 +355,6 @@ class ServedModel:
             ) from exc
 
 
-def _no_span(name: str, **attributes: Any) -> AbstractContextManager[None]:
-    return nullcontext()
-
-
 def _check_declared(config: ModelConfig, engine: Engine) -> None:
     """config.toml's inputs/outputs, when given, must match what the engine really has."""
     for kind, declared, actual in (("input", config.inputs, engine.inputs), ("output", config.outputs, engine.outputs)):
@@ -379,16 +368,6 @@ def _check_declared(config: ModelConfig, engine: Engine) -> None:
                     f"config.toml declares {kind} {spec.name!r} as {spec.datatype} {list(spec.shape)}; "
                     f"the engine has {found.datatype} {list(found.shape)}"
                 )
-
-
-def _zeros_like(signature: Signature) -> Tensors:
-    """Warm-up inputs for a model without a plugin: two rows of zeros, dynamic dims of 8."""
-    inputs = {}
-    for spec in signature.inputs:
-        shape = [2] + [8 if dim == -1 else dim for dim in spec.shape[1:]]
-        dtype = DATATYPE_TO_NUMPY[spec.datatype]
-        inputs[spec.name] = np.full(shape, b"", dtype=object) if spec.datatype == "BYTES" else np.zeros(shape, dtype)
-    return inputs
 
 
 def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:

@@ -11,25 +11,23 @@ each output's kind, the padding mask and the figures measured on the build host.
 
 The converters write it with ``Reference.save`` and the gateway reads it with
 ``read_reference``: one format, kept here because serving never imports the converters.
-The measures are the converters' own (``converters/validate.py``): max and mean absolute
-difference, top-1 agreement for logits (token outputs judged on real tokens only), lowest
-cosine for embeddings.
+The measures are the converters' own (``gateway/drift_measures.py``, which
+``converters/validate.py`` uses too): max and mean absolute difference, top-1 agreement for
+logits (token outputs judged on real tokens only), lowest cosine for embeddings.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gatewise.gateway.drift_measures import difference_failures, measure
 
 REFERENCE_FILE = "reference.npz"
 FORMAT = 1
-_CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16")
-"""The instruction-set flags that change CPU kernels' numerics (ONNX Runtime picks kernels by them)."""
 
 
 _MEASURES = ("max abs diff", "mean abs diff", "top-1 agreement", "min cosine")
@@ -184,56 +182,17 @@ def read_reference(version_dir: Path) -> Reference | None:
         raise ReferenceError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
 
 
-def host_description() -> str:
-    """This host's machine and the CPU flags that change kernels' numerics, e.g. ``x86_64 avx2 fma avx512f``."""
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith(("flags", "Features")):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    found = [flag for flag in _CPU_FLAGS if flag in flags]
-    return " ".join([platform.machine() or "unknown", *found]) if found else platform.machine() or "unknown"
-
-
 def _measure(name: str, reference: np.ndarray, candidate: np.ndarray, kind: str, valid: Any) -> OutputDrift:
-    ref = reference.astype(np.float64)
-    cand = candidate.astype(np.float64)
-    if valid is not None:
-        keep = np.asarray(valid).astype(bool)
-        ref, cand = ref[keep], cand[keep]
-    diff = np.abs(ref - cand)
-    agreement = None
-    if kind == "labels" and ref.ndim >= 1 and ref.shape[-1] > 1 and ref.size:
-        agreement = float(np.mean(ref.argmax(axis=-1) == cand.argmax(axis=-1)))
-    min_cosine = None
-    if kind == "embedding" and ref.size:
-        flat_ref, flat_cand = ref.reshape(len(ref), -1), cand.reshape(len(cand), -1)
-        norms = np.linalg.norm(flat_ref, axis=1) * np.linalg.norm(flat_cand, axis=1)
-        min_cosine = float(np.min(np.sum(flat_ref * flat_cand, axis=1) / np.maximum(norms, 1e-12)))
-    return OutputDrift(
-        output=name,
-        max_abs=float(diff.max(initial=0.0)) if np.all(np.isfinite(diff)) else float("inf"),
-        mean_abs=float(diff.mean()) if diff.size else 0.0,
-        agreement=agreement,
-        min_cosine=min_cosine,
-    )
+    measured = measure(reference, candidate, kind, valid)
+    return OutputDrift(name, measured.max_abs, measured.mean_abs, measured.agreement, measured.min_cosine)
 
 
 def _failures(drift: OutputDrift, tolerance: ReferenceTolerance) -> list[str]:
-    found = []
-    if not np.isfinite(drift.max_abs):
-        found.append("outputs hold NaN or Inf")
-    elif tolerance.max_abs is not None and drift.max_abs > tolerance.max_abs:
-        found.append(f"max abs diff {drift.max_abs:.3g} > {tolerance.max_abs:g}")
-    if tolerance.mean_abs is not None and drift.mean_abs > tolerance.mean_abs:
-        found.append(f"mean abs diff {drift.mean_abs:.3g} > {tolerance.mean_abs:g}")
+    found = difference_failures(
+        drift.max_abs, drift.mean_abs, drift.min_cosine, max_abs_limit=tolerance.max_abs,
+        mean_abs_limit=tolerance.mean_abs, min_cosine_limit=tolerance.min_cosine,
+    )  # fmt: skip
     if tolerance.min_agreement is not None and drift.agreement is not None:
         if drift.agreement < tolerance.min_agreement:
             found.append(f"top-1 agreement {drift.agreement:.2%} < {tolerance.min_agreement:.2%}")
-    if tolerance.min_cosine is not None and drift.min_cosine is not None and drift.min_cosine < tolerance.min_cosine:
-        found.append(f"min cosine {drift.min_cosine:.6f} < {tolerance.min_cosine:g}")
     return found

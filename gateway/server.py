@@ -307,7 +307,7 @@ def run(settings: ServerSettings) -> None:
 def _worker_settings(settings: ServerSettings, index: int) -> ServerSettings:
     """Each worker serves its own metrics on metrics_port + index (Prometheus scrapes each)."""
     metrics_port = None if settings.metrics_port is None else settings.metrics_port + index
-    return settings.model_copy(update={"metrics_port": metrics_port, "workers": settings.workers})
+    return settings.model_copy(update={"metrics_port": metrics_port})
 
 
 def _worker(settings: ServerSettings) -> None:

@@ -33,7 +33,6 @@ from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos import model_config_pb2 as config_pb
 from gatewise.protos.errors import GatewiseError, InvalidInput, ShuttingDown
-from gatewise.protos.quoting import clip
 from gatewise.protos.tensors import DATATYPE_TO_TRITON
 
 log = logging.getLogger("gatewise.servicer")
@@ -118,7 +117,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
         for spec in model.signature.inputs:
             response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
-        for spec in model.signature.outputs:
+        for spec in explanations.listed_outputs(model):
             response.outputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
         return response
 
@@ -259,15 +258,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             model = self.repository.get(request.model_name, request.model_version)
             inputs, rows = await read_inputs(request, model, self.settings.max_string_bytes)
-            requested = _requested_outputs(model, request)
             parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
-            explaining = explanations.wanted(model, requested, parameters)
-            if explaining and explanations.OUTPUT not in requested:
-                requested.append(explanations.OUTPUT)
+            named = [output.name for output in request.outputs]
+            requested, explaining = explanations.outputs_for(model, named, parameters)
             # explain_* parameters are read (and checked) only when this request gets an explanation.
-            explaining = explaining or bool(set(requested) & set(model.signature.derived))
             if explaining:
-                chosen = explanations.options(model, parameters, self.settings.max_explain_samples)
+                chosen = explanations.options(model, parameters, rows, self.settings)
             remaining = context.time_remaining()
             deadline = None if remaining is None else time.monotonic() + remaining
             result = await model.infer(inputs, rows, parameters, deadline)
@@ -341,19 +337,6 @@ def principal_of(context: grpc.aio.ServicerContext) -> str:
     return principal.name if principal is not None else "anonymous"
 
 
-def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> list[str]:
-    """The outputs to answer with: those the request names, else every public one but ``explanation``,
-    which costs extra model runs and is only ever computed when asked for."""
-    public = [spec.name for spec in model.signature.outputs]
-    if not request.outputs:
-        return [name for name in public if name != explanations.OUTPUT]
-    names = [output.name for output in request.outputs]
-    unknown = [name for name in names if name not in public]
-    if unknown:
-        raise InvalidInput(f"model {model.name!r} has no output(s) {[clip(name) for name in unknown]}; it has {public}")
-    return names
-
-
 def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     """Triton's ModelConfig for a served model.
 
@@ -381,7 +364,7 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     )
     for spec in model.signature.inputs:
         proto.input.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
-    for spec in model.signature.outputs:
+    for spec in explanations.listed_outputs(model):
         proto.output.add(name=spec.name, data_type=DATATYPE_TO_TRITON[spec.datatype], dims=spec.shape[skip:])
     proto.parameters["max_batch_rows"].string_value = str(batching.max_batch_size)
     facts = model.describe()  # the served version's own engine, not config.toml's default backend
@@ -394,6 +377,8 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
         proto.parameters["plugin"].string_value = config.plugin
     if model.drift:
         proto.parameters["drift"].string_value = model.drift
+    for key, value in explanations.how_to_ask(model).items():
+        proto.parameters[key].string_value = value
     return proto
 
 

@@ -42,6 +42,13 @@ class ServerSettings(BaseSettings):
     """Most requests of one ModelStreamInfer stream read and not yet answered back to the client.
     Past it the server reads no more from that stream until the client takes answers, so a
     client that sends and never reads holds at most this many requests and answers in memory."""
+    max_explain_units: int = Field(default=512, ge=1)
+    """Most units (words, fields) one explained row may weigh; a row with more is refused with
+    INVALID_ARGUMENT. Text plugins weigh only the words the model sees (up to its tokenizer's
+    ``max_length``), so a long text stays within this unless the model reads that many words."""
+    max_explain_coalitions: int = Field(default=16384, ge=1)
+    """Most coalitions one request may have evaluated: explained rows x ``explain_samples``
+    (default 16384: 8 rows at the largest ``max_explain_samples``); over it, INVALID_ARGUMENT."""
     max_concurrent_streams: int = Field(default=256, ge=1)
     """Most concurrent streams per HTTP/2 connection."""
     max_connection_age_s: float | None = Field(default=None, gt=0)

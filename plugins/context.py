@@ -7,6 +7,7 @@ which the gateway fills from its validated ``ModelConfig``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ class BatchContext:
 
     @property
     def size(self) -> int:
+        """Rows in the batch, of every request together."""
         return int(self.request_of_row.shape[0])
 
     def parameter(self, key: str, default: Any) -> list[Any]:
@@ -104,13 +106,39 @@ class BatchContext:
         values = [params.get(key, default) for params in self.request_parameters]
         return [values[index] for index in self.request_of_row]
 
-    def flag_rows(self, name: str, rows: np.ndarray) -> None:
-        """Set the per-row flag ``name`` (OR-ed with what is set already)."""
-        current = self.row_flags.get(name)
-        rows = np.asarray(rows, dtype=bool)
-        self.row_flags[name] = rows if current is None else (current | rows)
+    def flag_rows(self, name: str, rows: np.ndarray | Sequence[bool] | Sequence[int]) -> None:
+        """Set the per-row flag ``name`` on ``rows`` (OR-ed with what is set already).
+
+        ``rows`` is a boolean mask with one entry per row of the batch, or the indices of the
+        rows to flag. Anything else raises TypeError (an INTERNAL error naming the plugin):
+        read as a mask, indices would silently flag the wrong rows.
+        """
+        self.row_flags[name] = self.row_flags.get(name, np.zeros(self.size, dtype=bool)) | _row_mask(
+            name, rows, self.size
+        )
 
     @classmethod
     def single(cls, rows: int, parameters: dict[str, Any] | None = None) -> BatchContext:
         """A batch that holds one request of ``rows`` rows (tests, warm-up, benchmarks)."""
         return cls(np.zeros(rows, dtype=np.int64), [dict(parameters or {})])
+
+
+def _row_mask(name: str, rows: Any, size: int) -> np.ndarray:
+    """``rows`` (a mask, or row indices) as a boolean mask of ``size``; TypeError saying what was wrong."""
+    array = np.asarray(rows)
+    where = f"flag_rows({name!r}, rows)"
+    if array.dtype == bool:
+        if array.shape != (size,):
+            raise TypeError(f"{where}: a boolean mask needs one entry per row of the batch ({size}), "
+                            f"got shape {list(array.shape)}")  # fmt: skip
+        return array
+    if array.size == 0:
+        return np.zeros(size, dtype=bool)
+    if not np.issubdtype(array.dtype, np.integer) or array.ndim != 1:
+        raise TypeError(f"{where}: expected a boolean mask of {size} rows or a list of row indices, "
+                        f"got {array.dtype} of shape {list(array.shape)}")  # fmt: skip
+    if array.min() < 0 or array.max() >= size:
+        raise TypeError(f"{where}: row indices must be in 0..{size - 1}, got {array.min()}..{array.max()}")
+    mask = np.zeros(size, dtype=bool)
+    mask[array] = True
+    return mask

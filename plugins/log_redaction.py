@@ -10,20 +10,20 @@ plugin implements ``gatewise_redact_log`` and replaces, in each line the server 
 - US social security numbers (``123-45-6789``, or nine digits after "SSN") -> ``[SSN]``
 - phone and fax numbers -> ``[PHONE]`` / ``[FAX]``
 
-The patterns are the finance and medical plugins' own (``plugins.finance.detectors``,
-``plugins.medical.deid``), so a number those plugins mask before inference is masked in a log
-line too. It runs in the thread that logs (the event loop included): lines without a digit or
-an ``@`` return at once.
+The patterns are the ones the finance and medical plugins mask with, shared through
+``plugins/common/`` (``finance_detectors``, ``deid``), so a number those plugins mask before
+inference is masked in a log line too, and no plugin imports another domain. It runs in the
+thread that logs (the event loop included): lines without a digit or an ``@`` return at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from gatewise.plugins.common import deid
+from gatewise.plugins.common.finance_detectors import find_cards, find_ibans
 from gatewise.plugins.common.masking import Span, mask
-from gatewise.plugins.finance.detectors import find_cards, find_ibans
 from gatewise.plugins.hookspecs import hookimpl
-from gatewise.plugins.medical import deid
 
 _FINDERS: tuple[Callable[[str], list[Span]], ...] = (
     find_ibans,

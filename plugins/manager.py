@@ -298,15 +298,15 @@ class ModelHooks:
     def _call(self, hook: str, **kwargs: Any) -> Any:
         """The plugin boundary, the one place a plugin's exception is translated.
 
-        InvalidInput and PluginError pass as raised; a ValueError becomes an INVALID_ARGUMENT
-        PluginError (the request was refused), anything else an INTERNAL one. Both name the
-        plugin and the hook; the gateway passes them on unchanged.
+        A ValueError or InvalidInput becomes an INVALID_ARGUMENT PluginError (the request was
+        refused), anything else but a PluginError an INTERNAL one. Both name the plugin and the
+        hook, so a client reads every plugin failure one way; the gateway passes them on unchanged.
         """
         try:
             return self._callers[hook](**kwargs)
-        except (PluginError, InvalidInput):
+        except PluginError:
             raise
-        except ValueError as exc:
+        except (ValueError, InvalidInput) as exc:
             raise PluginError(self.plugin_name, hook, exc, bad_input=True) from exc
         except Exception as exc:
             raise PluginError(self.plugin_name, hook, exc) from exc

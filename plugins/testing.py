@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
 from gatewise.plugins.explain import EXPLANATION_OUTPUT, conclude, perturbation
 from gatewise.plugins.manager import BUILTIN_PLUGINS, PluginManager
@@ -161,9 +162,14 @@ class PluginHarness:
         self.engine = engine
         self.hooks.load(model)
         self.signature: Signature | None = self.hooks.signature(model)
-        warmup = self.hooks.warmup_inputs(model)
-        if warmup is not None:
-            self.infer(warmup)
+        self.warm_up()
+
+    def warm_up(self) -> Tensors:
+        """The server's warm-up: the plugin's ``gatewise_warmup_inputs``, else two zero rows of the public
+        signature, through ``infer_batch``; a plugin that cannot take it fails here as it would fail to load."""
+        signature = self.signature or Signature(self.model.engine_inputs, self.model.engine_outputs)
+        inputs = execution.warmup_inputs(self.hooks, self.model, signature)
+        return self.infer_batch(inputs, BatchContext.single(len(next(iter(inputs.values())))))
 
     def infer(self, inputs: Tensors, parameters: dict[str, Any] | None = None) -> Tensors:
         """One request of ``inputs`` through preprocess -> engine -> postprocess."""
@@ -171,11 +177,13 @@ class PluginHarness:
         return self.infer_batch(inputs, BatchContext.single(rows, parameters))
 
     def infer_batch(self, inputs: Tensors, batch: BatchContext) -> Tensors:
-        """Rows of several requests at once (``batch.request_of_row`` says whose each row is)."""
-        engine_inputs = self.hooks.preprocess(self.model, inputs, batch)
-        engine_inputs = inputs if engine_inputs is None else engine_inputs
-        outputs = self.hooks.postprocess(self.model, self.engine(engine_inputs), batch)
-        self._check(outputs, batch.size)
+        """Rows of several requests at once (``batch.request_of_row`` says whose each row is).
+
+        Runs the server's own sequence (``plugins.execution.execute``, as ``ServedModel.execute``
+        does); per-row flags the plugin set are in ``batch.row_flags`` afterwards.
+        """
+        outputs, _ = execution.execute(self.hooks, self.model, inputs, batch, self.engine)
+        self._check(outputs)
         return outputs
 
     def explain(
@@ -202,10 +210,8 @@ class PluginHarness:
         produced = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
         return conclude(explainer, perturbed, produced, seed)
 
-    def _check(self, outputs: Tensors, rows: int) -> None:
-        for name, value in outputs.items():
-            if value.shape[0] != rows:
-                raise AssertionError(f"output {name!r} has {value.shape[0]} rows for a batch of {rows}")
+    def _check(self, outputs: Tensors) -> None:
+        """The outputs are exactly the signature's (``execute`` has checked the rows, as the server does)."""
         if self.signature is None:
             return
         declared = {spec.name for spec in self.signature.outputs} - {EXPLANATION_OUTPUT.name}

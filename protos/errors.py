@@ -127,6 +127,8 @@ class PluginError(GatewiseError):
 
     def __init__(self, plugin: str, hook: str, cause: BaseException, *, bad_input: bool = False) -> None:
         super().__init__(f"plugin {plugin!r} failed in {hook}: {cause}")
+        self.plugin = plugin
+        self.hook = hook
         if bad_input:
             self.status = grpc.StatusCode.INVALID_ARGUMENT
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines.base import Engine, Tensors
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 log = logging.getLogger("gatewise.engines")
 
@@ -44,7 +45,7 @@ def create_engines(config: ModelConfig, version_dir: Path, count: int) -> list[E
     else:
         from gatewise.gateway.engines.onnxruntime import OnnxRuntimeEngine
 
-        max_length = int(config.parameters.get("max_length", 128))
+        max_length = int(config.parameters.get("max_length", DEFAULT_MAX_LENGTH))
 
         def open_one() -> Engine:
             return OnnxRuntimeEngine(

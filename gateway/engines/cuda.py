@@ -8,6 +8,8 @@ and the GPU check can exercise it without TensorRT (``tests/gpu/test_cuda_path.p
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,35 @@ INSTALL_HINT = (
     "pip install 'gatewise[tensorrt]' (CUDA 13: tensorrt-cu13 + cuda-bindings 13.x, driver >= 580) or "
     "'gatewise[tensorrt-cu12]' (CUDA 12: tensorrt-cu12 + cuda-bindings 12.x, driver >= 525)"
 )
+
+
+DRIVER_LIBRARIES = ("libcuda.so.1", "nvcuda.dll")
+"""The CUDA driver, under its Linux or Windows name: no GPU provider starts without it."""
+TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer.so", "nvinfer_10.dll")
+
+
+def libraries_present(provider: str) -> bool:
+    """Whether the libraries ONNX Runtime's ``provider`` needs load on this host (True for any CPU provider).
+
+    Without them (no GPU driver; for TensorRT, no libnvinfer, which TensorRT's pip wheel keeps in
+    ``tensorrt_libs``) the provider's failure is what the host implies, not a fault.
+    """
+    if provider == "CUDAExecutionProvider":
+        return _any_loads(DRIVER_LIBRARIES)
+    if provider == "TensorrtExecutionProvider":
+        tensorrt = importlib.util.find_spec("tensorrt_libs") is not None or _any_loads(TENSORRT_LIBRARIES)
+        return tensorrt and _any_loads(DRIVER_LIBRARIES)
+    return True
+
+
+def _any_loads(names: tuple[str, ...]) -> bool:
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def cudart() -> Any:

@@ -1,7 +1,9 @@
 """ONNX Runtime engine: providers from config, falling back TensorRT EP -> CUDA EP -> CPU EP.
 
 What was asked for and what runs are both logged and reported (``describe()`` ends up in
-ModelConfig's parameters), so nobody mistakes a CPU fallback for a GPU deployment.
+ModelConfig's parameters), so nobody mistakes a CPU fallback for a GPU deployment. A fallback
+is a warning only where the provider should have run (its libraries load on this host); on a
+host without a GPU it is logged at INFO.
 
 The fallback is the engine's own: onnxruntime's Python wrapper, when a session fails to
 create, prints to stdout and retries with ``provider_options=None``, which drops
@@ -23,7 +25,9 @@ import numpy as np
 import onnxruntime as ort
 from gatewise.gateway.config import OnnxRuntimeConfig
 from gatewise.gateway.engines.base import Tensors
+from gatewise.gateway.engines.cuda import libraries_present
 from gatewise.gateway.engines.tensorrt import Profile, default_range
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 from gatewise.protos.errors import EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
 
@@ -160,7 +164,9 @@ class OnnxRuntimeEngine:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
-    def __init__(self, path: Path, config: OnnxRuntimeConfig, *, max_batch: int = 32, max_length: int = 128) -> None:
+    def __init__(
+        self, path: Path, config: OnnxRuntimeConfig, *, max_batch: int = 32, max_length: int = DEFAULT_MAX_LENGTH
+    ) -> None:
         if not path.is_file():
             raise EngineError(f"no ONNX model at {path}")
         self._path = path
@@ -190,7 +196,15 @@ class OnnxRuntimeEngine:
         self._providers = self._session.get_providers()
         fell_back = [name for name in self._requested if name not in self._providers]
         if fell_back:
-            log.warning("%s: running on %s (fell back from %s)", path, self._providers, fell_back)
+            # NOTE: on a host without a GPU's libraries, a config that lists GPU providers (the
+            # converters' default) falls back as expected: INFO. A provider that should run warns.
+            faults = [name for name in fell_back if libraries_present(name)]
+            log.log(
+                logging.WARNING if faults else logging.INFO,
+                "%s: running on %s (fell back from %s%s)", path, self._providers, fell_back,
+                f"; {faults} should work here: their libraries are present" if faults
+                else "; this host has none of their libraries",
+            )  # fmt: skip
         else:
             log.info("%s: running on %s", path, self._providers)
         self.inputs = tuple(_spec(node) for node in self._session.get_inputs())
@@ -220,7 +234,8 @@ class OnnxRuntimeEngine:
                     raise EngineError(f"ONNX Runtime could not load {path}: {exc}") from exc
                 failed = remaining.pop(0)
                 self._failed.append(failed)
-                log.warning("%s: %s failed to start (%s); trying %s", path, failed, exc, remaining)
+                level = logging.WARNING if libraries_present(failed) else logging.INFO
+                log.log(level, "%s: %s failed to start (%s); trying %s", path, failed, exc, remaining)
 
     def _build_trt_engines(self) -> None:
         """Run the profile's min, opt and max shapes once.

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     from gatewise.gateway.model import ServedModel
     from gatewise.gateway.security.principal import Principal
+    from gatewise.gateway.settings import ServerSettings
     from gatewise.plugins.manager import PluginManager
 
 log = logging.getLogger("gatewise.records")
@@ -46,14 +47,15 @@ class Recorder:
         defaults: RecordsConfig,
         record_models: tuple[str, ...],
         plugins: PluginManager,
-        max_explain_samples: int,
+        explain_limits: ServerSettings,
     ) -> None:
         self.writer = writer
         self.defaults = defaults
         self.record_models = record_models
         """Globs of models recorded without a table of their own (``--records-models``)."""
         self.plugins = plugins
-        self.max_explain_samples = max_explain_samples
+        self.explain_limits = explain_limits
+        """The server's settings, read for its explanation caps (``--max-explain-*``)."""
         self._configs: dict[tuple[str, str, int], RecordsConfig | None] = {}
         self._artifacts: dict[tuple[str, str, int], Path | None] = {}
         self._background: set[asyncio.Task] = set()
@@ -165,7 +167,7 @@ class Recorder:
         started = time.perf_counter()
         try:
             rows = next(iter(decision.inputs.values())).shape[0]
-            chosen = explanations.options(model, {}, self.max_explain_samples)
+            chosen = explanations.options(model, {}, rows, self.explain_limits)
             derived = await explanations.explain(model, decision.inputs, decision.outputs, rows, {}, chosen, None)
         except Exception as exc:  # noqa: BLE001 - a background explanation never affects serving
             log.debug("background explanation for model %r failed: %s", model.name, type(exc).__name__)

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gatewise.plugins.common.masking import Span, mask, placeholder, resolve_overlaps
-from gatewise.plugins.finance.detectors import find_financial_identifiers
-from gatewise.plugins.medical.deid import find_identifiers
+from gatewise.plugins.common.deid import find_identifiers
+from gatewise.plugins.common.finance_detectors import find_financial_identifiers
+from gatewise.plugins.common.masking import Span, as_kind, mask, placeholder, resolve_overlaps
 
 _DETECTORS: tuple[Callable[[str], list[Span]], ...] = (find_financial_identifiers, find_identifiers)
 
@@ -37,7 +37,7 @@ class RedactedText:
 
 def redact_text(text: str, own: list[dict[str, Any]] | None = None) -> RedactedText:
     """``text`` with the plugin's own masked spans (``own``) and every detector's spans replaced by tags."""
-    spans = [Span(int(item["start"]), int(item["end"]), str(item["type"])) for item in own or ()]
+    spans = [Span(int(item["start"]), int(item["end"]), as_kind(str(item["type"]))) for item in own or ()]
     spans += [span for detect in _DETECTORS for span in detect(text)]
     kept = tuple(resolve_overlaps(spans))
     values = sorted(

@@ -51,7 +51,7 @@ def recorder_for(settings: ServerSettings, plugins: PluginManager) -> Recorder:
             checkpoint_key=key,
         )
         writer = Writer(store, options)
-    return Recorder(writer, defaults, _globs(settings.records_models), plugins, settings.max_explain_samples)
+    return Recorder(writer, defaults, _globs(settings.records_models), plugins, settings)
 
 
 async def start_recorder(recorder: Recorder, settings: ServerSettings) -> None:

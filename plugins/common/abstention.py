@@ -6,9 +6,8 @@ or lower it with the request parameter of the same name.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from gatewise.plugins.common.parameters import fraction
 from gatewise.plugins.context import BatchContext, ModelContext
 
 UNCERTAIN = "uncertain"
@@ -20,8 +19,7 @@ def confidence_floors(model: ModelContext, batch: BatchContext, default: float =
     configured = float(model.parameters.get(PARAMETER, default))
     floors = []
     for value in batch.parameter(PARAMETER, configured):
-        floor = _as_fraction(value)
-        floors.append(floor)
+        floors.append(fraction(PARAMETER, value))
     return floors
 
 
@@ -32,13 +30,3 @@ def abstain_labels(labels: np.ndarray, scores: np.ndarray, floors: list[float]) 
         if float(score) < floor:
             result[row] = UNCERTAIN.encode()
     return result
-
-
-def _as_fraction(value: Any) -> float:
-    try:
-        floor = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"parameter {PARAMETER!r} must be a number between 0 and 1") from None
-    if not 0.0 <= floor <= 1.0:
-        raise ValueError(f"parameter {PARAMETER!r} must be between 0 and 1, got {floor}")
-    return floor

@@ -9,6 +9,7 @@ original, so responses point into what the client sent. Offsets are Python strin
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,14 +17,29 @@ from functools import cached_property
 
 import numpy as np
 
+KIND = re.compile(r"[A-Z][A-Z0-9_]*")
+"""A redaction type: upper-case letters, digits and underscores (``CARD``, ``POLICY_NUMBER``)."""
+
 
 @dataclass(frozen=True, order=True)
 class Span:
-    """An identifier found in the original text: ``text[start:end]`` is of ``kind``."""
+    """An identifier found in the original text: ``text[start:end]`` is of ``kind``.
+
+    ``kind`` is the redaction type: the ``type`` of the ``redactions`` output and, in brackets,
+    the tag the model sees (``[CARD]``). It must match ``KIND``; another raises TypeError when
+    the span is made (a plugin bug, so an INTERNAL error naming the plugin, never the client's fault).
+    """
 
     start: int
     end: int
     kind: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not KIND.fullmatch(self.kind):
+            raise TypeError(
+                f"Span kind {self.kind!r} is not a redaction type: use upper-case letters, digits and "
+                "underscores, such as 'CARD' or 'POLICY_NUMBER'"
+            )
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,14 @@ class MaskedText:
         return segment.original_start + min(
             position - segment.masked_start, segment.original_end - segment.original_start
         )
+
+
+def as_kind(name: str) -> str:
+    """``name`` as a redaction type: upper-cased, other characters as ``_`` (``policy number`` ->
+    ``POLICY_NUMBER``), ``REDACTED`` when nothing is left; for types read from elsewhere (a plugin's
+    hand-written ``redactions`` JSON), which must still be masked."""
+    kind = re.sub(r"[^A-Z0-9_]", "_", name.upper()).strip("_")
+    return kind if KIND.fullmatch(kind) else "REDACTED"
 
 
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import numpy as np
+from gatewise.plugins.common.parameters import fraction
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
 from gatewise.plugins.finance import fraud_explainer
@@ -107,10 +108,4 @@ def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters
 
 
 def _threshold(value: Any) -> float:
-    try:
-        threshold = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("parameter 'threshold' must be a number between 0 and 1") from None
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"parameter 'threshold' must be between 0 and 1, got {threshold}")
-    return threshold
+    return fraction("threshold", value)

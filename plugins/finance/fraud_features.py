@@ -41,15 +41,6 @@ for _name, _width in (
     GROUPS[_name] = tuple(range(_column, _column + _width))
     _column += _width
 NUM_FEATURES = _column
-GROUP_NAMES = tuple(GROUPS)
-
-
-def group_mask() -> np.ndarray:
-    """``[groups, features]`` 0/1 matrix: which columns each explanation group covers."""
-    mask = np.zeros((len(GROUPS), NUM_FEATURES), dtype=np.float32)
-    for row, columns in enumerate(GROUPS.values()):
-        mask[row, list(columns)] = 1.0
-    return mask
 
 
 def _text(value: Any) -> str:

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 from gatewise.plugins.common.abstention import abstain_labels, confidence_floors
+from gatewise.plugins.common.finance_detectors import find_financial_identifiers
 from gatewise.plugins.common.masking import MaskedText, mask, redactions_tensor
 from gatewise.plugins.common.words import classifier_explainer
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.explain import Explainer
-from gatewise.plugins.finance.detectors import find_financial_identifiers
 from gatewise.plugins.text.classification import classification_outputs, classification_signature, labels_of
-from gatewise.plugins.text.encoding import decode_texts, tokenize_batch
+from gatewise.plugins.text.encoding import decode_texts, seen_length, tokenize_batch
 from gatewise.protos.tensors import TensorSpec
 
 log = logging.getLogger("gatewise.plugins.finance")
@@ -50,4 +50,6 @@ def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> T
 def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
     """Words of the redacted text: a card number is one unit, ``[CARD]``, never its digits."""
     scores = outputs["scores"][0]
-    return classifier_explainer(masked_texts(inputs)[0], scores, labels_of(model, len(scores)), parameters)
+    masked = masked_texts(inputs)[0]
+    seen = seen_length(model.state["tokenizer"], masked.text)
+    return classifier_explainer(masked, scores, labels_of(model, len(scores)), parameters, seen)

@@ -12,10 +12,10 @@ import logging
 
 import numpy as np
 from gatewise.plugins.common.abstention import confidence_floors
+from gatewise.plugins.common.deid import deidentify
 from gatewise.plugins.common.masking import redactions_tensor
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.hookspecs import hookimpl
-from gatewise.plugins.medical.deid import deidentify
 from gatewise.plugins.medical.entities import entities_of_row
 from gatewise.plugins.text.classification import labels_of, softmax
 from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, load_tokenizer, tokenize_batch, warmup_texts

@@ -16,7 +16,7 @@ from gatewise.plugins.common.masking import mask
 from gatewise.plugins.common.words import text_perturber, word_units
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
-from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
+from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, seen_length, tokenize_batch
 from gatewise.protos.tensors import TensorSpec
 
 TASK = "feature-extraction"
@@ -99,12 +99,13 @@ def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters
         top = ids.index(str(wanted))
     product = model.state["products"][top]
     query = mask(decode_texts(inputs)[0], ())
-    units, spans = word_units(query)
+    seen = seen_length(model.state["tokenizer"], query.text)
+    units, spans = word_units(query, seen)
     return Explainer(
         label=product["id"],
         target=f"similarity to {product['title']!r}",
         units=units,
-        perturb=text_perturber(query, spans),
+        perturb=text_perturber(query, spans, seen=seen),
         value=lambda perturbed: np.asarray(perturbed["embedding"], dtype=np.float32) @ catalog[top],
     )
 

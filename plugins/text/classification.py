@@ -10,7 +10,7 @@ from gatewise.plugins.common.words import classifier_explainer
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
 from gatewise.plugins.hookspecs import hookimpl
-from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, tokenize_batch
+from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, seen_length, tokenize_batch
 from gatewise.plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks
 from gatewise.protos.tensors import TensorSpec
 
@@ -58,7 +58,9 @@ def classification_signature(model: ModelContext) -> Signature:
 def explain_words(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]) -> Explainer:
     """A text classifier's explainer for a model that sees the client's text unredacted."""
     scores = outputs["scores"][0]
-    return classifier_explainer(mask(decode_texts(inputs)[0], ()), scores, labels_of(model, len(scores)), parameters)
+    text = mask(decode_texts(inputs)[0], ())
+    seen = seen_length(model.state["tokenizer"], text.text)
+    return classifier_explainer(text, scores, labels_of(model, len(scores)), parameters, seen)
 
 
 @hookimpl

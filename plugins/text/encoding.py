@@ -6,6 +6,7 @@ longest row of the batch, never to a fixed length.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,8 @@ from gatewise.protos.tensors import DATATYPE_TO_NUMPY, TensorSpec
 from tokenizers import Encoding, Tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
-DEFAULT_MAX_LENGTH = 256
+DEFAULT_MAX_LENGTH = 128
+"""Tokens per row where ``parameters.max_length`` is not set: what the converters export and profile for."""
 TEXT_INPUT = TensorSpec(name="text", datatype="BYTES", shape=(-1,))
 
 
@@ -82,14 +84,18 @@ def token_arrays(tokenizer: Tokenizer, encodings: list[Encoding]) -> dict[str, n
 
 def tokenize(model: ModelContext, tokenizer: Tokenizer, texts: list[str]) -> TokenBatch:
     """Encode ``texts`` in one batch call, padded to the longest row, typed as the engine wants."""
-    encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+    # NOTE: a long text is cut to what fits in max_length first; tokenising all of a 1 MiB row
+    # would take seconds and leave ~100 MB with the tokenizer's allocator, for tokens truncated away.
+    visible = [visible_text(tokenizer, text) for text in texts]
+    encodings = tokenizer.encode_batch(visible, add_special_tokens=True)
     available = token_arrays(tokenizer, encodings)
     tensors = {}
     for spec in model.engine_inputs:
         if spec.name not in available:
             raise RuntimeError(f"model {model.name!r} engine input {spec.name!r} is not a tokenizer output")
         tensors[spec.name] = available[spec.name].astype(_numpy_dtype(spec.datatype), copy=False)
-    truncated = np.array([bool(encoding.overflowing) for encoding in encodings], dtype=bool)
+    rows = zip(visible, texts, encodings, strict=True)
+    truncated = np.array([len(seen) < len(text) or bool(encoding.overflowing) for seen, text, encoding in rows], bool)
     return TokenBatch(tensors, texts, encodings, available["attention_mask"], truncated)
 
 
@@ -101,6 +107,50 @@ def tokenize_batch(model: ModelContext, inputs: Tensors, batch: BatchContext, in
     batch.tokens += int(lengths.max(initial=0)) * len(lengths)
     batch.padded_tokens += int((lengths.max(initial=0) - lengths).sum())
     return tokens
+
+
+_WORD_REST = re.compile(r"\S*")
+
+
+def seen_length(tokenizer: Tokenizer, text: str) -> int:
+    """How many characters of ``text`` the model sees: all of it, or up to the end of the
+    word holding the last token that fits in the tokenizer's ``max_length``.
+
+    Words past that are truncated away and cannot change the output, so explanations weigh
+    only ``text[:seen_length]``. Prefixes cut at whitespace are tokenised, doubling from
+    about eight characters per token, so a 1 MiB text costs a few kilobytes of tokens.
+    """
+    truncation = tokenizer.truncation
+    if truncation is None:
+        return len(text)
+    size = 8 * int(truncation["max_length"])
+    while size < len(text):
+        cut = max(text.rfind(" ", 0, size), text.rfind("\n", 0, size))
+        if cut > 0:
+            encoding = tokenizer.encode(text[:cut], add_special_tokens=True)
+            if encoding.overflowing:
+                return _end_of_tokens(text, encoding)
+        size *= 2
+    encoding = tokenizer.encode(text, add_special_tokens=True)
+    return _end_of_tokens(text, encoding) if encoding.overflowing else len(text)
+
+
+def visible_text(tokenizer: Tokenizer, text: str) -> str:
+    """``text``, or for a text longer than eight characters per token of ``max_length``, the part
+    of it the model sees (``seen_length``): the tokens are the same, at a fraction of the cost."""
+    truncation = tokenizer.truncation
+    if truncation is None or len(text) <= 8 * int(truncation["max_length"]):
+        return text
+    return text[: seen_length(tokenizer, text)]
+
+
+def _end_of_tokens(text: str, encoding: Encoding) -> int:
+    """The end of the word that holds the last (non-special) token of ``encoding``."""
+    pairs = zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+    ends = [end for (_, end), special in pairs if not special]
+    end = max(ends, default=0)
+    found = _WORD_REST.match(text, end)
+    return found.end() if found else end
 
 
 def _numpy_dtype(datatype: str) -> np.dtype:

@@ -124,3 +124,23 @@ def test_convert_tensorrt_checks_its_arguments_before_needing_tensorrt(tmp_path:
     assert "give --min, --opt and --max the same number of times" in result.stderr
     result = runner.invoke(convert_app, ["tensorrt", str(tmp_path / "absent.onnx"), "--output", "x.plan", "--quiet"])
     assert result.exit_code == 1 and "no ONNX model at" in result.stderr
+
+
+def test_convert_onnx_names_the_plugin_so_the_entry_serves_with_no_edit(checkpoint, tmp_path: Path) -> None:
+    """``--plugin finance`` lands in config.toml, and the entry loads behind that plugin (card numbers masked)."""
+    from gatewise.gateway.model import ServedModel
+
+    from gatewise import BatchContext, PluginManager
+    from gatewise.testing import texts
+
+    arguments = ["onnx", str(checkpoint("roberta")), "--task", "text-classification", "--repository", str(tmp_path)]
+    result = runner.invoke(convert_app, [*arguments, "--name", "claims", "--max-length", "32", "--plugin", "finance"])
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "claims")
+    assert (config.plugin, config.task) == ("finance", "text-classification")
+    model = ServedModel.load(config, "1", tmp_path / "claims" / "1", PluginManager(entry_points=False))
+    try:
+        out = model.execute({"text": texts(["card 4111 1111 1111 1111 declined"])}, BatchContext.single(1), 0)
+    finally:
+        model.engines[0].close()
+    assert out["redactions"][0] == b'[{"type": "CARD", "start": 5, "end": 24}]'

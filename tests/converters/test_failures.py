@@ -136,3 +136,18 @@ def test_max_length_beyond_the_position_embeddings_is_refused(checkpoint, reposi
     ):
         export_transformer(checkpoint("bert"), "text-classification", repository, "m", quiet=True, max_length=128)
     assert_untouched(repository)
+
+
+def test_the_error_module_is_a_leaf() -> None:
+    """converters/errors.py imports nothing of the converters (every module may raise from it, no circle): only
+    the error tree it extends."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "converters" / "errors.py"
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert {name for name in imported if name.startswith("gatewise")} == {"gatewise.protos.errors"}

@@ -62,16 +62,23 @@ def test_lab_wheel_carries_demo_bench_and_data(checkout: Path, tmp_path: Path) -
     assert "gatewise_lab/demo/runner.py" in names and "gatewise_lab/bench/run.py" in names
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [[], ["--repository", "demo-models"], ["--help"], ["demo-models", "-x", "--no-such-flag=3"]],
+    ids=["bare", "options", "help", "anything"],
+)
 @pytest.mark.parametrize("command", ["demo", "bench"])
-def test_command_without_the_lab_says_how_to_install_it(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_without_the_lab_says_how_to_install_it(
+    command: str, arguments: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without the lab (no ``gatewise.commands`` entry point for it), ``gatewise demo``/``bench``
-    exit 1 with one ``error:`` line naming the install."""
+    exit 1 with one ``error:`` line naming the install, whatever arguments follow (never a traceback)."""
     from gatewise.gateway import cli
 
     installed = cli._command_entry_points()
     assert command in installed, "the lab's entry points are installed here (scripts/bootstrap.sh)"
     monkeypatch.setattr(cli, "_command_entry_points", lambda: {k: v for k, v in installed.items() if k != command})
-    result = CliRunner().invoke(cli.app, [command])
+    result = CliRunner().invoke(cli.app, [command, *arguments])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         (

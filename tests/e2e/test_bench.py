@@ -15,8 +15,8 @@ from rich.console import Console
 
 from conftest import RunningServer
 from gatewise_lab.bench.clients import FLOOR, closed_loop_stream, run_client
-from gatewise_lab.bench.rows import Row
-from gatewise_lab.bench.run import run_bench, summarise
+from gatewise_lab.bench.rows import Row, suspects
+from gatewise_lab.bench.run import print_table, run_bench, summarise
 from models import build_repository
 
 
@@ -47,6 +47,28 @@ def test_bench_measures_every_configuration_and_prints_the_ratios(tmp_path: Path
     assert "latency added at concurrency 1" in printed
     assert "concurrency 1, mean ms per request" in printed
     assert "errors at every level, every round: 0" in printed
+
+
+def test_a_client_row_under_half_the_python_clients_throughput_is_flagged_suspect() -> None:
+    """The figures issue 27 found (perf_analyzer computing explanations): flagged in the table and named below it."""
+    rows = [
+        Row("in-process, batch 32", 420.0, 70.0, 80.0),
+        Row("gRPC, concurrency 1", 60.0, 15.0, 20.0),
+        Row("gRPC, concurrency 64", 267.8, 237.86, 332.59),
+        Row("gRPC stream, concurrency 64", 250.0, 240.0, 330.0),
+        Row("perf_analyzer, concurrency 1", 1.8, 556.56, 876.50),
+        Row("perf_analyzer, concurrency 64", 140.0, 400.0, 500.0),
+        Row("perf_analyzer, concurrency 4", 1.0, 900.0, 999.0),  # no Python row at 4: nothing to compare with
+    ]
+    flagged = suspects(rows)
+    assert set(flagged) == {"perf_analyzer, concurrency 1"}
+    assert "0.03x the Python gRPC client's 60.0 rows/s at concurrency 1" in flagged["perf_analyzer, concurrency 1"]
+    console = Console(record=True, width=240)
+    print_table(console, "bench", rows)
+    printed = console.export_text()
+    assert "SUSPECT perf_analyzer, concurrency 1:" in printed
+    assert printed.count("SUSPECT") == 2  # its row's check column, and the line that says why
+    assert "perf_analyzer names every output ModelMetadata lists" in printed
 
 
 def test_a_row_without_throughput_takes_its_median_round_by_latency() -> None:

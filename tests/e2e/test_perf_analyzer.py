@@ -42,6 +42,12 @@ def failures(server: RunningServer, model: str) -> tuple[int, int]:
     return stats.success.count, stats.fail.count
 
 
+def engine_rows(server: RunningServer, model: str) -> int:
+    """Rows ``model``'s engine ran (ModelStatistics' inference_count), explanation rows included."""
+    client = triton.InferenceServerClient(server.url)
+    return client.get_inference_statistics(model).model_stats[0].inference_count
+
+
 def run(perf_analyzer: str, server: RunningServer, *args: str) -> str:
     # A shared 2-core machine rarely holds latency within perf_analyzer's default 10% for
     # three windows; a wider band and more trials measure the same thing without flaking.
@@ -55,10 +61,12 @@ def run(perf_analyzer: str, server: RunningServer, *args: str) -> str:
 
 
 def test_text_model_with_input_data(perf_analyzer: str, server: RunningServer, tmp_path: Path) -> None:
-    """Model name and an input-data file: throughput reported, every request successful."""
+    """Model name and an input-data file: throughput reported, every request successful, and one engine row
+    per request: perf_analyzer asks for every output ModelMetadata lists, which holds no explanation."""
     data = tmp_path / "texts.json"
     data.write_text(json.dumps({"data": [{"text": ["the movie was great"]}, {"text": ["awful service"]}]}))
     succeeded_before, failed_before = failures(server, "tiny-sentiment")
+    rows_before = engine_rows(server, "tiny-sentiment")
     output = run(perf_analyzer, server, "-m", "tiny-sentiment", "--input-data", str(data), "--shape", "text:1")
     throughput = float(re.search(r"throughput: ([\d.]+) infer/sec", output).group(1))
     assert throughput > 0
@@ -67,6 +75,7 @@ def test_text_model_with_input_data(perf_analyzer: str, server: RunningServer, t
     succeeded_after, failed_after = failures(server, "tiny-sentiment")
     assert failed_after == failed_before, "the server counted failed requests during the run"
     assert succeeded_after - succeeded_before >= requests
+    assert engine_rows(server, "tiny-sentiment") - rows_before == succeeded_after - succeeded_before
 
 
 def test_tensor_model_with_batches_and_concurrency(perf_analyzer: str, server: RunningServer) -> None:

@@ -47,8 +47,7 @@ def test_model_metadata_is_the_public_text_signature(client: triton.InferenceSer
         ("label", "BYTES"),
         ("score", "FP32"),
         ("scores", "FP32"),
-        ("explanation", "BYTES"),
-    ]
+    ]  # ``explanation`` is on request only: listed in ModelConfig's parameters, never among the outputs
 
 
 def test_model_config_reports_batching_and_the_cpu_fallback(client: triton.InferenceServerClient) -> None:

@@ -7,6 +7,7 @@ needs neither TensorRT nor a GPU runs.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -160,10 +161,14 @@ def test_trt_profile_comes_from_max_batch_and_max_length() -> None:
     assert onnxruntime_engine.shape_option({n: r.max for n, r in profile.items()}) == "input_ids:16x64,features:16x4"
 
 
+@pytest.mark.parametrize("libraries", [True, False], ids=["libraries-present", "no-gpu-libraries"])
 def test_a_provider_that_fails_to_start_is_dropped_with_its_options_kept(
-    repository: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    repository: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, libraries: bool
 ) -> None:
-    """onnxruntime's own fallback would retry with provider_options=None; the engine falls back itself, and says so."""
+    """onnxruntime's own fallback would retry with provider_options=None; the engine falls back itself, and says
+    so: a WARNING where the provider's libraries are present (it should have worked), INFO where they are not."""
+    caplog.set_level(logging.INFO, logger="gatewise.engines.onnxruntime")
+    monkeypatch.setattr(onnxruntime_engine, "libraries_present", lambda provider: libraries)
     real = onnxruntime_engine.ort.InferenceSession
     calls: list[tuple[list, dict]] = []
 
@@ -190,7 +195,53 @@ def test_a_provider_that_fails_to_start_is_dropped_with_its_options_kept(
     assert [kwargs for _, kwargs in calls] == [{"enable_fallback": 0}, {"enable_fallback": 0}]
     assert calls[0][0][0] == ("CUDAExecutionProvider", {"device_id": "1"})
     assert (facts["providers_failed"], facts["device"], facts["fallback"]) == ("CUDAExecutionProvider", "cpu", "true")
-    assert "CUDAExecutionProvider failed to start (CUDA failure 100" in caplog.text
+    (failure,) = [record for record in caplog.records if "failed to start" in record.getMessage()]
+    assert "CUDAExecutionProvider failed to start (CUDA failure 100" in failure.getMessage()
+    (fallback,) = [record for record in caplog.records if "fell back" in record.getMessage()]
+    expected = logging.WARNING if libraries else logging.INFO
+    assert (failure.levelno, fallback.levelno) == (expected, expected)
+
+
+def test_gpu_providers_missing_on_a_host_without_their_libraries_are_info_not_warnings(
+    repository: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The converters' default providers (TensorRT, CUDA, CPU) on a CPU-only host: the fallback is said at INFO,
+    reported in describe(), and nothing is logged at WARNING."""
+    from gatewise.gateway.engines.cuda import libraries_present
+
+    if libraries_present("CUDAExecutionProvider"):
+        pytest.skip("this host has a CUDA driver: a fallback here is a fault, tested with libraries-present above")
+    caplog.set_level(logging.INFO, logger="gatewise")
+    config = load_config(repository / "add-one")
+    config = config.model_copy(
+        update={"onnxruntime": config.onnxruntime.model_copy(update={"providers": ("tensorrt", "cuda", "cpu")})}
+    )
+    (engine,) = create_engines(config, repository / "add-one" / "1", 1)
+    try:
+        facts = engine.describe()
+    finally:
+        engine.close()
+    assert (facts["device"], facts["fallback"]) == ("cpu", "true")
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+    (said,) = [record for record in caplog.records if "fell back" in record.getMessage()]
+    assert said.levelno == logging.INFO and "TensorrtExecutionProvider" in said.getMessage()
+    assert "none of their libraries" in said.getMessage()
+
+
+def test_gpu_libraries_are_looked_for_per_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA needs the driver; TensorRT the driver and libnvinfer (or TensorRT's pip wheel); CPU nothing."""
+    from gatewise.gateway.engines import cuda
+
+    loadable: set[str] = set()
+    monkeypatch.setattr(cuda, "_any_loads", lambda names: bool(loadable & set(names)))
+    monkeypatch.setattr(cuda.importlib.util, "find_spec", lambda name: None)
+    assert cuda.libraries_present("CPUExecutionProvider")
+    assert not cuda.libraries_present("CUDAExecutionProvider")
+    loadable.add("libcuda.so.1")
+    assert cuda.libraries_present("CUDAExecutionProvider")
+    assert not cuda.libraries_present("TensorrtExecutionProvider")
+    loadable.add("libnvinfer.so.10")
+    assert cuda.libraries_present("TensorrtExecutionProvider")
 
 
 def test_both_onnxruntimes_installed_is_named_with_the_fix(

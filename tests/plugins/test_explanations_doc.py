@@ -15,20 +15,34 @@ from gatewise.plugins.explain import PARAMETERS
 ROOT = Path(__file__).resolve().parents[1].parent
 DOC = (ROOT / "docs" / "explanations.md").read_text(encoding="utf-8")
 PLUGIN = ROOT / "examples" / "gatewise-shout" / "src" / "gatewise_shout" / "plugin.py"
+CLAIMS = ROOT / "examples" / "gatewise-claims" / "src" / "gatewise_claims" / "plugin.py"
 
 
 def _blocks(language: str) -> list[str]:
     return [body for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", DOC, flags=re.M | re.S) if lang == language]
 
 
-def test_the_hook_example_is_the_example_plugins_code_verbatim() -> None:
-    """The runnable example is the one examples/gatewise-shout ships and tests, not a copy that can drift."""
-    source = PLUGIN.read_text(encoding="utf-8")
+def _shipped(plugin: Path, *names: str) -> str:
+    """The named top-level functions of ``plugin``, decorators included, as the file spells them."""
+    source = plugin.read_text(encoding="utf-8")
     functions = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
-    function = functions["gatewise_explainer"]
-    shipped = "\n".join(source.splitlines()[function.decorator_list[0].lineno - 1 : function.end_lineno])
+    lines = source.splitlines()
+    parts = []
+    for name in names:
+        function = functions[name]
+        first = function.decorator_list[0].lineno if function.decorator_list else function.lineno
+        parts.append("\n".join(lines[first - 1 : function.end_lineno]))
+    return "\n\n\n".join(parts) + "\n"
+
+
+def test_the_hook_examples_are_the_example_plugins_code_verbatim() -> None:
+    """The runnable examples are the ones examples/gatewise-shout and gatewise-claims ship and test, not copies
+    that can drift."""
     documented = [block for block in _blocks("python") if "def gatewise_explainer" in block]
-    assert documented == [shipped + "\n"]
+    assert documented == [
+        _shipped(PLUGIN, "gatewise_explainer"),
+        _shipped(CLAIMS, "masked_texts", "gatewise_explainer"),
+    ]
 
 
 def test_the_parameter_table_lists_exactly_the_gateways_parameters() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from gatewise.plugins.common.finance_detectors import find_financial_identifiers, iban_valid, luhn_valid
 from gatewise.plugins.common.masking import Span, mask
-from gatewise.plugins.finance.detectors import find_financial_identifiers, iban_valid, luhn_valid
 from gatewise.plugins.finance.sentiment import masked_texts
 from gatewise.plugins.testing import texts
 

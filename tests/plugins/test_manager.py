@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gatewise.plugins import BatchContext, hookimpl
 from gatewise.plugins.manager import PluginManager
-from gatewise.protos.errors import PluginError
+from gatewise.protos.errors import InvalidInput, PluginError
 
 
 class Upper:
@@ -53,10 +53,17 @@ def test_unknown_plugin_lists_what_is_registered() -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "status"), [(ValueError("bad date"), "INVALID_ARGUMENT"), (RuntimeError("boom"), "INTERNAL")]
+    ("error", "status"),
+    [
+        (ValueError("bad date"), "INVALID_ARGUMENT"),
+        (InvalidInput("input 'text' row 0 is not UTF-8"), "INVALID_ARGUMENT"),
+        (RuntimeError("boom"), "INTERNAL"),
+    ],
+    ids=["ValueError", "InvalidInput", "RuntimeError"],
 )
 def test_plugin_failures_are_named_and_mapped(error: Exception, status: str) -> None:
-    """ValueError -> INVALID_ARGUMENT, anything else -> INTERNAL; the message names plugin and hook."""
+    """ValueError and InvalidInput -> INVALID_ARGUMENT, anything else -> INTERNAL; every message names plugin
+    and hook, so a client reads all plugin failures one way."""
     hooks = PluginManager(entry_points=False, extra=[("failing", Failing(error))]).model_hooks("failing")
     with pytest.raises(PluginError, match=f"plugin 'failing' failed in gatewise_preprocess: {error}") as info:
         hooks.preprocess(None, {}, BatchContext.single(1))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gatewise.plugins.medical.deid import deidentify
+from gatewise.plugins.common.deid import deidentify
 
 
 def _found(text: str) -> list[tuple[str, str]]:

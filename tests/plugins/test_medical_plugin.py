@@ -80,7 +80,7 @@ def test_low_confidence_entity_is_uncertain_not_a_guess(harness: PluginHarness) 
 
 def test_entity_never_covers_a_placeholder() -> None:
     """A span the model tags over a placeholder would point at an identifier: it is dropped."""
-    from gatewise.plugins.medical.deid import deidentify
+    from gatewise.plugins.common.deid import deidentify
     from gatewise.plugins.medical.entities import entities_of_row
 
     masked = deidentify("MRN 00482913 noted")  # -> "MRN [MRN] noted"

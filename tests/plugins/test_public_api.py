@@ -1,9 +1,10 @@
-"""The ``gatewise`` facade holds every name that docs/plugins.md, docs/explanations.md and the example plugin import
-from it."""
+"""The ``gatewise`` facade holds every name that the plugin docs and the example plugins use from it, and the
+signatures the docs give are the real ones."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ import gatewise.testing
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = (ROOT / "docs" / "plugins.md", ROOT / "docs" / "explanations.md")
-EXAMPLE = ROOT / "examples" / "gatewise-shout"
+EXAMPLES = ROOT / "examples"
 FACADES: dict[str, ModuleType] = {"gatewise": gatewise, "gatewise.testing": gatewise.testing}
 
 
@@ -39,22 +40,53 @@ def _names_used(source: str) -> set[tuple[str, str]]:
             used |= {(node.module, alias.name) for alias in node.names}
         elif isinstance(node, ast.Attribute) and ast.unparse(node.value) in FACADES:
             used.add((ast.unparse(node.value), node.attr))
-    return used - {("gatewise", "testing")}
+    packages = {"testing", "gateway", "plugins", "converters", "protos", "__all__"}  # named in prose, not imported
+    return {(module, name) for module, name in used if not (module == "gatewise" and name in packages)}
+
+
+def _inline_code(markdown: str) -> list[str]:
+    """The prose's inline code that is Python (`` `from gatewise import mask` ``, `` `gatewise.Span(...)` ``)."""
+    prose = re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+    found = []
+    for span in re.findall(r"`([^`]+)`", prose):
+        try:
+            ast.parse(span)
+        except SyntaxError:
+            continue
+        found.append(span)
+    return found
 
 
 def _uses() -> list[tuple[str, str, str]]:
-    sources = [(doc.name, block) for doc in DOCS for block in _code_blocks(doc.read_text(encoding="utf-8"))]
-    for path in sorted(EXAMPLE.rglob("*.py")):
-        if "build" not in path.relative_to(EXAMPLE).parts:
+    sources = []
+    for doc in DOCS:
+        markdown = doc.read_text(encoding="utf-8")
+        sources += [(doc.name, code) for code in _code_blocks(markdown) + _inline_code(markdown)]
+    for path in sorted(EXAMPLES.rglob("*.py")):
+        if "build" not in path.relative_to(EXAMPLES).parts:
             sources.append((str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")))
     return sorted({(where, module, name) for where, source in sources for module, name in _names_used(source)})
 
 
-def test_the_docs_and_the_example_import_from_the_facade() -> None:
-    """The scan finds the core names, so a parser that finds nothing cannot pass the test below."""
+def test_the_docs_and_the_examples_import_from_the_facade() -> None:
+    """The scan finds the core names, in code blocks, inline code and both examples, so a parser that finds
+    nothing cannot pass the test below."""
     used = {(module, name) for _, module, name in _uses()}
     assert {("gatewise", "hookimpl"), ("gatewise", "Signature"), ("gatewise.testing", "PluginHarness")} <= used
     assert {("gatewise", "Explainer"), ("gatewise", "Unit"), ("gatewise", "EXPLANATION_OUTPUT")} <= used
+    assert {("gatewise", "MaskedText"), ("gatewise", "classifier_explainer"), ("gatewise", "tokenize_batch")} <= used
+    assert {("gatewise", "LogRedactionFilter"), ("gatewise", "Span")} <= used  # inline in docs/plugins.md
+
+
+def test_the_docs_send_authors_to_the_facade_only() -> None:
+    """No code the plugin docs show imports the implementation packages (``gatewise.plugins`` ...)."""
+    implementation = ("gatewise.gateway", "gatewise.plugins", "gatewise.converters", "gatewise.protos")
+    for doc in DOCS:
+        markdown = doc.read_text(encoding="utf-8")
+        for code in _code_blocks(markdown) + _inline_code(markdown):
+            imported = [node.module for node in ast.walk(ast.parse(code)) if isinstance(node, ast.ImportFrom)]
+            wrong = [name for name in imported if name and name.startswith(implementation)]
+            assert wrong == [], f"{doc.name} imports {wrong}"
 
 
 @pytest.mark.parametrize(("where", "module", "name"), _uses())
@@ -79,3 +111,60 @@ def test_the_facade_names_the_implementation_objects() -> None:
     assert gatewise.hookimpl is hookimpl
     assert gatewise.InvalidInput is InvalidInput
     assert gatewise.hookimpl.project_name == "gatewise"
+
+
+def _api_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("api_reference", ROOT / "scripts" / "api_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_api_reference_page_is_current() -> None:
+    """docs/api.md lists every public name with its real signature: regenerate it with scripts/api_reference.py."""
+    reference = _api_reference()
+    assert reference.PAGE.read_text(encoding="utf-8") == reference.render(), "run: python scripts/api_reference.py"
+    for module in FACADES.values():
+        for name in module.__all__:
+            assert f"### `{module.__name__}.{name}`" in reference.render()
+
+
+def _helper_rows() -> list[tuple[str, str]]:
+    """``(helper, documented parameters)`` from docs/plugins.md's ``gatewise.testing`` table."""
+    table = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8").split("| helper | what it does |")[1]
+    return re.findall(r"^\| `([\w.]+)\(([^`]*)\)` \|", table.split("\n\n")[0], flags=re.M)
+
+
+def _parameter_names(documented: str) -> list[str]:
+    """``"folder, name, *, plugin=None, **config"`` -> ``["folder", "name", "plugin", "config"]``."""
+    tree = ast.parse(f"def f({documented}): pass").body[0].args
+    names = [arg.arg for arg in tree.posonlyargs + tree.args + tree.kwonlyargs]
+    names.insert(len(tree.posonlyargs + tree.args), tree.vararg.arg) if tree.vararg else None
+    return names + ([tree.kwarg.arg] if tree.kwarg else [])
+
+
+@pytest.mark.parametrize(("helper", "documented"), _helper_rows(), ids=[row[0] for row in _helper_rows()])
+def test_the_documented_helper_signatures_are_the_real_ones(helper: str, documented: str) -> None:
+    """Each row of the table gives the helper's parameters, in order, with their defaults."""
+    target = gatewise.testing
+    for part in helper.split("."):
+        target = getattr(target, part)
+    real = inspect.signature(target)
+    names = [name for name in real.parameters if name != "self"]
+    assert _parameter_names(documented) == names
+    arguments = ast.parse(f"def f({documented}): pass").body[0].args
+    positional = arguments.posonlyargs + arguments.args
+    given = list(zip(positional[len(positional) - len(arguments.defaults) :], arguments.defaults, strict=True))
+    given += [
+        (arg, default) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if default
+    ]
+    for argument, default in given:
+        assert ast.literal_eval(default) == real.parameters[argument.arg].default, f"default of {argument.arg}"
+    required = [name for name, parameter in real.parameters.items() if parameter.default is inspect.Parameter.empty]
+    assert {argument.arg for argument, _ in given}.isdisjoint(required)
+
+
+def test_the_helper_table_covers_every_testing_helper() -> None:
+    documented = {helper.split(".")[0] for helper, _ in _helper_rows()}
+    functions = {name for name in gatewise.testing.__all__ if callable(getattr(gatewise.testing, name))}
+    assert functions - {"gatewise_logs"} <= documented

@@ -80,7 +80,7 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_entry_point_plugin_is_registered(installed_plugin: Path) -> None:
     """PluginManager() lists the package's plugin under its entry-point name."""
-    code = "from gatewise.plugins.manager import PluginManager; print(PluginManager().names)"
+    code = "from gatewise import PluginManager; print(PluginManager().names)"
     env = {**os.environ, "PYTHONPATH": f"{installed_plugin}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert "'doubler'" in names

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,3 +39,35 @@ def measured_row(name: str, rate: float, latencies: list[float], errors: int = 0
 def median_round(rounds: list[T], key: Callable[[T], float] = lambda row: row.rows_per_s) -> T:
     """The round with the median throughput: one slow or lucky round on a shared CPU moves no figure."""
     return sorted(rounds, key=key)[len(rounds) // 2]
+
+
+SUSPECT_BELOW = 0.5
+"""A client row under this share of the Python gRPC client's throughput at the same concurrency is suspect."""
+REFERENCE = re.compile(r"gRPC, concurrency (\d+)")
+AT_CONCURRENCY = re.compile(r", concurrency (\d+)$")
+
+
+def suspects(rows: list[Row]) -> dict[str, str]:
+    """Why each suspect client row is suspect, by row name.
+
+    Every client sends the same single-row requests, so at one concurrency their throughput
+    should be alike; one under ``SUSPECT_BELOW`` of the Python gRPC client's is measuring
+    other work (outputs that cost more, as when perf_analyzer's requests computed
+    explanations) or a broken client, and must not be quoted as the gateway's speed.
+    """
+    reference = {int(found.group(1)): row for row in rows if (found := REFERENCE.fullmatch(row.name))}
+    flagged = {}
+    for row in rows:
+        found = AT_CONCURRENCY.search(row.name)
+        if found is None or REFERENCE.fullmatch(row.name) or math.isnan(row.rows_per_s):
+            continue
+        base = reference.get(int(found.group(1)))
+        if base is None or math.isnan(base.rows_per_s) or base.rows_per_s <= 0:
+            continue
+        ratio = row.rows_per_s / base.rows_per_s
+        if ratio < SUSPECT_BELOW:
+            flagged[row.name] = (
+                f"{ratio:.2f}x the Python gRPC client's {base.rows_per_s:.1f} rows/s at concurrency {found.group(1)} "
+                f"(under {SUSPECT_BELOW:g}x): it is not doing the same work, check what it requests"
+            )
+    return flagged

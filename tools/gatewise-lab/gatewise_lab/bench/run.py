@@ -13,7 +13,7 @@ from rich.table import Table
 from gatewise_lab.bench.clients import FLOOR, closed_loop, closed_loop_stream, empty_calls, run_client
 from gatewise_lab.bench.inprocess import InProcess
 from gatewise_lab.bench.perf_analyzer import perf_analyzer_row
-from gatewise_lab.bench.rows import Row, median_round
+from gatewise_lab.bench.rows import Row, median_round, suspects
 from gatewise_lab.bench.server import ServerTime, server_statistics, server_time, start_server
 
 
@@ -83,18 +83,31 @@ def summarise(rounds: list[Row]) -> Row:
     return median_round(rounds)
 
 
+REQUESTS = (
+    "what each row requests: every client sends the same single-row texts (workload.SENTENCES); the gRPC rows "
+    "name no outputs (the model's default outputs), perf_analyzer names every output ModelMetadata lists; "
+    "neither asks for an explanation"
+)
+
+
 def print_table(console: Console, title: str, rows: list[Row]) -> None:
+    """The rows, with a ``check`` column that marks a client row as suspect (``rows.suspects``)."""
+    flagged = suspects(rows)
     table = Table(title=title)
-    for column in ("configuration", "rows/s", "p50 ms", "p99 ms", "errors"):
-        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for column in ("configuration", "rows/s", "p50 ms", "p99 ms", "errors", "check"):
+        table.add_column(column, justify="left" if column in ("configuration", "check") else "right")
     for row in rows:
         table.add_row(
-            row.name, _figure(row.rows_per_s, 1), _figure(row.p50_ms, 2), _figure(row.p99_ms, 2), str(row.errors)
-        )
+            row.name, _figure(row.rows_per_s, 1), _figure(row.p50_ms, 2), _figure(row.p99_ms, 2), str(row.errors),
+            "SUSPECT" if row.name in flagged else "",
+        )  # fmt: skip
     console.print(table)
+    console.print(REQUESTS)
     for row in rows:
         if row.note:
             console.print(f"{row.name} failed: {row.note.strip()}")
+    for name, reason in flagged.items():
+        console.print(f"SUSPECT {name}: {reason}")
 
 
 def _figure(value: float, digits: int) -> str:
@@ -138,10 +151,11 @@ def print_ratios(
         )
     analyzer_top = rows.get(f"perf_analyzer, concurrency {top}")
     analyzer_low = rows.get(f"perf_analyzer, concurrency {lowest}")
+    flagged = suspects(list(rows.values()))
     if analyzer_top is not None:
         console.print(
             f"with perf_analyzer (C++) as the client: {analyzer_top.rows_per_s / batch_max.rows_per_s:.2f}x "
-            f"throughput at concurrency {top}"
+            f"throughput at concurrency {top}" + (" (SUSPECT, see above)" if analyzer_top.name in flagged else "")
         )
     if analyzer_low is not None and lowest == 1:
         console.print(f"with perf_analyzer at concurrency 1: {analyzer_low.p50_ms - batch_one.p50_ms:+.2f} ms")

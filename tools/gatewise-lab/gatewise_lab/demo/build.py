@@ -21,6 +21,7 @@ from typing import Any
 
 import gatewise.converters
 import numpy as np
+from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 from gatewise_lab.demo import evaluate
 from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl, write_jsonl
@@ -38,7 +39,7 @@ RECIPE_CODE = [
 """Code a built entry depends on: a change to any of it rebuilds the demo models."""
 SENTIMENT = TrainSettings(epochs=1.0, learning_rate=1e-4, max_length=64)
 NER = TrainSettings(epochs=2.0, learning_rate=2e-4, max_length=64, frozen_layers=2)
-MAX_LENGTH = 128
+MAX_LENGTH = DEFAULT_MAX_LENGTH
 
 
 def _fingerprint(*files: str, settings: Any = None) -> str:
