@@ -28,8 +28,8 @@ UNITS = [" ", "account ", "a.", "1", "1 ", "1-", "a", "A", "Dr. ", "Ab ", "AB1",
 
 def detectors(size: int) -> None:
     from gatewise.plugins import log_redaction
-    from gatewise.plugins.finance import detectors as finance
-    from gatewise.plugins.medical import deid
+    from gatewise.plugins.common import deid
+    from gatewise.plugins.common import finance_detectors as finance
 
     finders = {"finance (all)": finance.find_financial_identifiers, "medical (all)": deid.find_identifiers,
                "log redaction": log_redaction.redact}  # fmt: skip

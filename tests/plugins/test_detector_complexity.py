@@ -17,10 +17,9 @@ from collections.abc import Callable
 
 import pytest
 from gatewise.plugins import log_redaction
-from gatewise.plugins.common import scanning
+from gatewise.plugins.common import deid, scanning
+from gatewise.plugins.common import finance_detectors as finance
 from gatewise.plugins.common.masking import Span, mask
-from gatewise.plugins.finance import detectors as finance
-from gatewise.plugins.medical import deid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
