@@ -61,7 +61,7 @@ class Pending:
     length: int = 0
     """The length policy's cost hint: the longest text in bytes (``length_policy.length_of``)."""
     deadline: float | None = None
-    """Absolute ``time.monotonic()`` after which the request is not worth running.
+    """Absolute ``time.monotonic()`` (the batcher's clock) after which the request is not worth running.
 
     Not ``loop.time()``: uvloop's is cached per loop iteration at millisecond resolution,
     too coarse for queue times and delays measured in fractions of a millisecond."""
@@ -91,8 +91,19 @@ class DynamicBatcher:
     EXPLANATION_WAIT_S = 0.1
     """After this long in the queue an explanation chunk joins the next batch however busy ordinary traffic is."""
 
-    def __init__(self, name: str, config: BatchingConfig, run_batch: RunBatch, instances: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: BatchingConfig,
+        run_batch: RunBatch,
+        instances: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
+        self._clock = clock
+        """Every time the batcher reads (queueing, delays, deadlines, explanation windows); tests pass a
+        clock they move by hand, so their batches do not depend on how fast the machine is."""
         self._config = config
         self._run_batch = run_batch
         self._instances = instances
@@ -143,7 +154,7 @@ class DynamicBatcher:
         if self._closed or self._loop is None:
             raise ModelNotReady(self.name, "UNLOADING", "not accepting requests")
         pending.future = self._loop.create_future()
-        pending.enqueued = time.monotonic()
+        pending.enqueued = self._clock()
         with self._lock:
             if pending.background:
                 self._background.append(pending)
@@ -196,7 +207,7 @@ class DynamicBatcher:
         due = None
         with self._lock:
             while self._free:
-                batch, expired, due = self._next_batch(time.monotonic())
+                batch, expired, due = self._next_batch(self._clock())
                 self._fail_expired(expired)
                 if batch is None:
                     break
@@ -205,7 +216,7 @@ class DynamicBatcher:
                 self._inboxes[instance].put(batch)
         if due is not None and self._free:
             assert self._loop is not None
-            self._timer = self._loop.call_later(max(0.0, due - time.monotonic()), self._dispatch)
+            self._timer = self._loop.call_later(max(0.0, due - self._clock()), self._dispatch)
 
     def _finished(
         self, freed: int | None, batch: list[Pending], results: Sequence[Any], expired: list[Pending]
@@ -296,7 +307,7 @@ class DynamicBatcher:
             except BaseException as exc:  # noqa: BLE001 - a failure fails its own batch, nothing else
                 results = [exc] * len(batch)  # delivered as raised: the servicer maps it to a status
             with self._lock:
-                now = time.monotonic()
+                now = self._clock()
                 if any(not pending.background for pending in batch):
                     self._last_ordinary = now  # the clients just answered are about to send again
                 following, expired, _ = self._next_batch(now)

@@ -50,6 +50,27 @@ class InferResult:
     parameters: dict[str, bool] = field(default_factory=dict)
 
 
+@dataclass
+class VersionInfo:
+    """What metadata, ModelConfig and statistics report of a version that is not loaded.
+
+    ``ServedModel.describe_only`` reads it at startup for an on-demand version (an engine
+    opened and closed again, the plugin's signature), so clients see the model before any
+    request loads it; ``ServedModel`` has the same attributes.
+    """
+
+    name: str
+    version: str
+    config: ModelConfig
+    signature: Signature
+    facts: dict[str, str]
+    drift: str | None = None
+    stats: ModelStats = field(default_factory=ModelStats)
+
+    def describe(self) -> dict[str, str]:
+        return self.facts
+
+
 class ServedModel:
     """Load with ``ServedModel.load`` (blocking, in a thread), then ``start`` on the loop."""
 
@@ -71,6 +92,8 @@ class ServedModel:
         self.signature = signature
         self.stats = ModelStats()
         self.metrics = metrics.ModelMetrics(self.name)
+        self.holders = 0
+        """Requests between ``ModelRepository.acquire`` and ``release``: none, and it may be evicted or closed."""
         self.drift: str | None = None
         """The figures, when this version drifted past its reference tolerance and serves anyway (``warn``)."""
         self._batcher: DynamicBatcher | None = None
@@ -82,7 +105,7 @@ class ServedModel:
 
     @property
     def backend(self) -> str:
-        """This version's engine: ``onnxruntime`` or ``tensorrt``, from the file in its folder."""
+        """This version's engine: a registered backend's name, from the file in its folder."""
         return self.config.backend
 
     @classmethod
@@ -120,6 +143,31 @@ class ServedModel:
             close_all(engines)
             raise
         return model
+
+    @classmethod
+    def describe_only(cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager) -> VersionInfo:
+        """The version's signature and engine facts, from one engine opened and closed again (no warm-up)."""
+        backend = version_backend(config, version_dir)
+        config = config.model_copy(update={"backend": backend}) if backend != config.backend else config
+        engines = create_engines(config, version_dir, 1)
+        try:
+            first = engines[0]
+            _check_declared(config, first)
+            context = ModelContext(
+                name=config.name,
+                version=version,
+                config=config.plugin_view(),
+                path=version_dir,
+                engine_inputs=first.inputs,
+                engine_outputs=first.outputs,
+            )
+            hooks = plugins.model_hooks(config.plugin) if config.plugin else None
+            if hooks is not None:
+                hooks.load(context)
+            signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
+            return VersionInfo(config.name, version, config, signature, first.describe())
+        finally:
+            close_all(engines)
 
     def warm_up(self) -> None:
         """Run one batch through every instance so the first client pays no start-up cost.
@@ -205,6 +253,12 @@ class ServedModel:
 
     def describe(self) -> dict[str, str]:
         return self.engines[0].describe()
+
+    def info(self) -> VersionInfo:
+        """What clients may still read of this version once it is evicted."""
+        return VersionInfo(
+            self.name, self.version, self.config, self.signature, self.describe(), self.drift, self.stats
+        )
 
     async def infer(
         self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None

@@ -9,6 +9,7 @@
     ├── InvalidInput                    INVALID_ARGUMENT
     │   └── MalformedMessage            (the request bytes are not the method's protobuf)
     ├── QueueFull                       RESOURCE_EXHAUSTED
+    ├── OverBudget                      RESOURCE_EXHAUSTED (a model larger than the memory budget allows)
     ├── DeadlineExceeded                DEADLINE_EXCEEDED
     ├── EngineError                     INTERNAL
     ├── PluginError                     INVALID_ARGUMENT or INTERNAL
@@ -107,6 +108,12 @@ class QueueFull(GatewiseError):
 
     def __init__(self, name: str, limit: int) -> None:
         super().__init__(f"model {name!r} queue is full ({limit} requests waiting); retry later")
+
+
+class OverBudget(GatewiseError):
+    """A model that cannot fit in the memory budget, even with every unpinned model evicted."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class DeadlineExceeded(GatewiseError):
