@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,6 @@ from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security.principal import ANONYMOUS, Principal
 from gatewise.gateway.security.views import visible_index
 from gatewise.gateway.settings import ServerSettings
-from gatewise.gateway.validation import validate_inputs
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import model_config_pb2 as config_pb
 from gatewise.protos.errors import GatewiseError, InvalidInput, ShuttingDown
@@ -67,8 +66,10 @@ class InferRequest:
     """One inference request as a front door read it, before its tensors are decoded."""
 
     model_name: str
-    decode: Callable[[int], Tensors]
-    """Decodes the inputs, given the largest BYTES element allowed; InvalidInput names what was wrong."""
+    decode: Callable[[ServedModel, int], Awaitable[tuple[Tensors, int]]]
+    """Checks the inputs against the model (metadata first), decodes them (large ones off the loop) and
+    returns them with the row count, given the largest BYTES element allowed; InvalidInput names
+    what was wrong."""
     model_version: str = ""
     id: str = ""
     outputs: Sequence[str] = ()
@@ -222,8 +223,7 @@ class DataPlane:
         try:
             # Held until answered, so it is never evicted under this request; loads it when on demand.
             model = await self.repository.acquire(request.model_name, request.model_version, request.deadline)
-            inputs = request.decode(self.settings.max_string_bytes)
-            rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
+            inputs, rows = await request.decode(model, self.settings.max_string_bytes)
             parameters = request.parameters
             requested, explaining = explanations.outputs_for(model, list(request.outputs), parameters)
             # explain_* parameters are read (and checked) only when this request gets an explanation.
@@ -277,6 +277,10 @@ class DataPlane:
         """
         answers: asyncio.Queue[InferResponse | StreamError | _StreamEvent] = asyncio.Queue()
         running: set[asyncio.Task] = set()
+        # Backpressure: one slot per request read and not yet taken back by the door (``yield``
+        # returns once it did), so a client that sends and never reads stalls on its transport's
+        # flow control instead of growing the server's memory.
+        slots = asyncio.Semaphore(self.settings.max_stream_inflight)
 
         async def answer(request: InferRequest) -> None:
             reply: InferResponse | StreamError
@@ -291,8 +295,14 @@ class DataPlane:
             answers.put_nowait(reply)
 
         async def read() -> None:
+            incoming = aiter(requests)
             try:
-                async for request in requests:
+                while True:
+                    await slots.acquire()
+                    try:
+                        request = await anext(incoming)
+                    except StopAsyncIteration:
+                        break
                     task = asyncio.create_task(answer(request))
                     running.add(task)
                     task.add_done_callback(running.discard)
@@ -311,6 +321,7 @@ class DataPlane:
                 item = await answers.get()
                 if isinstance(item, InferResponse | StreamError):
                     yield item
+                    slots.release()
                 elif item.error is not None:
                     raise item.error
                 elif item.done:
@@ -365,5 +376,5 @@ class _StreamEvent:
     error: BaseException | None = None
 
 
-def _nothing(max_element_bytes: int) -> Tensors:
-    return {}
+async def _nothing(model: ServedModel, max_element_bytes: int) -> tuple[Tensors, int]:
+    return {}, 0

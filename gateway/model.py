@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,12 +32,14 @@ from gatewise.gateway.engines import Engine, close_all, create_engines, version_
 from gatewise.gateway.hostinfo import host_description
 from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, read_reference
 from gatewise.gateway.stats import ModelStats
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.manager import ModelHooks, PluginManager
 from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
 
 log = logging.getLogger("gatewise.model")
+_engine_failures = RateLimitedLog(log)
 
 
 @dataclass
@@ -377,18 +380,33 @@ class ServedModel:
         return outputs
 
     def _infer_engine(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
-        """The engine boundary: what an engine raises reaches its requests as an EngineError.
+        """The engine boundary: what an engine raises reaches each request as a summary.
 
-        ONNX Runtime's and TensorRT's own failures come out of their engines as EngineErrors
-        already (naming the model); anything else an engine raises is wrapped here, once.
+        An engine's own text (ONNX Runtime quotes input values, TensorRT names server paths)
+        describes the whole batch, other clients' rows included: it is logged once here
+        (rate-limited) and each request gets an EngineError naming the model, the kind of
+        failure and an incident number to find that log line by.
         """
         try:
             return self.engines[instance].infer(inputs)
-        except GatewiseError:
-            raise
         except Exception as exc:
-            log.exception("model %s failed a batch of %d request(s)", self.name, len(batch.request_parameters))
-            raise EngineError(f"model {self.name!r} failed: {type(exc).__name__}: {exc}") from exc
+            incident = secrets.token_hex(4)
+            cause = exc.__cause__ if isinstance(exc, GatewiseError) and exc.__cause__ is not None else exc
+            requests = len(batch.request_parameters)
+            _engine_failures(
+                logging.ERROR,
+                f"engine:{self.name}",
+                "model %s failed a batch of %d request(s) (incident %s): %s",
+                self.name,
+                requests,
+                incident,
+                exc,
+                exc_info=exc,
+            )
+            raise EngineError(
+                f"model {self.name!r} failed to run a batch of {requests} request(s) ({type(cause).__name__}); "
+                f"the server log has the details (incident {incident})"
+            ) from exc
 
 
 def _check_declared(config: ModelConfig, engine: Engine) -> None:

@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 import grpc
 from gatewise.gateway import tracing
-from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
+from gatewise.gateway.codec import encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.dataplane import Caller, DataPlane, InferRequest, InferResponse, StreamError
+from gatewise.gateway.intake import read_inputs
 from gatewise.gateway.model_info import model_config_proto, statistics_proto
 from gatewise.gateway.security.principal import current_principal
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos.errors import GatewiseError, ShuttingDown
@@ -27,6 +29,7 @@ from gatewise.protos.errors import GatewiseError, ShuttingDown
 __all__ = ["InferenceServicer", "grpc_status", "model_config_proto", "statistics_proto"]
 
 log = logging.getLogger("gatewise.servicer")
+_failures = RateLimitedLog(log)
 
 _Response = TypeVar("_Response")
 
@@ -39,7 +42,7 @@ def grpc_status(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
     """
     if isinstance(exc, GatewiseError):
         return exc.status, exc.message
-    log.error("%s failed", method, exc_info=exc)
+    _failures(logging.ERROR, f"{method}:{type(exc).__name__}", "%s failed", method, exc_info=exc)
     return grpc.StatusCode.INTERNAL, f"{method} failed: {type(exc).__name__}"
 
 
@@ -165,7 +168,7 @@ def infer_request(request: pb.ModelInferRequest, context: grpc.aio.ServicerConte
         model_name=request.model_name,
         model_version=request.model_version,
         id=request.id,
-        decode=lambda max_element_bytes: decode_inputs(request, max_element_bytes),
+        decode=lambda model, max_element_bytes: read_inputs(request, model, max_element_bytes),
         outputs=[output.name for output in request.outputs],
         parameters={key: parameter_value(value) for key, value in request.parameters.items()},
         deadline=None if remaining is None else time.monotonic() + remaining,

@@ -53,6 +53,10 @@ class ServerSettings(BaseSettings):
     """Largest single BYTES element accepted, in bytes."""
     max_explain_samples: int = Field(default=2048, ge=1)
     """Largest ``explain_samples`` a request may ask for: coalitions evaluated per explained row."""
+    max_stream_inflight: int = Field(default=32, ge=1, le=4096)
+    """Most requests of one ModelStreamInfer stream read and not yet answered back to the client.
+    Past it the server reads no more from that stream until the client takes answers, so a
+    client that sends and never reads holds at most this many requests and answers in memory."""
     max_explain_units: int = Field(default=512, ge=1)
     """Most units (words, fields) one explained row may weigh; a row with more is refused with
     INVALID_ARGUMENT. Text plugins weigh only the words the model sees (up to its tokenizer's

@@ -32,6 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+from gatewise.protos.quoting import QUOTE_CHARS, clip, quote
 
 
 class GatewiseError(Exception):
@@ -61,7 +62,7 @@ class ModelNotFound(GatewiseError):
     http_status = 404
 
     def __init__(self, name: str, version: str = "") -> None:
-        what = f"model {name!r}" + (f" version {version!r}" if version else "")
+        what = f"model {quote(name)}" + (f" version {quote(version)}" if version else "")
         super().__init__(f"{what} is not in the repository")
 
 
@@ -180,7 +181,7 @@ class Forbidden(GatewiseError):
     http_status = 403
 
     def __init__(self, principal: str, what: str) -> None:
-        super().__init__(f"principal {principal!r} may not {what}")
+        super().__init__(f"principal {principal!r} may not {clip(what, 4 * QUOTE_CHARS)}")
         self.principal = principal
 
 

@@ -19,8 +19,10 @@ from gatewise.gateway.dataplane import Caller, DataPlane, InferRequest, ModelMet
 from gatewise.gateway.http import codec
 from gatewise.gateway.http.openapi import openapi_document
 from gatewise.gateway.http.proto_json import to_json
+from gatewise.gateway.intake import OFF_LOOP_BYTES
 from gatewise.gateway.security.principal import Principal
 from gatewise.gateway.settings import ServerSettings
+from gatewise.gateway.validation import validate_inputs
 from gatewise.protos.errors import InvalidInput, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -151,11 +153,21 @@ class Routes:
         self.dataplane.check_served(name, version, caller)  # 404 / 503 before the body is read
         body = await self.read_body(request)
         parsed = codec.parse_infer(body, request.headers.get(codec.HEADER_LENGTH))
+
+        async def decode(model: Any, max_element_bytes: int) -> tuple[dict[str, Any], int]:
+            # Large bodies decode in a worker thread, as gRPC's intake does: the loop serves every other call.
+            if len(body) > OFF_LOOP_BYTES:
+                inputs = await asyncio.to_thread(parsed.decode, max_element_bytes)
+            else:
+                inputs = parsed.decode(max_element_bytes)
+            specs, max_batch_size = model.signature.inputs, model.config.max_batch_size
+            return inputs, validate_inputs(model.name, inputs, specs, max_batch_size)
+
         infer_request = InferRequest(
             model_name=name,
             model_version=version,
             id=parsed.id,
-            decode=parsed.decode,
+            decode=decode,
             outputs=parsed.outputs,
             parameters=parsed.parameters,
             deadline=_deadline(parsed.parameters),

@@ -31,7 +31,11 @@ async def dataplane(repository: Path) -> AsyncIterator[DataPlane]:
 
 def add_one(rows: int = 2, model: str = "add-one", **fields: object) -> InferRequest:
     x = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
-    return InferRequest(model_name=model, decode=lambda limit: {"x": x}, rows=rows, **fields)
+
+    async def decode(served: object, limit: int) -> tuple[dict[str, np.ndarray], int]:
+        return {"x": x}, rows
+
+    return InferRequest(model_name=model, decode=decode, rows=rows, **fields)
 
 
 async def test_infer_takes_and_returns_plain_tensors(dataplane: DataPlane) -> None:
@@ -46,7 +50,7 @@ async def test_infer_takes_and_returns_plain_tensors(dataplane: DataPlane) -> No
 async def test_an_unknown_model_is_refused_before_its_inputs_are_decoded(dataplane: DataPlane) -> None:
     """Decoding costs nothing for a model that is not there."""
 
-    def decode(limit: int) -> dict[str, np.ndarray]:
+    async def decode(served: object, limit: int) -> tuple[dict[str, np.ndarray], int]:
         raise AssertionError("decoded a request for an unknown model")
 
     with pytest.raises(ModelNotFound, match="'nope'"):
@@ -56,9 +60,9 @@ async def test_an_unknown_model_is_refused_before_its_inputs_are_decoded(datapla
 async def test_decode_gets_the_servers_element_limit(dataplane: DataPlane) -> None:
     seen: list[int] = []
 
-    def decode(limit: int) -> dict[str, np.ndarray]:
+    async def decode(served: object, limit: int) -> tuple[dict[str, np.ndarray], int]:
         seen.append(limit)
-        return {"x": np.ones((1, 4), dtype=np.float32)}
+        return {"x": np.ones((1, 4), dtype=np.float32)}, 1
 
     await dataplane.infer(InferRequest(model_name="add-one", decode=decode), CALLER)
     assert seen == [dataplane.settings.max_string_bytes]
