@@ -61,6 +61,12 @@ class ServerSettings(BaseSettings):
     """Most units (words, fields) one explained row may weigh; a row with more is refused with
     INVALID_ARGUMENT. Text plugins weigh only the words the model sees (up to its tokenizer's
     ``max_length``), so a long text stays within this unless the model reads that many words."""
+    max_explain_work: int = Field(default=131072, ge=1)
+    """Most work one explained row may cost: units weighed x coalitions evaluated, which is what
+    its perturbed rows cost the engine (default 131072: the default 256 samples for a row of
+    the most units, or 2048 samples for 64 words). Past it, INVALID_ARGUMENT saying how many
+    samples would fit, so the largest ``explain_samples`` on a long text is refused at once
+    instead of running for minutes on CPU."""
     max_explain_coalitions: int = Field(default=16384, ge=1)
     """Most coalitions one request may have evaluated: explained rows x ``explain_samples``
     (default 16384: 8 rows at the largest ``max_explain_samples``); over it, INVALID_ARGUMENT."""
