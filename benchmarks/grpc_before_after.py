@@ -9,7 +9,6 @@ interpreter. Reports throughput, p50 and the server's CPU per request. Figures: 
 """
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import grpc
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 
-from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
+from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, interleaved_run, process_cpu_seconds
 
 servers = {"before": os.environ["BEFORE_PYTHON"], "after": os.environ.get("AFTER_PYTHON", sys.executable)}
 repo, conc, rounds, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -62,44 +61,12 @@ for r in range(rounds):
                     .inference_stats.success.count
                 )
 
-            def cpu(pid=proc.pid):
-                f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-                return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-
-            c0, n0 = cpu(), count()
-            out = subprocess.run(
-                [
-                    pa,
-                    "-m",
-                    "add-one",
-                    "-i",
-                    "grpc",
-                    "-u",
-                    url,
-                    "--concurrency-range",
-                    conc,
-                    "--measurement-interval",
-                    str(int(secs * 1000)),
-                    "--stability-percentage",
-                    "100",
-                    "--max-trials",
-                    "3",
-                ],
-                capture_output=True,
-                text=True,
-                env=perf_analyzer_env(),
-                timeout=120,
-            )
-            c1, n1 = cpu(), count()
+            c0, n0 = process_cpu_seconds(proc.pid), count()
+            throughput, p50 = interleaved_run(pa, "add-one", "grpc", url, conc, secs, timeout=120)
+            c1, n1 = process_cpu_seconds(proc.pid), count()
         proc.terminate()
         proc.wait(timeout=60)
-        thr = re.search(r"throughput: ([\d.]+) infer/sec", out.stdout)
-        p50 = re.search(r"p50 latency: (\d+) usec", out.stdout)
-        row = (
-            float(thr.group(1)) if thr else float("nan"),
-            int(p50.group(1)) if p50 else -1,
-            (c1 - c0) / max(n1 - n0, 1) * 1e6,
-        )
+        row = (throughput, p50, (c1 - c0) / max(n1 - n0, 1) * 1e6)
         res[name].append(row)
         print(r, name, f"{row[0]:.0f} infer/s, p50 {row[1]} us, server CPU {row[2]:.0f} us/request", flush=True)
 

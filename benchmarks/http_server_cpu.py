@@ -9,14 +9,11 @@ per HTTP request than per gRPC call, on the same cores). Figures: docs/benchmark
 """
 
 import json
-import os
-import re
-import subprocess
 import sys
 import urllib.request
 
 from gatewise_lab.bench.http import start_both
-from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
+from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, interleaved_run, process_cpu_seconds
 
 repo, model, conc, rounds, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 process, grpc_url, base = start_both(__import__("pathlib").Path(repo), 1)
@@ -25,8 +22,7 @@ pa = find_perf_analyzer()
 
 
 def cpu():
-    f = open(f"/proc/{process.pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(process.pid)
 
 
 def count():
@@ -53,38 +49,9 @@ try:
     for r in range(rounds):
         for proto, url in (("grpc", grpc_url), ("http", http_url)):
             c0, n0 = cpu(), count()
-            out = subprocess.run(
-                [
-                    pa,
-                    "-m",
-                    model,
-                    "-i",
-                    proto,
-                    "-u",
-                    url,
-                    "--concurrency-range",
-                    conc,
-                    "--measurement-interval",
-                    str(int(secs * 1000)),
-                    "--stability-percentage",
-                    "100",
-                    "--max-trials",
-                    "3",
-                    *extra,
-                ],
-                capture_output=True,
-                text=True,
-                env=perf_analyzer_env(),
-                timeout=300,
-            )
+            throughput, p50 = interleaved_run(pa, model, proto, url, conc, secs, *extra, timeout=300)
             c1, n1 = cpu(), count()
-            thr = re.search(r"throughput: ([\d.]+) infer/sec", out.stdout)
-            p50 = re.search(r"p50 latency: (\d+) usec", out.stdout)
-            row = (
-                float(thr.group(1)) if thr else float("nan"),
-                (c1 - c0) / max(n1 - n0, 1) * 1e6,
-                int(p50.group(1)) if p50 else -1,
-            )
+            row = (throughput, (c1 - c0) / max(n1 - n0, 1) * 1e6, p50)
             res[proto].append(row)
             print(r, proto, f"{row[0]:.1f} infer/s, server CPU {row[1]:.0f} us/request, p50 {row[2]} us", flush=True)
 finally:

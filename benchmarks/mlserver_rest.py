@@ -19,14 +19,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from gatewise_lab.bench.clients import run_client
-from gatewise_lab.bench.http import Payloads, http_closed_loop, start_both
+from gatewise_lab.bench.http import Payloads, http_closed_loop, start_both, wait_until_ready
 from gatewise_lab.bench.run import summarise
 from models import build_repository
 
@@ -70,16 +68,8 @@ def start_mlserver(mlserver: str, folder: Path) -> tuple[subprocess.Popen, str]:
     (folder / "settings.json").write_text(json.dumps(settings))
     process = subprocess.Popen([mlserver, "start", str(folder)], cwd=model, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/v2/models/add-one/ready", timeout=1) as answer:
-                if answer.status == 200:
-                    return process, base
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("MLServer did not become ready within 120 s")
+    wait_until_ready(process, f"{base}/v2/models/add-one/ready", "MLServer")
+    return process, base
 
 
 def main() -> None:

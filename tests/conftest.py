@@ -168,6 +168,19 @@ def start_server(
     raise RuntimeError(f"server not ready within 60 s:\n{server.log()}")
 
 
+def check_unload_then_load(client: object, model: str, headers: dict[str, str]) -> None:
+    """Through a tritonclient client (gRPC or HTTP, same methods): unloading makes ``model``
+    unavailable and its metadata an error naming that, loading brings it back ready."""
+    from tritonclient.utils import InferenceServerException
+
+    client.unload_model(model, headers=headers)
+    assert not client.is_model_ready(model, headers=headers)
+    with pytest.raises(InferenceServerException, match="not ready"):
+        client.get_model_metadata(model, headers=headers)
+    client.load_model(model, headers=headers)
+    assert client.is_model_ready(model, headers=headers)
+
+
 def stop_server(server: RunningServer) -> int:
     return server.stop()
 
@@ -179,3 +192,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(build_repository(root / "models"), root / "server.log")
     yield running
     stop_server(running)
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Iterator[object]:
+    """A tritonclient gRPC client to the module's ``server`` (a module may define its own ``client``)."""
+    import tritonclient.grpc as triton
+
+    client = triton.InferenceServerClient(server.url)
+    yield client
+    client.close()

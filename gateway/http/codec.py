@@ -53,12 +53,7 @@ def parse_infer(body: bytes, header_length: str | None) -> ParsedRequest:
     model was found.
     """
     json_part, binary = _split(body, header_length)
-    try:
-        document = orjson.loads(json_part)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON ({exc})") from None
-    if not isinstance(document, dict):
-        raise InvalidInput("the request body must be a JSON object with 'inputs'")
+    document = json_object(json_part, "a JSON object with 'inputs'")
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput("the request needs 'inputs': a list of tensors")
@@ -90,6 +85,17 @@ def parse_infer(body: bytes, header_length: str | None) -> ParsedRequest:
         decode=decode,
         rows=first[0] if first else 0,
     )
+
+
+def json_object(data: bytes, expected: str = "a JSON object") -> dict[str, Any]:
+    """A request body parsed as JSON, which must be an object; InvalidInput naming what was wrong."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the request body is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InvalidInput(f"the request body must be {expected}")
+    return document
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:

@@ -203,13 +203,7 @@ class Routes:
         body = await self.read_body(request)
         if not body.strip():
             return {}
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"the request body is not valid JSON ({exc})") from None
-        if not isinstance(document, dict):
-            raise InvalidInput("the request body must be a JSON object")
-        return document
+        return codec.json_object(body)
 
 
 def _model(request: web.Request) -> tuple[str, str]:

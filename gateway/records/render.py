@@ -11,35 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gatewise.gateway.records.chain import CHAINED
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 _TOWARD, _AGAINST, _NEUTRAL = (0, 175, 60), (215, 30, 30), (48, 48, 48)
 
-FIELDS = (
-    "id",
-    "kind",
-    "ref",
-    "time",
-    "model",
-    "version",
-    "artifact_sha256",
-    "plugin",
-    "plugin_version",
-    "principal",
-    "auth",
-    "request_id",
-    "trace_id",
-    "method",
-    "status",
-    "latency_ms",
-    "decision",
-    "input_digest",
-    "chain",
-    "seq",
-    "hash",
-)
+_APART = {"inputs", "outputs", "explanation", "writer", "prev_hash", "chain", "seq"}
+FIELDS = (*(name for name in CHAINED if name not in _APART), "chain", "seq", "hash")
+"""The facts table: every chained scalar field (inputs, outputs and explanations get tables of
+their own), then where the record stands in its chain."""
 
 
 def _style(weight: float, scale: float) -> str:

@@ -39,13 +39,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     stop_server(running)
 
 
-@pytest.fixture
-def client(server: RunningServer) -> Iterator[triton.InferenceServerClient]:
-    client = triton.InferenceServerClient(server.url)
-    yield client
-    client.close()
-
-
 def rss_bytes(pid: int) -> int:
     """The process's resident set size, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

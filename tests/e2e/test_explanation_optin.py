@@ -75,13 +75,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     stop_server(running)
 
 
-@pytest.fixture
-def client(server: RunningServer) -> Iterator[triton.InferenceServerClient]:
-    client = triton.InferenceServerClient(server.url)
-    yield client
-    client.close()
-
-
 def explanation_rows(server: RunningServer, model: str) -> float:
     """``gatewise_explanation_rows_total`` for ``model``, from the metrics endpoint."""
     text = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()  # type: ignore[attr-defined]

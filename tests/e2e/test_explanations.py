@@ -37,13 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     stop_server(running)
 
 
-@pytest.fixture
-def client(server: RunningServer) -> Iterator[triton.InferenceServerClient]:
-    client = triton.InferenceServerClient(server.url)
-    yield client
-    client.close()
-
-
 def ask(client, model: str, text: str, outputs=("label", "explanation"), **parameters) -> triton.InferResult:
     tensor = triton.InferInput("text", [1], "BYTES")
     tensor.set_data_from_numpy(np.array([text.encode()], dtype=object))

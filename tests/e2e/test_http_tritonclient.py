@@ -14,7 +14,7 @@ import tritonclient.http as triton
 import tritonclient.http.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, free_port, start_server, stop_server, write_admin_key
+from conftest import RunningServer, check_unload_then_load, free_port, start_server, stop_server, write_admin_key
 from models import build_repository
 
 
@@ -147,12 +147,7 @@ def test_unload_then_load_a_model(tmp_path: Path) -> None:
     headers = {"Authorization": f"Bearer {admin.token}"}
     try:
         client = triton.InferenceServerClient(f"127.0.0.1:{port}")
-        client.unload_model("add-one", headers=headers)
-        assert not client.is_model_ready("add-one", headers=headers)
-        with pytest.raises(InferenceServerException, match="not ready"):
-            client.get_model_metadata("add-one", headers=headers)
-        client.load_model("add-one", headers=headers)
-        assert client.is_model_ready("add-one", headers=headers)
+        check_unload_then_load(client, "add-one", headers)
     finally:
         server.stop()
 

@@ -35,6 +35,14 @@ def test_a_worker_that_cannot_start_fails_the_whole_server(server: RunningServer
     assert "cannot listen on" in done.stderr
 
 
+def key_file(folder: Path, text: str, mode: int = 0o600) -> Path:
+    """An API key file with ``text`` and permission bits ``mode``."""
+    keys = folder / "keys.toml"
+    keys.write_text(text)
+    keys.chmod(mode)
+    return keys
+
+
 def refused(done: subprocess.CompletedProcess[str], message: str) -> None:
     """One ``error:`` line saying ``message``, exit status 1, no traceback."""
     assert done.returncode == 1, done.stderr
@@ -56,17 +64,13 @@ def test_unreadable_tls_file(tmp_path: Path) -> None:
 
 
 def test_auth_keys_file_that_is_not_toml(tmp_path: Path) -> None:
-    keys = tmp_path / "keys.toml"
-    keys.write_text("[[keys]]\nname = \n")
-    keys.chmod(0o600)
+    keys = key_file(tmp_path, "[[keys]]\nname = \n")
     done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--auth-keys-file", str(keys))
     refused(done, f"{keys}: not valid TOML")
 
 
 def test_auth_keys_file_with_a_bad_entry(tmp_path: Path) -> None:
-    keys = tmp_path / "keys.toml"
-    keys.write_text('[[keys]]\nname = "alice"\nsha256 = "abc"\nmodels = ["*"]\n')
-    keys.chmod(0o600)
+    keys = key_file(tmp_path, '[[keys]]\nname = "alice"\nsha256 = "abc"\nmodels = ["*"]\n')
     done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--auth-keys-file", str(keys))
     refused(done, f"{keys}: keys[0].sha256 ('alice') must be 64 hex digits")
 
@@ -106,9 +110,7 @@ def test_repository_control_without_any_administrator_is_refused(tmp_path: Path)
 
 
 def test_a_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
-    keys = tmp_path / "keys.toml"
-    keys.write_text("")
-    keys.chmod(0o644)
+    keys = key_file(tmp_path, "", 0o644)
     done = serve("--repository", str(tmp_path), "--grpc-port", str(free_port()), "--auth-keys-file", str(keys))
     refused(done, f"auth_keys_file {keys} is readable by others (mode 0644): run chmod 600 {keys}")
 

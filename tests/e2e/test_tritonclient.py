@@ -11,7 +11,7 @@ import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, start_server, write_admin_key
+from conftest import RunningServer, check_unload_then_load, start_server, write_admin_key
 from models import build_repository
 
 
@@ -110,12 +110,7 @@ def test_unload_then_load_a_model(tmp_path) -> None:
     headers = dict(admin.metadata)
     try:
         client = triton.InferenceServerClient(server.url)
-        client.unload_model("add-one", headers=headers)
-        assert not client.is_model_ready("add-one", headers=headers)
-        with pytest.raises(InferenceServerException, match="not ready"):
-            client.get_model_metadata("add-one", headers=headers)
-        client.load_model("add-one", headers=headers)
-        assert client.is_model_ready("add-one", headers=headers)
+        check_unload_then_load(client, "add-one", headers)
     finally:
         server.stop()
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from gatewise.gateway.records.build import Draft
+from gatewise.gateway.records.config import RecordsConfig
 from onnx import TensorProto, helper, numpy_helper
 
 from models import WORDS, _finish, write_classifier, write_model
@@ -212,3 +214,28 @@ def ask(url: str, model: str, text: str, request_id: str = "", headers: dict | N
         return client.infer(model, [tensor], request_id=request_id, parameters=parameters or None, headers=headers)
     finally:
         client.close()
+
+
+def draft(
+    model: str = "m", text: str = "the movie was good", time: str | None = None, config: RecordsConfig | None = None
+) -> Draft:
+    """One decision to record: a text in, a label out, as the data plane hands it to the writer."""
+    extra = {"time": time} if time else {}
+    return Draft(
+        model=model,
+        version="1",
+        config=config or RecordsConfig(),
+        artifact=None,
+        plugin=None,
+        plugin_version=None,
+        principal="anonymous",
+        auth="none",
+        request_id="r",
+        trace_id=None,
+        method="ModelInfer",
+        status="OK",
+        latency_ms=1.0,
+        inputs={"text": np.array([text.encode()], dtype=object)},
+        outputs={"label": np.array([b"positive"], dtype=object)},
+        **extra,
+    )

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
 from gatewise.gateway.records.build import Draft
 from gatewise.gateway.records.chain import verify_chain
@@ -16,29 +15,9 @@ from gatewise.gateway.records.sqlite import SQLiteStore
 from gatewise.gateway.records.writer import Writer, WriterOptions
 from typer.testing import CliRunner
 
+from records.support import draft
+
 KEY = b"k" * 32
-
-
-def draft(model: str = "m", text: str = "the movie was good", time: str | None = None) -> Draft:
-    extra = {"time": time} if time else {}
-    return Draft(
-        model=model,
-        version="1",
-        config=RecordsConfig(),
-        artifact=None,
-        plugin=None,
-        plugin_version=None,
-        principal="anonymous",
-        auth="none",
-        request_id="r",
-        trace_id=None,
-        method="ModelInfer",
-        status="OK",
-        latency_ms=1.0,
-        inputs={"text": np.array([text.encode()], dtype=object)},
-        outputs={"label": np.array([b"positive"], dtype=object)},
-        **extra,
-    )
 
 
 def write(folder: Path, drafts: list[Draft], key: bytes | None = KEY, checkpoint_every: int = 1000) -> Writer:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from gatewise.gateway.config import parse_config
-from gatewise.gateway.records.build import Artifacts, Draft, build
+from gatewise.gateway.records.build import Artifacts, build
 from gatewise.gateway.records.config import RecordsConfig, effective
 from gatewise.protos.errors import InvalidConfig
+
+from records.support import draft
 
 BASE = 'name = "m"\nplugin = "finance"\n'
 
@@ -52,32 +53,12 @@ def test_a_models_table_overrides_only_the_keys_it_sets() -> None:
     assert effective(RecordsConfig.model_validate({"enabled": False}), defaults, listed=True) is None
 
 
-def _draft(config: RecordsConfig, text: str) -> Draft:
-    return Draft(
-        model="m",
-        version="1",
-        config=config,
-        artifact=None,
-        plugin=None,
-        plugin_version=None,
-        principal="p",
-        auth="key",
-        request_id="r",
-        trace_id=None,
-        method="ModelInfer",
-        status="OK",
-        latency_ms=1.0,
-        inputs={"text": np.array([text.encode()], dtype=object)},
-        outputs={"label": np.array([b"positive"], dtype=object)},
-    )
-
-
 def test_digest_mode_keeps_a_keyed_digest_that_matches_identical_inputs_only(tmp_path: Path) -> None:
     (tmp_path / "key").write_bytes(b"k" * 32)
     config = RecordsConfig(inputs="digest", digest_key_file=tmp_path / "key")
-    first = build(_draft(config, "card 4111 1111 1111 1111"), Artifacts(), b"k" * 32)
-    again = build(_draft(config, "card 4111 1111 1111 1111"), Artifacts(), b"k" * 32)
-    other = build(_draft(config, "card 4111 1111 1111 1111"), Artifacts(), b"x" * 32)
+    first = build(draft(text="card 4111 1111 1111 1111", config=config), Artifacts(), b"k" * 32)
+    again = build(draft(text="card 4111 1111 1111 1111", config=config), Artifacts(), b"k" * 32)
+    other = build(draft(text="card 4111 1111 1111 1111", config=config), Artifacts(), b"x" * 32)
     assert first["inputs"] is None and len(first["input_digest"]) == 64
     assert first["input_digest"] == again["input_digest"] != other["input_digest"]
     assert "4111" not in str(first)

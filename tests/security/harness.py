@@ -16,12 +16,24 @@ import grpc
 import numpy as np
 from gatewise.gateway.server import GatewayServer
 from gatewise.gateway.settings import ServerSettings
+from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import RunningServer, free_port, start_server  # noqa: F401 - tests/conftest.py (free_port re-exported)
+
+
+class Recorder:
+    """Captures the audit events the servicer and the auth interceptor emit."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    @hookimpl
+    def gatewise_request_finished(self, model_name: str, principal: str, status: str, method: str) -> None:
+        self.events.append({"model": model_name, "principal": principal, "status": status, "method": method})
 
 
 @asynccontextmanager

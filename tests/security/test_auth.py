@@ -9,26 +9,14 @@ from pathlib import Path
 import grpc
 import pytest
 from gatewise.gateway.server import GatewayServer
-from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos import grpc_service_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from security.conftest import JwtSigner, Keys
-from security.harness import add_one_request, bearer, serving, stub
+from security.harness import Recorder, add_one_request, bearer, serving, stub
 
 UNAUTHENTICATED, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
-
-
-class Recorder:
-    """Captures the audit events the servicer and the auth interceptor emit."""
-
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-
-    @hookimpl
-    def gatewise_request_finished(self, model_name: str, principal: str, status: str, method: str) -> None:
-        self.events.append({"model": model_name, "principal": principal, "status": status, "method": method})
 
 
 async def audited(gateway: GatewayServer, recorder: Recorder) -> list[dict]:

@@ -8,23 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.manager import PluginManager
 
 from security.conftest import JwtSigner, Keys
-from security.harness import Pki, free_port, serving
+from security.harness import Pki, Recorder, free_port, serving
 
 ADD_ONE = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
 TEXT = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["good"]}]}
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-
-    @hookimpl
-    def gatewise_request_finished(self, model_name: str, principal: str, status: str, method: str) -> None:
-        self.events.append({"model": model_name, "principal": principal, "status": status, "method": method})
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -80,7 +80,11 @@ async def drive(
 
 async def closed_loop(url: str, model_name: str, concurrency: int, seconds: float) -> Row:
     """``concurrency`` callers each keep one single-row ModelInfer in flight for ``seconds``."""
-    requests = single_row_requests(model_name)
+    return await closed_loop_over(url, single_row_requests(model_name), concurrency, seconds)
+
+
+async def closed_loop_over(url: str, requests: list[pb.ModelInferRequest], concurrency: int, seconds: float) -> Row:
+    """``concurrency`` callers each keep one of ``requests`` (in turn) in flight for ``seconds``."""
     async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         with contextlib.suppress(grpc.aio.AioRpcError):

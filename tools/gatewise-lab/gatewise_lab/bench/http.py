@@ -27,7 +27,7 @@ from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 from rich.console import Console
 
-from gatewise_lab.bench.clients import ANSWER_TIMEOUT_S, CHANNEL_OPTIONS, drive, run_client
+from gatewise_lab.bench.clients import ANSWER_TIMEOUT_S, closed_loop_over, drive, run_client
 from gatewise_lab.bench.inprocess import InProcess
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.run import print_table, summarise
@@ -51,18 +51,24 @@ def start_both(repository: Path, workers: int) -> tuple[subprocess.Popen, str, s
     ]  # fmt: skip
     process = subprocess.Popen(command)
     base = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 120
+    wait_until_ready(process, f"{base}/v2/health/ready", "the gateway")
+    return process, f"127.0.0.1:{grpc_port}", base
+
+
+def wait_until_ready(process: subprocess.Popen, ready_url: str, what: str, seconds: float = 120) -> None:
+    """Poll ``ready_url`` until it answers 200; kill ``process`` and say so after ``seconds``."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            import urllib.request
-
-            with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=1) as answer:
+            with urllib.request.urlopen(ready_url, timeout=1) as answer:
                 if answer.status == 200:
-                    return process, f"127.0.0.1:{grpc_port}", base
+                    return
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError("the gateway did not become ready within 120 s")
+    raise RuntimeError(f"{what} did not become ready within {seconds:g} s")
 
 
 class Payloads:
@@ -148,23 +154,7 @@ async def http_closed_loop(base: str, payloads: Payloads, binary: bool, concurre
 
 
 async def grpc_closed_loop(url: str, payloads: Payloads, concurrency: int, seconds: float) -> Row:
-    import grpc
-    from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
-
-    requests = payloads.grpc()
-    async with grpc.aio.insecure_channel(url, options=CHANNEL_OPTIONS) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        await stub.ModelInfer(requests[0])
-
-        async def call(step: int) -> bool:
-            try:
-                await stub.ModelInfer(requests[step % len(requests)], timeout=ANSWER_TIMEOUT_S)
-            except grpc.aio.AioRpcError:
-                return False
-            return True
-
-        rate, latencies, errors = await drive(call, concurrency, seconds)
-    return measured_row(f"gRPC, concurrency {concurrency}", rate, latencies, errors)
+    return await closed_loop_over(url, payloads.grpc(), concurrency, seconds)
 
 
 def run_http_bench(

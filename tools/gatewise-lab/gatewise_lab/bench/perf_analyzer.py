@@ -75,3 +75,31 @@ def failed_row(name: str, reason: str) -> Row:
     """No figures rather than zeros, so no ratio is computed from a run that did not happen."""
     nan = float("nan")
     return Row(name, nan, nan, nan, errors=1, note=reason)
+
+
+def interleaved_run(
+    binary: str, model: str, protocol: str, url: str, concurrency: str, seconds: float, *extra: str, timeout: float
+) -> tuple[float, int]:
+    """One short fixed-concurrency measurement for benchmarks that interleave rounds:
+    (throughput in infer/s, p50 in µs), NaN and -1 where perf_analyzer printed none."""
+    command = [
+        binary, "-m", model, "-i", protocol, "-u", url, "--concurrency-range", concurrency,
+        "--measurement-interval", str(int(seconds * 1000)), "--stability-percentage", "100", "--max-trials", "3",
+        *extra,
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=perf_analyzer_env(),
+        timeout=timeout,
+    )
+    throughput = re.search(r"throughput: ([\d.]+) infer/sec", done.stdout)
+    p50 = re.search(r"p50 latency: (\d+) usec", done.stdout)
+    return (float(throughput.group(1)) if throughput else float("nan"), int(p50.group(1)) if p50 else -1)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, from /proc (Linux only)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
