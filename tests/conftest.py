@@ -181,6 +181,17 @@ def check_unload_then_load(client: object, model: str, headers: dict[str, str]) 
     assert client.is_model_ready(model, headers=headers)
 
 
+def check_unload_is_refused(client: object, model: str) -> Exception:
+    """Without --repository-control an unload is refused naming the flag and ``model`` stays
+    ready; the error, for the caller to check its protocol's status code."""
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException, match="--repository-control") as info:
+        client.unload_model(model)
+    assert client.is_model_ready(model)
+    return info.value
+
+
 def stop_server(server: RunningServer) -> int:
     return server.stop()
 

@@ -14,7 +14,15 @@ import tritonclient.http as triton
 import tritonclient.http.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, check_unload_then_load, free_port, start_server, stop_server, write_admin_key
+from conftest import (
+    RunningServer,
+    check_unload_is_refused,
+    check_unload_then_load,
+    free_port,
+    start_server,
+    stop_server,
+    write_admin_key,
+)
 from models import build_repository
 
 
@@ -154,10 +162,7 @@ def test_unload_then_load_a_model(tmp_path: Path) -> None:
 
 def test_repository_control_is_off_by_default(client: triton.InferenceServerClient) -> None:
     """Without --repository-control nobody unloads a model: 403 naming the flag."""
-    with pytest.raises(InferenceServerException, match="--repository-control") as info:
-        client.unload_model("add-one")
-    assert info.value.status() == "403"
-    assert client.is_model_ready("add-one")
+    assert check_unload_is_refused(client, "add-one").status() == "403"
 
 
 def test_errors_reach_the_client_with_their_message(client: triton.InferenceServerClient) -> None:

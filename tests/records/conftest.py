@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from records.support import PG_BIN, Postgres, free_port
+from conftest import free_port
+from records.support import PG_BIN, Postgres
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ the tests run as root (PostgreSQL refuses to run as root), and stops it at the e
 from __future__ import annotations
 
 import glob
-import socket
 import sqlite3
 import subprocess
 import uuid
@@ -26,12 +25,6 @@ from models import WORDS, _finish, write_classifier, write_model
 
 _BINS = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(Path(path).parent.name))
 PG_BIN = Path(_BINS[-1]) if _BINS else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
