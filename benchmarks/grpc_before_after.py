@@ -9,7 +9,6 @@ interpreter. Reports throughput, p50 and the server's CPU per request. Figures: 
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import grpc
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 
+from gatewise_lab.bench.http import free_port
 from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, interleaved_run, process_cpu_seconds
 
 servers = {"before": os.environ["BEFORE_PYTHON"], "after": os.environ.get("AFTER_PYTHON", sys.executable)}
@@ -26,17 +26,9 @@ pa = find_perf_analyzer()
 res = {k: [] for k in servers}
 
 
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 for r in range(rounds):
     for name, python in servers.items():
-        p = port()
+        p = free_port()
         env = {**os.environ, "GATEWISE_HTTP_PORT": "0"}
         proc = subprocess.Popen(
             [python, "-m", "gatewise", "serve", "--repository", repo, "--grpc-port", str(p), "--log-level", "WARNING"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from gatewise_lab.bench.clients import run_client
-from gatewise_lab.bench.http import Payloads, http_closed_loop, start_both, wait_until_ready
+from gatewise_lab.bench.http import Payloads, free_port, http_closed_loop, start_both, wait_until_ready
 from gatewise_lab.bench.run import summarise
 from models import build_repository
 
@@ -42,12 +41,6 @@ class AddOne(MLModel):
         x = NumpyCodec.decode_input(payload.inputs[0])
         return InferenceResponse(model_name=self.name, outputs=[NumpyCodec.encode_output("y", x + 1)])
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_mlserver(mlserver: str, folder: Path) -> tuple[subprocess.Popen, str]:

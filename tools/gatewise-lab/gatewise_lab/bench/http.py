@@ -36,7 +36,8 @@ from gatewise_lab.bench.workload import SENTENCES
 HEADER = "Inference-Header-Content-Length"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now, for a server started next."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -44,7 +45,7 @@ def _free_port() -> int:
 
 def start_both(repository: Path, workers: int) -> tuple[subprocess.Popen, str, str]:
     """``gatewise serve`` with gRPC and HTTP; returns once HTTP's ready route says so."""
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "gatewise", "serve", "--repository", str(repository), "--grpc-port", str(grpc_port),
         "--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING",
