@@ -29,7 +29,7 @@ from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
 from gatewise.gateway.hostinfo import host_description
-from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, read_reference
+from gatewise.gateway.reference_check import REFERENCE_FILE, ReferenceError, read_reference
 from gatewise.gateway.stats import ModelStats
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors

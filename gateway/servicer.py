@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
-from gatewise.gateway import __version__, metrics, tracing
-from gatewise.gateway import explain as explanations
+from gatewise.gateway import __version__, explanations, metrics, tracing
 from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.model import ServedModel

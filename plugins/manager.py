@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 from gatewise.plugins import hookspecs, metrics
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import Explainer
+from gatewise.plugins.explainer import Explainer
 from gatewise.protos.errors import InvalidInput, PluginError
 
 log = logging.getLogger("gatewise.plugins")
