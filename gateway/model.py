@@ -6,7 +6,7 @@ thread) splits a batch into engine calls (by tensor shape, then by ``length_poli
 that little goes to padding), concatenates each call's rows, runs preprocess -> engine ->
 postprocess and hands every request its own rows back.
 
-Errors: the plugin's hooks raise PluginError or InvalidInput (``plugins.manager`` made
+Errors: the plugin's hooks raise PluginError or InvalidInput (``plugins.model_hooks`` made
 them so); the engine call is the engine boundary, where anything but a GatewiseError
 becomes an EngineError. A batch that a plugin refuses is retried request by request so
 that only the request at fault fails; any other failure fails its own call's requests.
@@ -33,7 +33,8 @@ from gatewise.gateway.reference_check import REFERENCE_FILE, ReferenceError, rea
 from gatewise.gateway.stats import ModelStats
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.manager import ModelHooks, PluginManager
+from gatewise.plugins.manager import PluginManager
+from gatewise.plugins.model_hooks import ModelHooks
 from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
 
 log = logging.getLogger("gatewise.model")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.manager import ModelHooks
+from gatewise.plugins.model_hooks import ModelHooks
 from gatewise.protos.errors import EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 
