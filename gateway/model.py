@@ -28,8 +28,7 @@ from gatewise.gateway import length_policy, metrics, tracing
 from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
-from gatewise.gateway.hostinfo import host_description
-from gatewise.gateway.reference_check import REFERENCE_FILE, ReferenceError, read_reference
+from gatewise.gateway.reference_check import check_drift
 from gatewise.gateway.stats import ModelStats
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
@@ -113,7 +112,7 @@ class ServedModel:
             signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
             model = cls(config, version, context, engines, hooks, signature)
             model.warm_up()
-            model.check_drift(version_dir)
+            check_drift(model, version_dir)
         except BaseException:
             close_all(engines)
             raise
@@ -128,59 +127,6 @@ class ServedModel:
         rows = next(iter(inputs.values())).shape[0]
         for instance in range(len(self.engines)):
             self.execute(inputs, BatchContext.single(rows), instance, record=False)
-
-    def check_drift(self, version_dir: Path) -> None:
-        """Run the version's reference rows on this host's engine and compare with their tolerance.
-
-        The converter stored them (``reference.npz``: engine inputs, FP32 outputs, the
-        tolerance the conversion was validated with). Past the tolerance the version is
-        refused (EngineError with the figures), or with ``drift_policy = "warn"`` served with
-        ``self.drift`` set. Engine inputs go straight to instance 0, with no plugin: the
-        reference is the engine's, and every instance runs the same engine on this host.
-        """
-        label = f"model {self.name!r} version {self.version}"
-        try:
-            reference = read_reference(version_dir)
-        except ReferenceError as exc:
-            raise EngineError(f"{label}: {exc}; reconvert it, or remove {REFERENCE_FILE} to load unchecked") from exc
-        if reference is None:
-            log.debug("%s has no %s: drift check skipped", label, REFERENCE_FILE)
-            return
-        engine = self.engines[0]
-        wanted = sorted(spec.name for spec in engine.inputs)
-        if sorted(reference.inputs) != wanted:
-            raise EngineError(
-                f"{label}: {REFERENCE_FILE} holds inputs {sorted(reference.inputs)}, the engine takes {wanted}; "
-                f"it was written for another model: reconvert, or remove {REFERENCE_FILE}"
-            )
-        started = time.perf_counter()
-        try:
-            produced = engine.infer(dict(reference.inputs))
-        except Exception as exc:
-            raise EngineError(f"{label} failed on its reference rows: {type(exc).__name__}: {exc}") from exc
-        result = reference.judge(produced)
-        cost_ms = (time.perf_counter() - started) * 1e3
-        metrics.DRIFT.labels(self.name, self.version).set(result.max_abs)
-        if result.passed:
-            metrics.DRIFTED.labels(self.name, self.version).set(0)
-            log.info("%s: drift check passed in %.1f ms: %s", label, cost_ms, result.describe())
-            return
-        facts = self.describe()
-        built = (reference.build or {}).get("host", "unknown")
-        reason = (
-            f"drifted past its {reference.tolerance.name} reference tolerance on this host "
-            f"({'; '.join(result.failures)}). Figures: {result.describe()}. "
-            f"This host: {host_description()}, {facts.get('engine', self.backend)} on "
-            f"{facts.get('providers') or facts.get('gpu', '?')}; built and validated on: {built}"
-        )
-        if self.config.drift_policy == "refuse":
-            raise EngineError(
-                f'{label} {reason}. Reconvert it on a host like this one, or set drift_policy = "warn" '
-                "in config.toml to serve it anyway"
-            )
-        self.drift = reason
-        metrics.DRIFTED.labels(self.name, self.version).set(1)
-        log.warning('%s serves (drift_policy = "warn") although it %s (check: %.1f ms)', label, reason, cost_ms)
 
     def start(self) -> None:
         """Start the batcher; needs the running event loop."""
