@@ -2,9 +2,9 @@
 
 Request path: ``infer`` (event loop) validates nothing itself — the servicer has checked
 the tensors against ``signature`` — and queues the request; ``run_batch`` (an instance
-thread) splits a batch into engine calls (by tensor shape, then by ``length_policy`` so
-that little goes to padding), concatenates each call's rows, runs preprocess -> engine ->
-postprocess and hands every request its own rows back.
+thread) runs each engine call the batch policy chose (``Batch.calls``: same shapes, split
+by length so that little goes to padding), concatenating its rows, through preprocess ->
+engine -> postprocess, and hands every request its own rows back.
 
 Errors: the plugin's hooks raise PluginError or InvalidInput (``plugins.model_hooks`` made
 them so); the engine call is the engine boundary, where anything but a GatewiseError
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gatewise.gateway import length_policy, metrics, tracing
-from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
+from gatewise.gateway import metrics, tracing
+from gatewise.gateway.batch_policy import engine_calls
+from gatewise.gateway.batcher import DynamicBatcher, Pending
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
 from gatewise.gateway.reference_check import check_drift
@@ -71,7 +72,6 @@ class ServedModel:
         self.drift: str | None = None
         """The figures, when this version drifted past its reference tolerance and serves anyway (``warn``)."""
         self._batcher: DynamicBatcher | None = None
-        self._length_input = length_policy.length_input(signature.inputs)
         self._explaining = asyncio.Semaphore(config.batching.max_concurrent_explanations * len(engines))
         """Explanations whose rows may be queued at once; the others wait for a turn."""
 
@@ -130,7 +130,9 @@ class ServedModel:
 
     def start(self) -> None:
         """Start the batcher; needs the running event loop."""
-        self._batcher = DynamicBatcher(self.name, self.config.batching, self.run_batch, len(self.engines))
+        self._batcher = DynamicBatcher(
+            self.name, self.config.batching, self.run_batch, len(self.engines), inputs=self.signature.inputs
+        )
         self._batcher.start()
 
     async def close(self, drain: bool = True) -> None:
@@ -160,7 +162,6 @@ class ServedModel:
             inputs=inputs,
             parameters=parameters,
             rows=rows,
-            length=length_policy.length_of(inputs, self._length_input),
             deadline=deadline,
             trace=tracing.current(),
         )
@@ -177,27 +178,23 @@ class ServedModel:
     async def run_rows(self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None) -> Tensors:
         """Background rows (an explanation's coalitions) through the batcher; their outputs, in order.
 
-        Queued in chunks of ``explanation_share`` of a batch, the most that may join or delay
-        ordinary requests while they are about (``DynamicBatcher``). The caller holds an
+        Queued in the chunks the batch policy cuts (``explanation_share`` of a batch, the most
+        that may join or delay ordinary requests while they are about). The caller holds an
         ``explanation_turn``, which bounds how many are queued at once.
         """
         batcher = self._batcher
         if batcher is None:
             raise ModelNotReady(self.name, "not started")
-        chunk = explanation_rows(self.config.batching)
-        pendings = []
-        for start in range(0, rows, chunk):
-            part = {name: array[start : start + chunk] for name, array in inputs.items()}
-            pendings.append(
-                Pending(
-                    inputs=part,
-                    parameters=parameters,
-                    rows=min(chunk, rows - start),
-                    length=length_policy.length_of(part, self._length_input),
-                    deadline=deadline,
-                    background=True,
-                )
+        pendings = [
+            Pending(
+                inputs={name: array[start:stop] for name, array in inputs.items()},
+                parameters=parameters,
+                rows=stop - start,
+                deadline=deadline,
+                background=True,
             )
+            for start, stop in batcher.policy.background_chunks(rows)
+        ]
         results: list[InferResult] = await asyncio.gather(*(batcher.submit(pending) for pending in pendings))
         return _concatenate([result.outputs for result in results])
 
@@ -213,9 +210,8 @@ class ServedModel:
                 started_ns = time.time_ns() - int(waited * 1e9)
                 with tracing.span("queue", started_ns, parent=pending.trace, model=self.name, rows=pending.rows):
                     pass
-        groups = [part for group in _group_by_shape(batch) for part in length_policy.split(group)]
         results: dict[int, InferResult | BaseException] = {}
-        for group in groups:
+        for group in engine_calls(batch, self.config.batching):
             results.update(self._run_group(group, instance))
         explained = sum(pending.rows for pending in batch if pending.background)
         if explained:
@@ -297,15 +293,6 @@ def _check_declared(config: ModelConfig, engine: Engine) -> None:
                     f"config.toml declares {kind} {spec.name!r} as {spec.datatype} {list(spec.shape)}; "
                     f"the engine has {found.datatype} {list(found.shape)}"
                 )
-
-
-def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:
-    """Requests whose tensors agree on every non-batch dimension, which can be concatenated."""
-    groups: dict[tuple, list[Pending]] = {}
-    for pending in batch:
-        key = tuple((name, array.shape[1:]) for name, array in sorted(pending.inputs.items()))
-        groups.setdefault(key, []).append(pending)
-    return list(groups.values())
 
 
 def _concatenate(requests: list[Tensors]) -> Tensors:

@@ -324,11 +324,11 @@ async def test_background_rows_are_not_refused_by_the_ordinary_queue_bound() -> 
 
 
 async def test_explanation_rows_still_progress_when_ordinary_requests_fill_every_batch() -> None:
-    """A chunk that waited EXPLANATION_WAIT_S takes its share of the next batch, however many ordinary rows wait."""
+    """A chunk that waited explanation_max_wait_ms takes its share of the next batch, whatever ordinary rows wait."""
     config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
     batcher, run, gate, running = await occupied(config, "busy")
     background = asyncio.ensure_future(batcher.submit(request("b", rows=2, background=True)))
-    await asyncio.sleep(DynamicBatcher.EXPLANATION_WAIT_S + 0.05)
+    await asyncio.sleep(config.explanation_max_wait_ms / 1000 + 0.05)
     ordinary = [asyncio.ensure_future(batcher.submit(request(f"o{i}", rows=2))) for i in range(8)]
     await asyncio.sleep(0.01)
     gate.set()
@@ -339,11 +339,17 @@ async def test_explanation_rows_still_progress_when_ordinary_requests_fill_every
 
 async def test_a_batch_of_explanation_rows_alone_waits_briefly_for_the_ordinary_clients_just_answered() -> None:
     """An instance that finishes while ordinary traffic is about holds explanation rows back for
-    EXPLANATION_DEFER_S, so the clients it just answered get the next batch (first) instead of queueing behind it."""
-    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
-    batcher, run, gate, running = await occupied(config, "busy")
+    explanation_hold_ms, so the clients it just answered get the next batch (first) instead of queueing behind it."""
     # Generous windows, so a slow machine cannot race them.
-    batcher.EXPLANATION_DEFER_S, batcher.ORDINARY_RECENT_S, batcher.EXPLANATION_WAIT_S = 0.5, 5.0, 5.0
+    config = BatchingConfig(
+        max_batch_size=8,
+        max_queue_delay_ms=0,
+        explanation_share=0.25,
+        explanation_hold_ms=500,
+        ordinary_recent_ms=5000,
+        explanation_max_wait_ms=5000,
+    )
+    batcher, run, gate, running = await occupied(config, "busy")
     background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(2)]
     await asyncio.sleep(0.01)
     first = asyncio.ensure_future(batcher.submit(request("o1")))  # ordinary traffic after the explanation was queued
@@ -361,10 +367,10 @@ async def test_a_batch_of_explanation_rows_alone_waits_briefly_for_the_ordinary_
 
 async def test_an_explanation_alone_is_not_held_back_by_the_request_it_belongs_to() -> None:
     """The request answered before its explanation's rows were queued is no competition: they run at once, in full."""
-    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
+    # Were the rows held back, the test would time out.
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25, explanation_hold_ms=5000)
     run = Recorder()
     batcher = make(config, run)
-    batcher.EXPLANATION_DEFER_S = 5.0  # were the rows held back, the test would time out
     assert await asyncio.wait_for(batcher.submit(request("own request")), timeout=2) == ("done", "own request")
     background = [batcher.submit(request(f"b{i}", rows=2, background=True)) for i in range(3)]
     await asyncio.wait_for(asyncio.gather(*background), timeout=2)
