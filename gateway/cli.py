@@ -90,13 +90,22 @@ def _serve_options() -> dict[str, inspect.Parameter]:
         flag = field.removesuffix("_s")
         envvars = list(dict.fromkeys([f"GATEWISE_{flag.upper()}", f"GATEWISE_{field.upper()}"]))
         summary = (info.description or "").split("\n\n")[0].replace("\n", " ").rstrip(".")
-        annotation = Annotated[info.annotation, typer.Option(help=summary, envvar=envvars)]
+        # A switch that is off by default is one flag (``--repository-control``), not a pair.
+        names = [f"--{flag.replace('_', '-')}"] if info.annotation is bool and info.default is False else []
+        if _is_list(info.annotation):  # click would split its variable on spaces: ServerSettings reads it
+            envvars = []
+        annotation = Annotated[info.annotation, typer.Option(*names, help=summary, envvar=envvars)]
         keyword = inspect.Parameter.KEYWORD_ONLY
         options[field] = inspect.Parameter(flag, keyword, default=info.default, annotation=annotation)
     return options
 
 
+def _is_list(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is list
+
+
 _SERVE_OPTIONS = _serve_options()
+_LIST_FIELDS = {field for field, info in ServerSettings.model_fields.items() if _is_list(info.annotation)}
 
 
 def serve(**flags: Any) -> None:
@@ -104,7 +113,10 @@ def serve(**flags: Any) -> None:
     from gatewise.gateway.server import run
     from gatewise.protos.errors import StartupError
 
-    settings = ServerSettings(**{field: flags[option.name] for field, option in _SERVE_OPTIONS.items()})
+    given = {field: flags[option.name] for field, option in _SERVE_OPTIONS.items()}
+    # A list flag not given leaves its GATEWISE_* variable to ServerSettings.
+    given = {field: value for field, value in given.items() if value or field not in _LIST_FIELDS}
+    settings = ServerSettings(**given)
     try:
         run(settings)
     except StartupError as exc:

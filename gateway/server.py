@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -22,7 +23,8 @@ from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
 from gatewise.gateway.records.setup import recorder_for, start_recorder
 from gatewise.gateway.repository import ModelRepository
-from gatewise.gateway.security import auth_interceptors
+from gatewise.gateway.security import Authenticator, access_interceptor, check_exposure
+from gatewise.gateway.security.files import read_private
 from gatewise.gateway.servicer import InferenceServicer
 from gatewise.gateway.settings import ServerSettings
 from gatewise.gateway.watch import RepositoryWatcher
@@ -76,12 +78,14 @@ def _connection_age_options(settings: ServerSettings) -> list[tuple[str, int]]:
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
     """TLS credentials from the PEM files, or None for plaintext; StartupError names a bad setting."""
     if settings.tls_cert is None and settings.tls_key is None:
+        if settings.tls_client_ca is not None:  # else the port would be plaintext, and nobody checked
+            raise StartupError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
         return None
     if settings.tls_cert is None or settings.tls_key is None:
         raise StartupError("TLS needs both tls_cert and tls_key")
     ca = _read("tls_client_ca", settings.tls_client_ca) if settings.tls_client_ca else None
     return grpc.ssl_server_credentials(
-        [(_read("tls_key", settings.tls_key), _read("tls_cert", settings.tls_cert))],
+        [(read_private("tls_key", settings.tls_key), _read("tls_cert", settings.tls_cert))],
         root_certificates=ca,
         require_client_auth=ca is not None,
     )
@@ -100,12 +104,12 @@ class GatewayServer:
     def __init__(self, settings: ServerSettings, plugins: PluginManager | None = None) -> None:
         self.settings = settings
         # TLS and auth files are read first, so a bad one stops the server before any model loads.
+        self._warnings = check_exposure(settings)
         self._credentials = _credentials(settings)
         self.health = Health()
         self.repository = ModelRepository(settings.repository, plugins or PluginManager(), self.health.set_model)
-        self._interceptors = auth_interceptors(
-            settings.auth_keys_file, settings.jwt_public_key, self.repository.plugins.post_request_finished
-        )
+        self.access = access_interceptor(settings, self.repository.plugins.post_request_finished)
+        """Authenticates and authorises every call; ``reload_credentials`` swaps its keys."""
         self.drain = Drain()
         self.recorder = recorder_for(settings, self.repository.plugins)
         self.servicer = InferenceServicer(self.repository, settings, self.drain, self.recorder)
@@ -146,8 +150,7 @@ class GatewayServer:
             *_connection_age_options(settings),
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
-        interceptors = self._interceptors
-        server = grpc.aio.server(options=options, interceptors=interceptors)
+        server = grpc.aio.server(options=options, interceptors=[self.access])
         registrar = Registrar(server, self.drain, admitted=[INFERENCE_SERVICE])
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(self.servicer, registrar)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, registrar)
@@ -162,17 +165,20 @@ class GatewayServer:
                 self.port = server.add_secure_port(address, credentials)
         except RuntimeError as exc:  # grpc's only signal: "Failed to bind to address ..."
             raise StartupError(f"cannot listen on {address}: is another process using the port? ({exc})") from exc
-        if settings.host in ("0.0.0.0", "::", "[::]") and credentials is None and not interceptors:
-            log.warning(
-                "serving on every interface without TLS or authentication: anyone who can reach %s can call it", address
-            )
+        for warning in self._warnings:
+            log.warning("%s", warning)
+        if self.access.authenticator is not None:
+            log.info("authentication on: %s", self.access.authenticator.describe())
+        elif self.access.certificates is not None:
+            admins = ", ".join(sorted(self.access.certificates.admin_names)) or "none"
+            log.info("authentication on: client certificates (mutual TLS); administrators: %s", admins)
         await self.health.set_server(False)
         await server.start()
         self._server = server
         log.info("gRPC listening on %s:%d", settings.host, self.port)
         if settings.metrics_port is not None:
-            metrics_port = serve_metrics(settings.metrics_port, settings.host)
-            log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
+            metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_port)
         if not join_when_ready:
             await self._load_models()
         self.servicer.ready = True
@@ -245,12 +251,37 @@ class GatewayServer:
             handler.removeFilter(self.log_filter)
         self._filtered.clear()
 
+    async def reload_credentials(self) -> bool:
+        """Re-read the API key file, the JWT public key and the JWKS (SIGHUP) for calls that
+        arrive from now on; calls in flight keep their principal. A bad file keeps the old
+        credentials in place and is logged; returns whether the new ones took effect."""
+        try:
+            authenticator = await asyncio.to_thread(Authenticator.from_settings, self.settings)
+        except StartupError as exc:
+            log.error("credentials not reloaded, the previous ones stay in use: %s", exc)
+            return False
+        except Exception:
+            log.exception("credentials not reloaded, the previous ones stay in use")
+            return False
+        self.access.reload(authenticator)
+        described = authenticator.describe() if authenticator is not None else "no keys configured"
+        log.info("credentials reloaded: %s", described)
+        return True
+
     async def serve_until_signalled(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop gracefully."""
+        """Run until SIGINT or SIGTERM, then stop gracefully; SIGHUP reloads credentials."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def reload() -> None:
+            task = loop.create_task(self.reload_credentials())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         try:
             await self.start()
         except BaseException:
@@ -281,6 +312,7 @@ def configure_logging(level: str) -> None:
 def run(settings: ServerSettings) -> None:
     """Serve in this process, or in ``settings.workers`` processes sharing the port."""
     configure_logging(settings.log_level)
+    check_exposure(settings)  # once, before any worker starts: one error line
     if not settings.repository.is_dir():
         raise StartupError(f"model repository {settings.repository} is not a folder")
     if settings.workers == 1:
@@ -298,6 +330,8 @@ def run(settings: ServerSettings) -> None:
     forward = lambda signum, frame: [p.terminate() for p in workers if p.is_alive()]  # noqa: E731
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    reload = lambda signum, frame: [os.kill(p.pid, signal.SIGHUP) for p in workers if p.is_alive()]  # noqa: E731
+    signal.signal(signal.SIGHUP, reload)
     for process in workers:
         process.join()
     failed = [process.name for process in workers if process.exitcode not in (0, -signal.SIGTERM)]

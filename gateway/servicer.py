@@ -24,7 +24,7 @@ from gatewise.gateway.drain import Drain
 from gatewise.gateway.model import ServedModel
 from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
-from gatewise.gateway.security.principal import current_principal
+from gatewise.gateway.security import ANONYMOUS, current_principal, visible_index
 from gatewise.gateway.settings import ServerSettings
 from gatewise.gateway.validation import validate_inputs
 from gatewise.protos import grpc_service_pb2 as pb
@@ -137,7 +137,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     @_status
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Any) -> pb.RepositoryIndexResponse:
         response = pb.RepositoryIndexResponse()
-        for name, version, state, reason in self.repository.index():
+        rows = visible_index(self.repository.index(), current_principal(), self.repository.root)
+        for name, version, state, reason in rows:
             if request.ready and state != "READY":
                 continue
             response.models.add(name=name, version=version, state=state, reason=reason)
@@ -285,11 +286,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 model.stats.record_request(status == "OK", elapsed)
                 model.metrics.latency.observe(elapsed)
             # Hooks never run on the event loop: the audit thread delivers this.
+            caller = current_principal() or ANONYMOUS
             self.repository.plugins.post_request_finished(
                 model_name=name,
                 model_version=model.version if model else request.model_version,
                 request_id=request.id,
-                principal=principal_of(context),
+                principal=caller.name,
+                principal_via=caller.via,
                 status=status,
                 rows=request.inputs[0].shape[0] if request.inputs and request.inputs[0].shape else 0,
                 duration_s=elapsed,
@@ -311,15 +314,6 @@ class _StreamEvent:
     done: bool = False
     closing: bool = False
     error: BaseException | None = None
-
-
-def principal_of(context: grpc.aio.ServicerContext) -> str:
-    """Who sent the request, as the auth interceptor proved it; 'anonymous' without auth.
-
-    Never read from metadata: a client could write any name there.
-    """
-    principal = current_principal()
-    return principal.name if principal is not None else "anonymous"
 
 
 def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ServerSettings(BaseSettings):
@@ -18,11 +18,15 @@ class ServerSettings(BaseSettings):
     repository: Path = Path("models")
     """The model repository folder (one sub-folder per model)."""
     host: str = "127.0.0.1"
-    """Address to bind; 0.0.0.0 serves every interface (warned about without TLS or auth)."""
+    """Address to bind; a non-loopback one (0.0.0.0: every interface) needs authentication
+    (API keys, JWTs or client certificates) or --allow-unauthenticated."""
     grpc_port: int = Field(default=8001, ge=0, le=65535)
     """gRPC port; 0 picks a free one (printed at start-up)."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    """Prometheus metrics on http://host:PORT/metrics; None serves no metrics endpoint."""
+    """Prometheus metrics on http://METRICS_HOST:PORT/metrics; None serves no metrics endpoint."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics endpoint binds: loopback by default, whatever the gRPC host; 0.0.0.0
+    lets Prometheus scrape the pod (plain HTTP, no authentication: limit who reaches the port)."""
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""
     workers: int = Field(default=1, ge=1, le=64)
@@ -58,10 +62,33 @@ class ServerSettings(BaseSettings):
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     """PEM CA bundle; set, clients must present a certificate it signed (mutual TLS)."""
+    tls_admin_clients: Annotated[list[str], NoDecode] = []
+    """Client certificate common names that are administrators, where mutual TLS is the only
+    authentication (no API keys or JWTs); other certificate holders may call every model but
+    never load or unload one. Repeat the flag per name; GATEWISE_TLS_ADMIN_CLIENTS takes
+    names separated by commas (a common name may contain spaces)."""
     auth_keys_file: Path | None = None
-    """TOML file of hashed API keys and the models each may call; set, every RPC needs a token."""
+    """TOML file of hashed API keys and the models each may call; set, every RPC needs a token.
+    Must not be readable by others (see docs/security.md); re-read on SIGHUP."""
     jwt_public_key: Path | None = None
-    """PEM public key that verifies bearer JWTs (RS256/ES256), as an alternative to API keys."""
+    """PEM public key that verifies bearer JWTs (RS256/ES256), as an alternative to API keys;
+    re-read on SIGHUP."""
+    jwt_jwks_file: Path | None = None
+    """JWKS file (the identity provider's published keys): a token's ``kid`` picks its key;
+    re-read on SIGHUP."""
+    jwt_issuer: str | None = None
+    """Accept only JWTs whose ``iss`` is exactly this (the identity provider's issuer URL)."""
+    jwt_audience: str | None = None
+    """Accept only JWTs whose ``aud`` is, or lists, this; unset, ``aud`` is not checked (warned
+    at start: a token issued for another service would then be accepted)."""
+    jwt_max_lifetime_s: float = Field(default=86400.0, gt=0)
+    """Longest JWT lifetime accepted, in seconds: ``exp - iat``, and ``exp`` from now."""
+    allow_unauthenticated: bool = False
+    """Serve a non-loopback host with no authentication at all: only where a service mesh or
+    proxy authenticates every caller before it reaches this port."""
+    repository_control: bool = False
+    """Allow RepositoryModelLoad/Unload (Triton's explicit model control), to admin principals
+    only (an admin API key, JWT ``admin`` claim or --tls-admin-clients); off, they are refused."""
     watch_interval_s: float | None = Field(default=None, gt=0)
     """Poll the repository this often (seconds) and load, reload or unload what changed."""
     records: Path | None = None
@@ -80,3 +107,9 @@ class ServerSettings(BaseSettings):
     """Longest a record waits for its batch's commit, in seconds: what a crash may lose."""
     records_queue_size: int = Field(default=10000, ge=1)
     """Records waiting for the writer; past it a record is dropped (drop) or the request refused (require)."""
+
+    @field_validator("tls_admin_clients", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """``GATEWISE_TLS_ADMIN_CLIENTS="ops-a,Ops Team"``: a list of names."""
+        return [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else value

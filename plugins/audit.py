@@ -7,8 +7,11 @@ collector with standard logging config), written by the gateway's audit thread, 
 event loop. The hook never receives payloads; the client-chosen model name and request id
 are cut to 64 printable characters so they cannot smuggle data or forge log lines.
 
-With authentication on, records go at INFO. Without it every caller is "anonymous", the
-trail cannot say who, and a line per request would only cost throughput: records go at DEBUG.
+Records go at INFO, except a request answered OK to a caller that proved nothing
+(``principal_via == "none"``: no authentication configured): that trail cannot say who, and
+a line per request would only cost throughput, so it goes at DEBUG. The level follows how
+the caller authenticated, never its name: a key or JWT subject named "anonymous" is at INFO,
+and so is every refusal.
 """
 
 from __future__ import annotations
@@ -26,16 +29,17 @@ MAX_ID_CHARS = 64
 
 @hookimpl
 def gatewise_request_finished(
-    model_name, model_version, request_id, principal, status, rows, duration_s, method
+    model_name, model_version, request_id, principal, principal_via, status, rows, duration_s, method
 ) -> None:
     """Log one audit record per request (the module docstring says at which level; the hookspec types each argument)."""
-    level = logging.DEBUG if principal == "anonymous" else logging.INFO
+    level = logging.DEBUG if principal_via == "none" and status == "OK" else logging.INFO
     if not log.isEnabledFor(level):
         return
     record = {
         "event": "request",
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "principal": _clean(principal),
+        "via": _clean(principal_via),
         "method": _clean(method),
         "model": _clean(model_name),
         "version": _clean(model_version),

@@ -125,6 +125,7 @@ def gatewise_request_finished(
     model_version: str,
     request_id: str,
     principal: str,
+    principal_via: str,
     status: str,
     rows: int,
     duration_s: float,
@@ -134,7 +135,9 @@ def gatewise_request_finished(
     and once per call the auth interceptor refused.
 
     For audit trails: who (``principal``: "anonymous" without authentication,
-    "<unauthenticated>" for a call refused UNAUTHENTICATED) called which model (the name the
+    "<unauthenticated>" for a call refused UNAUTHENTICATED), proved how (``principal_via``:
+    "key", "jwt", "certificate", or "none" where no credential proved it: judge by this, never
+    by the name, which a key or a JWT subject may also spell "anonymous") called which model (the name the
     client sent; "" where the refused call's body was never parsed), when, with what status
     ("OK" or a gRPC status name, e.g. "PERMISSION_DENIED"), through which RPC (``method``:
     "ModelInfer", "ModelStreamInfer", or the refused RPC's name) and how many rows (0 for a

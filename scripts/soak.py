@@ -39,6 +39,7 @@ from gatewise.protos import grpc_service_pb2 as pb  # noqa: E402
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
+from conftest import write_admin_key  # noqa: E402
 from models import ADD_ONE_CONFIG, build_repository, write_model  # noqa: E402
 from reliability.faults import (  # noqa: E402
     CRASHY_CONFIG,
@@ -48,7 +49,7 @@ from reliability.faults import (  # noqa: E402
     add_graph,
     crashy_graph,
 )
-from security.harness import add_one_request, text_request  # noqa: E402
+from security.harness import add_one_request, authorised_channel, text_request  # noqa: E402
 
 MAX_SECONDS = 600
 DRAINING = {"UNAVAILABLE", "CANCELLED"}
@@ -200,11 +201,12 @@ class Soak:
 
 async def run(seconds: float, clients: int, seed: int, workdir: Path) -> int:
     repository = build_soak_repository(workdir / "models")
+    admin = write_admin_key(workdir / "keys")  # load/unload need repository control and an admin
     port = free_port()
     log_path = workdir / "server.log"
     with log_path.open("w") as log_file:
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(repository), "--port", str(port)],
+            [sys.executable, __file__, "--serve", str(repository), "--port", str(port), "--keys", str(admin.path)],
             cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
     url = f"127.0.0.1:{port}"
@@ -212,7 +214,7 @@ async def run(seconds: float, clients: int, seed: int, workdir: Path) -> int:
     try:
         await wait_ready(url, server, log_path)
         soak = Soak(url, tally, seed)
-        async with grpc.aio.insecure_channel(url) as channel:
+        async with authorised_channel(url, admin.metadata) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             started = time.monotonic()
             workers = [asyncio.create_task(soak.client(stub)) for _ in range(clients)]
@@ -297,14 +299,16 @@ async def wait_ready(url: str, server: subprocess.Popen, log_path: Path) -> None
     raise SystemExit("server not ready within 60 s")
 
 
-def serve(repository: Path, port: int) -> None:
+def serve(repository: Path, port: int, keys: Path) -> None:
     """The child: the real GatewayServer with the faulty test plugin registered."""
     from gatewise.gateway.server import GatewayServer, configure_logging, run_loop
     from gatewise.gateway.settings import ServerSettings
     from gatewise.plugins.manager import PluginManager
 
     configure_logging("INFO")
-    settings = ServerSettings(repository=repository, grpc_port=port, grace_period_s=10)
+    settings = ServerSettings(
+        repository=repository, grpc_port=port, grace_period_s=10, auth_keys_file=keys, repository_control=True
+    )
     plugins = PluginManager(entry_points=False, extra=[("faulty", FaultyPlugin())])
     run_loop(GatewayServer(settings, plugins).serve_until_signalled())
 
@@ -316,9 +320,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--keys", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.keys)
         return 0
     if not 0 < args.seconds <= MAX_SECONDS or not 0 < args.clients <= 64:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS}] and --clients in [1, 64]")

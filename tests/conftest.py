@@ -26,6 +26,42 @@ def repository(tmp_path: Path) -> Path:
     return build_repository(tmp_path / "models")
 
 
+@dataclass
+class AdminKey:
+    """A key file with one administrator key, for servers whose tests load and unload models:
+    repository control is off by default and only an authenticated admin may use it."""
+
+    path: Path
+    token: str
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """``gatewise serve`` flags that turn repository control on for this key."""
+        return ("--repository-control", "--auth-keys-file", str(self.path))
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The same as ``ServerSettings`` fields."""
+        return {"repository_control": True, "auth_keys_file": self.path}
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+
+def write_admin_key(folder: Path) -> AdminKey:
+    """A fresh admin key that may call every model, in an owner-only key file under ``folder``."""
+    from gatewise.gateway.security import hash_key, new_token
+    from gatewise.gateway.security.keys import entry_toml
+
+    token = new_token()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "admin-keys.toml"
+    path.write_text(entry_toml("ops", hash_key(token), ["*"], admin=True))
+    path.chmod(0o600)
+    return AdminKey(path, token)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

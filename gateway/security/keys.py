@@ -9,15 +9,19 @@
 Keys are 256-bit random tokens, so one SHA-256 is enough: there is nothing to brute
 force, and unlike bcrypt it costs microseconds per request. A leaked file gives no key.
 
-New key: ``python -m gateway.security.keys new alice --models 'finance-*' --file keys.toml``
-prints the key once and appends its hash to the file.
+New key: ``gatewise keys new alice --models 'finance-*' --file keys.toml`` prints the key
+once and appends its hash to the file (created readable by its owner only: the server
+refuses a key file others may read). ``gatewise keys hash`` reads an existing key from stdin
+or a hidden prompt, never from the command line (where shell history and ``ps`` keep it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import string
+import sys
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,7 +123,8 @@ def new(
             taken = {principal.name for principal in load_keys(file).values()}
             if name in taken:
                 raise typer.BadParameter(f"{file} already has a key named {name!r}", param_hint="NAME")
-        with file.open("a", encoding="utf-8") as handle:
+        # Created owner-only (0600); an existing file keeps the mode its owner gave it.
+        with open(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8") as handle:
             handle.write(("\n" if file.stat().st_size else "") + entry)
         typer.echo(f"appended {name!r} to {file}", err=True)
     else:
@@ -128,9 +133,26 @@ def new(
 
 
 @keys_app.command("hash")
-def hash_command(token: Annotated[str, typer.Argument(help="An existing key.")]) -> None:
-    """Print the SHA-256 a key file stores for an existing key."""
-    typer.echo(hash_key(token))
+def hash_command(
+    token: Annotated[str | None, typer.Argument(hidden=True, help="Refused: pass the key on stdin.")] = None,
+) -> None:
+    """Print the SHA-256 a key file stores for an existing key, read from stdin or a hidden prompt."""
+    if token is not None:
+        typer.echo(
+            "error: gatewise keys hash reads the key from stdin or a prompt, never the command line "
+            '(shell history and ps would keep it): echo "$KEY" | gatewise keys hash',
+            err=True,
+        )
+        raise typer.Exit(2)
+    if sys.stdin.isatty():
+        secret = typer.prompt("Key", hide_input=True)
+    else:
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        typer.echo("error: no key given on stdin", err=True)
+        raise typer.Exit(2)
+    typer.echo(hash_key(secret))
 
 
 if __name__ == "__main__":

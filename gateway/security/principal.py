@@ -21,15 +21,22 @@ class Principal:
     admin: bool = False
     """May load and unload models (RepositoryModelLoad / RepositoryModelUnload)."""
     via: str = "key"
-    """How it was proved: ``key`` (static API key) or ``jwt``."""
+    """How it was proved: ``key`` (static API key), ``jwt``, ``certificate`` (mutual TLS),
+    or ``none`` (nothing: the anonymous caller of a server without authentication)."""
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether a credential proved this identity (the name alone proves nothing)."""
+        return self.via != "none"
 
     def allows(self, model: str) -> bool:
         """Case-sensitive glob match; the empty name (every model) matches only ``*``."""
         return any(fnmatchcase(model, pattern) for pattern in self.models)
 
 
-ANONYMOUS = Principal("anonymous", models=("*",), admin=True, via="none")
-"""Without authentication configured, every caller is this (and may do anything)."""
+ANONYMOUS = Principal("anonymous", models=("*",), admin=False, via="none")
+"""Without authentication configured, every caller is this: it may call every model, and is
+never an administrator (it cannot load or unload models)."""
 
 PRINCIPAL: ContextVar[Principal | None] = ContextVar("gatewise_principal", default=None)
 

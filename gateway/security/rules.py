@@ -53,19 +53,30 @@ RULES: dict[str, Rule] = {
     SERVICE + "RepositoryModelLoad": Rule(_model_name, admin=True),
     SERVICE + "RepositoryModelUnload": Rule(_model_name, admin=True),
 }
-"""Methods not listed (ServerMetadata, RepositoryIndex) need only a valid token."""
+"""Methods not listed (ServerMetadata, RepositoryIndex) need only a valid token; RepositoryIndex
+lists only the models the principal may call (``gateway.security.views``)."""
 
 
 def is_exempt(method: str) -> bool:
     return method in EXEMPT_METHODS or method.startswith(EXEMPT_PREFIXES)
 
 
-def authorise(principal: Principal, rule: Rule, request: Any) -> None:
-    """Raise Forbidden when ``principal`` may not make this request."""
+def authorise(principal: Principal, rule: Rule, request: Any, repository_control: bool = False) -> None:
+    """Raise Forbidden when ``principal`` may not make this request.
+
+    Load and unload need repository control switched on (``--repository-control``) and an
+    admin principal; the anonymous caller of a server without authentication never is one.
+    """
     if rule.model_of is None:
         return
     model = rule.model_of(request)
-    if rule.admin and not principal.admin:
+    if rule.admin and not repository_control:
+        raise Forbidden(
+            principal.name,
+            f"load or unload models (model {model!r}): repository control is off "
+            "(start the server with --repository-control to allow it to admin principals)",
+        )
+    if rule.admin and not (principal.admin and principal.authenticated):
         raise Forbidden(principal.name, f"load or unload models (model {model!r}); it needs admin")
     if not principal.allows(model):
         what = f"call model {model!r}" if model else "read every model's statistics (needs models = ['*'])"

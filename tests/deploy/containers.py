@@ -61,6 +61,9 @@ class Engine:
         self.run(
             "run", "--detach", "--name", name,
             "--env", f"GATEWISE_GRPC_PORT={port}", "--env", f"GATEWISE_METRICS_PORT={metrics_port}",
+            # The image listens on every interface and refuses to without authentication; here
+            # its ports are published on loopback only and the test is the one client.
+            "--env", "GATEWISE_ALLOW_UNAUTHENTICATED=true",
             "--publish", f"127.0.0.1:{port}:{port}", "--publish", f"127.0.0.1:{metrics_port}:{metrics_port}",
             *options, image,
         )  # fmt: skip

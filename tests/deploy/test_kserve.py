@@ -14,7 +14,7 @@ import pytest
 
 from conftest import RunningServer
 from deploy.kserve_env import run_script
-from deploy.manifests import KSERVE, documents, env, serve_envvars
+from deploy.manifests import KSERVE, KUBERNETES, documents, env, serve_envvars
 from models import build_repository
 from security.harness import start_cli
 
@@ -56,6 +56,31 @@ def test_runtime_speaks_grpc_v2_on_an_h2c_port_the_server_listens_on() -> None:
     assert runtime["spec"]["annotations"]["prometheus.kserve.io/port"] == variables["GATEWISE_METRICS_PORT"]
     assert sorted(set(variables) - serve_envvars()) == []
     assert spec["livenessProbe"]["grpc"] == {"port": port["containerPort"], "service": ""}
+
+
+def test_runtime_is_locked_down_like_the_deployment() -> None:
+    """The container's securityContext matches deploy/kubernetes/base (non-root, read-only root,
+    RuntimeDefault seccomp, no capabilities), with a writable /tmp."""
+    runtime = documents(RUNTIME)[0]["spec"]
+    (spec,) = runtime["containers"]
+    context = spec["securityContext"]
+    assert context["runAsNonRoot"] is True and context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    deployment = documents(KUBERNETES / "base" / "deployment.yaml")[0]["spec"]["template"]["spec"]
+    assert context["runAsUser"] == deployment["securityContext"]["runAsUser"]
+    (tmp,) = [mount for mount in spec["volumeMounts"] if mount["mountPath"] == "/tmp"]
+    assert any(volume["name"] == tmp["name"] and "emptyDir" in volume for volume in runtime["volumes"])
+
+
+def test_runtime_opts_out_of_authentication_for_the_mesh_and_says_so() -> None:
+    """KServe puts a mesh in front: the opt-out is explicit, explained in the file, and
+    repository control stays off."""
+    variables = env(documents(RUNTIME)[0]["spec"]["containers"][0])
+    assert variables["GATEWISE_ALLOW_UNAUTHENTICATED"] == "true"
+    assert "GATEWISE_REPOSITORY_CONTROL" not in variables
+    assert "mesh authenticates callers" in RUNTIME.read_text()
 
 
 def test_inference_service_selects_the_runtime_and_its_protocol() -> None:

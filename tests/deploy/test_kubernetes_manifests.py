@@ -142,3 +142,39 @@ def test_autoscaler_metric_is_served_by_the_adapter_rule_and_exported_by_the_gat
     for rule in rules:
         series = rule["seriesQuery"].split("{")[0]
         assert series in exported, f"{series} is not a metric the gateway exports"
+
+
+# ------------------------------------------------------------------ secure by default
+
+
+def test_the_api_key_file_comes_from_a_secret_the_server_accepts(base: dict[str, dict]) -> None:
+    """GATEWISE_AUTH_KEYS_FILE is a file of the Secret volume, mounted read-only, mode 0440
+    (root-owned, group fsGroup: the only group-readable form the server accepts)."""
+    pod = base["Deployment"]["spec"]["template"]["spec"]
+    spec = container(base)
+    keys_file = Path(env(spec)["GATEWISE_AUTH_KEYS_FILE"])
+    mount = next(m for m in spec["volumeMounts"] if keys_file.is_relative_to(m["mountPath"]))
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    secret = volume["secret"]
+    assert secret["defaultMode"] == 0o440, "owner and group read only: the server refuses a key file others may read"
+    assert keys_file.relative_to(mount["mountPath"]).as_posix() in [item["path"] for item in secret["items"]]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert "GATEWISE_ALLOW_UNAUTHENTICATED" not in env(spec)
+    assert "GATEWISE_REPOSITORY_CONTROL" not in env(spec)
+
+
+def test_the_network_policy_admits_clients_to_grpc_and_monitoring_to_metrics(base: dict[str, dict]) -> None:
+    policy, pod_labels = base["NetworkPolicy"], base["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    named_ports = {p["name"] for p in container(base)["ports"]}
+    rules = {rule["ports"][0]["port"]: rule["from"] for rule in policy["spec"]["ingress"]}
+    assert set(rules) == named_ports == {"grpc", "metrics"}
+    assert rules["grpc"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"gatewise-client": "true"}}}]
+    assert all("namespaceSelector" in peer and peer["namespaceSelector"] for peer in rules["metrics"])
+
+
+def test_metrics_listen_on_the_pod_address_for_prometheus(base: dict[str, dict]) -> None:
+    """The server's default is loopback; the pod is scraped at its IP, so the manifest says 0.0.0.0."""
+    assert env(container(base))["GATEWISE_METRICS_HOST"] == "0.0.0.0"

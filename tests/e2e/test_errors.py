@@ -13,7 +13,8 @@ from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer
+from conftest import RunningServer, start_server, write_admin_key
+from models import build_repository
 
 
 @pytest.fixture
@@ -106,14 +107,27 @@ def test_unknown_requested_output_is_refused(server: RunningServer) -> None:
         client.infer("tiny-sentiment", [tensor], outputs=[triton.InferRequestedOutput("logits")])
 
 
-def test_load_of_a_model_not_on_disk_is_not_found(stub) -> None:
+@pytest.fixture(scope="module")
+def admin_stub(tmp_path_factory: pytest.TempPathFactory):
+    """A server with repository control on: a stub, and the admin key's metadata."""
+    root = tmp_path_factory.mktemp("control")
+    admin = write_admin_key(root / "keys")
+    running = start_server(build_repository(root / "models"), root / "server.log", *admin.flags)
+    with grpc.insecure_channel(running.url) as channel:
+        yield pb_grpc.GRPCInferenceServiceStub(channel), admin.metadata
+    running.stop()
+
+
+def test_load_of_a_model_not_on_disk_is_not_found(admin_stub) -> None:
+    stub, admin = admin_stub
     with pytest.raises(grpc.RpcError) as info:
-        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="ghost"))
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="ghost"), metadata=admin)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_load_of_a_broken_model_says_why(stub) -> None:
+def test_load_of_a_broken_model_says_why(admin_stub) -> None:
+    stub, admin = admin_stub
     with pytest.raises(grpc.RpcError) as info:
-        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken"))
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken"), metadata=admin)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "batching.max_queue_delay_ms" in info.value.details()

@@ -11,7 +11,8 @@ import tritonclient.grpc as triton
 import tritonclient.grpc.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer
+from conftest import RunningServer, start_server, write_admin_key
+from models import build_repository
 
 
 def text_input(*texts: str) -> triton.InferInput:
@@ -101,13 +102,29 @@ def test_statistics_and_repository_index(client: triton.InferenceServerClient) -
     assert index["broken"]["state"] == "UNAVAILABLE" and "max_queue_delay_ms" in index["broken"]["reason"]
 
 
-def test_unload_then_load_a_model(client: triton.InferenceServerClient) -> None:
-    """unload_model makes the model unavailable, load_model brings it back warm."""
-    client.unload_model("add-one")
-    assert not client.is_model_ready("add-one")
-    with pytest.raises(InferenceServerException, match="not ready"):
-        client.get_model_metadata("add-one")
-    client.load_model("add-one")
+def test_unload_then_load_a_model(tmp_path) -> None:
+    """unload_model makes the model unavailable, load_model brings it back warm (an admin key,
+    with repository control on)."""
+    admin = write_admin_key(tmp_path / "keys")
+    server = start_server(build_repository(tmp_path / "models"), tmp_path / "server.log", *admin.flags)
+    headers = dict(admin.metadata)
+    try:
+        client = triton.InferenceServerClient(server.url)
+        client.unload_model("add-one", headers=headers)
+        assert not client.is_model_ready("add-one", headers=headers)
+        with pytest.raises(InferenceServerException, match="not ready"):
+            client.get_model_metadata("add-one", headers=headers)
+        client.load_model("add-one", headers=headers)
+        assert client.is_model_ready("add-one", headers=headers)
+    finally:
+        server.stop()
+
+
+def test_repository_control_is_off_by_default(client: triton.InferenceServerClient) -> None:
+    """Without --repository-control nobody unloads a model: the error names the flag."""
+    with pytest.raises(InferenceServerException, match="--repository-control") as info:
+        client.unload_model("add-one")
+    assert "PERMISSION_DENIED" in str(info.value.status())
     assert client.is_model_ready("add-one")
 
 

@@ -57,6 +57,11 @@ def test_serve_with_no_flags_runs_the_default_settings(captured: list[ServerSett
         ("GATEWISE_WATCH_INTERVAL_S", "1.5", "watch_interval_s", 1.5),
         ("GATEWISE_GRPC_PORT", "9001", "grpc_port", 9001),
         ("GATEWISE_REPOSITORY", "/srv/models", "repository", Path("/srv/models")),
+        ("GATEWISE_REPOSITORY_CONTROL", "true", "repository_control", True),
+        ("GATEWISE_ALLOW_UNAUTHENTICATED", "1", "allow_unauthenticated", True),
+        ("GATEWISE_METRICS_HOST", "0.0.0.0", "metrics_host", "0.0.0.0"),
+        ("GATEWISE_JWT_MAX_LIFETIME", "600", "jwt_max_lifetime_s", 600.0),
+        ("GATEWISE_TLS_ADMIN_CLIENTS", "ops-a, Ops Team", "tls_admin_clients", ["ops-a", "Ops Team"]),
     ],
 )
 def test_environment_variables_reach_the_settings(
@@ -89,3 +94,12 @@ def test_convert_help_lists_the_convert_commands() -> None:
     assert result.exit_code == 0, result.output
     for command in ("onnx", "module", "tensorrt"):
         assert command in result.output
+
+
+def test_list_flags_are_repeated_and_override_the_environment(
+    captured: list[ServerSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWISE_TLS_ADMIN_CLIENTS", "from-env")
+    result = runner.invoke(app, ["serve", "--tls-admin-clients", "Ops Team", "--tls-admin-clients", "b"])
+    assert result.exit_code == 0, result.output
+    assert captured[0].tls_admin_clients == ["Ops Team", "b"]

@@ -69,7 +69,14 @@ def test_a_full_audit_queue_drops_events_instead_of_blocking(
     manager = PluginManager(entry_points=False, extra=[("slow-audit", auditor)])
     before = REGISTRY.get_sample_value("gatewise_audit_dropped_total") or 0.0
     event = dict(
-        model_name="m", model_version="1", principal="p", status="OK", rows=1, duration_s=0.0, method="ModelInfer"
+        model_name="m",
+        model_version="1",
+        principal="p",
+        principal_via="key",
+        status="OK",
+        rows=1,
+        duration_s=0.0,
+        method="ModelInfer",
     )
     started = time.perf_counter()
     for index in range(6):
@@ -91,7 +98,8 @@ def test_a_raising_audit_hook_is_logged_in_the_audit_thread(caplog: pytest.LogCa
     manager = PluginManager(entry_points=False, extra=[("broken", Broken())])
     caplog.set_level(logging.ERROR, logger="gatewise.plugins")
     manager.post_request_finished(
-        model_name="m", model_version="1", request_id="r", principal="p", status="OK", rows=1, duration_s=0.0,
+        model_name="m", model_version="1", request_id="r", principal="p", principal_via="key", status="OK", rows=1,
+        duration_s=0.0,
         method="ModelInfer",
     )  # fmt: skip
     assert manager.close_audit(10)

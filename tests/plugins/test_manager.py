@@ -98,6 +98,7 @@ def test_audit_hooks_see_every_request_and_cannot_fail_it(caplog: pytest.LogCapt
         model_version="1",
         request_id="r",
         principal="alice",
+        principal_via="key",
         status="OK",
         rows=3,
         duration_s=0.1,

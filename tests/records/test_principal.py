@@ -18,6 +18,7 @@ def test_a_record_names_the_authenticated_principal_and_never_holds_its_token(tm
     (folder / "config.toml").write_text((folder / "config.toml").read_text() + "\n[records]\n")
     token = new_token()
     (tmp_path / "keys.toml").write_text(entry_toml("alice", hash_key(token), ["tiny-*"], admin=False))
+    (tmp_path / "keys.toml").chmod(0o600)  # the server refuses a key file others may read
     server = start_server(
         repository,
         tmp_path / "server.log",

@@ -19,8 +19,9 @@ from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos.errors import EngineError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from conftest import write_admin_key
 from reliability.faults import FaultyPlugin
-from security.harness import add_one_request, serving, stub, text_request
+from security.harness import add_one_request, authorised_channel, serving, stub, text_request
 
 
 def crashy_request(index: int) -> pb.ModelInferRequest:
@@ -79,11 +80,12 @@ async def test_failures_stay_with_their_model(faulty_repository: Path) -> None:
 
 async def test_a_bad_new_version_leaves_the_old_one_serving(faulty_repository: Path) -> None:
     """Loading a corrupt version 2 fails that load only; version 1 keeps answering."""
-    async with serving(faulty_repository) as server:
+    admin = write_admin_key(faulty_repository.parent / "keys")
+    async with serving(faulty_repository, **admin.settings) as server:
         model_dir = faulty_repository / "add-one"
         (model_dir / "2").mkdir()
         (model_dir / "2" / "model.onnx").write_bytes(b"corrupt")
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        async with authorised_channel(f"127.0.0.1:{server.port}", admin.metadata) as channel:
             client = stub(channel)
             load = client.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="add-one"), timeout=30)
             assert (await status_of(load)).startswith("UNAVAILABLE: model 'add-one' is not ready")

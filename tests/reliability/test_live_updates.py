@@ -11,9 +11,10 @@ import numpy as np
 from gatewise.gateway.server import GatewayServer
 from gatewise.protos import grpc_service_pb2 as pb
 
+from conftest import write_admin_key
 from models import ADD_ONE_CONFIG, add_one_graph, write_model
 from reliability.faults import SLOW_CONFIG, add_graph
-from security.harness import add_one_request, serving, stub
+from security.harness import add_one_request, authorised_channel, serving, stub
 
 
 def added(response: pb.ModelInferResponse) -> float:
@@ -32,8 +33,9 @@ async def wait_until(condition, what: str, timeout: float = 30) -> None:
 async def test_replace_reload_and_unload_under_traffic_fail_nothing(repository: Path) -> None:
     """Four clients call add-one while it is replaced by version 2 and reloaded, and another
     model is unloaded and loaded again: zero failures, and each answer matches its version."""
-    async with serving(repository) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    admin = write_admin_key(repository.parent / "keys")
+    async with serving(repository, **admin.settings) as server:
+        async with authorised_channel(f"127.0.0.1:{server.port}", admin.metadata) as channel:
             client = stub(channel)
             stop, replaced = asyncio.Event(), asyncio.Event()
             answers: list[tuple[bool, str, float]] = []
@@ -73,8 +75,9 @@ async def test_in_flight_requests_finish_on_the_old_version(repository: Path) ->
     """Requests queued on version 1 when version 2 is loaded, or when the model is unloaded,
     are answered by version 1; the next request goes to version 2, or is UNAVAILABLE after unload."""
     write_model(repository, "slow", add_one_graph(), SLOW_CONFIG.format(delay_ms=1000))
-    async with serving(repository) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    admin = write_admin_key(repository.parent / "keys")
+    async with serving(repository, **admin.settings) as server:
+        async with authorised_channel(f"127.0.0.1:{server.port}", admin.metadata) as channel:
             client = stub(channel)
             in_flight = await queue_three(server, client)
             write_model(repository, "slow", add_graph(2.0), SLOW_CONFIG.format(delay_ms=1000), version=2)

@@ -39,6 +39,7 @@ def keys(tmp_path: Path) -> Keys:
         + "\n"
         + entry_toml("ops", hash_key(admin), ["*"], admin=True)
     )
+    path.chmod(0o600)  # the server refuses a key file others may read
     return Keys(path, alice, admin)
 
 

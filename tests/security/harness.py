@@ -62,6 +62,31 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+def _with(details: grpc.aio.ClientCallDetails, metadata: tuple[tuple[str, str], ...]) -> grpc.aio.ClientCallDetails:
+    return details._replace(metadata=grpc.aio.Metadata(*(tuple(details.metadata or ())), *metadata))
+
+
+class _UnaryBearer(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with(details, self.metadata), request)
+
+
+class _StreamBearer(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(_with(details, self.metadata), requests)
+
+
+def authorised_channel(target: str, metadata: tuple[tuple[str, str], ...]) -> grpc.aio.Channel:
+    """A plaintext channel that sends ``metadata`` (a bearer token) with every call."""
+    return grpc.aio.insecure_channel(target, interceptors=[_UnaryBearer(metadata), _StreamBearer(metadata)])
+
+
 # ------------------------------------------------------------------ a server process
 
 
@@ -149,6 +174,7 @@ def make_pki(folder: Path) -> Pki:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
+        key_path.chmod(0o600)  # the server refuses a private key others may read
         return cert_path, key_path
 
     ca_key, rogue_ca_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())

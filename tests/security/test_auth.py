@@ -47,7 +47,9 @@ async def gateway(
     repository: Path, keys: Keys, jwt_signer: JwtSigner, recorder: Recorder
 ) -> AsyncIterator[GatewayServer]:
     plugins = PluginManager(entry_points=False, extra=[("recorder", recorder)])
-    async with serving(repository, plugins, auth_keys_file=keys.path, jwt_public_key=jwt_signer.public_key) as server:
+    async with serving(
+        repository, plugins, auth_keys_file=keys.path, jwt_public_key=jwt_signer.public_key, repository_control=True
+    ) as server:
         yield server
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from gatewise.gateway.security import Authenticator, hash_key, load_keys
 from gatewise.gateway.security.keys import keys_app
-from gatewise.gateway.security.tokens import JwtVerifier
+from gatewise.gateway.security.tokens import JwtPolicy, JwtVerifier
 from gatewise.protos.errors import AuthError, KeyFileError, StartupError
 from typer.testing import CliRunner
 
@@ -56,8 +56,10 @@ def test_missing_key_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_jwt_key_must_be_a_pem_public_key(tmp_path: Path) -> None:
-    with pytest.raises(StartupError, match="jwt_public_key is not a PEM public key"):
-        JwtVerifier(b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    path = tmp_path / "jwt.pem"
+    path.write_bytes(b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(StartupError, match=f"jwt_public_key {path} is not a PEM public key"):
+        JwtVerifier.from_files(path, None, JwtPolicy())
 
 
 def test_a_jwt_shaped_token_without_a_jwt_key_is_an_unknown_key(tmp_path: Path) -> None:

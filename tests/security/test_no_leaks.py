@@ -64,5 +64,5 @@ def test_logs_and_metrics_hold_no_payloads_or_tokens(repository: Path, keys: Key
     assert ("alice", "tiny-sentiment", "INVALID_ARGUMENT") in seen
     assert ("alice", "broken", "PERMISSION_DENIED") in seen  # refused calls are audited too
     assert ("<unauthenticated>", "", "UNAUTHENTICATED") in seen
-    assert all(set(event) == {"event", "time", "principal", "method", "model", "version", "request_id", "status",
+    assert all(set(event) == {"event", "time", "principal", "via", "method", "model", "version", "request_id", "status",
                               "rows", "duration_ms"} for event in audit)  # fmt: skip

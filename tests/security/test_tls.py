@@ -31,6 +31,13 @@ async def test_tls_with_half_a_keypair_is_refused(repository: Path, pki: Pki) ->
             pass
 
 
+async def test_a_client_ca_without_a_server_certificate_is_refused(repository: Path, pki: Pki) -> None:
+    """It would otherwise serve plaintext while the settings read as mutual TLS."""
+    with pytest.raises(StartupError, match=r"tls_client_ca \(mutual TLS\) needs tls_cert and tls_key"):
+        async with serving(repository, tls_client_ca=pki.ca):
+            pass
+
+
 async def test_mutual_tls_needs_a_client_certificate_from_the_ca(repository: Path, pki: Pki) -> None:
     """With tls_client_ca: no certificate or one from another CA is refused; the CA's is served."""
     async with serving(repository, tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca) as server:
