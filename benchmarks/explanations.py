@@ -1,4 +1,4 @@
-"""Faithfulness of served explanations (issue 14, item 2): the deletion test and agreement with ``shap``.
+"""Faithfulness of served explanations: the deletion test and agreement with ``shap``.
 
     .venv/bin/python benchmarks/explanations.py --repository demo-models
     .venv/bin/python benchmarks/explanations.py --limit 100 --agreement 20   # a quicker, stated subset
@@ -18,7 +18,7 @@ For each held-out text of finance-sentiment and retail-sentiment (``text`` field
   deletion rule the explainer itself perturbs with (``plugins.common.words.without``: the
   word and one adjoining space); the drop is the explained class's probability on the
   whole text minus that on the shortened text. Reported: mean drops over the texts, and
-  their ratio top-k / random per k (issue 14's target: >= 2x). Texts with fewer than 4
+  their ratio top-k / random per k (the target: >= 2x). Texts with fewer than 4
   word units are left out (so that k = 3 leaves a word); the output says how many.
 - Agreement: on ``--agreement`` texts per model (evenly spaced through the same texts),
   ``shap.KernelExplainer`` on the same binary-mask model function: f(z) = the probability

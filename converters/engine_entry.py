@@ -24,7 +24,7 @@ from gatewise.converters.runtime import run_onnx
 from gatewise.converters.samples import load_samples
 from gatewise.converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
 from gatewise.converters.text import encode
-from gatewise.gateway.engines.tensorrt import Profile, fits
+from gatewise.gateway.engines.tensorrt_plans import Profile, fits
 from gatewise.gateway.reference_check import REFERENCE_FILE, Reference
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
@@ -180,7 +180,8 @@ def _validate(
     the serving host checks the plan's numerics there (FP16, TF32 on another GPU).
     """
     from gatewise.gateway.config import TensorRTConfig
-    from gatewise.gateway.engines.tensorrt import TensorRTEngine, read_metadata
+    from gatewise.gateway.engines.tensorrt import TensorRTEngine
+    from gatewise.gateway.engines.tensorrt_plans import read_metadata
     from tokenizers import Tokenizer
 
     tokenizer_file = entry / "assets" / "tokenizer.json" if entry is not None else None

@@ -10,10 +10,9 @@ models": "When to use reduce-range and per-channel quantization?").
 
 Static INT8's activations follow the same products: unsigned 8-bit (asymmetric) on x86, where
 the Q/DQ graph then runs as ORT's U8S8 kernels, signed and symmetric elsewhere (Arm's ``sdot``
-is S8S8) and for TensorRT, whose explicit quantisation takes only symmetric INT8. Measured on
-the demo's finance-sentiment (AVX-512 VNNI, MinMax, every MatMul quantised, same calibration):
-with S8S8 activations ORT fused 24 of the 48 products into QLinearMatMul and ran the other 24
-as DequantizeLinear -> FP32 MatMul, 1.02x FP32; with U8S8 it fused all 48, 1.87x.
+is S8S8) and for TensorRT, whose explicit quantisation takes only symmetric INT8. With S8S8
+activations on x86, ORT fuses only part of the products into QLinearMatMul and runs the rest
+as DequantizeLinear -> FP32 MatMul, losing most of INT8's speed (docs/benchmarks.md, "INT8").
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gatewise.converters.errors import TensorRTError
-from gatewise.gateway.engines.tensorrt import (
+from gatewise.gateway.engines.tensorrt_plans import (
     EngineMetadata,
     Profile,
     ShapeRange,

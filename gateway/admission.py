@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from gatewise.gateway.drain import Drain
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos.errors import GatewiseError, MalformedMessage, ShuttingDown
 
 log = logging.getLogger("gatewise.admission")
@@ -43,22 +43,13 @@ class Undecodable:
 
 
 class _RateLimitedWarning:
-    """One warning per ``every_s``; the next one says how many were left out in between."""
+    """One warning per ``every_s`` (``throttle.RateLimitedLog``); the next says how many were left out."""
 
     def __init__(self, every_s: float) -> None:
-        self.every_s = every_s
-        self._next_at = 0.0
-        self._left_out = 0
+        self._log = RateLimitedLog(log, every_s)
 
     def __call__(self, message: str) -> None:
-        now = time.monotonic()
-        if now < self._next_at:
-            self._left_out += 1
-            return
-        more = f" ({self._left_out} more since the last such line)" if self._left_out else ""
-        log.warning("%s%s", message, more)
-        self._next_at = now + self.every_s
-        self._left_out = 0
+        self._log(logging.WARNING, "undecodable", "%s", message)
 
 
 def _safe_deserializer(method: str, deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:

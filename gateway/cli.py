@@ -112,11 +112,20 @@ def serve(**flags: Any) -> None:
     """Serve every model in REPOSITORY over gRPC until SIGINT or SIGTERM."""
     from gatewise.gateway.server import run
     from gatewise.protos.errors import StartupError
+    from pydantic import ValidationError
 
     given = {field: flags[option.name] for field, option in _SERVE_OPTIONS.items()}
     # A list flag not given leaves its GATEWISE_* variable to ServerSettings.
     given = {field: value for field, value in given.items() if value or field not in _LIST_FIELDS}
-    settings = ServerSettings(**given)
+    try:
+        settings = ServerSettings(**given)
+    except ValidationError as exc:  # a value the flag's type accepted but the setting does not (--memory-budget 4XB)
+        problems = "; ".join(
+            f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        typer.echo(f"error: {problems}", err=True)
+        raise typer.Exit(1) from exc
     try:
         run(settings)
     except StartupError as exc:

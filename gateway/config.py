@@ -16,12 +16,13 @@ from gatewise.gateway.records.config import RecordsConfig
 from gatewise.plugins.context import ModelConfigView
 from gatewise.protos.errors import InvalidConfig
 from gatewise.protos.tensors import TensorSpec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_FILE = "config.toml"
-Backend = Literal["onnxruntime", "tensorrt"]
 Provider = Literal["tensorrt", "cuda", "cpu"]
 DriftPolicy = Literal["refuse", "warn"]
+LoadPolicy = Literal["always", "on-demand"]
+LOAD_POLICIES: tuple[str, ...] = LoadPolicy.__args__
 
 
 class _Strict(BaseModel):
@@ -80,11 +81,21 @@ class OnnxRuntimeConfig(_Strict):
     intra_op_threads: int = Field(default=0, ge=0)
     """Threads per session for one operator; 0 lets ONNX Runtime choose."""
     spin_wait: bool = True
-    """Let idle operator threads spin for the next operator, as ONNX Runtime does by default.
-    On the 2-core benchmark VM, where waking a sleeping thread is slow, it cut the gateway's
-    concurrency-1 p50 by 0.5-1.7 ms, and concurrency-64 throughput moved by -4% to +9%
-    (three A/B runs); turn it off where idle CPU matters more than latency."""
+    """Let idle operator threads spin for the next operator, as ONNX Runtime does by default:
+    lower latency where waking a sleeping thread is slow (figures in docs/benchmarks.md), at
+    the cost of CPU while idle; turn it off where idle CPU matters more than latency."""
     device_id: int = Field(default=0, ge=0)
+    memory_arena: bool | None = None
+    """Keep ONNX Runtime's CPU memory arena, which holds on to the largest batch's working memory
+    for the session's life (a MiniLM classifier: 125 MB more after one batch of 32 x 128 tokens
+    on one thread, 340 MB on two; docs/benchmarks.md). None: on for pinned models (as ONNX
+    Runtime does), off for on-demand ones, whose memory the budget must be able to count."""
+    share_weights: bool | None = None
+    """Read large initializers from a memory-mapped file shared by every instance and worker
+    process (``gateway.weights``) instead of a private copy each. ONNX Runtime cannot prepack a
+    weight it does not own, so small batches cost more CPU (MiniLM, one row: about 1.5x per call;
+    8 rows: 1.08x). None: shared when the server runs more than one worker, where it saves a copy
+    per worker; one process keeps a private, prepacked copy, which eviction frees all the same."""
 
 
 class TensorRTConfig(_Strict):
@@ -110,7 +121,10 @@ class ModelConfig(_Strict):
     """Everything ``config.toml`` may hold for one model."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    backend: Backend = "onnxruntime"
+    backend: str = "onnxruntime"
+    """The default engine where a version folder's file does not decide it: a registered backend's
+    name (``gateway.engines.registry``: ``onnxruntime``, ``tensorrt``, or one installed under the
+    entry-point group ``gatewise.engines``)."""
     plugin: str | None = None
     """The plugin that maps the public signature to the engine's; none: tensors in, tensors out."""
     task: str | None = None
@@ -125,8 +139,15 @@ class ModelConfig(_Strict):
     version_policy: VersionPolicy = VersionPolicy()
     onnxruntime: OnnxRuntimeConfig = OnnxRuntimeConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
+    engine: dict[str, Any] = {}
+    """Settings for an engine installed under ``gatewise.engines``, read by that engine as they are
+    (the built-in ones have their own tables above)."""
     parameters: dict[str, Any] = {}
     """Free-form settings read by the plugin (max_length, thresholds, ...)."""
+    load: LoadPolicy | None = None
+    """``always``: loaded at startup and never evicted (pinned); ``on-demand``: loaded by its first
+    request and evicted, least recently used first, when the memory budget needs room. Unset:
+    the server's ``--default-load`` (``always`` unless changed)."""
     records: RecordsConfig | None = None
     """Decision records for this model (docs/records.md): kept where the server's ``--records``
     or ``--records-url`` says; a malformed table refuses the model, naming the key."""
@@ -135,6 +156,16 @@ class ModelConfig(_Strict):
     load (the converters store the reference rows, ``<version>/reference.npz``): ``refuse``
     (the default) fails that version with the figures; ``warn`` serves it, with a warning in
     the log, the ``gatewise_model_drifted`` gauge at 1 and a ``drift`` ModelConfig parameter."""
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from gatewise.gateway.engines import registry  # the engines package imports this module
+
+        known = registry.backends()
+        if name not in known:
+            raise ValueError(f"no engine named {name!r}; registered: {', '.join(sorted(known))}")
+        return name
 
     @property
     def max_batch_size(self) -> int:
@@ -176,6 +207,11 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "value_error":
+            message = str(error["ctx"]["error"])  # our own validators' words, without pydantic's "Value error, "
+        else:
+            message = error["msg"]
         parts.append(f"{field}: {message}")
     return "; ".join(parts)

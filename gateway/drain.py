@@ -23,8 +23,8 @@ at the same moment, but its list of callbacks ties the RPC's state into a refere
 that only the garbage collector frees, later, at any point of another call or test.)
 
 Calls are admitted by the handler wrappers in ``gateway.admission`` rather than by a
-server interceptor: any interceptor takes grpc.aio off its fast path for every RPC. On the
-2-core benchmark machine a bare ``ServerLive`` took 0.76 ms with one and 0.50 without.
+server interceptor: any interceptor takes grpc.aio off its fast path for every RPC (what
+that cost a bare ``ServerLive`` is in docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer, conclude, perturbation
 from gatewise.protos.errors import InvalidInput
+from gatewise.protos.quoting import clip
 from gatewise.protos.tensors import TensorSpec
 
 if TYPE_CHECKING:
@@ -100,7 +101,9 @@ def outputs_for(model: ServedModel, named: list[str], parameters: dict[str, Any]
     if unknown:
         listed = [spec.name for spec in listed_outputs(model)]
         extra = f" (and, on request, {list(on_request(model))})" if on_request(model) else ""
-        raise InvalidInput(f"model {model.name!r} has no output(s) {unknown}; it has {listed}{extra}")
+        raise InvalidInput(
+            f"model {model.name!r} has no output(s) {[clip(name) for name in unknown]}; it has {listed}{extra}"
+        )
     flag = _flag(parameters.get("explain", False))
     if flag and not can_explain(model):
         raise InvalidInput(

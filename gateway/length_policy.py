@@ -18,9 +18,8 @@ without a BYTES input, which the policy then leaves alone.
    least ``min_saving`` (``[batching] length_split_min_saving``, default ``MIN_SAVING``,
    a fifth), it runs as two, and each part may split again.
 
-A fifth pays for the extra engine call (da8891e): on the demo classifier at concurrency 64,
-34% of the token positions were padding before the split, and splitting took throughput
-from 228 to 265 rows/s; at concurrency 16 it was unchanged (228 vs 231).
+A fifth is where the saved padding pays for the extra engine call; what the split did to
+the demo classifier's throughput is in docs/benchmarks.md ("Batching and the length policy").
 """
 
 from __future__ import annotations

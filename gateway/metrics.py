@@ -39,6 +39,21 @@ DRIFTED = Gauge(
     '1 while a version that drifted past its reference tolerance serves (drift_policy = "warn"), else 0.',
     ["model", "version"],
 )
+RESIDENT = Gauge("gatewise_models_resident", "Models loaded in this process (pinned and on demand).")
+LOADS = Counter(
+    "gatewise_model_loads", "Model loads, by reason (startup, request, explicit, reload).", ["model", "reason"]
+)
+EVICTIONS = Counter("gatewise_model_evictions", "Idle on-demand models evicted to make room.", ["model"])
+LOAD_SECONDS = Histogram(
+    "gatewise_model_load_seconds", "Time to load, warm up and check a model's versions.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)  # fmt: skip
+MODEL_BYTES = Gauge(
+    "gatewise_model_bytes", "A version's footprint measured at its last load: host PSS or device memory.",
+    ["model", "version", "memory"],
+)  # fmt: skip
+BUDGET_BYTES = Gauge("gatewise_memory_budget_bytes", "The host memory budget (--memory-budget); 0: none.")
+BUDGET_USED = Gauge("gatewise_memory_budget_used_bytes", "Footprints of the resident models, against the budget.")
 UNKNOWN_MODEL = "<unknown>"
 """The ``model`` label of requests for a model the repository does not have: a client-chosen
 name never becomes a label, so the number of series stays bounded."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
 from gatewise.gateway.reference_check import check_drift
 from gatewise.gateway.stats import ModelStats
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
 from gatewise.plugins.manager import PluginManager
@@ -38,6 +40,7 @@ from gatewise.plugins.model_hooks import ModelHooks
 from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
 
 log = logging.getLogger("gatewise.model")
+_engine_failures = RateLimitedLog(log)
 
 
 @dataclass
@@ -46,6 +49,27 @@ class InferResult:
 
     outputs: Tensors
     parameters: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class VersionInfo:
+    """What metadata, ModelConfig and statistics report of a version that is not loaded.
+
+    ``ServedModel.describe_only`` reads it at startup for an on-demand version (an engine
+    opened and closed again, the plugin's signature), so clients see the model before any
+    request loads it; ``ServedModel`` has the same attributes.
+    """
+
+    name: str
+    version: str
+    config: ModelConfig
+    signature: Signature
+    facts: dict[str, str]
+    drift: str | None = None
+    stats: ModelStats = field(default_factory=ModelStats)
+
+    def describe(self) -> dict[str, str]:
+        return self.facts
 
 
 class ServedModel:
@@ -69,6 +93,8 @@ class ServedModel:
         self.signature = signature
         self.stats = ModelStats()
         self.metrics = metrics.ModelMetrics(self.name)
+        self.holders = 0
+        """Requests between ``ModelRepository.acquire`` and ``release``: none, and it may be evicted or closed."""
         self.drift: str | None = None
         """The figures, when this version drifted past its reference tolerance and serves anyway (``warn``)."""
         self._batcher: DynamicBatcher | None = None
@@ -79,7 +105,7 @@ class ServedModel:
 
     @property
     def backend(self) -> str:
-        """This version's engine: ``onnxruntime`` or ``tensorrt``, from the file in its folder."""
+        """This version's engine: a registered backend's name, from the file in its folder."""
         return self.config.backend
 
     @classmethod
@@ -118,6 +144,31 @@ class ServedModel:
             raise
         return model
 
+    @classmethod
+    def describe_only(cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager) -> VersionInfo:
+        """The version's signature and engine facts, from one engine opened and closed again (no warm-up)."""
+        backend = version_backend(config, version_dir)
+        config = config.model_copy(update={"backend": backend}) if backend != config.backend else config
+        engines = create_engines(config, version_dir, 1)
+        try:
+            first = engines[0]
+            _check_declared(config, first)
+            context = ModelContext(
+                name=config.name,
+                version=version,
+                config=config.plugin_view(),
+                path=version_dir,
+                engine_inputs=first.inputs,
+                engine_outputs=first.outputs,
+            )
+            hooks = plugins.model_hooks(config.plugin) if config.plugin else None
+            if hooks is not None:
+                hooks.load(context)
+            signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
+            return VersionInfo(config.name, version, config, signature, first.describe())
+        finally:
+            close_all(engines)
+
     def warm_up(self) -> None:
         """Run one batch through every instance so the first client pays no start-up cost.
 
@@ -151,6 +202,12 @@ class ServedModel:
 
     def describe(self) -> dict[str, str]:
         return self.engines[0].describe()
+
+    def info(self) -> VersionInfo:
+        """What clients may still read of this version once it is evicted."""
+        return VersionInfo(
+            self.name, self.version, self.config, self.signature, self.describe(), self.drift, self.stats
+        )
 
     async def infer(
         self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None
@@ -266,18 +323,33 @@ class ServedModel:
         return outputs
 
     def _infer_engine(self, inputs: Tensors, batch: BatchContext, instance: int) -> Tensors:
-        """The engine boundary: what an engine raises reaches its requests as an EngineError.
+        """The engine boundary: what an engine raises reaches each request as a summary.
 
-        ONNX Runtime's and TensorRT's own failures come out of their engines as EngineErrors
-        already (naming the model); anything else an engine raises is wrapped here, once.
+        An engine's own text (ONNX Runtime quotes input values, TensorRT names server paths)
+        describes the whole batch, other clients' rows included: it is logged once here
+        (rate-limited) and each request gets an EngineError naming the model, the kind of
+        failure and an incident number to find that log line by.
         """
         try:
             return self.engines[instance].infer(inputs)
-        except GatewiseError:
-            raise
         except Exception as exc:
-            log.exception("model %s failed a batch of %d request(s)", self.name, len(batch.request_parameters))
-            raise EngineError(f"model {self.name!r} failed: {type(exc).__name__}: {exc}") from exc
+            incident = secrets.token_hex(4)
+            cause = exc.__cause__ if isinstance(exc, GatewiseError) and exc.__cause__ is not None else exc
+            requests = len(batch.request_parameters)
+            _engine_failures(
+                logging.ERROR,
+                f"engine:{self.name}",
+                "model %s failed a batch of %d request(s) (incident %s): %s",
+                self.name,
+                requests,
+                incident,
+                exc,
+                exc_info=exc,
+            )
+            raise EngineError(
+                f"model {self.name!r} failed to run a batch of {requests} request(s) ({type(cause).__name__}); "
+                f"the server log has the details (incident {incident})"
+            ) from exc
 
 
 def _check_declared(config: ModelConfig, engine: Engine) -> None:

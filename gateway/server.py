@@ -23,6 +23,7 @@ from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
 from gatewise.gateway.records.setup import recorder_for, start_recorder
 from gatewise.gateway.repository import ModelRepository
+from gatewise.gateway.residency import Budget
 from gatewise.gateway.security import Authenticator, access_interceptor, check_exposure
 from gatewise.gateway.security.files import read_private
 from gatewise.gateway.servicer import InferenceServicer
@@ -107,7 +108,19 @@ class GatewayServer:
         self._warnings = check_exposure(settings)
         self._credentials = _credentials(settings)
         self.health = Health()
-        self.repository = ModelRepository(settings.repository, plugins or PluginManager(), self.health.set_model)
+        budget = Budget(
+            host=settings.memory_budget_bytes,
+            device=settings.device_memory_budget_bytes,
+            models=settings.max_resident_models,
+        )
+        self.repository = ModelRepository(
+            settings.repository,
+            plugins or PluginManager(),
+            self.health.set_model,
+            budget=budget,
+            default_load=settings.default_load,
+            workers=settings.workers,
+        )
         self.access = access_interceptor(settings, self.repository.plugins.post_request_finished)
         """Authenticates and authorises every call; ``reload_credentials`` swaps its keys."""
         self.drain = Drain()
@@ -183,8 +196,13 @@ class GatewayServer:
             await self._load_models()
         self.servicer.ready = True
         await self.health.set_server(True)
-        ready = [name for name, _, state, _ in self.repository.index() if state == "READY"]
+        ready = sorted({name for name, _, state, _ in self.repository.index() if state == "READY"})
+        waiting = sorted(
+            name for name, entry in self.repository.entries.items() if entry.on_demand and not entry.versions
+        )
         log.info("server ready: %d model(s) serving: %s", len(ready), ", ".join(ready) or "none")
+        if waiting:
+            log.info("%d model(s) load on demand: %s", len(waiting), ", ".join(waiting))
         return self.port
 
     async def _load_models(self) -> None:
@@ -293,7 +311,7 @@ class GatewayServer:
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed: grpc.aio's per-call cost is much lower on it
-    (about 1.6x the requests per second measured with ``gatewise bench`` on 2 cores)."""
+    (docs/benchmarks.md has the figure)."""
     try:
         import uvloop
     except ImportError:

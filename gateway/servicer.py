@@ -19,14 +19,16 @@ from typing import Any, TypeVar
 
 import grpc
 from gatewise.gateway import __version__, explanations, metrics, tracing
-from gatewise.gateway.codec import decode_inputs, encode_outputs, parameter_value, set_parameter
+from gatewise.gateway.codec import encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.drain import Drain
-from gatewise.gateway.model import ServedModel
+from gatewise.gateway.engines import registry
+from gatewise.gateway.intake import read_inputs
+from gatewise.gateway.model import ServedModel, VersionInfo
 from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.repository import ModelRepository
 from gatewise.gateway.security import ANONYMOUS, current_principal, visible_index
 from gatewise.gateway.settings import ServerSettings
-from gatewise.gateway.validation import validate_inputs
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos import model_config_pb2 as config_pb
@@ -34,10 +36,12 @@ from gatewise.protos.errors import GatewiseError, InvalidInput, ShuttingDown
 from gatewise.protos.tensors import DATATYPE_TO_TRITON
 
 log = logging.getLogger("gatewise.servicer")
+_failures = RateLimitedLog(log)
 
 EXTENSIONS = ("model_repository", "model_configuration", "statistics", "parameters", "binary_tensor_data")
-PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
 _Response = TypeVar("_Response")
+VersionView = ServedModel | VersionInfo
+"""A version as clients see it: loaded, or described while it is not resident."""
 
 
 def status_code(exc: BaseException) -> grpc.StatusCode:
@@ -53,7 +57,7 @@ def grpc_status(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     """
     if isinstance(exc, GatewiseError):
         return exc.status, exc.message
-    log.error("%s failed", method, exc_info=exc)
+    _failures(logging.ERROR, f"{method}:{type(exc).__name__}", "%s failed", method, exc_info=exc)
     return status_code(exc), f"{method} failed: {type(exc).__name__}"
 
 
@@ -105,12 +109,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @_status
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
-        model = self.repository.get(request.name, request.version)
-        entry = self.repository.entries[model.name]
+        model = self.repository.info(request.name, request.version)  # never loads an on-demand model
         response = pb.ModelMetadataResponse(
             name=model.name,
-            versions=sorted(entry.versions, key=int),
-            platform=PLATFORMS[model.config.backend],
+            versions=self.repository.versions(model.name),
+            platform=registry.get(model.config.backend).platform,
         )
         for spec in model.signature.inputs:
             response.inputs.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
@@ -120,16 +123,25 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @_status
     async def ModelConfig(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
-        return pb.ModelConfigResponse(config=model_config_proto(self.repository.get(request.name, request.version)))
+        model = self.repository.info(request.name, request.version)
+        proto = model_config_proto(model)
+        residency_parameters(proto, self.repository, model)
+        return pb.ModelConfigResponse(config=proto)
 
     @_status
     async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Any) -> pb.ModelStatisticsResponse:
+        repository = self.repository
         if request.name:
-            models = [self.repository.get(request.name, request.version)]
+            models = [repository.info(request.name, request.version)]
             if not request.version:
-                models = list(self.repository.entries[request.name].versions.values())
+                models = [repository.info(request.name, version) for version in repository.versions(request.name)]
         else:
-            models = [model for entry in self.repository.entries.values() for model in entry.versions.values()]
+            models = [
+                repository.info(name, version)
+                for name, entry in repository.entries.items()
+                if entry.versions or entry.described
+                for version in repository.versions(name)
+            ]
         return pb.ModelStatisticsResponse(model_stats=[statistics_proto(model) for model in models])
 
     # ------------------------------------------------------------ repository
@@ -153,7 +165,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 f"RepositoryModelLoad parameters {sorted(request.parameters)} are not supported; "
                 "edit the model's config.toml and load again"
             )
-        await self.repository.load(request.model_name)
+        await self.repository.load(request.model_name)  # and pins it: never evicted until unloaded
         return pb.RepositoryModelLoadResponse()
 
     @_status
@@ -177,12 +189,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Requests are answered as they finish (matched by ``id``), errors in-band.
 
+        Backpressure: at most ``max_stream_inflight`` requests per stream are read and not
+        yet written back. Past that, no further request is read, so a client that sends and
+        never reads stalls on HTTP/2 flow control instead of growing the server's memory.
+
         When shutdown closes the drain, requests read from then on are answered in-band
         with UNAVAILABLE, and once every earlier one is answered the stream ends with
         UNAVAILABLE, so the client reconnects to another replica.
         """
         answers: asyncio.Queue[pb.ModelStreamInferResponse | _StreamEvent] = asyncio.Queue()
         running: set[asyncio.Task] = set()
+        # One slot per request read and not yet written back; ``yield`` returns once grpc took the answer.
+        slots = asyncio.Semaphore(self.settings.max_stream_inflight)
 
         async def answer(request: pb.ModelInferRequest) -> None:
             try:
@@ -199,8 +217,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             answers.put_nowait(reply)
 
         async def read() -> None:
+            requests = aiter(request_iterator)
             try:
-                async for request in request_iterator:
+                while True:
+                    await slots.acquire()
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        break
                     task = asyncio.create_task(answer(request))
                     running.add(task)
                     task.add_done_callback(running.discard)
@@ -219,6 +243,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 item = await answers.get()
                 if isinstance(item, pb.ModelStreamInferResponse):
                     yield item
+                    slots.release()
                 elif item.error is not None:
                     raise item.error
                 elif item.done:
@@ -241,17 +266,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         status = "OK"
         inputs = outputs = None
         try:
-            model = self.repository.get(request.model_name, request.model_version)
-            inputs = decode_inputs(request, self.settings.max_string_bytes)
-            rows = validate_inputs(model.name, inputs, model.signature.inputs, model.config.max_batch_size)
+            remaining = context.time_remaining()
+            deadline = None if remaining is None else time.monotonic() + remaining
+            # Held until answered, so it is never evicted under this request; loads it when on demand.
+            model = await self.repository.acquire(request.model_name, request.model_version, deadline)
+            inputs, rows = await read_inputs(request, model, self.settings.max_string_bytes)
             parameters = {key: parameter_value(value) for key, value in request.parameters.items()}
             named = [output.name for output in request.outputs]
             requested, explaining = explanations.outputs_for(model, named, parameters)
             # explain_* parameters are read (and checked) only when this request gets an explanation.
             if explaining:
                 chosen = explanations.options(model, parameters, rows, self.settings)
-            remaining = context.time_remaining()
-            deadline = None if remaining is None else time.monotonic() + remaining
             result = await model.infer(inputs, rows, parameters, deadline)
             if explaining:
                 derived = await explanations.explain(model, inputs, result.outputs, rows, parameters, chosen, deadline)
@@ -272,10 +297,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             # The decision record (gateway.records); under policy "require" a record that was not
             # kept turns the answer into UNAVAILABLE, raised once metrics and audit have seen it.
             unkept = None
-            if self.recorder is not None and status != "CANCELLED":
-                unkept = await self.recorder.keep(model, request.id, tracing.trace_id(), method, current_principal(),
-                                                  inputs, outputs, status, started)  # fmt: skip
-                status = status_code(unkept).name if unkept else status
+            try:
+                if self.recorder is not None and status != "CANCELLED":
+                    trace = tracing.trace_id()
+                    who = current_principal()
+                    unkept = await self.recorder.keep(
+                        model, request.id, trace, method, who, inputs, outputs, status, started
+                    )
+                    status = status_code(unkept).name if unkept else status
+            finally:
+                if model is not None:  # the request is done with it: it may be evicted from now on
+                    self.repository.release(model)
             elapsed = time.perf_counter() - started
             name = model.name if model else request.model_name
             if model is not None and status == "OK":
@@ -316,7 +348,21 @@ class _StreamEvent:
     error: BaseException | None = None
 
 
-def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
+def residency_parameters(proto: config_pb.ModelConfig, repository: ModelRepository, model: VersionView) -> None:
+    """ModelConfig's parameters for residency: the load policy, whether it is resident, its measured footprint."""
+    entry = repository.entries[model.name]
+    proto.parameters["load"].string_value = "on-demand" if entry.on_demand else "always"
+    proto.parameters["pinned"].string_value = "true" if entry.pinned else "false"
+    proto.parameters["resident"].string_value = "true" if entry.versions else "false"
+    footprint = repository.footprint(model.name, model.version)
+    if footprint is not None:
+        proto.parameters["memory_host_bytes"].string_value = str(footprint.host)
+        if footprint.device_id is not None:
+            proto.parameters["memory_device_bytes"].string_value = str(footprint.device)
+            proto.parameters["memory_device_id"].string_value = str(footprint.device_id)
+
+
+def model_config_proto(model: VersionView) -> config_pb.ModelConfig:
     """Triton's ModelConfig for a served model.
 
     Where every input has a per-row shape (``[-1, 4]``), ``max_batch_size`` is the batcher's
@@ -332,7 +378,7 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     skip = 1 if per_row else 0
     proto = config_pb.ModelConfig(
         name=model.name,
-        platform=PLATFORMS[config.backend],
+        platform=registry.get(config.backend).platform,
         backend=config.backend,
         max_batch_size=batching.max_batch_size if per_row else 0,
         dynamic_batching=config_pb.ModelDynamicBatching(
@@ -361,7 +407,7 @@ def model_config_proto(model: ServedModel) -> config_pb.ModelConfig:
     return proto
 
 
-def statistics_proto(model: ServedModel) -> pb.ModelStatistics:
+def statistics_proto(model: VersionView) -> pb.ModelStatistics:
     stats = model.stats
 
     def duration(value: Any) -> pb.StatisticDuration:

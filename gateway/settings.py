@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from gatewise.gateway.config import LOAD_POLICIES
+from gatewise.gateway.memory import parse_size
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -42,6 +44,10 @@ class ServerSettings(BaseSettings):
     """Largest single BYTES element accepted, in bytes."""
     max_explain_samples: int = Field(default=2048, ge=1)
     """Largest ``explain_samples`` a request may ask for: coalitions evaluated per explained row."""
+    max_stream_inflight: int = Field(default=32, ge=1, le=4096)
+    """Most requests of one ModelStreamInfer stream read and not yet answered back to the client.
+    Past it the server reads no more from that stream until the client takes answers, so a
+    client that sends and never reads holds at most this many requests and answers in memory."""
     max_explain_units: int = Field(default=512, ge=1)
     """Most units (words, fields) one explained row may weigh; a row with more is refused with
     INVALID_ARGUMENT. Text plugins weigh only the words the model sees (up to its tokenizer's
@@ -91,6 +97,41 @@ class ServerSettings(BaseSettings):
     only (an admin API key, JWT ``admin`` claim or --tls-admin-clients); off, they are refused."""
     watch_interval_s: float | None = Field(default=None, gt=0)
     """Poll the repository this often (seconds) and load, reload or unload what changed."""
+    memory_budget: str | None = None
+    """Most host memory the models of one process may hold, as PSS (``4GiB``, ``512MiB``); past it,
+    idle on-demand models are evicted, least recently used first. None: no limit."""
+    device_memory_budget: str | None = None
+    """Most memory the models may hold on each CUDA device (``12GiB``), measured as free device
+    memory before and after each load. None: no limit."""
+    max_resident_models: int | None = Field(default=None, ge=1)
+    """Most models resident at once in a process, pinned included; None: no limit."""
+    default_load: str = "always"
+    """The ``load`` of models whose config.toml does not say: ``always`` (pinned) or ``on-demand``."""
+
+    @field_validator("memory_budget", "device_memory_budget")
+    @classmethod
+    def _size(cls, value: str | None, info: object) -> str | None:
+        if value is not None:
+            parse_size(value, getattr(info, "field_name", "memory_budget"))
+        return value
+
+    @field_validator("default_load")
+    @classmethod
+    def _load(cls, value: str) -> str:
+        if value not in LOAD_POLICIES:
+            raise ValueError(f"default_load: {value!r} is not one of {', '.join(LOAD_POLICIES)}")
+        return value
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        return None if self.memory_budget is None else parse_size(self.memory_budget, "memory_budget")
+
+    @property
+    def device_memory_budget_bytes(self) -> int | None:
+        if self.device_memory_budget is None:
+            return None
+        return parse_size(self.device_memory_budget, "device_memory_budget")
+
     records: Path | None = None
     """Keep decision records in this folder (an SQLite file, WAL); None keeps none (docs/records.md)."""
     records_url: str | None = None

@@ -12,6 +12,8 @@ import os
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from gatewise.protos.quoting import clip
+
 _NO_SPAN = nullcontext()
 _tracer: Any = None
 
@@ -75,12 +77,15 @@ def span(
     """A span named ``gatewise.<name>`` as the current span, or a shared no-op when tracing is off.
 
     ``parent`` is a context from ``current()``; ``links`` are contexts of the requests a
-    batch serves (one batch span, many requests).
+    batch serves (one batch span, many requests). String attributes (a model name the client
+    chose, say) are cut to a short prefix (``protos.quoting.clip``): a span costs the same
+    whatever the client sent.
     """
     if _tracer is None:
         return _NO_SPAN
     from opentelemetry import trace
 
+    attributes = {key: clip(value) if isinstance(value, str) else value for key, value in attributes.items()}
     span_links = [trace.Link(trace.get_current_span(link).get_span_context()) for link in links if link is not None]
     return _tracer.start_as_current_span(
         f"gatewise.{name}", context=parent, start_time=start_time_ns, attributes=attributes, links=span_links

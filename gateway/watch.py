@@ -96,6 +96,6 @@ class RepositoryWatcher:
             elif previous.get(name) != current[name]:
                 log.info("watch: %s %s, loading", name, "changed" if name in previous else "added")
                 try:
-                    await self.repository.load(name, raise_errors=False)
+                    await self.repository.load(name, raise_errors=False, pin=None, reason="reload")
                 except GatewiseError as exc:
                     log.error("watch: %s could not be loaded: %s", name, exc.message)

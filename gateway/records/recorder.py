@@ -213,7 +213,7 @@ class Recorder:
 
 
 def _artifact(model: ServedModel) -> Path | None:
-    from gatewise.gateway.engines import ENGINE_FILES
+    from gatewise.gateway.engines import registry
 
-    path = model.context.path / ENGINE_FILES.get(model.backend, "")
+    path = model.context.path / registry.engine_files().get(model.backend, "")
     return path if path.is_file() else None

@@ -30,9 +30,13 @@ from gatewise.gateway.admission import Undecodable, with_behavior
 from gatewise.gateway.security.principal import ANONYMOUS, PRINCIPAL, Principal
 from gatewise.gateway.security.rules import RULES, Rule, authorise, is_exempt
 from gatewise.gateway.security.tokens import Authenticator
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos.errors import AuthError, Forbidden, GatewiseError
+from gatewise.protos.quoting import QUOTE_CHARS, clip
 
 log = logging.getLogger("gatewise.security")
+_refusals = RateLimitedLog(log)
+"""Refusals are logged at most once per kind every few seconds: a client can make them at will."""
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Audit = Callable[..., None]
@@ -150,7 +154,8 @@ def _refusing(
     """A handler of the same kind that reads nothing and answers ``error``'s status."""
 
     async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
-        log.info("refused %s from %s: %s", call.method, context.peer(), error.message)
+        _refusals(logging.INFO, f"refused {error.status.name}", "refused %s from %s: %s", call.method,
+                  clip(context.peer()), clip(error.message, 4 * QUOTE_CHARS))  # fmt: skip
         call.refused(principal, error.status)
         await context.abort(error.status, error.message)
 
@@ -228,7 +233,8 @@ async def _authorise_or_abort(
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: Forbidden) -> None:
-    log.info("denied %s from %s: %s", error.principal, context.peer(), error.message)
+    _refusals(logging.INFO, "denied", "denied %s from %s: %s", clip(error.principal), clip(context.peer()),
+              clip(error.message, 4 * QUOTE_CHARS))  # fmt: skip
     await context.abort(error.status, error.message)
 
 

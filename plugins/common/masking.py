@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -64,17 +65,27 @@ class MaskedText:
 
     def touches_placeholder(self, start: int, end: int) -> bool:
         """True when ``masked[start:end]`` overlaps a placeholder (mapped back, it would include an identifier)."""
-        return any(segment.placeholder for segment in self.segments
-                   if segment.masked_start < end and start < segment.masked_end)  # fmt: skip
+        first = max(0, bisect_right(self._starts, start) - 1)  # segments tile the masked text, in order
+        for index in range(first, len(self.segments)):
+            segment = self.segments[index]
+            if segment.masked_start >= end:
+                return False
+            if segment.placeholder and start < segment.masked_end:
+                return True
+        return False
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        """Where each segment starts in the masked text: one bisect per lookup, not a scan of every segment."""
+        return [segment.masked_start for segment in self.segments]
 
     def redactions(self) -> list[dict[str, object]]:
         """``{"type", "start", "end"}`` per masked span: where, never what."""
         return [{"type": span.kind, "start": span.start, "end": span.end} for span in self.spans]
 
     def _position(self, position: int, *, at_end: bool) -> int:
-        starts = [segment.masked_start for segment in self.segments]
         probe = position - 1 if at_end and position > 0 else position
-        index = max(0, bisect_right(starts, probe) - 1)
+        index = max(0, bisect_right(self._starts, probe) - 1)
         segment = self.segments[index]
         if segment.placeholder:
             return segment.original_end if at_end else segment.original_start

@@ -157,7 +157,7 @@ def check_commands() -> dict[str, object]:
             "--collect-only",
             "-q",
             "-m",
-            "gpu or tensorrt",
+            "gpu",
             "tests/gpu",
             "tests/converters/test_tensorrt.py",
         ],

@@ -102,22 +102,63 @@ def first_int8_mean_abs(entry: Path) -> float:
     return reports[-1]["mean_abs"]
 
 
+def host_fallback_tolerance(
+    mode: str, checkpoint: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **calibration: object
+) -> tuple[float, float]:
+    """(full INT8's mean abs diff, a tolerance some fallback within the floor meets), both measured on this host.
+
+    A probe conversion with an unreachable tolerance runs the whole search; every trial it made is
+    recorded. The tolerance lies between the best trial that missed only on its mean difference and
+    full INT8, so the same (deterministic) search must pass at that trial or earlier, on any CPU:
+    a fixed ratio of full INT8 was a numeric coincidence (0.9x held with AVX-512 VNNI, not on AVX2).
+    """
+    import gatewise.converters.int8 as int8
+
+    tried: list[tuple[float, tuple[str, ...]]] = []
+    real_search = int8.search
+
+    def recording_search(groups, first, quantise, evaluate, say, max_share=None):
+        def recording_evaluate(path: Path) -> tuple[list[DriftReport], list[str]]:
+            reports, failures = evaluate(path)
+            tried.append((max(report.mean_abs for report in reports), tuple(failures)))
+            return reports, failures
+
+        return real_search(groups, first, quantise, recording_evaluate, say, max_share)
+
+    unreachable = replace(TOLERANCES["int8"], mean_abs=1e-12)
+    with monkeypatch.context() as patch:
+        patch.setattr(int8, "search", recording_search)
+        patch.setattr(gatewise.converters.transformer, "int8_tolerance", lambda min_agreement: unreachable)
+        with pytest.raises(ToleranceUnreachable) as caught:
+            export_transformer(
+                checkpoint("bert"), "text-classification", tmp_path / "probe", "m", max_length=32, quiet=True,
+                int8=mode, **calibration,
+            )  # fmt: skip
+    full = max(report.mean_abs for report in caught.value.first.reports)
+    only_mean = [mean for mean, failures in tried if all(f.startswith("mean abs diff") for f in failures)]
+    assert only_mean and min(only_mean) < full, (
+        f"no fallback within the floor lowered full INT8's mean abs diff {full:.3g} on this host: {tried}"
+    )
+    best = min(only_mean)
+    return full, best + (full - best) / 4
+
+
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_a_missed_tolerance_keeps_groups_in_fp32_and_records_them(
-    mode: str, exported: Callable[..., Path], checkpoint: Callable[..., Path], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    """A tolerance 10% under what full INT8 gives: some groups stay FP32, the rest are INT8, and the entry says so.
-    (Only the step's tolerance is tightened; the reference rows keep the stock one.)"""
+    mode: str, checkpoint: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tolerance full INT8 misses and a fallback reaches on this host: some groups stay FP32, the rest are INT8,
+    and the entry says so. (Only the step's tolerance is tightened; the reference rows keep the stock one.)"""
     from gatewise.converters.samples import load_samples
 
     calibration = {"calibration": tuple(load_samples())} if mode == "static" else {}
-    full = first_int8_mean_abs(exported("bert", "text-classification", int8=mode, **calibration))
-    strict = replace(TOLERANCES["int8"], mean_abs=full * 0.9)
+    full, reachable = host_fallback_tolerance(mode, checkpoint, tmp_path, monkeypatch, **calibration)
+    strict = replace(TOLERANCES["int8"], mean_abs=reachable)
     monkeypatch.setattr(gatewise.converters.transformer, "int8_tolerance", lambda min_agreement: strict)
     entry = export_transformer(
-        checkpoint("bert"), "text-classification", tmp_path, "m", max_length=32, quiet=True, int8=mode, **calibration
-    )
+        checkpoint("bert"), "text-classification", tmp_path / "models", "m", max_length=32, quiet=True, int8=mode,
+        **calibration,
+    )  # fmt: skip
     parameters = load_config(entry).parameters
     kept = parameters["int8_kept_fp32"]
     assert kept and parameters["int8"] == mode and parameters["int8_isa"]

@@ -154,6 +154,7 @@ def test_a_tensorrt_entry_stores_references_from_its_onnx_source(exported, monke
     then by one off by 0.5 on the reference batch alone, which the build host itself must refuse.
     """
     import gatewise.gateway.engines.tensorrt as trt_engine
+    import gatewise.gateway.engines.tensorrt_plans as trt_plans
     from gatewise.converters import engine_entry
     from gatewise.converters.progress import Steps
 
@@ -172,9 +173,7 @@ def test_a_tensorrt_entry_stores_references_from_its_onnx_source(exported, monke
             pass
 
     monkeypatch.setattr(trt_engine, "TensorRTEngine", FakePlanEngine)
-    monkeypatch.setattr(
-        trt_engine, "read_metadata", lambda plan: SimpleNamespace(precision="fp16", profile_ranges=list)
-    )
+    monkeypatch.setattr(trt_plans, "read_metadata", lambda plan: SimpleNamespace(precision="fp16", profile_ranges=list))
     config = {"parameters": {"max_length": 32}}
     with Steps("test", 1, quiet=True) as steps:
         reference = engine_entry._validate(source, Path("x.plan"), source.parent.parent, config, None, steps, 8)

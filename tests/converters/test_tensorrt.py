@@ -20,10 +20,10 @@ from gatewise.converters.tensorrt import (
     trt_available,
 )
 from gatewise.gateway.config import TensorRTConfig, VersionPolicy
-from gatewise.gateway.engines.tensorrt import (
+from gatewise.gateway.engines.tensorrt import TensorRTEngine
+from gatewise.gateway.engines.tensorrt_plans import (
     EngineMetadata,
     ShapeRange,
-    TensorRTEngine,
     check_compatible,
     choose_profile,
     metadata_path,
@@ -292,28 +292,11 @@ def test_rows_per_batch_picks_the_profile_that_takes_most_rows_and_explains_a_mi
 # -- real TensorRT (skipped here: no libnvinfer, no GPU) -----------------------------------
 
 
-def gpu_skip_reason() -> str | None:
-    """Why the real-GPU test cannot run here, or None.
-
-    Missing bindings and CUDA errors are named, not called 'no GPU'.
-    """
-    from gatewise.gateway.engines import cuda
-
-    try:
-        count = cuda.device_count()
-    except EngineError as exc:
-        return str(exc)
-    return None if count > 0 else "the CUDA runtime sees no GPU"
-
-
 @pytest.mark.tensorrt
 @pytest.mark.gpu
-def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(exported, tmp_path: Path) -> None:
+def test_built_plan_serves_like_onnx_and_refuses_a_foreign_stamp(gpu: int, exported, tmp_path: Path) -> None:
     """Build a plan from a tiny export, run batch 1 and 3 through TensorRTEngine, compare with ONNX Runtime."""
     pytest.importorskip("tensorrt", reason="TensorRT's libraries are not installed (only NVIDIA's index has them)")
-    reason = gpu_skip_reason()
-    if reason:
-        pytest.skip(reason)
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 
@@ -486,7 +469,7 @@ def test_a_foreign_timing_cache_is_replaced_by_a_fresh_one(config: FakeConfig, a
 
 
 def test_engine_tensors_numpy_cannot_hold_are_an_engine_error() -> None:
-    from gatewise.gateway.engines.tensorrt import numpy_dtype
+    from gatewise.gateway.engines.tensorrt_plans import numpy_dtype
 
     class FakeTrt:
         @staticmethod

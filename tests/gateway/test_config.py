@@ -35,7 +35,10 @@ def test_valid_config_is_parsed_with_defaults_filled() -> None:
     ("text", "message"),
     [
         ('name = "m"\nbatching = { max_batch_sise = 4 }', r"batching\.max_batch_sise: unknown field"),
-        ('name = "m"\nbackend = "tensorflow"', r"backend: Input should be 'onnxruntime' or 'tensorrt'"),
+        (
+            'name = "m"\nbackend = "tensorflow"',
+            r"backend: no engine named 'tensorflow'; registered: ",
+        ),
         ('name = "m"\ninstances = 0', r"instances: Input should be greater than or equal to 1"),
         ('name = "m"\n[batching]\nmax_batch_size = 4\npreferred_batch_sizes = [8]', r"preferred_batch_sizes \[8\]"),
         ('name = "m"\n[[inputs]]\nname = "x"\ndatatype = "FP32"\nshape = [0, 2]', r"inputs\.0\.shape"),

@@ -130,7 +130,7 @@ async def test_load_of_an_unknown_or_path_like_name_is_not_found(
         with pytest.raises(ModelNotFound) as caught:
             await repo.load(name, raise_errors=raise_errors)
         assert caught.value.status == grpc.StatusCode.NOT_FOUND
-    assert repo.entries == {} and repo._locks == {}
+    assert repo.entries == {}  # and no per-name state: one lock serves every load
     assert not repo.is_ready(name)
     await repo.close()
 

@@ -41,3 +41,12 @@ def test_tracing_off_is_a_shared_no_op() -> None:
     tracing.configure(False)
     assert tracing.span("a") is tracing.span("b")
     assert tracing.current() is None
+
+
+def test_string_attributes_are_cut_to_a_short_prefix(exporter: InMemorySpanExporter) -> None:
+    """A client's 20 KB model name becomes a 64-character attribute (and "..."), whatever was sent."""
+    with tracing.span("infer", model="m" * 20_000 + "\n", rows=3):
+        pass
+    [span] = exporter.get_finished_spans()
+    assert span.attributes["model"] == "m" * 64 + "..."
+    assert span.attributes["rows"] == 3

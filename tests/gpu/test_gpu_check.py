@@ -61,3 +61,33 @@ def test_dry_run_resolves_the_wheels_and_finds_every_command(tmp_path: Path) -> 
     assert report["check"]["problems"] == [] and report["check"]["gpu_tests"]
     assert "dry run: ok" in done.stdout
     assert not list(tmp_path.glob("*.whl"))
+
+
+GPU_CHECK_PATHS = ("tests/gpu", "tests/converters/test_tensorrt.py")
+"""What ``scripts/gpu-check.sh`` collects; ``-m gpu`` selects within it."""
+
+
+def test_the_gpu_marker_selects_every_gpu_test_and_only_those() -> None:
+    """``-m gpu`` (the GPU check's selection) picks the CUDA-path tests and the real TensorRT build, and no
+    test outside the check's paths asks for a GPU, so the check runs every one of them."""
+
+    def collect(marker: str, *paths: str) -> list[str]:
+        found = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", marker, *paths],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        return [line for line in found.stdout.splitlines() if "::" in line]
+
+    selected = collect("gpu", *GPU_CHECK_PATHS)
+    assert sum("test_cuda_path.py::" in test for test in selected) == 4
+    assert any("test_built_plan_serves_like_onnx" in test for test in selected)
+    assert not [test for test in selected if "test_gpu_check.py" in test]
+    assert collect("not gpu", "tests/gpu/test_cuda_path.py") == []
+    assert "-m gpu" in (ROOT / "scripts" / "gpu-check.sh").read_text()
+    elsewhere = [
+        path.relative_to(ROOT)
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if not any(path.relative_to(ROOT).as_posix().startswith(prefix) for prefix in GPU_CHECK_PATHS)
+        and any(mark in path.read_text() for mark in ("mark.gpu", "mark.tensorrt", "gpu: int"))
+    ]
+    assert elsewhere == [], f"GPU tests outside what scripts/gpu-check.sh collects: {elsewhere}"

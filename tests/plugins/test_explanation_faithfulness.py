@@ -1,6 +1,6 @@
 """Explanations are faithful on the tiny classifier: the words they rank first matter most.
 
-The deletion test of issue 14 on a small fixture, asserting direction only (the figures on
+The deletion test (docs/explanations.md) on a small fixture, asserting direction only (the figures on
 real models come from benchmarks/explanations.py).
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from gatewise.plugins.hookspecs import hookimpl
-from gatewise.plugins.log_filter import LogRedactionFilter
+from gatewise.plugins.log_filter import MAX_LOG_CHARS, LogRedactionFilter
 from gatewise.plugins.log_redaction import redact
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos.errors import StartupError
@@ -99,6 +99,23 @@ def test_a_gatewise_log_line_with_a_card_number_is_masked(lines: Lines) -> None:
     assert "gatewise.test WARNING payment by [CARD] for [EMAIL]" in lines.text
     assert "ValueError: bad card [CARD]" in lines.text
     assert lines.text.count(CARD) == 1 and f"somelib WARNING not ours: {CARD}" in lines.text
+
+
+def test_a_huge_line_is_cut_before_it_is_redacted(lines: Lines) -> None:
+    """1 MiB logged: 8 KiB of it kept and masked (redaction cost is bounded on any thread), the rest
+    cut with a count, never written unredacted; the traceback likewise."""
+    filtered(lines, PluginManager(entry_points=False))
+    log = logging.getLogger("gatewise.test")
+    tail = " " * (1 << 20) + CARD
+    log.warning("paid with %s%s", CARD, tail)
+    try:
+        raise ValueError(f"bad card {CARD}{tail}")
+    except ValueError:
+        log.exception("request failed")
+    assert CARD not in lines.text
+    assert "paid with [CARD]" in lines.text and "ValueError: bad card [CARD]" in lines.text
+    assert f"... [{len('paid with ') + len(CARD) + len(tail) - MAX_LOG_CHARS} more characters not logged]" in lines.text
+    assert len(lines.text) < 3 * MAX_LOG_CHARS
 
 
 def test_the_filter_masks_once_across_handlers(lines: Lines) -> None:

@@ -26,7 +26,7 @@ BASE = 'name = "m"\nplugin = "finance"\n'
         ('inputs = "digest"', 'inputs = "digest" needs digest_key_file'),
         (
             'inputs = "digest"\ndigest_key_file = "/nonexistent/key"',
-            "records.digest_key_file: Value error, cannot read",
+            "records.digest_key_file: cannot read",
         ),
     ],
 )

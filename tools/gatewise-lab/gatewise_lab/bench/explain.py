@@ -1,6 +1,6 @@
 """``gatewise bench --explain``: what an explanation costs through the gateway, and what it does to ordinary requests.
 
-Issue 14 asks two things of an explanation's speed:
+Two things are asked of an explanation's speed:
 
 - cost: an explanation with budget B (``explain_samples``) evaluates B + 2 coalitions, so it
   should cost at most 1.2x the in-process time of running those B + 2 rows as batches of
