@@ -77,6 +77,24 @@ def serialize_bytes(values: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
+def decode_tensor_bytes(
+    name: str, datatype: str, shape: tuple[int, ...], raw: bytes, max_element_bytes: int
+) -> np.ndarray:
+    """A tensor sent as raw bytes (gRPC's ``raw_input_contents``, HTTP's binary data extension)."""
+    dtype = DATATYPE_TO_NUMPY.get(datatype)
+    if dtype is None:
+        raise InvalidInput(f"input {name!r} has unknown datatype {datatype!r}")
+    count = element_count(name, shape)
+    if datatype == "BYTES":
+        return deserialize_bytes(name, raw, count, max_element_bytes).reshape(shape)
+    expected = count * dtype.itemsize
+    if len(raw) != expected:  # frombuffer below is a view: nothing is allocated for the shape
+        raise InvalidInput(
+            f"input {name!r} has {len(raw)} bytes of raw data; shape {list(shape)} of {datatype} needs {expected}"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
 def decode_tensor(
     tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None, max_element_bytes: int
 ) -> np.ndarray:
@@ -85,16 +103,9 @@ def decode_tensor(
     dtype = DATATYPE_TO_NUMPY.get(datatype)
     if dtype is None:
         raise InvalidInput(f"input {name!r} has unknown datatype {datatype!r}")
-    count = element_count(name, shape)
     if raw is not None:
-        if datatype == "BYTES":
-            return deserialize_bytes(name, raw, count, max_element_bytes).reshape(shape)
-        expected = count * dtype.itemsize
-        if len(raw) != expected:  # frombuffer below is a view: nothing is allocated for the shape
-            raise InvalidInput(
-                f"input {name!r} has {len(raw)} bytes of raw data; shape {list(shape)} of {datatype} needs {expected}"
-            )
-        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+        return decode_tensor_bytes(name, datatype, shape, raw, max_element_bytes)
+    count = element_count(name, shape)
     field = CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidInput(f"input {name!r}: {datatype} can only be sent in raw_input_contents")

@@ -56,17 +56,26 @@ class Drain:
 
         Call from the RPC's own task (the handler), before any work.
         """
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Drain.admit() must be called from an RPC handler's task")
+        self.enter()
+        task.add_done_callback(self._release)
+
+    def enter(self) -> None:
+        """Count a call until ``leave``; ShuttingDown once closed. For a front door whose task
+        outlives the call (HTTP keep-alive serves many requests in one task): leave only once
+        the answer was handed to the transport."""
         self.arrivals += 1
         if self.closed:
             self.refused += 1
             raise ShuttingDown()
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("Drain.admit() must be called from an RPC handler's task")
         self.count += 1
         IN_FLIGHT.inc()
         self._idle.clear()
-        task.add_done_callback(self._release)
+
+    def leave(self) -> None:
+        self._release(None)
 
     def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Run ``callback`` (on the loop, no arguments) when the gate closes; returns the
@@ -110,7 +119,7 @@ class Drain:
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
-    def _release(self, task: asyncio.Task) -> None:
+    def _release(self, task: asyncio.Task | None) -> None:
         self.count -= 1
         IN_FLIGHT.dec()
         if self.count == 0:

@@ -54,6 +54,8 @@ class Options:
     seed: int
     max_units: int
     """The server's ``--max-explain-units``: a row that weighs more is refused."""
+    max_work: int
+    """The server's ``--max-explain-work``: units x coalitions one row may cost."""
 
 
 def can_explain(model: ServedModel) -> bool:
@@ -139,7 +141,7 @@ def options(model: ServedModel, parameters: dict[str, Any], rows: int, settings:
     seed = _integer(parameters.get("explain_seed", 0), "explain_seed")
     if seed < 0:
         raise InvalidInput(f"parameter 'explain_seed' must be 0 or more, got {seed}")
-    return Options(samples, seed, settings.max_explain_units)
+    return Options(samples, seed, settings.max_explain_units, settings.max_explain_work)
 
 
 async def explain(
@@ -189,9 +191,22 @@ async def _explain_row(
                 f"parameter 'explain': this row has {len(explainer.units)} units (words or fields) to weigh, "
                 f"over the server's --max-explain-units {chosen.max_units}; send a shorter text"
             )
+        check_work(len(explainer.units), chosen)
         perturbed = await asyncio.to_thread(perturbation, explainer, parameters, chosen.samples, chosen.seed)
         produced = await model.run_rows(perturbed.inputs, perturbed.rows, perturbed.parameters, deadline)
         return await asyncio.to_thread(conclude, explainer, perturbed, produced, chosen.seed)
+
+
+def check_work(units: int, chosen: Options) -> None:
+    """Refuse a row whose perturbed rows would cost more than ``--max-explain-work`` (units x coalitions)."""
+    coalitions = max(0, min(chosen.samples, 2**units - 2))  # exact Shapley below 2**units - 2
+    if units * coalitions > chosen.max_work:
+        fits = chosen.max_work // max(units, 1)
+        raise InvalidInput(
+            f"parameter 'explain_samples': {units} units x {coalitions} coalitions = {units * coalitions}, "
+            f"over the server's --max-explain-work {chosen.max_work} per row; "
+            f"at most {fits} samples fit a row of {units} units"
+        )
 
 
 def _row(tensors: Tensors, row: int) -> Tensors:

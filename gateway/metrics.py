@@ -7,7 +7,14 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
-REQUESTS = Counter("gatewise_requests", "Inference requests answered, by model and gRPC status.", ["model", "status"])
+PROTOCOLS = ("grpc", "http")
+"""The front doors, as the ``protocol`` label names them."""
+
+REQUESTS = Counter(
+    "gatewise_requests",
+    "Inference requests answered, by model, status (gRPC's code name on either door) and protocol.",
+    ["model", "status", "protocol"],
+)
 REQUEST_LATENCY = Histogram(
     "gatewise_request_latency_seconds", "Time from request decoded to response ready.", ["model"],
     buckets=_LATENCY_BUCKETS,
@@ -67,7 +74,7 @@ class ModelMetrics:
     arguments on every call, which the request path should not pay a dozen times."""
 
     def __init__(self, model: str) -> None:
-        self.requests_ok = REQUESTS.labels(model, "OK")
+        self.requests_ok = {protocol: REQUESTS.labels(model, "OK", protocol) for protocol in PROTOCOLS}
         self.latency = REQUEST_LATENCY.labels(model)
         self.queue_time = QUEUE_TIME.labels(model)
         self.queue_depth = QUEUE_DEPTH.labels(model)

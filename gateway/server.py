@@ -1,7 +1,8 @@
-"""Builds, starts and gracefully stops the gRPC server.
+"""Builds, starts and gracefully stops the gateway: gRPC, and HTTP beside it on the same loop.
 
-One ``GatewayServer`` per process. With ``workers > 1`` the parent starts that many
-processes that bind the same port with SO_REUSEPORT, each with its own engines, for when
+One ``GatewayServer`` per process; its two front doors share one data plane and one drain,
+so shutdown treats an HTTP request exactly as an RPC. With ``workers > 1`` the parent starts that many
+processes that bind the same ports (gRPC and HTTP) with SO_REUSEPORT, each with its own engines, for when
 one process's GIL is the limit.
 """
 
@@ -14,10 +15,11 @@ import os
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from gatewise.gateway.admission import Registrar
+from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.health import Health
 from gatewise.gateway.metrics import serve_metrics
@@ -37,6 +39,9 @@ from gatewise.protos._pool import POOL
 from gatewise.protos.errors import StartupError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+
+if TYPE_CHECKING:
+    from gatewise.gateway.http.server import HttpFrontDoor
 
 log = logging.getLogger("gatewise.server")
 
@@ -63,6 +68,21 @@ def _register_for_reflection() -> list[str]:
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     ]
+
+
+def _http_front_door(server: GatewayServer, settings: ServerSettings) -> HttpFrontDoor:
+    """The HTTP listener on ``server``'s data plane, drain, authenticator and audit; aiohttp is
+    imported only by a server that serves HTTP."""
+    from gatewise.gateway.http.server import HttpFrontDoor, ssl_context
+
+    return HttpFrontDoor(
+        server.dataplane,
+        settings,
+        server.drain,
+        server.access,
+        server.repository.plugins.post_request_finished,
+        ssl_context(settings),
+    )
 
 
 def _connection_age_options(settings: ServerSettings) -> list[tuple[str, int]]:
@@ -125,7 +145,10 @@ class GatewayServer:
         """Authenticates and authorises every call; ``reload_credentials`` swaps its keys."""
         self.drain = Drain()
         self.recorder = recorder_for(settings, self.repository.plugins)
-        self.servicer = InferenceServicer(self.repository, settings, self.drain, self.recorder)
+        self.dataplane = DataPlane(self.repository, settings, self.drain, self.recorder)
+        self.servicer = InferenceServicer(self.dataplane)
+        self.http = _http_front_door(self, settings) if settings.http_port else None
+        """The HTTP/REST front door on the same data plane and drain; None with ``http_port`` 0."""
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping = False
@@ -189,12 +212,14 @@ class GatewayServer:
         await server.start()
         self._server = server
         log.info("gRPC listening on %s:%d", settings.host, self.port)
+        if self.http is not None:
+            await self.http.start()
         if settings.metrics_port is not None:
             metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_port)
         if not join_when_ready:
             await self._load_models()
-        self.servicer.ready = True
+        self.dataplane.ready = True
         await self.health.set_server(True)
         ready = sorted({name for name, _, state, _ in self.repository.index() if state == "READY"})
         waiting = sorted(
@@ -226,7 +251,7 @@ class GatewayServer:
             return
         self._stopping = True
         settings = self.settings
-        self.servicer.ready = False
+        self.dataplane.ready = False
         await self.health.shutting_down()
         if self.watcher is not None:
             await self.watcher.stop()
@@ -248,6 +273,8 @@ class GatewayServer:
                 remaining = max(0.0, deadline - asyncio.get_running_loop().time())
                 await self.drain.wait_quiet(QUIET_S, min(QUIET_LIMIT_S, remaining))
             await self._server.stop(None)
+            if self.http is not None:
+                await self.http.stop()
             log.info("refused %d call(s) after the gate closed (UNAVAILABLE, safe to retry)", self.drain.refused)
         await self.recorder.close()
         await self.repository.close()
@@ -335,6 +362,7 @@ def run(settings: ServerSettings) -> None:
         raise StartupError(f"model repository {settings.repository} is not a folder")
     if settings.workers == 1:
         run_loop(GatewayServer(settings).serve_until_signalled())
+        _exiting()
         return
     if settings.grpc_port == 0:
         raise StartupError("--workers needs a fixed --grpc-port: processes share it through SO_REUSEPORT")
@@ -370,3 +398,12 @@ def _worker(settings: ServerSettings) -> None:
     except StartupError as exc:
         log.error("%s", exc)
         raise SystemExit(1) from exc
+    _exiting()
+
+
+def _exiting() -> None:
+    """Once stopped, a repeated SIGTERM/SIGINT (an impatient supervisor) must not kill the
+    interpreter's teardown: the stop already finished, so the exit status stays 0. (Closing
+    the event loop put the default handlers back.)"""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

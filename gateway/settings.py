@@ -24,6 +24,15 @@ class ServerSettings(BaseSettings):
     (API keys, JWTs or client certificates) or --allow-unauthenticated."""
     grpc_port: int = Field(default=8001, ge=0, le=65535)
     """gRPC port; 0 picks a free one (printed at start-up)."""
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    """HTTP/REST port (KServe v2 REST with Triton's extensions), beside gRPC in the same process; 0 serves no HTTP."""
+    http_keepalive_timeout_s: float = Field(default=30.0, gt=0)
+    """HTTP: close a connection that sent no complete request headers for this many seconds since it
+    opened or since its last answer: an idle keep-alive connection and a client trickling headers alike."""
+    http_read_timeout_s: float = Field(default=30.0, gt=0)
+    """HTTP: most seconds a request body may take to arrive (408 after)."""
+    cors_origins: list[str] = []
+    """HTTP: origins that browsers may call from (CORS), '*' for any; none by default (CORS off)."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Prometheus metrics on http://METRICS_HOST:PORT/metrics; None serves no metrics endpoint."""
     metrics_host: str = "127.0.0.1"
@@ -52,6 +61,12 @@ class ServerSettings(BaseSettings):
     """Most units (words, fields) one explained row may weigh; a row with more is refused with
     INVALID_ARGUMENT. Text plugins weigh only the words the model sees (up to its tokenizer's
     ``max_length``), so a long text stays within this unless the model reads that many words."""
+    max_explain_work: int = Field(default=131072, ge=1)
+    """Most work one explained row may cost: units weighed x coalitions evaluated, which is what
+    its perturbed rows cost the engine (default 131072: the default 256 samples for a row of
+    the most units, or 2048 samples for 64 words). Past it, INVALID_ARGUMENT saying how many
+    samples would fit, so the largest ``explain_samples`` on a long text is refused at once
+    instead of running for minutes on CPU."""
     max_explain_coalitions: int = Field(default=16384, ge=1)
     """Most coalitions one request may have evaluated: explained rows x ``explain_samples``
     (default 16384: 8 rows at the largest ``max_explain_samples``); over it, INVALID_ARGUMENT."""

@@ -61,6 +61,15 @@ def current() -> Any:
     return context.get_current()
 
 
+def extract(headers: Any) -> Any:
+    """The trace context a W3C ``traceparent`` header carries (None when tracing is off or none came)."""
+    if _tracer is None or "traceparent" not in headers:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator().extract(carrier={"traceparent": headers["traceparent"]})
+
+
 def trace_id() -> str | None:
     """The current span's trace id (32 hex digits) while tracing is on, for decision records."""
     if _tracer is None:

@@ -20,6 +20,10 @@ from models import build_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Servers in tests serve no HTTP unless a test asks (--http-port / http_port=...): the default
+# port 8000 would collide between servers started at once, here and by other test runs.
+os.environ["GATEWISE_HTTP_PORT"] = "0"
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that takes the ``gpu`` fixture is a GPU test: ``-m gpu`` selects it, ``-m "not gpu"`` leaves it."""

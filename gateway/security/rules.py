@@ -69,14 +69,20 @@ def authorise(principal: Principal, rule: Rule, request: Any, repository_control
     """
     if rule.model_of is None:
         return
-    model = rule.model_of(request)
-    if rule.admin and not repository_control:
+    authorise_model(principal, rule.model_of(request), admin=rule.admin, repository_control=repository_control)
+
+
+def authorise_model(principal: Principal, model: str, *, admin: bool = False, repository_control: bool = False) -> None:
+    """Raise Forbidden when ``principal`` may not call ``model`` ("" is every model), or where ``admin``
+    is needed (load, unload) when repository control is off or the principal is not an authenticated
+    administrator: the one rule both front doors apply."""
+    if admin and not repository_control:
         raise Forbidden(
             principal.name,
             f"load or unload models (model {model!r}): repository control is off "
             "(start the server with --repository-control to allow it to admin principals)",
         )
-    if rule.admin and not (principal.admin and principal.authenticated):
+    if admin and not (principal.admin and principal.authenticated):
         raise Forbidden(principal.name, f"load or unload models (model {model!r}); it needs admin")
     if not principal.allows(model):
         what = f"call model {model!r}" if model else "read every model's statistics (needs models = ['*'])"

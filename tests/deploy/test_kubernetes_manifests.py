@@ -164,14 +164,17 @@ def test_the_api_key_file_comes_from_a_secret_the_server_accepts(base: dict[str,
     assert "GATEWISE_REPOSITORY_CONTROL" not in env(spec)
 
 
-def test_the_network_policy_admits_clients_to_grpc_and_monitoring_to_metrics(base: dict[str, dict]) -> None:
+def test_the_network_policy_admits_clients_to_grpc_and_http_and_monitoring_to_metrics(base: dict[str, dict]) -> None:
     policy, pod_labels = base["NetworkPolicy"], base["Deployment"]["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     named_ports = {p["name"] for p in container(base)["ports"]}
-    rules = {rule["ports"][0]["port"]: rule["from"] for rule in policy["spec"]["ingress"]}
-    assert set(rules) == named_ports == {"grpc", "metrics"}
-    assert rules["grpc"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"gatewise-client": "true"}}}]
+    rules = {port["port"]: rule["from"] for rule in policy["spec"]["ingress"] for port in rule["ports"]}
+    assert set(rules) == named_ports == {"http", "grpc", "metrics"}
+    clients = [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"gatewise-client": "true"}}}]
+    assert rules["grpc"] == rules["http"] == clients
+    service_ports = {port["name"]: port["targetPort"] for port in base["Service"]["spec"]["ports"]}
+    assert service_ports == {"http": "http", "grpc": "grpc", "metrics": "metrics"}
     assert all("namespaceSelector" in peer and peer["namespaceSelector"] for peer in rules["metrics"])
 
 

@@ -18,6 +18,7 @@ from models import build_repository, write_classifier
 MAX_SAMPLES = 2048
 MAX_UNITS = 32
 MAX_COALITIONS = 4096
+MAX_WORK = 40000
 MIB = 1024 * 1024
 WORDS = "the movie was great but the price was awful "  # words the tiny tokenizer knows, and some it does not
 
@@ -32,6 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(
         repository, root / "server.log", "--max-explain-samples", str(MAX_SAMPLES),
         "--max-explain-units", str(MAX_UNITS), "--max-explain-coalitions", str(MAX_COALITIONS),
+        "--max-explain-work", str(MAX_WORK),
     )  # fmt: skip
     yield running
     stop_server(running)
@@ -118,3 +120,13 @@ def _text_input(texts: list[str]) -> triton.InferInput:
 
 def _inferences(client) -> int:
     return client.get_inference_statistics("tiny-sentiment").model_stats[0].inference_count
+
+
+def test_a_row_whose_coalitions_cost_past_the_work_cap_is_refused_and_fewer_samples_are_answered(client) -> None:
+    """27 words at the most samples is more work than ``--max-explain-work``: refused naming it and what fits;
+    the same text with the samples that fit is answered."""
+    text = (WORDS * 3).strip()
+    with pytest.raises(InferenceServerException, match=r"--max-explain-work 40000 per row; at most \d+ samples fit"):
+        explain(client, "tiny-long", [text], samples=MAX_SAMPLES)
+    document = json.loads(explain(client, "tiny-long", [text], samples=1024).as_numpy("explanation")[0])
+    assert document["samples"] <= 1024 + 2 and len(document["attributions"]) >= 20  # with nothing- and all-kept

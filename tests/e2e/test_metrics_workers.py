@@ -29,7 +29,7 @@ def test_metrics_count_requests_batches_and_padding(tmp_path: Path) -> None:
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
     finally:
         stop_server(server)
-    assert re.search(r'gatewise_requests_total\{model="tiny-sentiment",status="OK"\} 1\.0', text)
+    assert re.search(r'gatewise_requests_total\{model="tiny-sentiment",protocol="grpc",status="OK"\} 1\.0', text)
     assert re.search(r'gatewise_request_latency_seconds_count\{model="tiny-sentiment"\} 1\.0', text)
     assert re.search(r'gatewise_batch_size_count\{model="tiny-sentiment"\} [1-9]', text)
     assert re.search(r'gatewise_compute_seconds_count\{model="tiny-sentiment",stage="infer"\} [1-9]', text)

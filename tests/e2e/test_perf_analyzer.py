@@ -1,4 +1,5 @@
-"""perf_analyzer from the tritonclient wheel drives the gateway with no special flags."""
+"""perf_analyzer from the tritonclient wheel drives the gateway with no special flags, over
+gRPC and over HTTP (``-i http``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import tritonclient.grpc as triton
 
-from conftest import RunningServer
+from conftest import RunningServer, free_port, start_server, stop_server
 from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
+from models import build_repository
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,25 @@ def perf_analyzer() -> str:
             f"perf_analyzer cannot start here: {probe.stderr.strip()} (install libb64-0d and nvidia-cuda-runtime-cu12)"
         )
     return binary
+
+
+@dataclass
+class Served:
+    server: RunningServer
+    http_url: str
+
+    def url(self, protocol: str) -> str:
+        return self.server.url if protocol == "grpc" else self.http_url
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server per module with both front doors."""
+    root = tmp_path_factory.mktemp("served-perf")
+    port = free_port()
+    running = start_server(build_repository(root / "models"), root / "server.log", "--http-port", str(port))
+    yield Served(running, f"127.0.0.1:{port}")
+    stop_server(running)
 
 
 def unavailable(reason: str) -> None:
@@ -48,11 +71,11 @@ def engine_rows(server: RunningServer, model: str) -> int:
     return client.get_inference_statistics(model).model_stats[0].inference_count
 
 
-def run(perf_analyzer: str, server: RunningServer, *args: str) -> str:
+def run(perf_analyzer: str, served: Served, protocol: str, *args: str) -> str:
     # A shared 2-core machine rarely holds latency within perf_analyzer's default 10% for
     # three windows; a wider band and more trials measure the same thing without flaking.
     command = [
-        perf_analyzer, "-i", "grpc", "-u", server.url, "--measurement-interval", "1000",
+        perf_analyzer, "-i", protocol, "-u", served.url(protocol), "--measurement-interval", "1000",
         "--stability-percentage", "50", "--max-trials", "20", *args,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=perf_analyzer_env())
@@ -60,14 +83,18 @@ def run(perf_analyzer: str, server: RunningServer, *args: str) -> str:
     return done.stdout
 
 
-def test_text_model_with_input_data(perf_analyzer: str, server: RunningServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_text_model_with_input_data(perf_analyzer: str, served: Served, protocol: str, tmp_path: Path) -> None:
     """Model name and an input-data file: throughput reported, every request successful, and one engine row
     per request: perf_analyzer asks for every output ModelMetadata lists, which holds no explanation."""
+    server = served.server
     data = tmp_path / "texts.json"
     data.write_text(json.dumps({"data": [{"text": ["the movie was great"]}, {"text": ["awful service"]}]}))
     succeeded_before, failed_before = failures(server, "tiny-sentiment")
     rows_before = engine_rows(server, "tiny-sentiment")
-    output = run(perf_analyzer, server, "-m", "tiny-sentiment", "--input-data", str(data), "--shape", "text:1")
+    output = run(
+        perf_analyzer, served, protocol, "-m", "tiny-sentiment", "--input-data", str(data), "--shape", "text:1"
+    )
     throughput = float(re.search(r"throughput: ([\d.]+) infer/sec", output).group(1))
     assert throughput > 0
     requests = int(re.search(r"Successful request count: (\d+)", output).group(1))
@@ -78,8 +105,9 @@ def test_text_model_with_input_data(perf_analyzer: str, server: RunningServer, t
     assert engine_rows(server, "tiny-sentiment") - rows_before == succeeded_after - succeeded_before
 
 
-def test_tensor_model_with_batches_and_concurrency(perf_analyzer: str, server: RunningServer) -> None:
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_tensor_model_with_batches_and_concurrency(perf_analyzer: str, served: Served, protocol: str) -> None:
     """Random FP32 data at batch 4 and concurrency 4: no errors, server-side stats read back."""
-    output = run(perf_analyzer, server, "-m", "add-one", "-b", "4", "--concurrency-range", "4")
+    output = run(perf_analyzer, served, protocol, "-m", "add-one", "-b", "4", "--concurrency-range", "4")
     assert "Concurrency: 4, throughput:" in output
     assert "error" not in output.lower()

@@ -272,7 +272,7 @@ def test_model_config_reports_cpu_or_gpu_from_the_served_engine(repository: Path
     """Instance kind follows the engine's own facts (a CPU fallback is KIND_CPU even when GPU providers were asked)."""
     import asyncio
 
-    from gatewise.gateway.servicer import model_config_proto
+    from gatewise.gateway.model_info import model_config_proto
     from gatewise.protos import model_config_pb2 as config_pb
 
     config = load_config(repository / "add-one")

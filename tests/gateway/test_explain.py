@@ -96,7 +96,7 @@ class Recorder:
 
 async def test_a_row_waits_for_its_turn_before_its_plugin_builds_anything() -> None:
     model = Recorder(units=3)
-    chosen = explanations.Options(samples=16, seed=0, max_units=8)
+    chosen = explanations.Options(samples=16, seed=0, max_units=8, max_work=1 << 30)
     one = {"x": np.zeros(1)}
     await model.turn.acquire()  # another explanation holds the only turn
     task = asyncio.create_task(explanations.explain(model, one, one, 1, {}, chosen, None))
@@ -113,6 +113,23 @@ async def test_a_row_with_more_units_than_the_cap_is_refused_before_any_coalitio
     model = Recorder(units=9)
     one = {"x": np.zeros(1)}
     with pytest.raises(InvalidInput, match="9 units .* --max-explain-units 8"):
-        await explanations.explain(model, one, one, 1, {}, explanations.Options(samples=16, seed=0, max_units=8), None)
+        await explanations.explain(
+            model, one, one, 1, {}, explanations.Options(samples=16, seed=0, max_units=8, max_work=1 << 30), None
+        )
     assert model.calls == [("hook", True)]
     assert not model.turn.locked()
+
+
+def test_a_row_costing_more_than_the_work_cap_is_refused_saying_what_fits() -> None:
+    """units x coalitions past ``--max-explain-work`` is refused; a row explained exactly (few units) counts its
+    2**n - 2 coalitions, not the samples asked for."""
+    chosen = explanations.Options(samples=2048, seed=0, max_units=512, max_work=131072)
+    explanations.check_work(64, chosen)  # 64 x 2048 = 131072: at the cap
+    with pytest.raises(
+        InvalidInput,
+        match=r"100 units x 2048 coalitions = 204800, over the server's --max-explain-work "
+        r"131072 per row; at most 1310 samples fit",
+    ):
+        explanations.check_work(100, chosen)
+    exact = explanations.Options(samples=2048, seed=0, max_units=512, max_work=10 * 1022)
+    explanations.check_work(10, exact)  # exact: 1022

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from gatewise.gateway.config import parse_config
 from gatewise.gateway.engines import version_backend
+from gatewise.gateway.model_info import model_config_proto
 from gatewise.gateway.repository import ModelRepository, scan, select_versions
-from gatewise.gateway.servicer import model_config_proto
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos.errors import InvalidConfig, ModelNotFound, ModelNotReady
 from prometheus_client import REGISTRY

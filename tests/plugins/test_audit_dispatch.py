@@ -107,7 +107,10 @@ def test_a_raising_audit_hook_is_logged_in_the_audit_thread(caplog: pytest.LogCa
 
 
 def _requests_total(model: str, status: str) -> float:
-    return REGISTRY.get_sample_value("gatewise_requests_total", {"model": model, "status": status}) or 0.0
+    return (
+        REGISTRY.get_sample_value("gatewise_requests_total", {"model": model, "status": status, "protocol": "grpc"})
+        or 0.0
+    )
 
 
 async def test_unknown_model_names_never_become_metric_labels(repository: Path) -> None:

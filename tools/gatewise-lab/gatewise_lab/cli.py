@@ -55,6 +55,13 @@ def bench(
             "their rows in process, and ordinary p99 at the highest --concurrency with and without explanations."
         ),
     ] = False,
+    http: Annotated[
+        bool,
+        Opt(
+            help="Instead of the full bench: gRPC, HTTP with binary tensors and HTTP with JSON through one server at "
+            "each --concurrency, interleaved (any model: text, or tensors filled with ones)."
+        ),
+    ] = False,
     records: Annotated[
         bool,
         Opt(
@@ -65,6 +72,12 @@ def bench(
 ) -> None:
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
+
+    if http:
+        from gatewise_lab.bench.http import run_http_bench
+
+        run_http_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds)
+        return
 
     if explain:
         from gatewise_lab.bench.explain import run_explain_bench

@@ -1,0 +1,213 @@
+"""What every HTTP request goes through, in one aiohttp middleware, in the order gRPC applies it:
+
+1. CORS: only with ``--cors-origins``; a preflight from a listed origin is answered here.
+2. Authentication (``Authorization: Bearer``, the same ``Authenticator`` as gRPC's
+   interceptor) and authorisation against the ``{model}`` in the path (``security.rules``'
+   ``authorise_model``), before the body is read; refusals are audited as on gRPC.
+3. Admission by the drain: counted until the answer was handed to the transport (the
+   response is written here, inside the count), or 503 with ``Connection: close`` once
+   shutdown closed the gate.
+4. Errors: ``{"error": "..."}`` with the status ``errors.http_error`` gives.
+
+Probes (``/v2/health/*``) and the OpenAPI document need no credentials and are not admitted:
+a probe keeps hearing "not ready" while the server drains.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from gatewise.gateway.drain import Drain
+from gatewise.gateway.http.errors import http_error
+from gatewise.gateway.http.routes import JSON, PRINCIPAL, Handler, Rule
+from gatewise.gateway.security.interceptor import (
+    UNAUTHENTICATED,
+    Audit,
+    AuthInterceptor,
+    CertificatePrincipals,
+)
+from gatewise.gateway.security.principal import ANONYMOUS, Principal
+from gatewise.gateway.security.rules import authorise_model
+from gatewise.gateway.security.tokens import Authenticator
+from gatewise.protos.errors import AuthError, Forbidden, GatewiseError, ShuttingDown
+
+log = logging.getLogger("gatewise.http")
+
+_CORS_METHODS = "GET, POST, OPTIONS"
+_CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, Inference-Header-Content-Length, traceparent"
+
+
+def error_response(status: int, message: str, *, close: bool = False) -> web.Response:
+    response = web.Response(body=orjson.dumps({"error": message}), status=status, content_type=JSON)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if close:
+        response.force_close()
+    return response
+
+
+def front_door(
+    drain: Drain, access: AuthInterceptor, audit: Audit, cors_origins: list[str]
+) -> Callable[[web.Request, Handler], Any]:
+    """The middleware. ``access`` is gRPC's own interceptor, read per request: its authenticator
+    (swapped on SIGHUP), client-certificate principals, and whether repository control is on.
+    ``audit`` receives a ``gatewise_request_finished`` event per refused call."""
+    any_origin = "*" in cors_origins
+    origins = frozenset(cors_origins)
+
+    def allowed_origin(request: web.Request) -> str | None:
+        origin = request.headers.get("Origin")
+        if origin is None or not (any_origin or origin in origins):
+            return None
+        return origin
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = allowed_origin(request) if origins else None
+        if origin is None:
+            return await _answer(request, handler, _unchanged)
+        if request.method == "OPTIONS":
+            return _with_cors(web.Response(status=204), origin, preflight=True)
+        return await _answer(request, handler, lambda response: _with_cors(response, origin))
+
+    async def _answer(
+        request: web.Request, handler: Handler, finish: Callable[[web.StreamResponse], web.StreamResponse]
+    ) -> web.StreamResponse:
+        rule: Rule | None = getattr(handler, "rule", None)
+        if rule is None:  # no route: aiohttp's own 404 / 405
+            try:
+                return finish(await handler(request))
+            except web.HTTPException as exc:
+                return finish(error_response(exc.status, _reason(exc)))
+        started = time.perf_counter()
+        principal: Principal | None = None
+        try:
+            if not rule.exempt:
+                principal = _principal(access, request)
+                if rule.model_scoped:
+                    model = request.match_info.get("model", "")
+                    authorise_model(principal, model, admin=rule.admin, repository_control=access.repository_control)
+                if principal is not ANONYMOUS:
+                    request[PRINCIPAL] = principal
+            if rule.exempt:
+                return finish(await _run(request, handler))
+            drain.enter()
+        except AuthError as exc:
+            log.info("refused %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
+            _audit_refusal(audit, rule, request, UNAUTHENTICATED.name, exc, started, with_model=False)
+            return finish(error_response(exc.http_status, exc.message))
+        except Forbidden as exc:
+            log.info("denied %s from %s: %s", exc.principal, request.remote, exc.message)
+            via = principal.via if principal is not None else "none"
+            _audit_refusal(audit, rule, request, exc.principal, exc, started, with_model=True, via=via)
+            return finish(error_response(exc.http_status, exc.message))
+        except ShuttingDown as exc:
+            return finish(error_response(exc.http_status, exc.message, close=True))
+        try:
+            response = finish(await _run(request, handler))
+            # Sent inside the count: shutdown must not cut an answer that was computed but not yet written.
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        finally:
+            drain.leave()
+
+    return middleware
+
+
+async def _run(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        return error_response(exc.status, _reason(exc), close=exc.status in (408, 413))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a status, never a dead connection
+        status, message = http_error(exc, f"{request.method} {request.match_info.route.resource.canonical}")
+        close = isinstance(exc, GatewiseError) and exc.http_status == 413  # the rest of the body is not read
+        return error_response(status, message, close=close)
+
+
+def _principal(access: AuthInterceptor, request: web.Request) -> Principal:
+    """The caller, as gRPC's interceptor would decide it: a bearer token when tokens are
+    configured, else the client certificate under mutual TLS, else the anonymous caller."""
+    authenticator = access.authenticator
+    if authenticator is not None:
+        return _authenticate(authenticator, request)
+    if access.certificates is not None:
+        return _certificate_principal(access.certificates, request)
+    return ANONYMOUS
+
+
+def _certificate_principal(certificates: CertificatePrincipals, request: web.Request) -> Principal:
+    """The verified client certificate's common name (the TLS layer refused any other certificate)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peercert") if transport is not None else None
+    names = [value for rdn in (peer or {}).get("subject", ()) for key, value in rdn if key == "commonName"]
+    if not names:
+        return Principal("<certificate>", ("*",), False, via="certificate")
+    return Principal(names[0], ("*",), names[0] in certificates.admin_names, via="certificate")
+
+
+def _authenticate(authenticator: Authenticator, request: web.Request) -> Principal:
+    try:
+        return authenticator.authenticate(
+            [("authorization", value) for value in request.headers.getall("Authorization", ())]
+        )
+    except AuthError:
+        raise
+    except Exception:
+        log.exception("authenticating %s %s failed unexpectedly", request.method, request.path)
+        raise AuthError("credentials could not be verified") from None
+
+
+def _audit_refusal(
+    audit: Audit,
+    rule: Rule,
+    request: web.Request,
+    principal: str,
+    error: GatewiseError,
+    started: float,
+    *,
+    with_model: bool,
+    via: str = "none",
+) -> None:
+    try:
+        audit(
+            model_name=request.match_info.get("model", "") if with_model else "",
+            model_version=request.match_info.get("version", "") if with_model else "",
+            request_id="",
+            principal=principal,
+            principal_via=via,
+            status=error.status.name,
+            rows=0,
+            duration_s=time.perf_counter() - started,
+            method=rule.method,
+        )
+    except Exception:
+        log.exception("auditing a refused %s failed", rule.method)
+
+
+def _reason(exc: web.HTTPException) -> str:
+    text = exc.text or ""
+    if exc.status in (404, 405) or not text or text.startswith(f"{exc.status}:"):
+        return {404: "no such route", 405: "method not allowed on this route"}.get(exc.status, exc.reason)
+    return text
+
+
+def _unchanged(response: web.StreamResponse) -> web.StreamResponse:
+    return response
+
+
+def _with_cors(response: web.StreamResponse, origin: str, *, preflight: bool = False) -> web.StreamResponse:
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Expose-Headers"] = "Inference-Header-Content-Length"
+    if preflight:
+        response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
