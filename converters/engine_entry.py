@@ -19,13 +19,13 @@ from gatewise.converters.entry import entry_config, merge, staged_entry, write_c
 from gatewise.converters.errors import ConversionError
 from gatewise.converters.pipeline import Validator
 from gatewise.converters.progress import Steps
-from gatewise.converters.reference import REFERENCE_ROWS, build_reference
+from gatewise.converters.reference_rows import REFERENCE_ROWS, build_reference
 from gatewise.converters.runtime import run_onnx
 from gatewise.converters.samples import load_samples
 from gatewise.converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
 from gatewise.converters.text import encode
 from gatewise.gateway.engines.tensorrt_plans import Profile, fits
-from gatewise.gateway.reference import REFERENCE_FILE, Reference
+from gatewise.gateway.reference_check import REFERENCE_FILE, Reference
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 
 PLAN_FILE = "model.plan"
@@ -175,7 +175,7 @@ def _validate(
 ) -> Reference | None:
     """Compare the plan with the ONNX model on the sample texts (text entries only).
 
-    Returns the entry's reference rows (``converters.reference``): ``rows`` of the samples,
+    Returns the entry's reference rows (``converters.reference_rows``): ``rows`` of the samples,
     the ONNX model's outputs for them, and the tolerance this step was validated with, so
     the serving host checks the plan's numerics there (FP16, TF32 on another GPU).
     """

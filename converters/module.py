@@ -17,7 +17,7 @@ from gatewise.converters.errors import ConversionError, ExampleInputError
 from gatewise.converters.export import export_onnx
 from gatewise.converters.pipeline import VALIDATION_FILE, Validator
 from gatewise.converters.progress import Steps
-from gatewise.converters.reference import REFERENCE_ROWS, write_reference
+from gatewise.converters.reference_rows import REFERENCE_ROWS, write_reference
 from gatewise.converters.runtime import run_torch
 from gatewise.converters.transformer import MODEL_FILE
 

@@ -18,7 +18,7 @@ from gatewise.converters.optimize import optimize_transformer, to_fp16
 from gatewise.converters.pipeline import VALIDATION_FILE, Validator, fp16_providers, serving_batches
 from gatewise.converters.progress import Steps
 from gatewise.converters.quantize import DEFAULT_CALIBRATION_METHOD, check_int8_options
-from gatewise.converters.reference import write_reference
+from gatewise.converters.reference_rows import write_reference
 from gatewise.converters.runtime import run_torch
 from gatewise.converters.samples import MIN_SAMPLES, Samples, check_texts, read_samples
 from gatewise.converters.tasks import task_spec

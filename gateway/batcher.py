@@ -8,25 +8,14 @@ never by polling. An instance that finishes a batch takes the next due one itsel
 the queue's lock: under load it never waits for the event loop, which would first have to
 win the GIL back (a 5 ms switch interval) before it could hand over more work.
 
-When the queue holds more rows than fit, ``gateway.length_policy`` chooses the batch: the
-oldest request and the most similar lengths. Requests whose deadline passed or whose
+Which requests go together, in what order and as which engine calls is the batch policy's
+(``gateway.batch_policy``, its one entry point ``BatchPolicy.next``), which also holds the
+queues; this module is the mechanism around it. Requests whose deadline passed or whose
 client cancelled are dropped before they reach an engine. ``run_batch`` answers each
 request with its result or its error; should it raise instead, that exception fails every
 request of the batch, none is dropped. Errors pass through unchanged: they were made
 GatewiseErrors where the plugin or the engine was called. Futures are only ever set on
 the event loop.
-
-Explanation rows (``Pending.background``) wait in a queue of their own. A batch is formed
-from ordinary requests first; explanation rows then take at most ``explanation_share`` of
-it, and while ordinary traffic is about (since the waiting explanation rows were queued, an
-ordinary request arrived or was answered in the last ``ORDINARY_RECENT_S``) a batch of
-explanation rows alone is held to that share too and waits ``EXPLANATION_DEFER_S`` first,
-so an ordinary request waits behind at most one small batch of them and shares its own
-batch with at most that many. With no ordinary traffic they run as full batches, at once. Under
-ordinary traffic that fills every batch they still progress: a chunk that has waited
-``EXPLANATION_WAIT_S`` takes its share of the next batch. On a CPU every row costs the same
-wherever it runs, so this share is what explanations may take from ordinary requests under
-load; on a GPU the room in a batch is nearly free.
 
 A lone request costs two thread hand-offs: loop -> instance thread -> loop.
 """
@@ -37,16 +26,17 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gatewise.gateway import length_policy
+from gatewise.gateway.batch_policy import BatchPolicy, Decision
 from gatewise.gateway.config import BatchingConfig
 from gatewise.protos.errors import DeadlineExceeded, ModelNotReady, QueueFull
 
 if TYPE_CHECKING:
     from gatewise.gateway.engines.base import Tensors
+    from gatewise.protos.tensors import TensorSpec
 
 
 @dataclass(eq=False, slots=True)
@@ -59,7 +49,7 @@ class Pending:
     """The request's parameters, which plugins read through ``BatchContext``."""
     rows: int
     length: int = 0
-    """The length policy's cost hint: the longest text in bytes (``length_policy.length_of``)."""
+    """The length policy's cost hint: the longest text in bytes (set by ``BatchPolicy.stamp``)."""
     deadline: float | None = None
     """Absolute ``time.monotonic()`` (the batcher's clock) after which the request is not worth running.
 
@@ -70,7 +60,7 @@ class Pending:
     trace: Any = None
     """The request's trace context when tracing is on (``gateway.tracing.current()``)."""
     background: bool = False
-    """Explanation rows: queued apart, they take at most ``explanation_share`` of a batch."""
+    """Explanation rows: queued apart, they take at most ``explanation_share`` of a batch (``gateway.batch_policy``)."""
 
 
 RunBatch = Callable[[Sequence[Pending], int], Sequence[Any]]
@@ -82,15 +72,6 @@ _STOP = None
 class DynamicBatcher:
     """Queue and triggers shared by the event loop and the instance threads; futures answered on the loop."""
 
-    ORDINARY_RECENT_S = 0.1
-    """How recently an ordinary request must have arrived or been answered for explanation rows to keep their share."""
-    EXPLANATION_DEFER_S = 0.01
-    """While ordinary traffic is about, a batch of explanation rows alone waits this long first: an
-    instance that finishes a batch would otherwise start one before the clients it just answered
-    have sent again, and their next requests would queue behind it."""
-    EXPLANATION_WAIT_S = 0.1
-    """After this long in the queue an explanation chunk joins the next batch however busy ordinary traffic is."""
-
     def __init__(
         self,
         name: str,
@@ -98,6 +79,7 @@ class DynamicBatcher:
         run_batch: RunBatch,
         instances: int,
         *,
+        inputs: Iterable[TensorSpec] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -105,21 +87,13 @@ class DynamicBatcher:
         """Every time the batcher reads (queueing, delays, deadlines, explanation windows); tests pass a
         clock they move by hand, so their batches do not depend on how fast the machine is."""
         self._config = config
+        self.policy = BatchPolicy(config, inputs)
+        """Which requests run together; ``inputs``, the model's public inputs, say which one's length drives padding."""
         self._run_batch = run_batch
         self._instances = instances
         self._lock = threading.Lock()
-        """Guards ``_queue``, ``_free`` and ``_closed``: the loop queues requests and hands batches to
+        """Guards ``policy``, ``_free`` and ``_closed``: the loop queues requests and hands batches to
         free instances; an instance that finishes takes its next batch itself."""
-        self._queue: list[Pending] = []
-        self._background: list[Pending] = []
-        """Explanation rows, oldest first. Not bounded by ``max_queue_size``: only rows holding a
-        ``ServedModel.explanation_turn`` (``max_concurrent_explanations`` per instance) queue any,
-        each at most ``--max-explain-samples`` + 2 coalitions, which bounds it."""
-        self._last_ordinary = float("-inf")
-        """``time.monotonic()`` when an ordinary request was last queued, or last answered (its
-        client is then about to send again)."""
-        self._defer_until: float | None = None
-        """When a batch of explanation rows alone, held back for ordinary traffic, may go."""
         self._free = list(range(instances))
         self._inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(instances)]
         self._threads: list[threading.Thread] = []
@@ -132,7 +106,7 @@ class DynamicBatcher:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue) + len(self._background)
+        return self.policy.depth
 
     def start(self) -> None:
         """Start one thread per instance; needs the running event loop."""
@@ -153,24 +127,23 @@ class DynamicBatcher:
         """
         if self._closed or self._loop is None:
             raise ModelNotReady(self.name, "UNLOADING", "not accepting requests")
+        self.policy.stamp(pending)
         pending.future = self._loop.create_future()
         pending.enqueued = self._clock()
         with self._lock:
-            if pending.background:
-                self._background.append(pending)
-            else:
-                self._last_ordinary = pending.enqueued
-                if len(self._queue) >= self._config.max_queue_size:
-                    self._fail_expired(self._remove_dead(pending.enqueued))
-                if len(self._queue) >= self._config.max_queue_size:
+            if not pending.background:
+                self.policy.note_traffic([pending], pending.enqueued)
+                if self.policy.waiting >= self._config.max_queue_size:
+                    self._fail_expired(self.policy.remove_dead(pending.enqueued))
+                if self.policy.waiting >= self._config.max_queue_size:
                     raise QueueFull(self.name, self._config.max_queue_size)
-                self._queue.append(pending)
+            self.policy.add(pending)
         self._schedule_dispatch()
         return await pending.future
 
     async def drain(self) -> None:
         """Wait until nothing is queued or running (used when a model version retires)."""
-        while self._queue or self._background or not self._idle.is_set():
+        while self.policy.depth or not self._idle.is_set():
             await asyncio.sleep(0.005)
 
     async def close(self) -> None:
@@ -178,7 +151,7 @@ class DynamicBatcher:
         than hanging; running batches finish, then the instance threads end."""
         with self._lock:
             self._closed = True
-            queued, self._queue, self._background = self._queue + self._background, [], []
+            queued = self.policy.take_all()
         if self._timer is not None:
             self._timer.cancel()
         for pending in queued:
@@ -207,8 +180,9 @@ class DynamicBatcher:
         due = None
         with self._lock:
             while self._free:
-                batch, expired, due = self._next_batch(self._clock())
-                self._fail_expired(expired)
+                decision = self._next_batch(self._clock())
+                batch, due = decision.batch, decision.due
+                self._fail_expired(decision.expired)
                 if batch is None:
                     break
                 instance = self._free.pop()
@@ -244,55 +218,12 @@ class DynamicBatcher:
 
     # ---------------------------------------------------------------- under the lock
 
-    def _next_batch(self, now: float) -> tuple[list[Pending] | None, list[Pending], float | None]:
-        """(the batch due now or None, the requests that expired, when the oldest falls due if not yet).
-
-        Called with the lock held, from the loop or a thread: it only reads futures, never sets
-        them; the expired requests are failed on the loop.
-        """
-        expired = self._remove_dead(now)
-        if self._closed or not (self._queue or self._background):
-            return None, expired, None
-        limit = self._config.max_batch_size
-        rows = sum(pending.rows for pending in self._queue)
-        if not self._background:
-            full = rows >= limit or rows in self._config.preferred_batch_sizes
-            due = self._queue[0].enqueued + self._config.max_queue_delay_ms / 1000
-            if not full and now < due:
-                return None, expired, due
-        share = explanation_rows(self._config)
-        starving = bool(self._background) and now - self._background[0].enqueued >= self.EXPLANATION_WAIT_S
-        # A waiting explanation chunk is owed its share even when ordinary requests could fill the batch.
-        ordinary_limit = limit - min(share, self._background[0].rows) if starving else limit
-        # Ordinary traffic "about": a request arrived recently, and since the oldest explanation rows were
-        # queued (the request an explanation belongs to came before them and is no competition).
-        recent = (
-            bool(self._background)
-            and self._last_ordinary >= self._background[0].enqueued
-            and now - self._last_ordinary < self.ORDINARY_RECENT_S
-        )
-        if not self._queue and recent and not starving:
-            if self._defer_until is None:
-                self._defer_until = now + self.EXPLANATION_DEFER_S
-            if now < self._defer_until:
-                return None, expired, self._defer_until
-        self._defer_until = None
-        batch, self._queue = length_policy.take(self._queue, rows, ordinary_limit) if self._queue else ([], [])
-        room = limit - sum(pending.rows for pending in batch)
-        if batch or recent:
-            room = min(room, share)
-        while self._background and (self._background[0].rows <= room or not batch):
-            filler = self._background.pop(0)
-            batch.append(filler)
-            room -= filler.rows
-        return batch, expired, None
-
-    def _remove_dead(self, now: float) -> list[Pending]:
-        """Drop requests whose client cancelled or whose deadline passed; return the expired ones."""
-        expired: list[Pending] = []
-        self._queue = _alive(self._queue, now, expired)
-        self._background = _alive(self._background, now, expired)
-        return expired
+    def _next_batch(self, now: float) -> Decision:
+        """The policy's decision at ``now`` (nothing once closed). Called with the lock held, from the
+        loop or a thread: it only reads futures, never sets them; expired requests are failed on the loop."""
+        if self._closed:
+            return Decision(None, self.policy.remove_dead(now))
+        return self.policy.next(now)
 
     # ---------------------------------------------------------------- instance threads
 
@@ -308,30 +239,12 @@ class DynamicBatcher:
                 results = [exc] * len(batch)  # delivered as raised: the servicer maps it to a status
             with self._lock:
                 now = self._clock()
-                if any(not pending.background for pending in batch):
-                    self._last_ordinary = now  # the clients just answered are about to send again
-                following, expired, _ = self._next_batch(now)
+                self.policy.note_traffic(batch, now)  # the clients just answered are about to send again
+                decision = self._next_batch(now)
+                following, expired = decision.batch, decision.expired
                 if following is None:
                     self._free.append(instance)
             assert self._loop is not None
             freed = instance if following is None else None
             self._loop.call_soon_threadsafe(self._finished, freed, batch, results, expired)
             batch = following if following is not None else inbox.get()
-
-
-def _alive(queued: list[Pending], now: float, expired: list[Pending]) -> list[Pending]:
-    """``queued`` without the cancelled requests and those past their deadline (appended to ``expired``)."""
-    alive = []
-    for pending in queued:
-        if pending.future.done():  # cancelled by its client
-            continue
-        if pending.deadline is not None and now >= pending.deadline:
-            expired.append(pending)
-            continue
-        alive.append(pending)
-    return alive
-
-
-def explanation_rows(config: BatchingConfig) -> int:
-    """The most explanation rows a batch holds while ordinary traffic is about; also their chunk size."""
-    return max(1, int(config.max_batch_size * config.explanation_share))

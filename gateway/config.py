@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from gatewise.gateway import length_policy
 from gatewise.gateway.records.config import RecordsConfig
 from gatewise.plugins.context import ModelConfigView
 from gatewise.protos.errors import InvalidConfig
@@ -29,7 +30,7 @@ class _Strict(BaseModel):
 
 
 class BatchingConfig(_Strict):
-    """The model's dynamic batcher (see ``gateway.batcher``)."""
+    """The model's dynamic batcher (``gateway.batcher``) and its batch policy (``gateway.batch_policy``)."""
 
     max_batch_size: int = Field(default=32, ge=1)
     """Most rows the engine runs at once."""
@@ -44,8 +45,22 @@ class BatchingConfig(_Strict):
     max_queue_size: int = Field(default=1024, ge=1)
     """Most requests waiting; past it a request is refused with RESOURCE_EXHAUSTED."""
     explanation_share: float = Field(default=0.25, gt=0, le=1)
-    """The share of a batch explanation rows may take while ordinary requests are about (see
-    ``gateway.batcher``): what explanations may cost ordinary traffic under load."""
+    """The share of a batch explanation rows may take while ordinary requests are about, and
+    the size of the chunks they are queued in (see ``gateway.batch_policy``): what
+    explanations may cost ordinary traffic under load. Default 0.25."""
+    explanation_hold_ms: float = Field(default=10.0, ge=0)
+    """While ordinary traffic is about, how long a batch of explanation rows alone is held back,
+    in milliseconds, so that the clients an instance just answered get the next batch instead
+    of queueing behind it. Default 10."""
+    explanation_max_wait_ms: float = Field(default=100.0, ge=0)
+    """How long an explanation chunk may wait, in milliseconds, before it takes its share of
+    the next batch however busy ordinary traffic is (so explanations always progress). Default 100."""
+    ordinary_recent_ms: float = Field(default=100.0, ge=0)
+    """How recently, in milliseconds, an ordinary request must have arrived or been answered for
+    ordinary traffic to count as about (explanation rows then keep to their share). Default 100."""
+    length_split_min_saving: float = Field(default=length_policy.MIN_SAVING, ge=0, le=1)
+    """The share of a batch's padded size (rows x longest length) that running its shorter and
+    longer rows as two engine calls must save for the batch to split. Default 0.2."""
     max_concurrent_explanations: int = Field(default=2, ge=1)
     """Explained rows whose perturbed rows may be queued at once, per engine instance; further
     explanations wait their turn (bounded by their deadline) instead of being refused, so a burst

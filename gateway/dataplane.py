@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from gatewise.gateway import __version__, metrics, tracing
-from gatewise.gateway import explain as explanations
+from gatewise.gateway import __version__, explanations, metrics, tracing
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.model import ServedModel
 from gatewise.gateway.model_info import model_config_proto, platform, residency_parameters, statistics_proto

@@ -1,6 +1,6 @@
 """How far one set of outputs is from another: the measures a conversion step and the load-time drift check share.
 
-``converters/validate.py`` judges each conversion step with them, and ``gateway/reference.py``
+``converters/validate.py`` judges each conversion step with them, and ``gateway/reference_check.py``
 judges a served version against its stored reference rows; one implementation, here, because
 converters may import the gateway and serving never imports the converters.
 """

@@ -2,7 +2,7 @@
 
 The converters choose INT8 settings by the flags (``converters/isa.py``) and record the host
 a model was validated on; the gateway names this host when a served version drifts
-(``gateway/reference.py``). Both read them here, since converters may import the gateway.
+(``gateway/reference_check.py``). Both read them here, since converters may import the gateway.
 """
 
 from __future__ import annotations

@@ -1,17 +1,22 @@
 """The length policy: which queued requests run together, and in how many engine calls.
 
+Pure functions; in the gateway only the batch policy (``gateway.batch_policy``) calls them:
+it owns every batching decision and passes the settings in.
+
 A text batch is padded to its longest row, so an engine call costs about ``rows x longest
 length`` whatever the other rows hold. Every decision below reads one cost hint per
 request, ``length``: the longest text it carries in bytes (``length_of``), 0 for a model
 without a BYTES input, which the policy then leaves alone.
 
-1. Choosing (``take``, the batcher, under its lock): when more rows are queued than one
-   batch holds, the oldest request goes first and the batch is filled with the requests
-   nearest its length; the rest wait for the next batch.
-2. Splitting (``split``, the model, just before the engine): the chosen batch may still mix
-   short and long texts (everything queued fits, or the nearest lengths were far apart).
+1. Choosing (``take``, from ``BatchPolicy.next`` under the batcher's lock): when more rows
+   are queued than one batch holds, the oldest request goes first and the batch is filled
+   with the requests nearest its length; the rest wait for the next batch.
+2. Splitting (``split``, from ``Batch.calls`` in the instance thread): the chosen batch may
+   still mix short and long texts (everything queued fits, or the nearest lengths were far
+   apart).
    Where running it as two calls, shorter rows and longer rows, cuts its padded size by at
-   least ``MIN_SAVING`` (a fifth), it runs as two, and each part may split again.
+   least ``min_saving`` (``[batching] length_split_min_saving``, default ``MIN_SAVING``,
+   a fifth), it runs as two, and each part may split again.
 
 A fifth is where the saved padding pays for the extra engine call; what the split did to
 the demo classifier's throughput is in docs/benchmarks.md ("Batching and the length policy").

@@ -2,11 +2,11 @@
 
 Request path: ``infer`` (event loop) validates nothing itself — the servicer has checked
 the tensors against ``signature`` — and queues the request; ``run_batch`` (an instance
-thread) splits a batch into engine calls (by tensor shape, then by ``length_policy`` so
-that little goes to padding), concatenates each call's rows, runs preprocess -> engine ->
-postprocess and hands every request its own rows back.
+thread) runs each engine call the batch policy chose (``Batch.calls``: same shapes, split
+by length so that little goes to padding), concatenating its rows, through preprocess ->
+engine -> postprocess, and hands every request its own rows back.
 
-Errors: the plugin's hooks raise PluginError or InvalidInput (``plugins.manager`` made
+Errors: the plugin's hooks raise PluginError or InvalidInput (``plugins.model_hooks`` made
 them so); the engine call is the engine boundary, where anything but a GatewiseError
 becomes an EngineError. A batch that a plugin refuses is retried request by request so
 that only the request at fault fails; any other failure fails its own call's requests.
@@ -25,17 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gatewise.gateway import length_policy, metrics, tracing
-from gatewise.gateway.batcher import DynamicBatcher, Pending, explanation_rows
+from gatewise.gateway import metrics, tracing
+from gatewise.gateway.batch_policy import engine_calls
+from gatewise.gateway.batcher import DynamicBatcher, Pending
 from gatewise.gateway.config import ModelConfig
 from gatewise.gateway.engines import Engine, close_all, create_engines, version_backend
-from gatewise.gateway.hostinfo import host_description
-from gatewise.gateway.reference import REFERENCE_FILE, ReferenceError, read_reference
+from gatewise.gateway.reference_check import check_drift
 from gatewise.gateway.stats import ModelStats
 from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.manager import ModelHooks, PluginManager
+from gatewise.plugins.manager import PluginManager
+from gatewise.plugins.model_hooks import ModelHooks
 from gatewise.protos.errors import EngineError, GatewiseError, InvalidInput, ModelNotReady, PluginError
 
 log = logging.getLogger("gatewise.model")
@@ -97,7 +98,6 @@ class ServedModel:
         self.drift: str | None = None
         """The figures, when this version drifted past its reference tolerance and serves anyway (``warn``)."""
         self._batcher: DynamicBatcher | None = None
-        self._length_input = length_policy.length_input(signature.inputs)
         self._explaining = asyncio.Semaphore(config.batching.max_concurrent_explanations * len(engines))
         """Explanations whose rows may be queued at once; the others wait for a turn."""
 
@@ -138,7 +138,7 @@ class ServedModel:
             signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
             model = cls(config, version, context, engines, hooks, signature)
             model.warm_up()
-            model.check_drift(version_dir)
+            check_drift(model, version_dir)
         except BaseException:
             close_all(engines)
             raise
@@ -179,62 +179,11 @@ class ServedModel:
         for instance in range(len(self.engines)):
             self.execute(inputs, BatchContext.single(rows), instance, record=False)
 
-    def check_drift(self, version_dir: Path) -> None:
-        """Run the version's reference rows on this host's engine and compare with their tolerance.
-
-        The converter stored them (``reference.npz``: engine inputs, FP32 outputs, the
-        tolerance the conversion was validated with). Past the tolerance the version is
-        refused (EngineError with the figures), or with ``drift_policy = "warn"`` served with
-        ``self.drift`` set. Engine inputs go straight to instance 0, with no plugin: the
-        reference is the engine's, and every instance runs the same engine on this host.
-        """
-        label = f"model {self.name!r} version {self.version}"
-        try:
-            reference = read_reference(version_dir)
-        except ReferenceError as exc:
-            raise EngineError(f"{label}: {exc}; reconvert it, or remove {REFERENCE_FILE} to load unchecked") from exc
-        if reference is None:
-            log.debug("%s has no %s: drift check skipped", label, REFERENCE_FILE)
-            return
-        engine = self.engines[0]
-        wanted = sorted(spec.name for spec in engine.inputs)
-        if sorted(reference.inputs) != wanted:
-            raise EngineError(
-                f"{label}: {REFERENCE_FILE} holds inputs {sorted(reference.inputs)}, the engine takes {wanted}; "
-                f"it was written for another model: reconvert, or remove {REFERENCE_FILE}"
-            )
-        started = time.perf_counter()
-        try:
-            produced = engine.infer(dict(reference.inputs))
-        except Exception as exc:
-            raise EngineError(f"{label} failed on its reference rows: {type(exc).__name__}: {exc}") from exc
-        result = reference.judge(produced)
-        cost_ms = (time.perf_counter() - started) * 1e3
-        metrics.DRIFT.labels(self.name, self.version).set(result.max_abs)
-        if result.passed:
-            metrics.DRIFTED.labels(self.name, self.version).set(0)
-            log.info("%s: drift check passed in %.1f ms: %s", label, cost_ms, result.describe())
-            return
-        facts = self.describe()
-        built = (reference.build or {}).get("host", "unknown")
-        reason = (
-            f"drifted past its {reference.tolerance.name} reference tolerance on this host "
-            f"({'; '.join(result.failures)}). Figures: {result.describe()}. "
-            f"This host: {host_description()}, {facts.get('engine', self.backend)} on "
-            f"{facts.get('providers') or facts.get('gpu', '?')}; built and validated on: {built}"
-        )
-        if self.config.drift_policy == "refuse":
-            raise EngineError(
-                f'{label} {reason}. Reconvert it on a host like this one, or set drift_policy = "warn" '
-                "in config.toml to serve it anyway"
-            )
-        self.drift = reason
-        metrics.DRIFTED.labels(self.name, self.version).set(1)
-        log.warning('%s serves (drift_policy = "warn") although it %s (check: %.1f ms)', label, reason, cost_ms)
-
     def start(self) -> None:
         """Start the batcher; needs the running event loop."""
-        self._batcher = DynamicBatcher(self.name, self.config.batching, self.run_batch, len(self.engines))
+        self._batcher = DynamicBatcher(
+            self.name, self.config.batching, self.run_batch, len(self.engines), inputs=self.signature.inputs
+        )
         self._batcher.start()
 
     async def close(self, drain: bool = True) -> None:
@@ -270,7 +219,6 @@ class ServedModel:
             inputs=inputs,
             parameters=parameters,
             rows=rows,
-            length=length_policy.length_of(inputs, self._length_input),
             deadline=deadline,
             trace=tracing.current(),
         )
@@ -287,27 +235,23 @@ class ServedModel:
     async def run_rows(self, inputs: Tensors, rows: int, parameters: dict[str, Any], deadline: float | None) -> Tensors:
         """Background rows (an explanation's coalitions) through the batcher; their outputs, in order.
 
-        Queued in chunks of ``explanation_share`` of a batch, the most that may join or delay
-        ordinary requests while they are about (``DynamicBatcher``). The caller holds an
+        Queued in the chunks the batch policy cuts (``explanation_share`` of a batch, the most
+        that may join or delay ordinary requests while they are about). The caller holds an
         ``explanation_turn``, which bounds how many are queued at once.
         """
         batcher = self._batcher
         if batcher is None:
             raise ModelNotReady(self.name, "not started")
-        chunk = explanation_rows(self.config.batching)
-        pendings = []
-        for start in range(0, rows, chunk):
-            part = {name: array[start : start + chunk] for name, array in inputs.items()}
-            pendings.append(
-                Pending(
-                    inputs=part,
-                    parameters=parameters,
-                    rows=min(chunk, rows - start),
-                    length=length_policy.length_of(part, self._length_input),
-                    deadline=deadline,
-                    background=True,
-                )
+        pendings = [
+            Pending(
+                inputs={name: array[start:stop] for name, array in inputs.items()},
+                parameters=parameters,
+                rows=stop - start,
+                deadline=deadline,
+                background=True,
             )
+            for start, stop in batcher.policy.background_chunks(rows)
+        ]
         results: list[InferResult] = await asyncio.gather(*(batcher.submit(pending) for pending in pendings))
         return _concatenate([result.outputs for result in results])
 
@@ -323,9 +267,8 @@ class ServedModel:
                 started_ns = time.time_ns() - int(waited * 1e9)
                 with tracing.span("queue", started_ns, parent=pending.trace, model=self.name, rows=pending.rows):
                     pass
-        groups = [part for group in _group_by_shape(batch) for part in length_policy.split(group)]
         results: dict[int, InferResult | BaseException] = {}
-        for group in groups:
+        for group in engine_calls(batch, self.config.batching):
             results.update(self._run_group(group, instance))
         explained = sum(pending.rows for pending in batch if pending.background)
         if explained:
@@ -422,15 +365,6 @@ def _check_declared(config: ModelConfig, engine: Engine) -> None:
                     f"config.toml declares {kind} {spec.name!r} as {spec.datatype} {list(spec.shape)}; "
                     f"the engine has {found.datatype} {list(found.shape)}"
                 )
-
-
-def _group_by_shape(batch: Sequence[Pending]) -> list[list[Pending]]:
-    """Requests whose tensors agree on every non-batch dimension, which can be concatenated."""
-    groups: dict[tuple, list[Pending]] = {}
-    for pending in batch:
-        key = tuple((name, array.shape[1:]) for name, array in sorted(pending.inputs.items()))
-        groups.setdefault(key, []).append(pending)
-    return list(groups.values())
 
 
 def _concatenate(requests: list[Tensors]) -> Tensors:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatewise.gateway import explain as explanations
+from gatewise.gateway import explanations
 from gatewise.gateway.engines import registry
 from gatewise.gateway.model import ServedModel, VersionInfo
 from gatewise.gateway.repository import ModelRepository

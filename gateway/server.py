@@ -31,7 +31,8 @@ from gatewise.gateway.security.files import read_private
 from gatewise.gateway.servicer import InferenceServicer
 from gatewise.gateway.settings import ServerSettings
 from gatewise.gateway.watch import RepositoryWatcher
-from gatewise.plugins.manager import LogRedactionFilter, PluginManager
+from gatewise.plugins.log_filter import LogRedactionFilter
+from gatewise.plugins.manager import PluginManager
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos._pool import POOL

@@ -19,9 +19,10 @@ from gatewise.plugins.common.masking import MaskedText, Span, mask, redactions_t
 from gatewise.plugins.common.tabular import feature_explainer
 from gatewise.plugins.common.words import classifier_explainer
 from gatewise.plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer, Unit, explain_label
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer, Unit, explain_label
 from gatewise.plugins.hookspecs import hookimpl, hookspec
-from gatewise.plugins.manager import LogRedactionFilter, PluginManager
+from gatewise.plugins.log_filter import LogRedactionFilter
+from gatewise.plugins.manager import PluginManager
 from gatewise.plugins.text.encoding import (
     DEFAULT_MAX_LENGTH,
     TEXT_INPUT,

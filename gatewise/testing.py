@@ -6,7 +6,7 @@ reaches a log. With pytest, ``pytest_plugins = ["gatewise.testing"]`` in a
 ``conftest.py`` adds the ``gatewise_logs`` fixture. See docs/plugins.md, "Testing a plugin".
 """
 
-from gatewise.plugins.testing import (
+from gatewise.plugins.harness import (
     SPECIAL_TOKENS,
     PluginHarness,
     assert_not_logged,
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 try:
-    from gatewise.plugins.testing import gatewise_logs
+    from gatewise.plugins.harness import gatewise_logs
 except ImportError:  # no pytest: the fixture needs it, the helpers above do not
     pass
 else:

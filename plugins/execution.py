@@ -1,6 +1,6 @@
 """One batch through a plugin's hooks and an engine: the sequence the server and the test harness share.
 
-``ServedModel.execute`` (gateway/model.py) and ``PluginHarness`` (plugins/testing.py) both run
+``ServedModel.execute`` (gateway/model.py) and ``PluginHarness`` (plugins/harness.py) both run
 ``execute``, and both warm up with ``warmup_inputs``, so a plugin that passes the harness
 loads in the server and one that fails there fails in the harness. It lives here, not in the
 gateway, because plugins may not import the gateway.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.manager import ModelHooks
+from gatewise.plugins.model_hooks import ModelHooks
 from gatewise.protos.errors import EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY
 

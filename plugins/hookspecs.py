@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pluggy
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import Explainer
+from gatewise.plugins.explainer import Explainer
 
 PROJECT = "gatewise"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -1,4 +1,4 @@
-"""Loads plugins in a fixed order and gives each model the hooks of its own plugin.
+"""The plugin registry: loads plugins in a fixed order and gives each model the hooks of its own plugin.
 
 Order: add the hookspecs, register the built-ins, load the ``gatewise`` entry points,
 then ``check_pending()`` so a misspelt hook name fails at start-up, not at the first
@@ -11,22 +11,24 @@ that hook: its wrapper wraps the model hooks of every model, while a plain imple
 model hook runs only for the models that name its plugin. The two hooks whose implementations
 must not stop each other (``gatewise_request_finished``, ``gatewise_redact_log``) are called one
 implementing plugin at a time, each call with the wrappers around it.
+
+The jobs around the registry live beside it: ``model_hooks.py`` (one model's hooks and the
+plugin error boundary), ``audit_delivery.py`` (the audit thread) and ``log_filter.py`` (the
+logging filter that applies ``redact_log``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import queue
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
-from gatewise.plugins import hookspecs, metrics
-from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import Explainer
-from gatewise.protos.errors import InvalidInput, PluginError
+from gatewise.plugins import hookspecs
+from gatewise.plugins.audit_delivery import AuditThread
+from gatewise.plugins.model_hooks import MODEL_HOOKS, ModelHooks
 
 log = logging.getLogger("gatewise.plugins")
 
@@ -41,15 +43,6 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "retail": "gatewise.plugins.retail.plugin",
 }
 """Name a config.toml uses -> module that implements the plugin."""
-
-MODEL_HOOKS = (
-    "gatewise_model_load",
-    "gatewise_model_signature",
-    "gatewise_warmup_inputs",
-    "gatewise_preprocess",
-    "gatewise_postprocess",
-    "gatewise_explainer",
-)
 
 
 class PluginManager:
@@ -67,7 +60,7 @@ class PluginManager:
             if loaded:
                 log.info("loaded %d plugin(s) from entry points", loaded)
         self._pm.check_pending()
-        self._audit = _AuditThread(self.request_finished)
+        self._audit = AuditThread(self.request_finished)
         self._lock = threading.Lock()
         self._failed_redactors: set[str] = set()
         self._one_by_one: dict[str, list[tuple[str, Callable[..., list[Any]]]]] = {}
@@ -194,181 +187,3 @@ class PluginManager:
             "plugin %r failed in gatewise_redact_log (%s); its redactions are skipped, the other plugins' still apply",
             plugin_name, type(exc).__name__,
         )  # fmt: skip
-
-
-AUDIT_QUEUE_SIZE = 10_000
-"""Audit events that may wait for a slow audit sink before new ones are dropped."""
-
-
-class _AuditThread:
-    """One daemon thread that delivers audit events in order, off the event loop.
-
-    Posting is cheap on purpose (it runs on the event loop for every request): a C
-    ``SimpleQueue`` put and two counter reads. The bound is on posted minus delivered.
-    """
-
-    def __init__(self, deliver: Callable[..., None], name: str = "gatewise-audit") -> None:
-        self._deliver = deliver
-        self._name = name
-        self._limit = AUDIT_QUEUE_SIZE
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._posted = 0
-        self._delivered = 0
-        self.dropped = 0
-
-    def post(self, event: dict[str, Any]) -> None:
-        try:
-            if self._thread is None:
-                self._start()
-            if self._posted - self._delivered >= self._limit:
-                self._drop()
-                return
-            self._posted += 1  # only event-loop / caller threads write it; the worker only reads
-            self._events.put(event)
-        except Exception:
-            log.exception("could not queue an audit event")
-
-    def _drop(self) -> None:
-        self.dropped += 1
-        metrics.AUDIT_DROPPED.inc()
-        if self.dropped == 1 or self.dropped % 1000 == 0:
-            log.warning(
-                "audit queue full (%d events waiting for a slow audit plugin): %d event(s) dropped so far",
-                self._limit, self.dropped,
-            )  # fmt: skip
-
-    def flush(self, timeout: float | None) -> bool:
-        """True once every event posted before this call was delivered (False after ``timeout``)."""
-        if self._thread is None:
-            return True
-        done = threading.Event()
-        self._events.put(done)  # FIFO and one worker: once it is reached, everything before it ran
-        return done.wait(timeout)
-
-    def close(self, timeout: float | None) -> bool:
-        delivered = self.flush(timeout)
-        with self._lock:
-            thread, events = self._thread, self._events
-            self._thread, self._events = None, queue.SimpleQueue()
-            self._posted = self._delivered = 0
-        if thread is not None:
-            events.put(None)  # the stop marker; a stuck sink keeps its daemon thread
-            if delivered:
-                thread.join(timeout)
-        return delivered
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, args=(self._events,), name=self._name, daemon=True)
-                self._thread.start()
-
-    def _run(self, events: queue.SimpleQueue) -> None:
-        while True:
-            event = events.get()
-            if event is None:
-                return
-            if isinstance(event, threading.Event):
-                event.set()
-                continue
-            try:
-                self._deliver(**event)
-            except Exception:
-                log.exception("audit delivery failed")
-            finally:
-                if events is self._events:
-                    self._delivered += 1  # only this thread writes it
-
-
-class LogRedactionFilter(logging.Filter):
-    """Rewrites records of ``gatewise`` loggers through ``gatewise_redact_log``.
-
-    Install it on handlers (a filter on a logger sees only that logger's own records, not its
-    children's): ``GatewayServer`` adds it to the root logger's handlers while it runs. The
-    message (arguments merged) and the traceback text are rewritten in place, once per
-    record however many handlers carry the filter. It never drops a record and never raises.
-    """
-
-    def __init__(self, plugins: PluginManager) -> None:
-        super().__init__()
-        self.plugins = plugins
-        self._busy = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not (record.name == "gatewise" or record.name.startswith("gatewise.")):
-            return True
-        if getattr(record, "gatewise_redacted", False) or getattr(self._busy, "active", False):
-            return True  # done already, or a record logged while redacting (a failure report)
-        self._busy.active = True
-        try:
-            message = record.getMessage()
-            redacted = self.plugins.redact_log(_cut(message), record.name, record.levelno)
-            if redacted != message:
-                record.msg, record.args = redacted, None
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            if record.exc_text:
-                record.exc_text = self.plugins.redact_log(_cut(record.exc_text), record.name, record.levelno)
-            record.gatewise_redacted = True
-        except Exception:  # noqa: BLE001 - e.g. a message whose arguments do not format: logging reports it
-            pass
-        finally:
-            self._busy.active = False
-        return True
-
-
-MAX_LOG_CHARS = 8192
-"""Characters of one log message (or traceback) kept and redacted; the rest is cut, never written
-unredacted. Redaction runs in the thread that logs, the event loop included: this bounds its cost."""
-
-
-def _cut(text: str) -> str:
-    if len(text) <= MAX_LOG_CHARS:
-        return text
-    return f"{text[:MAX_LOG_CHARS]}... [{len(text) - MAX_LOG_CHARS} more characters not logged]"
-
-
-class ModelHooks:
-    """One plugin's model hooks, with failures turned into ``PluginError`` naming it."""
-
-    def __init__(self, plugin_name: str, callers: dict[str, Callable[..., Any]]) -> None:
-        self.plugin_name = plugin_name
-        self._callers = callers
-
-    def _call(self, hook: str, **kwargs: Any) -> Any:
-        """The plugin boundary, the one place a plugin's exception is translated.
-
-        A ValueError or InvalidInput becomes an INVALID_ARGUMENT PluginError (the request was
-        refused), anything else but a PluginError an INTERNAL one. Both name the plugin and the
-        hook, so a client reads every plugin failure one way; the gateway passes them on unchanged.
-        """
-        try:
-            return self._callers[hook](**kwargs)
-        except PluginError:
-            raise
-        except (ValueError, InvalidInput) as exc:
-            raise PluginError(self.plugin_name, hook, exc, bad_input=True) from exc
-        except Exception as exc:
-            raise PluginError(self.plugin_name, hook, exc) from exc
-
-    def load(self, model: ModelContext) -> None:
-        self._call("gatewise_model_load", model=model)
-
-    def signature(self, model: ModelContext) -> Signature | None:
-        return self._call("gatewise_model_signature", model=model)
-
-    def warmup_inputs(self, model: ModelContext) -> Tensors | None:
-        return self._call("gatewise_warmup_inputs", model=model)
-
-    def preprocess(self, model: ModelContext, inputs: Tensors, batch: BatchContext) -> Tensors | None:
-        return self._call("gatewise_preprocess", model=model, inputs=inputs, batch=batch)
-
-    def postprocess(self, model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors | None:
-        return self._call("gatewise_postprocess", model=model, outputs=outputs, batch=batch)
-
-    def explainer(
-        self, model: ModelContext, inputs: Tensors, outputs: Tensors, parameters: dict[str, Any]
-    ) -> Explainer | None:
-        return self._call("gatewise_explainer", model=model, inputs=inputs, outputs=outputs, parameters=parameters)

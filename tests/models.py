@@ -1,5 +1,5 @@
 """Small, real model repositories for tests: ONNX graphs built with onnx.helper (no torch),
-a WordPiece tokenizer (``plugins.testing.tiny_tokenizer``), and config.toml files as users write them.
+a WordPiece tokenizer (``plugins.harness.tiny_tokenizer``), and config.toml files as users write them.
 
 The tiny classifier is not random: "good"/"great" push towards ``positive``, "bad"/"awful"
 towards ``negative``, so tests can check that answers are right, not only well-formed.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from gatewise.plugins.testing import SPECIAL_TOKENS, tiny_tokenizer
+from gatewise.plugins.harness import SPECIAL_TOKENS, tiny_tokenizer
 from onnx import TensorProto, helper, numpy_helper
 
 WORDS = ["good", "great", "bad", "awful", "the", "movie", "was", "service", "price", "okay", "a", "is", "it"]

@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gatewise.gateway import explain as explanations
+from gatewise.gateway import explanations
 from gatewise.gateway.records import metrics
 from gatewise.gateway.records.build import EXPLANATION, Draft
 from gatewise.gateway.records.config import RecordsConfig, effective

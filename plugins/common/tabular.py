@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from gatewise.plugins.context import Tensors
-from gatewise.plugins.explain import Explainer, Unit
+from gatewise.plugins.explainer import Explainer, Unit
 
 
 def feature_explainer(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from gatewise.plugins.common.masking import MaskedText
 from gatewise.plugins.context import Tensors
-from gatewise.plugins.explain import Explainer, Unit, explain_label
+from gatewise.plugins.explainer import Explainer, Unit, explain_label
 
 WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
 """A word: letters or digits, with inner apostrophes, dots and hyphens (``don't``, ``3.5``, ``e-mail``)."""

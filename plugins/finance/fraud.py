@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from gatewise.plugins.common.parameters import fraction
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer
 from gatewise.plugins.finance import fraud_explainer
 from gatewise.plugins.finance.fraud_features import FIELDS, encode_columns, encode_rows, typed_columns
 from gatewise.protos.tensors import TensorSpec

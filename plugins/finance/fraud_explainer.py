@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from gatewise.plugins.common.tabular import feature_explainer, plain
 from gatewise.plugins.context import ModelContext, Tensors
-from gatewise.plugins.explain import Explainer
+from gatewise.plugins.explainer import Explainer
 from gatewise.plugins.finance.fraud_features import FIELDS, encode_rows, typed_columns
 
 log = logging.getLogger("gatewise.plugins.finance")

@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any
 
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import Explainer
+from gatewise.plugins.explainer import Explainer
 from gatewise.plugins.finance import fraud, fraud_explainer, sentiment
 from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.text.encoding import load_tokenizer, warmup_texts

@@ -11,7 +11,7 @@ from gatewise.plugins.common.finance_detectors import find_financial_identifiers
 from gatewise.plugins.common.masking import MaskedText, mask, redactions_tensor
 from gatewise.plugins.common.words import classifier_explainer
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import Explainer
+from gatewise.plugins.explainer import Explainer
 from gatewise.plugins.text.classification import classification_outputs, classification_signature, labels_of
 from gatewise.plugins.text.encoding import decode_texts, seen_length, tokenize_batch
 from gatewise.protos.tensors import TensorSpec

@@ -7,7 +7,7 @@ from typing import Any
 
 from gatewise.plugins.common.abstention import abstain_labels, confidence_floors
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import Explainer
+from gatewise.plugins.explainer import Explainer
 from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.retail import search
 from gatewise.plugins.text.classification import classification_outputs, classification_signature, explain_words

@@ -15,7 +15,7 @@ from gatewise.plugins.common import pooling
 from gatewise.plugins.common.masking import mask
 from gatewise.plugins.common.words import text_perturber, word_units
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer
 from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, seen_length, tokenize_batch
 from gatewise.protos.tensors import TensorSpec
 

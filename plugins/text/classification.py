@@ -8,7 +8,7 @@ import numpy as np
 from gatewise.plugins.common.masking import mask
 from gatewise.plugins.common.words import classifier_explainer
 from gatewise.plugins.context import BatchContext, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer
 from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.text.encoding import TEXT_INPUT, decode_texts, seen_length, tokenize_batch
 from gatewise.plugins.text.hooks import gatewise_model_load, gatewise_warmup_inputs  # noqa: F401 - registered hooks

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from gatewise.converters import export_transformer
 from gatewise.converters.cli import convert_app
-from gatewise.converters.testing import tiny_checkpoint
+from gatewise.converters.tiny_checkpoints import tiny_checkpoint
 from served import NER_LABELS, SENTIMENT
 from typer.testing import CliRunner
 

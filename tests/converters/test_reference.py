@@ -17,7 +17,7 @@ from gatewise.converters.errors import ConversionError
 from gatewise.converters.runtime import run_onnx
 from gatewise.gateway.config import load_config
 from gatewise.gateway.model import ServedModel
-from gatewise.gateway.reference import REFERENCE_FILE, read_reference
+from gatewise.gateway.reference_check import REFERENCE_FILE, read_reference
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos.errors import EngineError

@@ -17,6 +17,12 @@ from gatewise.gateway.batcher import DynamicBatcher, Pending
 from gatewise.gateway.config import BatchingConfig
 from gatewise.protos.errors import DeadlineExceeded, EngineError, ModelNotReady, QueueFull
 
+DEFAULTS = BatchingConfig()
+HOLD_S = DEFAULTS.explanation_hold_ms / 1000
+"""How long explanation rows alone are held back while ordinary traffic is about (the batch policy's settings)."""
+RECENT_S = DEFAULTS.ordinary_recent_ms / 1000
+MAX_WAIT_S = DEFAULTS.explanation_max_wait_ms / 1000
+
 
 def request(tag: object, rows: int = 1, **fields: object) -> Pending:
     """A queued request that carries ``tag`` (in its parameters) for run_batch to echo."""
@@ -329,7 +335,7 @@ async def test_explanation_rows_keep_to_their_share_of_a_batch_while_ordinary_re
     await asyncio.wait_for(asyncio.gather(running, *ordinary, background[0]), timeout=2)
     for chunk in background[1:]:  # each held back for the clients just answered, then one share at a time
         assert not chunk.done()
-        clock.advance(DynamicBatcher.EXPLANATION_DEFER_S)
+        clock.advance(HOLD_S)
         await asyncio.wait_for(chunk, timeout=2)
     assert run.batches == [["busy"], ["o0", "o1", "o2", "b0"], ["b1"], ["b2"]]
     await batcher.close()
@@ -366,7 +372,7 @@ async def test_background_rows_are_not_refused_by_the_ordinary_queue_bound() -> 
         await batcher.submit(request("o-extra"))
     gate.set()
     assert await asyncio.wait_for(asyncio.gather(*ordinary), timeout=2) == [("done", "o0"), ("done", "o1")]
-    clock.advance(DynamicBatcher.ORDINARY_RECENT_S)  # no ordinary traffic any more: the rest go at once
+    clock.advance(RECENT_S)  # no ordinary traffic any more: the rest go at once
     await asyncio.wait_for(asyncio.gather(running, *background), timeout=2)
     assert run.batches[1] == ["o0", "o1", "b0"]  # explanation_share 0.25 of 4 rows: one
     assert batcher.queue_depth == 0
@@ -374,17 +380,17 @@ async def test_background_rows_are_not_refused_by_the_ordinary_queue_bound() -> 
 
 
 async def test_explanation_rows_still_progress_when_ordinary_requests_fill_every_batch() -> None:
-    """A chunk that waited EXPLANATION_WAIT_S takes its share of the next batch, however many ordinary rows wait."""
+    """A chunk that waited explanation_max_wait_ms takes its share of the next batch, whatever ordinary rows wait."""
     config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
     batcher, run, gate, running, clock = await occupied(config, "busy")
     background = asyncio.ensure_future(batcher.submit(request("b", rows=2, background=True)))
     await queued(batcher, 1)
-    clock.advance(DynamicBatcher.EXPLANATION_WAIT_S)
+    clock.advance(MAX_WAIT_S)
     ordinary = [asyncio.ensure_future(batcher.submit(request(f"o{i}", rows=2))) for i in range(8)]
     await queued(batcher, 9)
     gate.set()
     await asyncio.wait_for(asyncio.gather(running, background, *ordinary[:3]), timeout=2)
-    clock.advance(DynamicBatcher.EXPLANATION_DEFER_S)
+    clock.advance(HOLD_S)
     await asyncio.wait_for(asyncio.gather(*ordinary[3:]), timeout=2)
     assert run.batches[1] == ["o0", "o1", "o2", "b"]  # 16 ordinary rows waited; the explanation got its 2
     await batcher.close()
@@ -392,7 +398,7 @@ async def test_explanation_rows_still_progress_when_ordinary_requests_fill_every
 
 async def test_a_batch_of_explanation_rows_alone_waits_briefly_for_the_ordinary_clients_just_answered() -> None:
     """An instance that finishes while ordinary traffic is about holds explanation rows back for
-    EXPLANATION_DEFER_S, so the clients it just answered get the next batch (first) instead of queueing behind it."""
+    explanation_hold_ms, so the clients it just answered get the next batch (first) instead of queueing behind it."""
     config = BatchingConfig(max_batch_size=8, max_queue_delay_ms=0, explanation_share=0.25)
     batcher, run, gate, running, clock = await occupied(config, "busy")
     background = [asyncio.ensure_future(batcher.submit(request(f"b{i}", rows=2, background=True))) for i in range(2)]
@@ -401,7 +407,7 @@ async def test_a_batch_of_explanation_rows_alone_waits_briefly_for_the_ordinary_
     await queued(batcher, 3)
     gate.set()
     await asyncio.wait_for(asyncio.gather(running, first), timeout=2)
-    clock.advance(DynamicBatcher.EXPLANATION_DEFER_S / 2)  # the answered client sends again, inside the hold
+    clock.advance(HOLD_S / 2)  # the answered client sends again, inside the hold
     assert run.batches == [["busy"], ["o1", "b0"]]
     again = await asyncio.wait_for(batcher.submit(request("o2")), timeout=2)
     await asyncio.wait_for(asyncio.gather(*background), timeout=2)

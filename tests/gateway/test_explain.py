@@ -1,4 +1,4 @@
-"""gateway/explain.py without a server: which outputs a request gets, the caps, and the turn taken before any work."""
+"""gateway/explanations.py without a server: which outputs a request gets, the caps, the turn taken before work."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gatewise.gateway import explain
+from gatewise.gateway import explanations
 from gatewise.gateway.settings import ServerSettings
 from gatewise.plugins.context import Signature
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer, Unit
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer, Unit
 from gatewise.protos.errors import InvalidInput
 from gatewise.protos.tensors import TensorSpec
 
@@ -27,10 +27,10 @@ FRAUD = served(("fraud_probability", "decision", "reasons"), derived=("reasons",
 
 
 def test_listed_outputs_leave_out_the_explanation_and_what_derives_from_it() -> None:
-    assert [spec.name for spec in explain.listed_outputs(FRAUD)] == ["fraud_probability", "decision"]
-    assert explain.on_request(FRAUD) == ("explanation", "reasons")
-    assert explain.how_to_ask(FRAUD)["explanation_outputs"] == "explanation,reasons"
-    assert explain.how_to_ask(served(("y",), explains=False)) == {}
+    assert [spec.name for spec in explanations.listed_outputs(FRAUD)] == ["fraud_probability", "decision"]
+    assert explanations.on_request(FRAUD) == ("explanation", "reasons")
+    assert explanations.how_to_ask(FRAUD)["explanation_outputs"] == "explanation,reasons"
+    assert explanations.how_to_ask(served(("y",), explains=False)) == {}
 
 
 @pytest.mark.parametrize(
@@ -45,24 +45,24 @@ def test_listed_outputs_leave_out_the_explanation_and_what_derives_from_it() -> 
     ],
 )
 def test_outputs_for_a_request(named, parameters, outputs, explaining) -> None:
-    assert explain.outputs_for(FRAUD, named, parameters) == (outputs, explaining)
+    assert explanations.outputs_for(FRAUD, named, parameters) == (outputs, explaining)
 
 
 def test_outputs_for_refuses_unknown_outputs_and_explanations_of_a_model_that_cannot() -> None:
     with pytest.raises(InvalidInput, match=r"no output\(s\) \['why'\].*on request, \['explanation', 'reasons'\]"):
-        explain.outputs_for(FRAUD, ["why"], {})
+        explanations.outputs_for(FRAUD, ["why"], {})
     with pytest.raises(InvalidInput, match="parameter 'explain' must be true or false"):
-        explain.outputs_for(FRAUD, [], {"explain": "maybe"})
+        explanations.outputs_for(FRAUD, [], {"explain": "maybe"})
     with pytest.raises(InvalidInput, match="explanations are not supported by model 'm'"):
-        explain.outputs_for(served(("y",), explains=False), [], {"explain": True})
+        explanations.outputs_for(served(("y",), explains=False), [], {"explain": True})
 
 
 def test_rows_times_samples_past_the_cap_is_refused_naming_the_setting() -> None:
     settings = ServerSettings(max_explain_samples=2048, max_explain_coalitions=4096)
-    assert explain.options(FRAUD, {"explain_samples": 2048}, 2, settings).samples == 2048
+    assert explanations.options(FRAUD, {"explain_samples": 2048}, 2, settings).samples == 2048
     refusal = r"3 explained row\(s\) x 2048 samples = 6144 .*--max-explain-coalitions 4096"
     with pytest.raises(InvalidInput, match=refusal):
-        explain.options(FRAUD, {"explain_samples": 2048}, 3, settings)
+        explanations.options(FRAUD, {"explain_samples": 2048}, 3, settings)
 
 
 class Recorder:
@@ -96,10 +96,10 @@ class Recorder:
 
 async def test_a_row_waits_for_its_turn_before_its_plugin_builds_anything() -> None:
     model = Recorder(units=3)
-    chosen = explain.Options(samples=16, seed=0, max_units=8, max_work=1 << 30)
+    chosen = explanations.Options(samples=16, seed=0, max_units=8, max_work=1 << 30)
     one = {"x": np.zeros(1)}
     await model.turn.acquire()  # another explanation holds the only turn
-    task = asyncio.create_task(explain.explain(model, one, one, 1, {}, chosen, None))
+    task = asyncio.create_task(explanations.explain(model, one, one, 1, {}, chosen, None))
     for _ in range(20):
         await asyncio.sleep(0)
     assert model.calls == []  # nothing built while waiting
@@ -113,8 +113,8 @@ async def test_a_row_with_more_units_than_the_cap_is_refused_before_any_coalitio
     model = Recorder(units=9)
     one = {"x": np.zeros(1)}
     with pytest.raises(InvalidInput, match="9 units .* --max-explain-units 8"):
-        await explain.explain(
-            model, one, one, 1, {}, explain.Options(samples=16, seed=0, max_units=8, max_work=1 << 30), None
+        await explanations.explain(
+            model, one, one, 1, {}, explanations.Options(samples=16, seed=0, max_units=8, max_work=1 << 30), None
         )
     assert model.calls == [("hook", True)]
     assert not model.turn.locked()
@@ -123,12 +123,13 @@ async def test_a_row_with_more_units_than_the_cap_is_refused_before_any_coalitio
 def test_a_row_costing_more_than_the_work_cap_is_refused_saying_what_fits() -> None:
     """units x coalitions past ``--max-explain-work`` is refused; a row explained exactly (few units) counts its
     2**n - 2 coalitions, not the samples asked for."""
-    chosen = explain.Options(samples=2048, seed=0, max_units=512, max_work=131072)
-    explain.check_work(64, chosen)  # 64 x 2048 = 131072: at the cap
+    chosen = explanations.Options(samples=2048, seed=0, max_units=512, max_work=131072)
+    explanations.check_work(64, chosen)  # 64 x 2048 = 131072: at the cap
     with pytest.raises(
         InvalidInput,
         match=r"100 units x 2048 coalitions = 204800, over the server's --max-explain-work "
         r"131072 per row; at most 1310 samples fit",
     ):
-        explain.check_work(100, chosen)
-    explain.check_work(10, explain.Options(samples=2048, seed=0, max_units=512, max_work=10 * 1022))  # exact: 1022
+        explanations.check_work(100, chosen)
+    exact = explanations.Options(samples=2048, seed=0, max_units=512, max_work=10 * 1022)
+    explanations.check_work(10, exact)  # exact: 1022

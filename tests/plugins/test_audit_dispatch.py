@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-import gatewise.plugins.manager
+import gatewise.plugins.audit_delivery
 import grpc
 import pytest
 from gatewise.gateway import metrics
@@ -64,7 +64,7 @@ def test_a_full_audit_queue_drops_events_instead_of_blocking(
 ) -> None:
     """Past AUDIT_QUEUE_SIZE waiting events, posting returns at once: the event is dropped,
     counted in gatewise_audit_dropped_total and logged; the rest are still delivered."""
-    monkeypatch.setattr(gatewise.plugins.manager, "AUDIT_QUEUE_SIZE", 2)
+    monkeypatch.setattr(gatewise.plugins.audit_delivery, "AUDIT_QUEUE_SIZE", 2)
     auditor = SlowAuditor(seconds=0.2)
     manager = PluginManager(entry_points=False, extra=[("slow-audit", auditor)])
     before = REGISTRY.get_sample_value("gatewise_audit_dropped_total") or 0.0

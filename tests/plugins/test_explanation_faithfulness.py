@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from gatewise.plugins.common.masking import mask
 from gatewise.plugins.common.words import without, word_units
-from gatewise.plugins.testing import PluginHarness, model_context, tiny_tokenizer
+from gatewise.plugins.harness import PluginHarness, model_context, tiny_tokenizer
 
 from models import LABELS, WORDS, classifier_graph
 

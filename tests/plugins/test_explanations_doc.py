@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from gatewise.gateway import explain
-from gatewise.plugins.explain import PARAMETERS
+from gatewise.gateway import explanations
+from gatewise.plugins.explainer import PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1].parent
 DOC = (ROOT / "docs" / "explanations.md").read_text(encoding="utf-8")
@@ -49,7 +49,7 @@ def test_the_parameter_table_lists_exactly_the_gateways_parameters() -> None:
     section = DOC.split("| request parameter |")[1].split("\n\n")[0]
     documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
     assert sorted(documented) == sorted(PARAMETERS)
-    assert f"| {explain.DEFAULT_SAMPLES}, or the model's `config.toml`" in section  # the default it states
+    assert f"| {explanations.DEFAULT_SAMPLES}, or the model's `config.toml`" in section  # the default it states
 
 
 def test_the_documented_answer_adds_up_and_its_offsets_point_into_the_sentence() -> None:

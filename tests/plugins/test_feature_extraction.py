@@ -9,7 +9,7 @@ import pytest
 from gatewise.converters.samples import load_samples
 from gatewise.plugins.common.pooling import l2_normalize, pool
 from gatewise.plugins.context import BatchContext, ModelContext
-from gatewise.plugins.testing import model_context, tiny_tokenizer
+from gatewise.plugins.harness import model_context, tiny_tokenizer
 from gatewise.plugins.text import feature_extraction as plugin
 from gatewise.protos.tensors import TensorSpec
 

@@ -11,7 +11,7 @@ import pytest
 from gatewise.plugins.finance import plugin as finance
 from gatewise.plugins.finance.fraud import ORDINARY_TRANSACTION
 from gatewise.plugins.finance.fraud_features import FIELDS, NUM_FEATURES, encode_rows
-from gatewise.plugins.testing import (
+from gatewise.plugins.harness import (
     PluginHarness,
     assert_not_logged,
     capture_logs,

@@ -8,7 +8,7 @@ import pytest
 from gatewise.plugins.common.finance_detectors import find_financial_identifiers, iban_valid, luhn_valid
 from gatewise.plugins.common.masking import Span, mask
 from gatewise.plugins.finance.sentiment import masked_texts
-from gatewise.plugins.testing import texts
+from gatewise.plugins.harness import texts
 
 VISA = "4111111111111111"
 AMEX = "378282246310005"  # 15 digits

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from gatewise.plugins.hookspecs import hookimpl
+from gatewise.plugins.log_filter import MAX_LOG_CHARS, LogRedactionFilter
 from gatewise.plugins.log_redaction import redact
-from gatewise.plugins.manager import MAX_LOG_CHARS, LogRedactionFilter, PluginManager
+from gatewise.plugins.manager import PluginManager
 from gatewise.protos.errors import StartupError
 
 from security.harness import serving

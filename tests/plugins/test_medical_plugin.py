@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gatewise.plugins.medical import plugin as medical
-from gatewise.plugins.medical.entities import merge_bio
-from gatewise.plugins.testing import (
+from gatewise.plugins.harness import (
     PluginHarness,
     assert_not_logged,
     capture_logs,
@@ -18,6 +16,8 @@ from gatewise.plugins.testing import (
     texts,
     tiny_tokenizer,
 )
+from gatewise.plugins.medical import plugin as medical
+from gatewise.plugins.medical.entities import merge_bio
 
 LABELS = ["O"] + [f"{prefix}-{kind}" for kind in ("PROBLEM", "DRUG", "DOSAGE", "TEST", "PROCEDURE") for prefix in "BI"]
 TAGS = {"metformin": "B-DRUG", "500": "B-DOSAGE", "mg": "I-DOSAGE", "type": "B-PROBLEM", "2": "I-PROBLEM",

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gatewise.plugins.context import BatchContext
+from gatewise.plugins.harness import PluginHarness, model_context, texts, tiny_tokenizer
 from gatewise.plugins.retail import plugin as retail
 from gatewise.plugins.retail import search
-from gatewise.plugins.testing import PluginHarness, model_context, texts, tiny_tokenizer
 from gatewise.protos.errors import PluginError
 
 PRODUCTS = [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gatewise.plugins.common.masking import Span, mask
 from gatewise.plugins.common.words import text_perturber, word_units
-from gatewise.plugins.testing import tiny_tokenizer
+from gatewise.plugins.harness import tiny_tokenizer
 from gatewise.plugins.text.encoding import seen_length, visible_text
 from tokenizers import Tokenizer
 

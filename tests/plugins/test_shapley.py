@@ -101,7 +101,7 @@ def test_budgets_below_one_are_refused_and_degenerate_sizes_work():
 def test_a_coalitions_background_rows_are_averaged_with_their_weights():
     """Explainer.background_weights weighs each coalition's background rows (uniform without them)."""
     import numpy as np
-    from gatewise.plugins.explain import Explainer, Unit, conclude, perturbation
+    from gatewise.plugins.explainer import Explainer, Unit, conclude, perturbation
 
     def explainer(weights):
         # One feature x = 10 against background rows 0 and 4; the model's output is the feature itself.

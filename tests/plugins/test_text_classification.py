@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gatewise.gateway.config import parse_config
 from gatewise.plugins.context import BatchContext, ModelContext
-from gatewise.plugins.testing import tiny_tokenizer
+from gatewise.plugins.harness import tiny_tokenizer
 from gatewise.plugins.text import classification
 from gatewise.plugins.text.classification import softmax
 from gatewise.protos.errors import InvalidInput

@@ -10,7 +10,7 @@ import pytest
 from gatewise.converters.samples import load_samples
 from gatewise.plugins.common.bio import split_tag
 from gatewise.plugins.context import BatchContext, ModelContext
-from gatewise.plugins.testing import model_context, tiny_tokenizer
+from gatewise.plugins.harness import model_context, tiny_tokenizer
 from gatewise.plugins.text import token_classification as plugin
 from gatewise.plugins.text.token_classification import merge_entities, word_tags
 from tokenizers import Tokenizer

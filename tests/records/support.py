@@ -124,7 +124,7 @@ def fraud_graph(features: int) -> onnx.ModelProto:
 def write_domain_models(repository: Path, records: str) -> list[str]:
     """finance (sentiment and fraud), medical and retail tiny models, each with ``records`` as its [records] table."""
     from gatewise.plugins.finance.fraud_features import NUM_FEATURES
-    from gatewise.plugins.testing import SPECIAL_TOKENS, tiny_tokenizer
+    from gatewise.plugins.harness import SPECIAL_TOKENS, tiny_tokenizer
 
     names = []
     for name, plugin in (("tiny-finance", "finance"), ("tiny-retail", "retail")):

@@ -53,7 +53,7 @@ from gatewise.gateway.codec import serialize_bytes
 from gatewise.gateway.engines import close_all
 from gatewise.plugins.common.words import WORD
 from gatewise.plugins.context import BatchContext
-from gatewise.plugins.explain import perturbation
+from gatewise.plugins.explainer import perturbation
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from rich.console import Console

@@ -158,8 +158,8 @@ def embed_catalog(model_dir: Path, products: list[dict[str, str]]) -> np.ndarray
     """Embeddings of "title. description" through the built engine, pooled as the plugin pools."""
     from gatewise.gateway.config import load_config
     from gatewise.plugins.context import BatchContext, ModelContext
+    from gatewise.plugins.harness import onnx_engine, texts
     from gatewise.plugins.retail import search
-    from gatewise.plugins.testing import onnx_engine, texts
     from gatewise.plugins.text.encoding import load_tokenizer
 
     config = load_config(model_dir)

@@ -11,7 +11,7 @@ import numpy as np
 from gatewise.gateway.config import load_config
 from gatewise.plugins.context import ModelContext
 from gatewise.plugins.finance.fraud_features import typed_columns
-from gatewise.plugins.testing import PluginHarness, onnx_engine, texts
+from gatewise.plugins.harness import PluginHarness, onnx_engine, texts
 
 from gatewise_lab.demo import metrics
 from gatewise_lab.demo.corpus import DATA_DIR, read_jsonl

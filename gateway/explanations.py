@@ -9,7 +9,7 @@ a client that requests every listed output (perf_analyzer, a generic OIP client)
 one model call per row, never for an explanation (``outputs_for``).
 
 After the row was inferred, the model's plugin (``gatewise_explainer``) says what to weigh
-and how to perturb; ``plugins.explain`` picks the coalitions within ``explain_samples``; the
+and how to perturb; ``plugins.explainer`` picks the coalitions within ``explain_samples``; the
 perturbed rows go through the model's own batcher as background rows
 (``ServedModel.run_rows``), so they share batches and the engine with ordinary requests
 without delaying them; and the weights come back as one JSON document per row.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, Explainer, conclude, perturbation
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, Explainer, conclude, perturbation
 from gatewise.protos.errors import InvalidInput
 from gatewise.protos.quoting import clip
 from gatewise.protos.tensors import TensorSpec

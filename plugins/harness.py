@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
-from gatewise.plugins.explain import EXPLANATION_OUTPUT, conclude, perturbation
+from gatewise.plugins.explainer import EXPLANATION_OUTPUT, conclude, perturbation
 from gatewise.plugins.manager import BUILTIN_PLUGINS, PluginManager
 from gatewise.protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 

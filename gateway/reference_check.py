@@ -14,17 +14,30 @@ The converters write it with ``Reference.save`` and the gateway reads it with
 The measures are the converters' own (``gateway/drift_measures.py``, which
 ``converters/validate.py`` uses too): max and mean absolute difference, top-1 agreement for
 logits (token outputs judged on real tokens only), lowest cosine for embeddings.
+
+``check_drift`` is the load-time check itself: ``ServedModel.load`` calls it after warm-up,
+outside the request path.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from gatewise.gateway import metrics
 from gatewise.gateway.drift_measures import difference_failures, measure
+from gatewise.gateway.hostinfo import host_description
+from gatewise.protos.errors import EngineError
+
+if TYPE_CHECKING:
+    from gatewise.gateway.model import ServedModel
+
+log = logging.getLogger("gatewise.model")  # the model's logger: its load reports the check
 
 REFERENCE_FILE = "reference.npz"
 FORMAT = 1
@@ -196,3 +209,57 @@ def _failures(drift: OutputDrift, tolerance: ReferenceTolerance) -> list[str]:
         if drift.agreement < tolerance.min_agreement:
             found.append(f"top-1 agreement {drift.agreement:.2%} < {tolerance.min_agreement:.2%}")
     return found
+
+
+def check_drift(model: ServedModel, version_dir: Path) -> None:
+    """Run the version's reference rows on this host's engine and compare with their tolerance.
+
+    The converter stored them (``reference.npz``: engine inputs, FP32 outputs, the
+    tolerance the conversion was validated with). Past the tolerance the version is
+    refused (EngineError with the figures), or with ``drift_policy = "warn"`` served with
+    ``model.drift`` set. Engine inputs go straight to instance 0, with no plugin: the
+    reference is the engine's, and every instance runs the same engine on this host.
+    """
+    label = f"model {model.name!r} version {model.version}"
+    try:
+        reference = read_reference(version_dir)
+    except ReferenceError as exc:
+        raise EngineError(f"{label}: {exc}; reconvert it, or remove {REFERENCE_FILE} to load unchecked") from exc
+    if reference is None:
+        log.debug("%s has no %s: drift check skipped", label, REFERENCE_FILE)
+        return
+    engine = model.engines[0]
+    wanted = sorted(spec.name for spec in engine.inputs)
+    if sorted(reference.inputs) != wanted:
+        raise EngineError(
+            f"{label}: {REFERENCE_FILE} holds inputs {sorted(reference.inputs)}, the engine takes {wanted}; "
+            f"it was written for another model: reconvert, or remove {REFERENCE_FILE}"
+        )
+    started = time.perf_counter()
+    try:
+        produced = engine.infer(dict(reference.inputs))
+    except Exception as exc:
+        raise EngineError(f"{label} failed on its reference rows: {type(exc).__name__}: {exc}") from exc
+    result = reference.judge(produced)
+    cost_ms = (time.perf_counter() - started) * 1e3
+    metrics.DRIFT.labels(model.name, model.version).set(result.max_abs)
+    if result.passed:
+        metrics.DRIFTED.labels(model.name, model.version).set(0)
+        log.info("%s: drift check passed in %.1f ms: %s", label, cost_ms, result.describe())
+        return
+    facts = model.describe()
+    built = (reference.build or {}).get("host", "unknown")
+    reason = (
+        f"drifted past its {reference.tolerance.name} reference tolerance on this host "
+        f"({'; '.join(result.failures)}). Figures: {result.describe()}. "
+        f"This host: {host_description()}, {facts.get('engine', model.backend)} on "
+        f"{facts.get('providers') or facts.get('gpu', '?')}; built and validated on: {built}"
+    )
+    if model.config.drift_policy == "refuse":
+        raise EngineError(
+            f'{label} {reason}. Reconvert it on a host like this one, or set drift_policy = "warn" '
+            "in config.toml to serve it anyway"
+        )
+    model.drift = reason
+    metrics.DRIFTED.labels(model.name, model.version).set(1)
+    log.warning('%s serves (drift_policy = "warn") although it %s (check: %.1f ms)', label, reason, cost_ms)

@@ -2,7 +2,7 @@
 
 A conversion is validated where it is built; the engine that serves it may run on another
 CPU (AVX2 vs AVX-512 VNNI kernels) or GPU (FP16, TF32). So every entry's version folder gets
-``reference.npz`` (format: ``gateway.reference``): a few validation rows as engine inputs,
+``reference.npz`` (format: ``gateway.reference_check``): a few validation rows as engine inputs,
 their FP32 outputs, and the tolerance the conversion step was validated with. The gateway
 runs them after warm-up and refuses (or warns about) a version that drifts past it.
 
@@ -24,7 +24,7 @@ from gatewise.converters.pipeline import Validator
 from gatewise.converters.runtime import run_onnx
 from gatewise.converters.validate import TOLERANCES, Tolerance, top1_margin
 from gatewise.gateway.hostinfo import host_description
-from gatewise.gateway.reference import REFERENCE_FILE, Reference, ReferenceTolerance
+from gatewise.gateway.reference_check import REFERENCE_FILE, Reference, ReferenceTolerance
 
 REFERENCE_ROWS = 16
 """Rows stored: enough to catch a host whose kernels move outputs, few enough to cost milliseconds at load."""

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from gatewise.converters.samples import load_samples
-from gatewise.plugins.testing import tiny_tokenizer
+from gatewise.plugins.harness import tiny_tokenizer
 
 TINY = {"hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 80}
 
