@@ -116,26 +116,11 @@ class ServedModel:
         is config.toml's with ``backend`` set to this version's engine (what ModelConfig and
         ModelMetadata report for it).
         """
-        backend = version_backend(config, version_dir)
-        if backend != config.backend:
-            config = config.model_copy(update={"backend": backend})
+        config = _with_backend(config, version_dir)
         engines: list[Engine] = []
         try:
             engines = create_engines(config, version_dir, config.instances)
-            first = engines[0]
-            _check_declared(config, first)
-            context = ModelContext(
-                name=config.name,
-                version=version,
-                config=config.plugin_view(),
-                path=version_dir,
-                engine_inputs=first.inputs,
-                engine_outputs=first.outputs,
-            )
-            hooks = plugins.model_hooks(config.plugin) if config.plugin else None
-            if hooks is not None:
-                hooks.load(context)
-            signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
+            context, hooks, signature = _plugin_side(config, version, version_dir, engines[0], plugins)
             model = cls(config, version, context, engines, hooks, signature)
             model.warm_up()
             check_drift(model, version_dir)
@@ -147,25 +132,11 @@ class ServedModel:
     @classmethod
     def describe_only(cls, config: ModelConfig, version: str, version_dir: Path, plugins: PluginManager) -> VersionInfo:
         """The version's signature and engine facts, from one engine opened and closed again (no warm-up)."""
-        backend = version_backend(config, version_dir)
-        config = config.model_copy(update={"backend": backend}) if backend != config.backend else config
+        config = _with_backend(config, version_dir)
         engines = create_engines(config, version_dir, 1)
         try:
-            first = engines[0]
-            _check_declared(config, first)
-            context = ModelContext(
-                name=config.name,
-                version=version,
-                config=config.plugin_view(),
-                path=version_dir,
-                engine_inputs=first.inputs,
-                engine_outputs=first.outputs,
-            )
-            hooks = plugins.model_hooks(config.plugin) if config.plugin else None
-            if hooks is not None:
-                hooks.load(context)
-            signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
-            return VersionInfo(config.name, version, config, signature, first.describe())
+            _, _, signature = _plugin_side(config, version, version_dir, engines[0], plugins)
+            return VersionInfo(config.name, version, config, signature, engines[0].describe())
         finally:
             close_all(engines)
 
@@ -383,3 +354,29 @@ def _split(group: list[Pending], outputs: Tensors, batch: BatchContext) -> dict[
         results[id(pending)] = InferResult(rows, flags)
         start = stop
     return results
+
+
+def _with_backend(config: ModelConfig, version_dir: Path) -> ModelConfig:
+    """config.toml's config with ``backend`` set to the engine file this version folder holds."""
+    backend = version_backend(config, version_dir)
+    return config if backend == config.backend else config.model_copy(update={"backend": backend})
+
+
+def _plugin_side(
+    config: ModelConfig, version: str, version_dir: Path, first: Engine, plugins: PluginManager
+) -> tuple[ModelContext, ModelHooks | None, Signature]:
+    """What the plugin makes of a version: its context, its hooks (load hook run) and the public signature."""
+    _check_declared(config, first)
+    context = ModelContext(
+        name=config.name,
+        version=version,
+        config=config.plugin_view(),
+        path=version_dir,
+        engine_inputs=first.inputs,
+        engine_outputs=first.outputs,
+    )
+    hooks = plugins.model_hooks(config.plugin) if config.plugin else None
+    if hooks is not None:
+        hooks.load(context)
+    signature = (hooks.signature(context) if hooks else None) or Signature(first.inputs, first.outputs)
+    return context, hooks, signature
