@@ -153,7 +153,11 @@ def start_container(engine: str, image: str, repository: Path, index: int, drain
     started = replica._engine(
         "run", "--detach", "--name", replica.name, "--volume", f"{repository}:/models:ro",
         "--env", f"GATEWISE_GRPC_PORT={port}", "--env", f"GATEWISE_DRAIN_DELAY_S={drain_delay_s}",
-        "--env", "GATEWISE_METRICS_PORT=", "--publish", f"127.0.0.1:{port}:{port}", image,
+        "--env", "GATEWISE_METRICS_PORT=", "--env", "GATEWISE_HTTP_PORT=0",
+        # The image binds 0.0.0.0, which needs authentication or this opt-out; the port is
+        # published on the host's loopback only, and the check's clients send no credentials.
+        "--env", "GATEWISE_ALLOW_UNAUTHENTICATED=true",
+        "--publish", f"127.0.0.1:{port}:{port}", image,
     )  # fmt: skip
     if started.returncode != 0:
         raise SystemExit(f"{engine} run {image} failed: {started.stderr.strip()}")
