@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from gatewise.gateway.console.records import RecordsReader, parse_filters
+from gatewise.gateway.console.records import FILTER_FIELDS, RecordsReader, parse_filters
 from gatewise.gateway.console.session import COOKIE, CSRF_HEADER, Session, Sessions
 from gatewise.gateway.console.stats import ConsoleStats
 from gatewise.gateway.dataplane import DataPlane
@@ -125,6 +125,7 @@ class ConsoleRoutes:
     def _render(
         self, request: web.Request, template: str, session: Session | None, status: int = 200, **context: Any
     ) -> web.Response:
+        context.setdefault("page", "")
         page = self.templates.get_template(template).render(
             csrf=session.csrf if session else "",
             principal=session.principal if session else "",
@@ -255,7 +256,8 @@ class ConsoleRoutes:
         try:
             filters, given = parse_filters(dict(request.query), principal, known)
         except InvalidInput as exc:
-            context = {"rows": [], "given": dict(request.query), "models": known, "error": exc.message}
+            given = {name: request.query.get(name, "") for name in FILTER_FIELDS}
+            context = {"rows": [], "given": given, "models": known, "error": exc.message}
             return self._render(request, "records.html", session, status=400, page="records", **context)
         try:
             rows = await self.records.query(filters)

@@ -100,7 +100,7 @@ class ConsoleStats:
         span = newest.at - oldest.at
         now = newest.buckets.get(model)
         if now is None or span <= 0:
-            empty = {"requests_per_s": None, "errors_per_s": None, "p50_ms": None, "p99_ms": None}
+            empty = {"requests": None, "requests_per_s": None, "errors_per_s": None, "p50_ms": None, "p99_ms": None}
             return {"span_s": round(span, 1), **empty}
         before = oldest.buckets.get(model, (0.0,) * len(BOUNDS))
         delta = tuple(a - b for a, b in zip(now, before, strict=True))
@@ -108,6 +108,7 @@ class ConsoleStats:
         p50, p99 = quantile(0.5, delta), quantile(0.99, delta)
         return {
             "span_s": round(span, 1),
+            "requests": int(delta[-1]),
             "requests_per_s": round(delta[-1] / span, 3),
             "errors_per_s": round(failed / span, 3),
             "p50_ms": None if p50 is None else round(p50 * 1000, 3),
