@@ -235,7 +235,7 @@ def convert_tensorrt(
 
     def action() -> Path:
         from gatewise.converters.engine_entry import DEFAULT_TIMING_CACHE, export_tensorrt
-        from gatewise.converters.tensorrt import parse_shapes
+        from gatewise.converters.tensorrt_build import parse_shapes
 
         lows, bests, highs = min_shapes or [], opt_shapes or [], max_shapes or []
         if not len(lows) == len(bests) == len(highs):

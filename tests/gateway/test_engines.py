@@ -1,7 +1,7 @@
 """Opening engine instances: backend per version folder, clean-up of partial opens, the CUDA device per thread.
 
 The TensorRT parts that need libnvinfer (sharing one deserialised plan between instances)
-are in tests/converters/test_tensorrt.py and skip without it; here only the logic that
+are in tests/converters/test_tensorrt_build.py and skip without it; here only the logic that
 needs neither TensorRT nor a GPU runs.
 """
 
