@@ -263,7 +263,7 @@ def test_both_onnxruntimes_installed_is_named_with_the_fix(
     (engine,) = create_engines(config, repository / "add-one" / "1", 1)
     engine.close()
     assert "onnxruntime and onnxruntime-gpu are both installed" in caplog.text
-    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]" in caplog.text
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'gatewise[gpu]'" in caplog.text
     installed.discard("onnxruntime-gpu")
     assert not onnxruntime_engine.both_onnxruntimes()
 
