@@ -198,6 +198,27 @@ def test_pages_hold_no_inline_script_or_style(console: ConsoleServer) -> None:
                 assert tag.lstrip().startswith(('type="module" src="/console/static/', 'type="application/json"')), path
 
 
+def test_a_model_page_builds_the_try_it_form_from_the_signature(console: ConsoleServer) -> None:
+    """A text box for a text model, one typed field per column for the tabular fraud model, a
+    number row for a tensor; the config and the converter's validation figures beside it."""
+    from gatewise.plugins.finance.fraud_features import FIELDS
+
+    with console.client() as http:
+        sign_in(http, console.keys.ops)
+        text = http.get("/console/models/tiny-finance").text
+        fraud = http.get("/console/models/tiny-fraud").text
+        tensor = http.get("/console/models/add-one").text
+    assert text.count('data-testid="try-input"') == 1 and 'data-testid="try-field"' not in text
+    assert 'data-explains="true"' in text
+    assert 'data-testid="validation"' in text and "pytorch -&gt; onnx (batch 11)" in text and "5.96e-08" in text
+    assert "plugin = &#34;finance&#34;" in text  # config.toml, as text
+    for name, datatype in FIELDS.items():
+        assert f'data-testid="try-field" data-column="{name}" data-datatype="{datatype}"' in fraud
+    assert 'data-testid="try-input"' not in fraud and 'data-explains="true"' in fraud
+    assert 'data-column="x" data-datatype="FP32" data-kind="vector"' in tensor and 'data-explains="false"' in tensor
+    assert "No validation.json" in tensor
+
+
 # ---------------------------------------------------------------- the cookie, CSRF, and the REST API
 
 
