@@ -26,6 +26,7 @@ from gatewise.gateway.http.proto_json import to_json
 from gatewise.gateway.http.routes import PRINCIPAL, Rule, json_response, route
 from gatewise.gateway.security.interceptor import AuthInterceptor
 from gatewise.gateway.security.principal import ANONYMOUS, Principal
+from gatewise.gateway.security.views import without_paths
 from gatewise.gateway.settings import ServerSettings
 from gatewise.protos.errors import AuthError, GatewiseError, InvalidInput
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -67,7 +68,7 @@ class ConsoleRoutes:
         self.repository = dataplane.repository
         self.access = access
         self.sessions = Sessions(settings.console_max_sessions, settings.console_session_idle_s)
-        self.stats = ConsoleStats(dataplane.repository)
+        self.stats = ConsoleStats(dataplane)
         keeps_records = settings.records is not None or settings.records_url is not None
         self.records = RecordsReader(settings) if keeps_records else None
         self.secure_cookie = settings.tls_cert is not None
@@ -204,9 +205,8 @@ class ConsoleRoutes:
             return who
         principal, session = who
         models: dict[str, list[dict[str, str]]] = {}
-        for name, version, state, reason in self.repository.index():
-            if principal.allows(name):
-                models.setdefault(name, []).append({"version": version, "state": state, "reason": reason})
+        for row in self.dataplane.repository_index(False, principal):  # reasons without server paths
+            models.setdefault(row.name, []).append({"version": row.version, "state": row.state, "reason": row.reason})
         return self._render(request, "models.html", session, models=models, page="models")
 
     @route(Rule(exempt=True))
@@ -222,7 +222,7 @@ class ConsoleRoutes:
             metadata = self.dataplane.model_metadata(name, version)
             config = to_json(self.dataplane.model_config(name, version))
         except GatewiseError as exc:
-            return self._error(request, session, exc.http_status, exc.message)
+            return self._error(request, session, exc.http_status, without_paths(exc.message))
         shown = version or (metadata.versions[-1] if metadata.versions else "")
         folder = self.repository.model_dir(name)
         parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewise.gateway import metrics
-from gatewise.gateway.repository import ModelRepository
+from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.security.principal import Principal
 
 WINDOWS_S = (10, 60, 300)
@@ -80,8 +80,9 @@ def quantile(q: float, counts: tuple[float, ...]) -> float | None:
 class ConsoleStats:
     """Snapshots taken by polls, and the answer of ``GET /console/api/stats``."""
 
-    def __init__(self, repository: ModelRepository, clock: Callable[[], float] = time.monotonic) -> None:
-        self.repository = repository
+    def __init__(self, dataplane: DataPlane, clock: Callable[[], float] = time.monotonic) -> None:
+        self.dataplane = dataplane
+        self.repository = dataplane.repository
         self._clock = clock
         self._snapshots: deque[_Snapshot] = deque()
 
@@ -120,12 +121,11 @@ class ConsoleStats:
         self._snapshot()
         repository = self.repository
         by_name: dict[str, list[tuple[str, str, str]]] = {}
-        for name, version, state, reason in repository.index():
-            by_name.setdefault(name, []).append((version, state, reason))
+        # RepositoryIndex's own view: the caller's models, reasons without server paths
+        for row in self.dataplane.repository_index(False, principal):
+            by_name.setdefault(row.name, []).append((row.version, row.state, row.reason))
         models = []
         for name, rows in by_name.items():
-            if not principal.allows(name):
-                continue
             entry = repository.entries.get(name)
             versions = [self._version(name, version, state, reason) for version, state, reason in rows]
             models.append(

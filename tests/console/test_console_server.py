@@ -182,6 +182,7 @@ def test_every_console_response_carries_the_strict_csp(console: ConsoleServer) -
     statuses = {str(answer.url).split("/console")[1]: answer.status_code for answer in before + after}
     assert statuses["/static/uplot/uPlot.esm.js"] == 200 and statuses["/nowhere"] == 404
     assert statuses["/models/broken"] == 503 and statuses["/records/ffff"] == 404
+    assert "max_queue_delay_ms" in after[3].text and str(console.server.repository) not in after[3].text
     assert before[1].headers["content-type"].startswith("text/css")
     assert "javascript" in before[2].headers["content-type"]
 
