@@ -5,8 +5,7 @@ from the Prometheus histogram every request already feeds (``gatewise_request_la
 per model): each poll takes a snapshot of its cumulative bucket counts (at most one per
 ``MIN_INTERVAL_S``), and a window's figures are the difference between the newest snapshot and
 the oldest one inside the window, read as Prometheus' ``histogram_quantile`` reads buckets. A
-poll costs O(models x buckets). The figures are this process's (one worker of several sees its
-own share).
+poll costs O(models x buckets).
 """
 
 from __future__ import annotations
