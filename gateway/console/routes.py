@@ -11,6 +11,7 @@ API route that the front door's middleware authenticates (header or session cook
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from gatewise.gateway.security.views import without_paths
 from gatewise.gateway.settings import ServerSettings
 from gatewise.protos.errors import AuthError, GatewiseError, InvalidInput
 from jinja2 import Environment, PackageLoader, StrictUndefined
+
+log = logging.getLogger("gatewise.console")
 
 PREFIX = "/console"
 STATIC = Path(__file__).parent / "static"
@@ -164,6 +167,10 @@ class ConsoleRoutes:
         if self.access.authenticator is None:
             return _see_other(PREFIX + "/")
         if not _same_origin(request):
+            log.info(
+                "refused a console sign-in from another site (Origin %r, Sec-Fetch-Site %r, Host %r)",
+                request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), request.host,
+            )  # fmt: skip
             return self._error(request, None, 403, "Sign-in refused: the form was sent from another site.")
         form = await _small_form(request)
         credential = str(form.get("credential", "")).strip()
@@ -314,12 +321,14 @@ def _see_other(location: str) -> web.Response:
 
 
 def _same_origin(request: web.Request) -> bool:
-    """Whether a form post came from this console: a browser says where from (Sec-Fetch-Site, Origin)."""
+    """Whether a form post came from this console, as far as the browser says: ``Sec-Fetch-Site`` where
+    it is sent (every current browser), else ``Origin``. The pages' ``Referrer-Policy: no-referrer``
+    makes a browser send ``Origin: null`` for their own form posts, so ``null`` says nothing."""
     site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc == request.host
+    return origin is None or origin == "null" or urlsplit(origin).netloc == request.host
 
 
 async def _small_form(request: web.Request) -> dict[str, Any]:
