@@ -67,8 +67,8 @@ function chartFor(name, target) {
   }
   const data = series.get(name);
   chart = new uPlot({
-    width: 220,
-    height: 70,
+    width: 160,
+    height: 48,
     legend: { show: false },
     cursor: { show: false },
     scales: { x: { time: true }, rps: { auto: true }, ms: { auto: true } },
