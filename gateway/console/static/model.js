@@ -65,6 +65,30 @@ function parsed(output) {
   }
 }
 
+function objectsTable(items, name) {
+  // A JSON list of objects (search results, entities, reasons) as a table, every cell as text.
+  const columns = [...new Set(items.flatMap((item) => Object.keys(item)))];
+  const table = element("table", null, { class: "nested" });
+  table.append(element("caption", name, { class: "visually-hidden" }));
+  const head = element("tr");
+  for (const column of columns) {
+    head.append(element("th", column, { scope: "col" }));
+  }
+  const thead = element("thead");
+  thead.append(head);
+  const body = element("tbody");
+  for (const item of items) {
+    const row = element("tr");
+    for (const column of columns) {
+      const value = item[column];
+      row.append(element("td", value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value)));
+    }
+    body.append(row);
+  }
+  table.append(thead, body);
+  return table;
+}
+
 function showOutputs(answer) {
   outputs.replaceChildren();
   for (const output of answer.outputs || []) {
@@ -73,8 +97,14 @@ function showOutputs(answer) {
     }
     const row = element("tr", null, { "data-output": output.name });
     const shown = output.data.length === 1 ? output.data[0] : output.data;
-    row.append(element("th", output.name, { scope: "row" }),
-      element("td", typeof shown === "string" ? shown : JSON.stringify(shown)));
+    const items = parsed(output);
+    const cell = element("td");
+    if (output.data.length === 1 && Array.isArray(items) && items.length && items.every((item) => item && typeof item === "object" && !Array.isArray(item))) {
+      cell.append(objectsTable(items, output.name));
+    } else {
+      cell.textContent = typeof shown === "string" ? shown : JSON.stringify(shown);
+    }
+    row.append(element("th", output.name, { scope: "row" }), cell);
     outputs.append(row);
   }
 }
