@@ -114,6 +114,12 @@ class RunningServer:
         return self.process.returncode
 
 
+def request_finished_event(**changes: object) -> dict[str, object]:
+    """The keywords of one ``gatewise_request_finished`` call as the servicer passes them; ``changes`` replace some."""
+    event = dict(model_name="m", model_version="1", request_id="r", principal="anonymous", principal_via="none")
+    return event | dict(status="OK", rows=1, duration_s=0.01, method="ModelInfer") | changes
+
+
 def triton_ready(url: str) -> bool:
     """Whether the server at ``url`` answers ServerReady with true (through tritonclient)."""
     import tritonclient.grpc as triton
@@ -202,6 +208,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("served")
     running = start_server(build_repository(root / "models"), root / "server.log")
     yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
+    """One real server per test module with its HTTP port open too: the server and its HTTP "host:port"."""
+    root = tmp_path_factory.mktemp("served-http")
+    port = free_port()
+    running = start_server(build_repository(root / "models"), root / "server.log", "--http-port", str(port))
+    yield running, f"127.0.0.1:{port}"
     stop_server(running)
 
 
