@@ -94,10 +94,17 @@ class RunningServer:
     port: int
     repository: Path
     log_path: Path
+    metrics_port: int | None = None
 
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Its Prometheus endpoint (started with ``metrics=True``)."""
+        assert self.metrics_port is not None, "this server was started without metrics=True"
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -140,9 +147,12 @@ def start_server(
     env: dict[str, str] | None = None,
     ready: Callable[[str], bool] = triton_ready,
     preexec_fn: Callable[[], None] | None = None,
+    metrics: bool = False,
 ) -> RunningServer:
-    """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready."""
+    """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready;
+    with ``metrics``, its Prometheus endpoint on a free port too (``metrics_url``)."""
     port = free_port()
+    metrics_port = free_port() if metrics else None
     command = [
         sys.executable,
         "-m",
@@ -152,6 +162,7 @@ def start_server(
         str(repository),
         "--grpc-port",
         str(port),
+        *(("--metrics-port", str(metrics_port)) if metrics_port else ()),
     ]
     log_file = log_path.open("w")
     process = subprocess.Popen(
@@ -162,7 +173,7 @@ def start_server(
         env={**os.environ, **(env or {})},
         preexec_fn=preexec_fn,
     )
-    server = RunningServer(process, port, repository, log_path)
+    server = RunningServer(process, port, repository, log_path, metrics_port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
