@@ -94,10 +94,17 @@ class RunningServer:
     port: int
     repository: Path
     log_path: Path
+    metrics_port: int | None = None
 
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Its Prometheus endpoint (started with ``metrics=True``)."""
+        assert self.metrics_port is not None, "this server was started without metrics=True"
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -112,6 +119,12 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+def request_finished_event(**changes: object) -> dict[str, object]:
+    """The keywords of one ``gatewise_request_finished`` call as the servicer passes them; ``changes`` replace some."""
+    event = dict(model_name="m", model_version="1", request_id="r", principal="anonymous", principal_via="none")
+    return event | dict(status="OK", rows=1, duration_s=0.01, method="ModelInfer") | changes
 
 
 def triton_ready(url: str) -> bool:
@@ -134,9 +147,12 @@ def start_server(
     env: dict[str, str] | None = None,
     ready: Callable[[str], bool] = triton_ready,
     preexec_fn: Callable[[], None] | None = None,
+    metrics: bool = False,
 ) -> RunningServer:
-    """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready."""
+    """Start the real CLI and wait (60 s at most) until ``ready(url)`` says the server is ready;
+    with ``metrics``, its Prometheus endpoint on a free port too (``metrics_url``)."""
     port = free_port()
+    metrics_port = free_port() if metrics else None
     command = [
         sys.executable,
         "-m",
@@ -146,6 +162,7 @@ def start_server(
         str(repository),
         "--grpc-port",
         str(port),
+        *(("--metrics-port", str(metrics_port)) if metrics_port else ()),
     ]
     log_file = log_path.open("w")
     process = subprocess.Popen(
@@ -156,7 +173,7 @@ def start_server(
         env={**os.environ, **(env or {})},
         preexec_fn=preexec_fn,
     )
-    server = RunningServer(process, port, repository, log_path)
+    server = RunningServer(process, port, repository, log_path, metrics_port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -202,6 +219,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("served")
     running = start_server(build_repository(root / "models"), root / "server.log")
     yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
+    """One real server per test module with its HTTP port open too: the server and its HTTP "host:port"."""
+    root = tmp_path_factory.mktemp("served-http")
+    port = free_port()
+    running = start_server(build_repository(root / "models"), root / "server.log", "--http-port", str(port))
+    yield running, f"127.0.0.1:{port}"
     stop_server(running)
 
 

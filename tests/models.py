@@ -59,14 +59,14 @@ def classifier_graph() -> onnx.ModelProto:
     return _finish(graph)
 
 
-def add_one_graph() -> onnx.ModelProto:
-    """y = x + 1 on FP32 [batch, 4]: a model without a plugin (tensors in, tensors out)."""
+def add_one_graph(width: int = 4, name: str = "add-one") -> onnx.ModelProto:
+    """y = x + 1 on FP32 [batch, width]: a model without a plugin (tensors in, tensors out)."""
     graph = helper.make_graph(
         [helper.make_node("Add", ["x", "one"], ["y"])],
-        "add-one",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
-        initializer=[numpy_helper.from_array(np.ones(4, dtype=np.float32), "one")],
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", width])],
+        initializer=[numpy_helper.from_array(np.ones(width, dtype=np.float32), "one")],
     )
     return _finish(graph)
 

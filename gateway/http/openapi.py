@@ -15,6 +15,19 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object schema; ``required`` names the properties every valid one has."""
+    return {"type": "object", **({"required": list(required)} if required else {}), "properties": properties}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def _of(kind: str) -> dict[str, str]:
+    return {"type": kind}
+
+
 def _answer(schema: dict[str, Any] | None, description: str, *errors: int) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": description}}
     if schema is not None:
@@ -36,9 +49,9 @@ _STATUS = {
     504: "the request's timeout passed",
 }
 _MODEL = [
-    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "model", "in": "path", "required": True, "schema": _of("string")},
 ]
-_VERSION = [*_MODEL, {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}]
+_VERSION = [*_MODEL, {"name": "version", "in": "path", "required": True, "schema": _of("string")}]
 
 
 def _model_paths(suffix: str, operation: dict[str, Any], method: str = "get") -> dict[str, Any]:
@@ -50,17 +63,16 @@ def _model_paths(suffix: str, operation: dict[str, Any], method: str = "get") ->
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    tensor = {
-        "type": "object",
-        "required": ["name", "shape", "datatype"],
-        "properties": {
-            "name": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer"}},
-            "datatype": {"type": "string"},
+    tensor = _object(
+        {
+            "name": _of("string"),
+            "shape": _array(_of("integer")),
+            "datatype": _of("string"),
             "parameters": _ref("Parameters"),
             "data": {"description": "row-major values, flat or nested; BYTES as strings"},
         },
-    }
+        ("name", "shape", "datatype"),
+    )
     infer_body = {
         "required": True,
         "content": {
@@ -94,7 +106,7 @@ def openapi_document() -> dict[str, Any]:
         **_model_paths("/stats", {"summary": "Model Statistics (Triton)", "responses": _answer({}, "ok", 404)}),
         "/v2/models/stats": {"get": {"summary": "Statistics of every model (Triton)", "responses": _answer({}, "ok")}},
         "/v2/repository/index": {
-            "post": {"summary": "Repository Index (Triton)", "responses": _answer({"type": "array"}, "ok")}
+            "post": {"summary": "Repository Index (Triton)", "responses": _answer(_of("array"), "ok")}
         },
         "/v2/repository/models/{model}/load": {
             "post": {"summary": "Load (Triton)", "parameters": _MODEL, "responses": _answer(None, "ok", 400, 403, 404)}
@@ -104,67 +116,50 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     schemas = {
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-        "Parameters": {"type": "object", "additionalProperties": {"oneOf": [{"type": t} for t in _SCALAR_TYPES]}},
-        "LiveResponse": {"type": "object", "properties": {"live": {"type": "boolean"}}},
-        "ReadyResponse": {"type": "object", "properties": {"ready": {"type": "boolean"}, "name": {"type": "string"}}},
-        "MetadataServerResponse": {
-            "type": "object",
-            "required": ["name", "version", "extensions"],
-            "properties": {
-                "name": {"type": "string"},
-                "version": {"type": "string"},
-                "extensions": {"type": "array", "items": {"type": "string"}},
+        "Error": _object({"error": _of("string")}, ("error",)),
+        "Parameters": {"type": "object", "additionalProperties": {"oneOf": [_of(t) for t in _SCALAR_TYPES]}},
+        "LiveResponse": _object({"live": _of("boolean")}),
+        "ReadyResponse": _object({"ready": _of("boolean"), "name": _of("string")}),
+        "MetadataServerResponse": _object(
+            {"name": _of("string"), "version": _of("string"), "extensions": _array(_of("string"))},
+            ("name", "version", "extensions"),
+        ),
+        "MetadataTensor": _object(
+            {"name": _of("string"), "datatype": _of("string"), "shape": _array(_of("integer"))},
+            ("name", "datatype", "shape"),
+        ),
+        "MetadataModelResponse": _object(
+            {
+                "name": _of("string"),
+                "versions": _array(_of("string")),
+                "platform": _of("string"),
+                "inputs": _array(_ref("MetadataTensor")),
+                "outputs": _array(_ref("MetadataTensor")),
             },
-        },
-        "MetadataTensor": {
-            "type": "object",
-            "required": ["name", "datatype", "shape"],
-            "properties": {
-                "name": {"type": "string"},
-                "datatype": {"type": "string"},
-                "shape": {"type": "array", "items": {"type": "integer"}},
-            },
-        },
-        "MetadataModelResponse": {
-            "type": "object",
-            "required": ["name", "platform", "inputs", "outputs"],
-            "properties": {
-                "name": {"type": "string"},
-                "versions": {"type": "array", "items": {"type": "string"}},
-                "platform": {"type": "string"},
-                "inputs": {"type": "array", "items": _ref("MetadataTensor")},
-                "outputs": {"type": "array", "items": _ref("MetadataTensor")},
-            },
-        },
+            ("name", "platform", "inputs", "outputs"),
+        ),
         "RequestInput": tensor,
-        "RequestOutput": {
-            "type": "object",
-            "required": ["name"],
-            "properties": {"name": {"type": "string"}, "parameters": _ref("Parameters")},
-        },
-        "InferenceRequest": {
-            "type": "object",
-            "required": ["inputs"],
-            "properties": {
-                "id": {"type": "string"},
+        "RequestOutput": _object({"name": _of("string"), "parameters": _ref("Parameters")}, ("name",)),
+        "InferenceRequest": _object(
+            {
+                "id": _of("string"),
                 "parameters": _ref("Parameters"),
-                "inputs": {"type": "array", "items": _ref("RequestInput")},
-                "outputs": {"type": "array", "items": _ref("RequestOutput")},
+                "inputs": _array(_ref("RequestInput")),
+                "outputs": _array(_ref("RequestOutput")),
             },
-        },
+            ("inputs",),
+        ),
         "ResponseOutput": tensor,
-        "InferenceResponse": {
-            "type": "object",
-            "required": ["model_name", "outputs"],
-            "properties": {
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "id": {"type": "string"},
+        "InferenceResponse": _object(
+            {
+                "model_name": _of("string"),
+                "model_version": _of("string"),
+                "id": _of("string"),
                 "parameters": _ref("Parameters"),
-                "outputs": {"type": "array", "items": _ref("ResponseOutput")},
+                "outputs": _array(_ref("ResponseOutput")),
             },
-        },
+            ("model_name", "outputs"),
+        ),
     }
     return {
         "openapi": "3.0.0",

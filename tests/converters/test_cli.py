@@ -9,33 +9,21 @@ import torch
 from converter_fixtures import checkpoint  # noqa: F401 - pytest fixtures
 from gatewise.converters.cli import convert_app
 from gatewise.gateway.config import load_config
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 runner = CliRunner()
 
 
+def convert_onnx(source: Path, task: str, repository: Path, name: str, *flags: str) -> Result:
+    """``gatewise convert onnx`` in process, as a user types it."""
+    arguments = ["onnx", str(source), "--task", task, "--repository", str(repository), "--name", name]
+    return runner.invoke(convert_app, [*arguments, *flags])
+
+
 def test_convert_onnx_prints_the_entry_path_on_stdout_and_drift_on_stderr(checkpoint, tmp_path: Path) -> None:
-    result = runner.invoke(
-        convert_app,
-        [
-            "onnx",
-            str(checkpoint("roberta")),
-            "--task",
-            "text-classification",
-            "--repository",
-            str(tmp_path),
-            "--name",
-            "sentiment",
-            "--max-length",
-            "32",
-            "--label",
-            "bad",
-            "--label",
-            "meh",
-            "--label",
-            "good",
-            "--optimize",
-        ],
+    labels = ("--label", "bad", "--label", "meh", "--label", "good")
+    result = convert_onnx(
+        checkpoint("roberta"), "text-classification", tmp_path, "sentiment", "--max-length", "32", *labels, "--optimize"
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'sentiment'}\n", "stdout holds only the result, for scripts"
@@ -45,40 +33,14 @@ def test_convert_onnx_prints_the_entry_path_on_stdout_and_drift_on_stderr(checkp
 
 
 def test_bad_checkpoint_exits_non_zero_with_advice_and_writes_nothing(tmp_path: Path) -> None:
-    result = runner.invoke(
-        convert_app,
-        [
-            "onnx",
-            str(tmp_path / "missing"),
-            "--task",
-            "text-classification",
-            "--repository",
-            str(tmp_path / "repo"),
-            "--name",
-            "m",
-            "--quiet",
-        ],
-    )
+    result = convert_onnx(tmp_path / "missing", "text-classification", tmp_path / "repo", "m", "--quiet")
     assert result.exit_code == 1
     assert "error:" in result.stderr and "give the folder that holds config.json" in result.stderr
     assert not (tmp_path / "repo" / "m").exists()
 
 
 def test_unsupported_task_lists_the_supported_ones(checkpoint, tmp_path: Path) -> None:
-    result = runner.invoke(
-        convert_app,
-        [
-            "onnx",
-            str(checkpoint("bert")),
-            "--task",
-            "translation",
-            "--repository",
-            str(tmp_path),
-            "--name",
-            "m",
-            "--quiet",
-        ],
-    )
+    result = convert_onnx(checkpoint("bert"), "translation", tmp_path, "m", "--quiet")
     assert result.exit_code == 1
     assert "choose one of: text-classification, token-classification, feature-extraction" in result.stderr
 
@@ -133,8 +95,9 @@ def test_convert_onnx_names_the_plugin_so_the_entry_serves_with_no_edit(checkpoi
     from gatewise import BatchContext, PluginManager
     from gatewise.testing import texts
 
-    arguments = ["onnx", str(checkpoint("roberta")), "--task", "text-classification", "--repository", str(tmp_path)]
-    result = runner.invoke(convert_app, [*arguments, "--name", "claims", "--max-length", "32", "--plugin", "finance"])
+    result = convert_onnx(
+        checkpoint("roberta"), "text-classification", tmp_path, "claims", "--max-length", "32", "--plugin", "finance"
+    )
     assert result.exit_code == 0, result.output
     config = load_config(tmp_path / "claims")
     assert (config.plugin, config.task) == ("finance", "text-classification")

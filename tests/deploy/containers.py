@@ -10,8 +10,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from conftest import free_port, triton_ready
 
 
 def find_engine() -> tuple[str | None, str]:
@@ -68,6 +72,16 @@ class Engine:
             *options, image,
         )  # fmt: skip
         return Container(self, name, port, metrics_port)
+
+    @contextmanager
+    def serving(self, name: str, image: str, *options: str) -> Iterator[Container]:
+        """``start`` on free ports, wait until ready; the container is removed afterwards, pass or fail."""
+        container = self.start(name, image, free_port(), free_port(), *options)
+        try:
+            container.wait_until(triton_ready)
+            yield container
+        finally:
+            container.remove()
 
 
 @dataclass

@@ -12,9 +12,8 @@ import numpy as np
 import onnx
 import pytest
 import tritonclient.grpc as triton
-from onnx import TensorProto, helper, numpy_helper
 
-from conftest import ROOT, free_port, triton_ready
+from conftest import ROOT
 from deploy.containers import Container, Engine
 from models import add_one_graph, write_model
 
@@ -24,16 +23,7 @@ SHOUTER_CONFIG = 'name = "shouter"\nplugin = "shout"\n\n[batching]\nmax_batch_si
 
 def words_plus_one_graph() -> onnx.ModelProto:
     """y = x + 1 on FP32 [batch, 1]: the engine the example `shout` plugin feeds word counts."""
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "one"], ["y"])],
-        "words-plus-one",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
-        initializer=[numpy_helper.from_array(np.ones(1, dtype=np.float32), "one")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
+    return add_one_graph(width=1, name="words-plus-one")
 
 
 def bake_context(folder: Path) -> Path:
@@ -59,12 +49,8 @@ def baked(engine: Engine, image: str, tmp_path_factory: pytest.TempPathFactory) 
         BAKED, context, ROOT / "deploy" / "container" / "bake.Containerfile", f"GATEWISE_IMAGE={image}"
     )
     print(f"\nbaked {BAKED} in {seconds:.1f} s")
-    container = engine.start("gatewise-baked-test", BAKED, free_port(), free_port())
-    try:
-        container.wait_until(triton_ready)
+    with engine.serving("gatewise-baked-test", BAKED) as container:
         yield container
-    finally:
-        container.remove()
 
 
 def test_baked_image_serves_its_models_through_the_installed_plugin(baked: Container) -> None:

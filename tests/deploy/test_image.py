@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton
 
-from conftest import free_port, triton_ready
+from conftest import triton_ready
 from deploy.containers import Container, Engine
 from deploy.kserve_env import run_script
 from models import build_repository
@@ -32,17 +32,13 @@ def readable(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def served(engine: Engine, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     repository = readable(build_repository(tmp_path_factory.mktemp("image") / "models"))
-    container = engine.start(
-        "gatewise-deploy-test", image, free_port(), free_port(),
+    with engine.serving(
+        "gatewise-deploy-test", image,
         "--volume", f"{repository}:/models:ro", "--env", f"GATEWISE_GRACE_PERIOD_S={GRACE_S}",
         # As deploy/kubernetes runs it: read-only root filesystem, no capabilities.
         "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-    )  # fmt: skip
-    try:
-        container.wait_until(triton_ready)
+    ) as container:  # fmt: skip
         yield container
-    finally:
-        container.remove()
 
 
 def test_runs_as_non_root_with_gatewise_as_pid_1(served: Container) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunningServer, free_port
+from conftest import RunningServer
 from deploy.kserve_env import run_script
 from deploy.manifests import KSERVE, KUBERNETES, documents, env, serve_envvars
 from models import build_repository
@@ -102,35 +102,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def test_kserve_inference_grpc_client_calls_gatewise(server: RunningServer, kserve: Path) -> None:
-    """Readiness, model readiness and ModelInfer with FP32 (raw contents) and BYTES
-    (typed contents), through kserve.InferenceGRPCClient unchanged."""
-    result = run_script("kserve_client.py", server.url)
+def client_report(script: str, url: str, response_id: str) -> dict[str, object]:
+    """Run a kserve client script against ``url`` and check what every client must see: a live, ready
+    server and model, add-one's sums, the tiny classifier's labels and the request id echoed."""
+    result = run_script(script, url)
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout)
     assert report["server_live"] and report["server_ready"] and report["model_ready"]
     assert report["add_one"] == [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
     assert report["labels"] == ["positive", "negative"]
-    assert (report["model_name"], report["response_id"]) == ("tiny-sentiment", "kserve-1")
+    assert (report["model_name"], report["response_id"]) == ("tiny-sentiment", response_id)
+    return report
 
 
-@pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
-    root = tmp_path_factory.mktemp("kserve-rest")
-    port = free_port()
-    running = start_cli(build_repository(root / "models"), root / "server.log", "--http-port", str(port))
-    yield running, f"http://127.0.0.1:{port}"
-    running.stop()
+def test_kserve_inference_grpc_client_calls_gatewise(server: RunningServer, kserve: Path) -> None:
+    """Readiness, model readiness and ModelInfer with FP32 (raw contents) and BYTES
+    (typed contents), through kserve.InferenceGRPCClient unchanged."""
+    client_report("kserve_client.py", server.url, "kserve-1")
 
 
 def test_kserve_inference_rest_client_calls_gatewise(http_server: tuple[RunningServer, str], kserve: Path) -> None:
     """Health, model readiness and v2 infer with FP32 (binary data) and BYTES (JSON data),
     through kserve.InferenceRESTClient unchanged; an error reaches it with the server's message."""
-    result = run_script("kserve_rest_client.py", http_server[1])
-    assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(result.stdout)
-    assert report["server_live"] and report["server_ready"] and report["model_ready"]
-    assert report["add_one"] == [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
-    assert report["labels"] == ["positive", "negative"]
-    assert (report["model_name"], report["response_id"]) == ("tiny-sentiment", "kserve-rest-1")
+    report = client_report("kserve_rest_client.py", f"http://{http_server[1]}", "kserve-rest-1")
     assert "model 'nope' is not in the repository" in report["unknown_model_error"]

@@ -17,7 +17,7 @@ from gatewise.plugins.finance.fraud_features import GROUPS, NUM_FEATURES, encode
 from onnx import TensorProto, helper, numpy_helper
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, free_port, start_server, stop_server
+from conftest import RunningServer, start_server, stop_server
 from models import build_repository, write_classifier, write_model
 
 FRAUD_CONFIG = """\
@@ -68,16 +68,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     write_classifier(repository, "tiny-finance", plugin="finance")
     write_model(repository, "tiny-fraud", fraud_graph(), FRAUD_CONFIG)
     assert encode_rows([ORDINARY_TRANSACTION]).shape == (1, NUM_FEATURES)
-    metrics_port = free_port()
-    running = start_server(repository, root / "server.log", "--metrics-port", str(metrics_port))
-    running.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
+    running = start_server(repository, root / "server.log", metrics=True)
     yield running
     stop_server(running)
 
 
 def explanation_rows(server: RunningServer, model: str) -> float:
     """``gatewise_explanation_rows_total`` for ``model``, from the metrics endpoint."""
-    text = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()  # type: ignore[attr-defined]
+    text = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
     found = re.search(rf'^gatewise_explanation_rows_total{{model="{re.escape(model)}"}} ([\d.e+]+)$', text, re.M)
     assert found, f"no gatewise_explanation_rows_total series for {model}"
     return float(found.group(1))

@@ -13,7 +13,7 @@ import pytest
 import tritonclient.grpc as triton
 from tritonclient.utils import InferenceServerException
 
-from conftest import RunningServer, free_port, start_server, stop_server
+from conftest import RunningServer, start_server, stop_server
 from models import build_repository, write_classifier
 
 CARD = "4111 1111 1111 1111"
@@ -27,12 +27,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     repository = build_repository(root / "models")
     write_classifier(repository, "tiny-finance", plugin="finance")
     write_classifier(repository, "tiny-small-queue", batching="max_queue_size = 32\nmax_concurrent_explanations = 1\n")
-    metrics_port = free_port()
     running = start_server(
-        repository, root / "server.log", "--log-level", "DEBUG", "--max-explain-samples", "512",
-        "--metrics-port", str(metrics_port),
-    )  # fmt: skip
-    running.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
+        repository, root / "server.log", "--log-level", "DEBUG", "--max-explain-samples", "512", metrics=True
+    )
     yield running
     stop_server(running)
 

@@ -20,19 +20,9 @@ from conftest import (
     check_unload_then_load,
     free_port,
     start_server,
-    stop_server,
     write_admin_key,
 )
 from models import build_repository
-
-
-@pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, str]]:
-    root = tmp_path_factory.mktemp("served-http")
-    port = free_port()
-    running = start_server(build_repository(root / "models"), root / "server.log", "--http-port", str(port))
-    yield running, f"127.0.0.1:{port}"
-    stop_server(running)
 
 
 @pytest.fixture

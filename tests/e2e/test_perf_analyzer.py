@@ -7,16 +7,14 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import tritonclient.grpc as triton
 
-from conftest import RunningServer, free_port, start_server, stop_server
+from conftest import RunningServer
 from gatewise_lab.bench.perf_analyzer import find_perf_analyzer, perf_analyzer_env
-from models import build_repository
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +40,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One server per module with both front doors."""
-    root = tmp_path_factory.mktemp("served-perf")
-    port = free_port()
-    running = start_server(build_repository(root / "models"), root / "server.log", "--http-port", str(port))
-    yield Served(running, f"127.0.0.1:{port}")
-    stop_server(running)
+def served(http_server: tuple[RunningServer, str]) -> Served:
+    """The module's server with both front doors."""
+    return Served(*http_server)
 
 
 def unavailable(reason: str) -> None:

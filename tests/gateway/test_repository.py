@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -20,6 +21,14 @@ from prometheus_client import REGISTRY
 @pytest.fixture
 def plugins() -> PluginManager:
     return PluginManager(entry_points=False)
+
+
+@pytest.fixture
+async def repo(repository: Path, plugins: PluginManager) -> AsyncIterator[ModelRepository]:
+    """A ModelRepository over the tiny repository, nothing loaded yet; closed after the test, pass or fail."""
+    repo = ModelRepository(repository, plugins)
+    yield repo
+    await repo.close()
 
 
 def test_scan_finds_model_folders_only(repository: Path) -> None:
@@ -77,7 +86,7 @@ def test_each_version_serves_the_engine_its_folder_holds(repository: Path) -> No
     )
 
 
-async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, plugins: PluginManager) -> None:
+async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, repo: ModelRepository) -> None:
     """What `convert tensorrt` leaves (backend = "tensorrt"): the ONNX version still loads, and says it is ONNX."""
     model_dir = repository / "add-one"
     config_text = (model_dir / "config.toml").read_text()
@@ -86,7 +95,6 @@ async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, 
     )
     (model_dir / "2").mkdir()
     (model_dir / "2" / "model.plan").write_bytes(b"plan")
-    repo = ModelRepository(repository, plugins)
     await repo.load("add-one")
     model = repo.get("add-one")
     assert (model.version, model.backend, model.describe()["engine"]) == ("1", "onnxruntime", "onnxruntime")
@@ -97,7 +105,6 @@ async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, 
         "onnxruntime",
     )
     assert repo.entries["add-one"].config.backend == "tensorrt"  # config.toml itself is unchanged
-    await repo.close()
 
 
 @pytest.mark.parametrize(
@@ -116,7 +123,7 @@ async def test_an_onnx_version_serves_under_a_tensorrt_config(repository: Path, 
     ],
 )
 async def test_load_of_an_unknown_or_path_like_name_is_not_found(
-    repository: Path, plugins: PluginManager, name: str
+    repository: Path, repo: ModelRepository, name: str
 ) -> None:
     """Only model folders directly in the repository load; anything else is NOT_FOUND and leaves nothing behind."""
     outside = repository.parent / "outside"
@@ -125,14 +132,12 @@ async def test_load_of_an_unknown_or_path_like_name_is_not_found(
     shutil.copytree(repository / "add-one", repository / ".hidden")
     (repository / "assets-only").mkdir()
     (repository / "assets-only" / "tokenizer.json").write_text("{}")
-    repo = ModelRepository(repository, plugins)
     for raise_errors in (True, False):
         with pytest.raises(ModelNotFound) as caught:
             await repo.load(name, raise_errors=raise_errors)
         assert caught.value.status == grpc.StatusCode.NOT_FOUND
     assert repo.entries == {}  # and no per-name state: one lock serves every load
     assert not repo.is_ready(name)
-    await repo.close()
 
 
 def test_scan_skips_folders_whose_name_is_not_a_model_name(repository: Path) -> None:
@@ -140,9 +145,8 @@ def test_scan_skips_folders_whose_name_is_not_a_model_name(repository: Path) -> 
     assert "has space" not in scan(repository)
 
 
-async def test_a_broken_model_does_not_stop_the_others(repository: Path, plugins: PluginManager) -> None:
+async def test_a_broken_model_does_not_stop_the_others(repository: Path, repo: ModelRepository) -> None:
     """load_all serves the good models and records why the bad one failed."""
-    repo = ModelRepository(repository, plugins)
     await repo.load_all()
     assert repo.is_ready("tiny-sentiment") and repo.is_ready("add-one")
     index = {name: (state, reason) for name, _, state, reason in repo.index()}
@@ -152,12 +156,10 @@ async def test_a_broken_model_does_not_stop_the_others(repository: Path, plugins
         repo.get("broken")
     with pytest.raises(ModelNotFound, match="'nope' is not in the repository"):
         repo.get("nope")
-    await repo.close()
 
 
-async def test_served_model_runs_the_plugin_and_engine(repository: Path, plugins: PluginManager) -> None:
+async def test_served_model_runs_the_plugin_and_engine(repo: ModelRepository) -> None:
     """A request through ServedModel.infer comes back classified, with the plugin's outputs."""
-    repo = ModelRepository(repository, plugins)
     await repo.load("tiny-sentiment")
     model = repo.get("tiny-sentiment")
     texts = np.array([b"great service", b"awful price"], dtype=object)
@@ -166,14 +168,13 @@ async def test_served_model_runs_the_plugin_and_engine(repository: Path, plugins
     assert result.outputs["scores"].shape == (2, 3)
     np.testing.assert_allclose(result.outputs["scores"].sum(axis=1), 1.0, rtol=1e-5)
     assert model.stats.inference_count == 2  # warm-up rows do not count
-    await repo.close()
 
 
 def sample(name: str, model: str) -> float:
     return REGISTRY.get_sample_value(name, {"model": model}) or 0.0
 
 
-async def test_warm_up_is_not_counted_as_traffic(repository: Path, plugins: PluginManager) -> None:
+async def test_warm_up_is_not_counted_as_traffic(repository: Path, repo: ModelRepository) -> None:
     """As in Triton, warm-up adds nothing to ModelStatistics or the Prometheus metrics."""
     model_dir = repository / "tiny-sentiment"
     (model_dir / "config.toml").write_text("instances = 2\n" + (model_dir / "config.toml").read_text())
@@ -181,7 +182,6 @@ async def test_warm_up_is_not_counted_as_traffic(repository: Path, plugins: Plug
     before = {name: sample(name, "tiny-sentiment") for name in names}
     stage = {"model": "tiny-sentiment", "stage": "infer"}
     compute_before = REGISTRY.get_sample_value("gatewise_compute_seconds_count", stage) or 0.0
-    repo = ModelRepository(repository, plugins)
     await repo.load("tiny-sentiment")
     model = repo.get("tiny-sentiment")
     assert len(model.engines) == 2  # both instances were warmed up
@@ -192,12 +192,10 @@ async def test_warm_up_is_not_counted_as_traffic(repository: Path, plugins: Plug
     await model.infer({"text": np.array([b"good movie"], dtype=object)}, 1, {}, None)
     assert (model.stats.inference_count, model.stats.execution_count) == (1, 1)
     assert sample("gatewise_batch_size_count", "tiny-sentiment") == before["gatewise_batch_size_count"] + 1
-    await repo.close()
 
 
-async def test_reload_swaps_in_a_new_version_and_unload_stops_serving(repository: Path, plugins: PluginManager) -> None:
+async def test_reload_swaps_in_a_new_version_and_unload_stops_serving(repository: Path, repo: ModelRepository) -> None:
     """A new version folder serves after load(); unload() makes the model unavailable."""
-    repo = ModelRepository(repository, plugins)
     await repo.load("add-one")
     assert repo.get("add-one").version == "1"
     shutil.copytree(repository / "add-one" / "1", repository / "add-one" / "2")
@@ -208,15 +206,12 @@ async def test_reload_swaps_in_a_new_version_and_unload_stops_serving(repository
     await repo.unload("add-one")
     with pytest.raises(ModelNotReady, match="unloaded"):
         repo.get("add-one")
-    await repo.close()
 
 
-async def test_failed_reload_keeps_the_serving_version(repository: Path, plugins: PluginManager) -> None:
+async def test_failed_reload_keeps_the_serving_version(repository: Path, repo: ModelRepository) -> None:
     """A reload whose config is broken raises, and the version already serving keeps serving."""
-    repo = ModelRepository(repository, plugins)
     await repo.load("add-one")
     (repository / "add-one" / "config.toml").write_text('name = "add-one"\ninstances = 0\n')
     with pytest.raises(ModelNotReady, match="instances"):
         await repo.load("add-one")
     assert repo.is_ready("add-one")
-    await repo.close()

@@ -19,6 +19,7 @@ from gatewise.plugins.hookspecs import hookimpl
 from gatewise.plugins.manager import PluginManager
 from prometheus_client import REGISTRY
 
+from conftest import request_finished_event
 from security.harness import add_one_request, serving, stub
 
 HOOK_SECONDS = 0.4
@@ -68,19 +69,11 @@ def test_a_full_audit_queue_drops_events_instead_of_blocking(
     auditor = SlowAuditor(seconds=0.2)
     manager = PluginManager(entry_points=False, extra=[("slow-audit", auditor)])
     before = REGISTRY.get_sample_value("gatewise_audit_dropped_total") or 0.0
-    event = dict(
-        model_name="m",
-        model_version="1",
-        principal="p",
-        principal_via="key",
-        status="OK",
-        rows=1,
-        duration_s=0.0,
-        method="ModelInfer",
-    )
     started = time.perf_counter()
     for index in range(6):
-        manager.post_request_finished(request_id=str(index), **event)
+        manager.post_request_finished(
+            **request_finished_event(request_id=str(index), principal="p", principal_via="key")
+        )
     assert time.perf_counter() - started < 0.1
     assert manager.close_audit(10)
     delivered = len(auditor.events)
@@ -97,11 +90,7 @@ def test_a_raising_audit_hook_is_logged_in_the_audit_thread(caplog: pytest.LogCa
 
     manager = PluginManager(entry_points=False, extra=[("broken", Broken())])
     caplog.set_level(logging.ERROR, logger="gatewise.plugins")
-    manager.post_request_finished(
-        model_name="m", model_version="1", request_id="r", principal="p", principal_via="key", status="OK", rows=1,
-        duration_s=0.0,
-        method="ModelInfer",
-    )  # fmt: skip
+    manager.post_request_finished(**request_finished_event(principal="p", principal_via="key"))
     assert manager.close_audit(10)
     assert "plugin 'broken' failed in gatewise_request_finished" in caplog.text
 

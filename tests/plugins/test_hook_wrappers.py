@@ -13,14 +13,12 @@ import pytest
 from gatewise.plugins import BatchContext, hookimpl, hookspecs
 from gatewise.plugins.manager import MODEL_HOOKS, PluginManager
 
+from conftest import request_finished_event
+
 EVERY_HOOK = sorted(
     name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("gatewise_")
 )
-EVENT = {
-    "model_name": "m", "model_version": "1", "request_id": "r", "principal": "anonymous", "principal_via": "none",
-    "status": "OK",
-    "rows": 1, "duration_s": 0.01, "method": "ModelInfer",
-}  # fmt: skip
+EVENT = request_finished_event()
 
 
 def wrapping_plugin(seen: list[str]) -> object:

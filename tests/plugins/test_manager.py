@@ -8,6 +8,8 @@ from gatewise.plugins import BatchContext, hookimpl
 from gatewise.plugins.manager import PluginManager
 from gatewise.protos.errors import InvalidInput, PluginError
 
+from conftest import request_finished_event
+
 
 class Upper:
     """A model plugin that upper-cases text, to see whose hooks run."""
@@ -93,16 +95,6 @@ def test_audit_hooks_see_every_request_and_cannot_fail_it(caplog: pytest.LogCapt
 
     auditor = Auditor()
     manager = PluginManager(entry_points=False, extra=[("auditor", auditor), ("broken", Broken())])
-    manager.request_finished(
-        model_name="m",
-        model_version="1",
-        request_id="r",
-        principal="alice",
-        principal_via="key",
-        status="OK",
-        rows=3,
-        duration_s=0.1,
-        method="ModelInfer",
-    )
+    manager.request_finished(**request_finished_event(principal="alice", principal_via="key", rows=3, duration_s=0.1))
     assert auditor.events == [{"model": "m", "status": "OK", "principal": "alice", "rows": 3}]
     assert "plugin 'broken' failed in gatewise_request_finished" in caplog.text

@@ -45,11 +45,8 @@ def test_sigkill_under_drop_keeps_every_committed_record_and_a_whole_store(tmp_p
     """Killed mid-load: SQLite's integrity_check passes, the chain verifies (left open: a crash), and every
     request answered before the writer last caught up is there; only the last commit interval can be missing."""
     repository = repository_with(tmp_path, **{"tiny-finance": "drop"})
-    port = free_port()
-    server = start_server(
-        repository, tmp_path / "server.log", "--records", str(tmp_path / "records"), "--metrics-port", str(port)
-    )
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    server = start_server(repository, tmp_path / "server.log", "--records", str(tmp_path / "records"), metrics=True)
+    metrics_url = server.metrics_url
     try:
         for index in range(40):
             ask(server.url, "tiny-finance", f"good service {index}", request_id=f"before-{index}")
@@ -96,19 +93,17 @@ def _file_size_limit(limit: int):
 
 def test_a_full_disk_drops_under_drop_refuses_under_require_and_leaves_the_store_whole(tmp_path: Path) -> None:
     repository = repository_with(tmp_path, **{"tiny-drop": "drop", "tiny-require": "require"})
-    port = free_port()
     server = start_server(
         repository,
         tmp_path / "server.log",
         "--records",
         str(tmp_path / "records"),
-        "--metrics-port",
-        str(port),
         "--log-level",
         "WARNING",
         preexec_fn=_file_size_limit(192 * 1024),
+        metrics=True,
     )
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    metrics_url = server.metrics_url
     try:
         long_text = "good service " * 150
         sent = 0

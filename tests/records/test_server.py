@@ -14,7 +14,7 @@ from gatewise.gateway.records.cli import records_app
 from tritonclient.utils import InferenceServerException
 from typer.testing import CliRunner
 
-from conftest import RunningServer, free_port, start_server, stop_server
+from conftest import RunningServer, start_server, stop_server
 from models import write_classifier
 from records.support import ask, metric, sqlite_rows, wait_for
 
@@ -35,7 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     bad = write_classifier(repository, "bad-records")
     (bad / "config.toml").write_text((bad / "config.toml").read_text() + '\n[records]\npolicy = "sometimes"\n')
     (root / "key").write_bytes(KEY)
-    metrics_port = free_port()
     running = start_server(
         repository,
         root / "server.log",
@@ -43,14 +42,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         str(root / "records"),
         "--records-key-file",
         str(root / "key"),
-        "--metrics-port",
-        str(metrics_port),
         "--records-models",
         "listed-*, other",
+        metrics=True,
     )
     running.records = root / "records"  # type: ignore[attr-defined]
     running.key = root / "key"  # type: ignore[attr-defined]
-    running.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
     yield running
     stop_server(running)
 

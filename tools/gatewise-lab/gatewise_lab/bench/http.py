@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,25 +30,16 @@ from gatewise_lab.bench.inprocess import InProcess
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.run import print_table, summarise
 from gatewise_lab.bench.workload import SENTENCES
+from gatewise_lab.serving import free_port, serve_command
 
 HEADER = "Inference-Header-Content-Length"
-
-
-def free_port() -> int:
-    """A loopback port free right now, for a server started next."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_both(repository: Path, workers: int) -> tuple[subprocess.Popen, str, str]:
     """``gatewise serve`` with gRPC and HTTP; returns once HTTP's ready route says so."""
     grpc_port, http_port = free_port(), free_port()
-    command = [
-        sys.executable, "-m", "gatewise", "serve", "--repository", str(repository), "--grpc-port", str(grpc_port),
-        "--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING",
-    ]  # fmt: skip
-    process = subprocess.Popen(command)
+    flags = ("--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING")
+    process = subprocess.Popen(serve_command(repository, grpc_port, *flags))
     base = f"http://127.0.0.1:{http_port}"
     wait_until_ready(process, f"{base}/v2/health/ready", "the gateway")
     return process, f"127.0.0.1:{grpc_port}", base

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +10,8 @@ from pathlib import Path
 import grpc
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
+
+from gatewise_lab.serving import free_port, serve_command
 
 
 @dataclass
@@ -31,14 +31,10 @@ class ServerTime:
 
 def start_server(repository: Path, workers: int, *extra: str) -> tuple[subprocess.Popen, str]:
     """A real server on a free loopback port (``extra``: more serve flags), returned once ServerReady says so."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable, "-m", "gatewise", "serve", "--repository", str(repository),
-        "--grpc-port", str(port), "--workers", str(workers), "--log-level", "WARNING", *extra,
-    ]  # fmt: skip
-    process = subprocess.Popen(command)
+    port = free_port()
+    process = subprocess.Popen(
+        serve_command(repository, port, "--workers", str(workers), "--log-level", "WARNING", *extra)
+    )
     url = f"127.0.0.1:{port}"
     with grpc.insecure_channel(url) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)

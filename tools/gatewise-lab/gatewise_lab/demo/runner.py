@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from rich.markup import escape
 
 from gatewise_lab.demo import examples, show
 from gatewise_lab.demo.client import DemoClient
+from gatewise_lab.serving import free_port, serve_command
 
 READY_TIMEOUT_S = 120.0
 EXPLANATION = "explanation"
@@ -23,26 +23,10 @@ EXPLANATION = "explanation"
 _QUIET = ("torch", "onnxscript", "onnx_ir", "torch.onnx", "torch.export", "httpx", "urllib3")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gateway(repository: Path, port: int, log_path: Path, records: Path | None = None) -> subprocess.Popen:
     """``gatewise serve`` in a child process (its log goes to ``log_path``, not the tables), keeping decision
     records in ``records`` for the models whose config.toml asks for them (finance-fraud)."""
-    command = [
-        sys.executable,
-        "-m",
-        "gatewise",
-        "serve",
-        "--repository",
-        str(repository),
-        "--grpc-port",
-        str(port),
-        *(("--records", str(records)) if records else ()),
-    ]
+    command = serve_command(repository, port, *(("--records", str(records)) if records else ()))
     with log_path.open("w") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ))
 

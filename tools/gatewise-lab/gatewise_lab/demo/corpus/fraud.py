@@ -7,37 +7,59 @@ so a perfect score is impossible and the model has to weigh several signals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from gatewise.plugins.finance.fraud_features import CURRENCIES, MERCHANT_CATEGORIES, USD_PER_UNIT
 
-_LEGIT_CATEGORY_WEIGHTS = [22, 18, 12, 8, 8, 14, 5, 5, 1, 2, 2, 3]
-_FRAUD_CATEGORY_WEIGHTS = [4, 3, 4, 2, 1, 16, 18, 10, 10, 14, 9, 9]
-_LEGIT_CURRENCY_WEIGHTS = [45, 30, 12, 4, 5, 4]
-_FRAUD_CURRENCY_WEIGHTS = [35, 20, 10, 8, 5, 22]
+
+@dataclass(frozen=True)
+class _Profile:
+    """One class's distributions, drawn in this order for every row."""
+
+    amount: tuple[float, float]
+    """Mean and sigma of the log of the amount in USD."""
+    night: float
+    """Weight of an hour before 06:00 (daytime hours weigh 1 to 1.5)."""
+    mismatch: float
+    present: float
+    velocity: float
+    """Mean of the Poisson count of transactions in the last 24 hours."""
+    age: float
+    """Mean of the exponential account age in days."""
+    distance: tuple[float, float]
+    """Mean and sigma of the log of the distance from home in km."""
+    categories: tuple[int, ...]
+    """Weights of MERCHANT_CATEGORIES."""
+    currencies: tuple[int, ...]
+    """Weights of CURRENCIES."""
+
+
+_PROFILES = {
+    True: _Profile(
+        amount=(5.3, 1.1), night=3.0, mismatch=0.55, present=0.2, velocity=6, age=120, distance=(5.5, 1.4),
+        categories=(4, 3, 4, 2, 1, 16, 18, 10, 10, 14, 9, 9), currencies=(35, 20, 10, 8, 5, 22),
+    ),
+    False: _Profile(
+        amount=(3.6, 1.0), night=0.4, mismatch=0.06, present=0.7, velocity=2, age=900, distance=(2.0, 1.2),
+        categories=(22, 18, 12, 8, 8, 14, 5, 5, 1, 2, 2, 3), currencies=(45, 30, 12, 4, 5, 4),
+    ),
+}  # fmt: skip
+"""Fraudulent (True) and legitimate (False) transactions."""
 
 
 def _row(rng: np.random.Generator, fraud: bool) -> dict:
+    profile = _PROFILES[fraud]
     # Amounts are drawn in USD and converted, so a yen amount looks like a yen amount.
-    if fraud:
-        amount = float(rng.lognormal(5.3, 1.1))
-        hour = int(rng.choice(24, p=_hour_weights(night=3.0)))
-        mismatch = bool(rng.random() < 0.55)
-        present = bool(rng.random() < 0.2)
-        velocity = int(rng.poisson(6))
-        age = int(rng.exponential(120))
-        distance = float(rng.lognormal(5.5, 1.4))
-        category = rng.choice(len(MERCHANT_CATEGORIES), p=_norm(_FRAUD_CATEGORY_WEIGHTS))
-        currency = rng.choice(len(CURRENCIES), p=_norm(_FRAUD_CURRENCY_WEIGHTS))
-    else:
-        amount = float(rng.lognormal(3.6, 1.0))
-        hour = int(rng.choice(24, p=_hour_weights(night=0.4)))
-        mismatch = bool(rng.random() < 0.06)
-        present = bool(rng.random() < 0.7)
-        velocity = int(rng.poisson(2))
-        age = int(rng.exponential(900))
-        distance = float(rng.lognormal(2.0, 1.2))
-        category = rng.choice(len(MERCHANT_CATEGORIES), p=_norm(_LEGIT_CATEGORY_WEIGHTS))
-        currency = rng.choice(len(CURRENCIES), p=_norm(_LEGIT_CURRENCY_WEIGHTS))
+    amount = float(rng.lognormal(*profile.amount))
+    hour = int(rng.choice(24, p=_hour_weights(night=profile.night)))
+    mismatch = bool(rng.random() < profile.mismatch)
+    present = bool(rng.random() < profile.present)
+    velocity = int(rng.poisson(profile.velocity))
+    age = int(rng.exponential(profile.age))
+    distance = float(rng.lognormal(*profile.distance))
+    category = rng.choice(len(MERCHANT_CATEGORIES), p=_norm(profile.categories))
+    currency = rng.choice(len(CURRENCIES), p=_norm(profile.currencies))
     return {
         "amount": round(amount / USD_PER_UNIT[CURRENCIES[currency]], 2),
         "currency": CURRENCIES[currency],
@@ -56,7 +78,7 @@ def _hour_weights(night: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _norm(weights: list[int]) -> np.ndarray:
+def _norm(weights: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(weights, dtype=float)
     return array / array.sum()
 
