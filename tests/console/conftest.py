@@ -25,7 +25,7 @@ WINDOW = (1280, 900)
 def _require_browser() -> None:
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
     if missing:
-        reason = f"{' and '.join(missing)} missing (scripts/bootstrap.sh installs Debian's chromium and chromium-driver)"
+        reason = f"{' and '.join(missing)} missing (scripts/bootstrap.sh installs Debian's chromium, chromium-driver)"
         if os.environ.get("GATEWISE_REQUIRE_BROWSER"):
             pytest.fail(f"{reason}, and GATEWISE_REQUIRE_BROWSER is set (CI)")
         pytest.skip(reason)
