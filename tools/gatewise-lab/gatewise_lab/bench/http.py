@@ -43,12 +43,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_both(repository: Path, workers: int) -> tuple[subprocess.Popen, str, str]:
-    """``gatewise serve`` with gRPC and HTTP; returns once HTTP's ready route says so."""
+def start_both(repository: Path, workers: int, *extra: str) -> tuple[subprocess.Popen, str, str]:
+    """``gatewise serve`` with gRPC and HTTP (``extra``: more serve flags); returns once HTTP's ready route says so."""
     grpc_port, http_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "gatewise", "serve", "--repository", str(repository), "--grpc-port", str(grpc_port),
-        "--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING",
+        "--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING", *extra,
     ]  # fmt: skip
     process = subprocess.Popen(command)
     base = f"http://127.0.0.1:{http_port}"
@@ -130,8 +130,11 @@ class Payloads:
         return bodies
 
 
-async def http_closed_loop(base: str, payloads: Payloads, binary: bool, concurrency: int, seconds: float) -> Row:
-    """``concurrency`` callers, each with its own keep-alive connection and one request in flight."""
+async def http_closed_loop(
+    base: str, payloads: Payloads, binary: bool, concurrency: int, seconds: float, extra: dict[str, str] | None = None
+) -> Row:
+    """``concurrency`` callers, each with its own keep-alive connection and one request in flight; ``extra``:
+    headers every request carries (an ``authorization`` for a server with keys)."""
     url = f"{base}/v2/models/{payloads.model}/infer"
     bodies = payloads.binary() if binary else [(body, None) for body in payloads.json()]
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -141,6 +144,7 @@ async def http_closed_loop(base: str, payloads: Payloads, binary: bool, concurre
         async def call(step: int) -> bool:
             body, header = bodies[step % len(bodies)]
             headers = {HEADER: str(header)} if header is not None else {"Content-Type": "application/json"}
+            headers.update(extra or {})
             try:
                 async with session.post(url, data=body, headers=headers) as answer:
                     await answer.read()
