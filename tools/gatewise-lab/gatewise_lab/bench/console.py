@@ -28,14 +28,15 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from rich.console import Console
+from rich.table import Table
 
 from gatewise_lab.bench.http import Payloads, http_closed_loop, start_both
 from gatewise_lab.bench.rows import Row, median_round
-from gatewise_lab.bench.run import print_table
 
 POLL_S = 2.0
 """How often an open models page asks for the statistics."""
@@ -146,11 +147,10 @@ class Browser:
 
     def open(self) -> None:
         self.driver.get(f"{self.base}/console/")
-        self._wait()
-        self.driver.execute_script("performance.clearResourceTimings()")
+        self._wait()  # a new document: its resource timings start empty
 
     def polls(self) -> int:
-        """Statistics requests the open page made since ``open``."""
+        """Statistics requests the open page has made since ``open`` loaded it."""
         return int(
             self.driver.execute_script(
                 "return performance.getEntriesByType('resource')"
@@ -164,6 +164,17 @@ class Browser:
     def quit(self) -> None:
         self.driver.quit()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@dataclass
+class ConsoleBench:
+    """What one run measured: each state's median round, the statistics calls of each open round, their latencies
+    (the poller's, in seconds), and each open state's throughput over closed (the median of per-round ratios)."""
+
+    rows: dict[str, Row]
+    polls: dict[str, list[int]]
+    poll_latencies: list[float]
+    ratios: dict[str, float] = field(default_factory=dict)
 
 
 def _run(coroutine):
@@ -182,7 +193,7 @@ def run_console_bench(
     rounds: int,
     console: Console,
     browser: bool = True,
-) -> dict[str, Row]:
+) -> ConsoleBench:
     """Interleaved rounds of console closed / open (poller, and Chromium when ``browser``); prints the table,
     each open state's throughput and p99 over closed, and how many statistics calls each open round made."""
     work = Path(tempfile.mkdtemp(prefix="gatewise-console-bench-"))
@@ -227,15 +238,21 @@ def run_console_bench(
             process.terminate()
             process.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
-    rows = {state: median_round(found) for state, found in measured.items()}
-    print_table(console, f"gatewise bench --console: {model}, REST JSON, {os.cpu_count()} CPUs", list(rows.values()))
+    result = ConsoleBench({state: median_round(found) for state, found in measured.items()}, polls, poll_latencies)
+    title = f"gatewise bench --console: {model}, REST JSON, concurrency {concurrency}, {os.cpu_count()} CPUs"
+    table = Table(title=title)
+    for column in ("state", "rows/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="left" if column == "state" else "right")
+    for row in result.rows.values():
+        table.add_row(row.name, f"{row.rows_per_s:.1f}", f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", str(row.errors))
+    console.print(table)
     closed = measured[CLOSED]
     for state in states[1:]:
         ratios = [o.rows_per_s / c.rows_per_s for o, c in zip(measured[state], closed, strict=True)]
         p99 = [o.p99_ms / c.p99_ms for o, c in zip(measured[state], closed, strict=True)]
-        ratio = statistics.median(ratios)
+        result.ratios[state] = ratio = statistics.median(ratios)
         console.print(
-            f"{state}: {ratio:.3f}x the rows/s of console closed (median of per-round ratios "
+            f"{state}: {ratio:.3f}x the rows/s of console closed (median of the per-round ratios "
             f"{', '.join(f'{r:.3f}' for r in ratios)}), p99 {statistics.median(p99):.3f}x; "
             f"within 3%: {'yes' if ratio >= 0.97 else 'no'}; statistics calls per round: {polls[state]}"
         )
@@ -246,4 +263,4 @@ def run_console_bench(
         )
     errors = sum(row.errors for found in measured.values() for row in found)
     console.print(f"errors in every state, every round: {errors}")
-    return rows
+    return result
