@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 PROTOCOLS = ("grpc", "http")
@@ -17,14 +17,14 @@ REQUESTS = Counter(
 )
 REQUEST_LATENCY = Histogram(
     "gatewise_request_latency_seconds", "Time from request decoded to response ready.", ["model"],
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 QUEUE_TIME = Histogram(
-    "gatewise_queue_seconds", "Time a request waited for its batch.", ["model"], buckets=_LATENCY_BUCKETS
+    "gatewise_queue_seconds", "Time a request waited for its batch.", ["model"], buckets=LATENCY_BUCKETS
 )
 COMPUTE_TIME = Histogram(
     "gatewise_compute_seconds", "Time per batch by stage (preprocess, infer, postprocess).", ["model", "stage"],
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 BATCH_SIZE = Histogram("gatewise_batch_size", "Rows per engine execution.", ["model"], buckets=_BATCH_BUCKETS)
 QUEUE_DEPTH = Gauge("gatewise_queue_depth", "Requests waiting in the model's queue.", ["model"])

@@ -147,6 +147,8 @@ class GatewayServer:
         self.recorder = recorder_for(settings, self.repository.plugins)
         self.dataplane = DataPlane(self.repository, settings, self.drain, self.recorder)
         self.servicer = InferenceServicer(self.dataplane)
+        if settings.console and not settings.http_port:
+            raise StartupError("--console is served on the HTTP port, and --http-port is 0 (no HTTP): give a port")
         self.http = _http_front_door(self, settings) if settings.http_port else None
         """The HTTP/REST front door on the same data plane and drain; None with ``http_port`` 0."""
         self.port: int | None = None

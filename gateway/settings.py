@@ -33,6 +33,13 @@ class ServerSettings(BaseSettings):
     """HTTP: most seconds a request body may take to arrive (408 after)."""
     cors_origins: list[str] = []
     """HTTP: origins that browsers may call from (CORS), '*' for any; none by default (CORS off)."""
+    console: bool = False
+    """Serve the browser console at /console on the HTTP port (docs/console.md). Off by default: it
+    adds pages, sessions and a sign-in form that a server answering only API clients does not need."""
+    console_session_idle_s: float = Field(default=1800.0, gt=0)
+    """Console: a session unused for this many seconds is gone (sign in again)."""
+    console_max_sessions: int = Field(default=1000, ge=1)
+    """Console: most sessions held at once; past it the least recently used one ends."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Prometheus metrics on http://METRICS_HOST:PORT/metrics; None serves no metrics endpoint."""
     metrics_host: str = "127.0.0.1"

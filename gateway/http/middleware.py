@@ -11,6 +11,12 @@
 
 Probes (``/v2/health/*``) and the OpenAPI document need no credentials and are not admitted:
 a probe keeps hearing "not ready" while the server drains.
+
+With ``--console``, a request with no ``Authorization`` header may instead carry the console's
+session cookie: its credential (kept server side) is authenticated as if it had been sent, and
+a state-changing request so authenticated needs the session's ``X-CSRF-Token`` (403 without).
+Responses under ``/console`` get the console's security headers. Without ``--console`` none of
+this runs.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
+from gatewise.gateway.console.session import COOKIE, CSRF_HEADER, SAFE_METHODS, Sessions
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.http.errors import http_error
 from gatewise.gateway.http.routes import JSON, PRINCIPAL, Handler, Rule
@@ -51,12 +59,22 @@ def error_response(status: int, message: str, *, close: bool = False) -> web.Res
     return response
 
 
+@dataclass(frozen=True)
+class ConsoleGate:
+    """What the middleware needs of the console: its sessions, and the headers its responses carry."""
+
+    sessions: Sessions
+    harden: Callable[[web.StreamResponse], web.StreamResponse]
+    prefix: str = "/console"
+
+
 def front_door(
-    drain: Drain, access: AuthInterceptor, audit: Audit, cors_origins: list[str]
+    drain: Drain, access: AuthInterceptor, audit: Audit, cors_origins: list[str], console: ConsoleGate | None = None
 ) -> Callable[[web.Request, Handler], Any]:
     """The middleware. ``access`` is gRPC's own interceptor, read per request: its authenticator
     (swapped on SIGHUP), client-certificate principals, and whether repository control is on.
-    ``audit`` receives a ``gatewise_request_finished`` event per refused call."""
+    ``audit`` receives a ``gatewise_request_finished`` event per refused call. ``console``: the
+    console's sessions (None: no console, and no cookie is ever read)."""
     any_origin = "*" in cors_origins
     origins = frozenset(cors_origins)
 
@@ -69,6 +87,11 @@ def front_door(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = allowed_origin(request) if origins else None
+        if console is not None and request.path.startswith(console.prefix):
+            harden = console.harden
+            if origin is None:
+                return await _answer(request, handler, harden)
+            return await _answer(request, handler, lambda response: harden(_with_cors(response, origin)))
         if origin is None:
             return await _answer(request, handler, _unchanged)
         if request.method == "OPTIONS":
@@ -88,7 +111,8 @@ def front_door(
         principal: Principal | None = None
         try:
             if not rule.exempt:
-                principal = _principal(access, request)
+                credential = _session_credential(console.sessions, request) if console is not None else None
+                principal = _principal(access, request, credential)
                 if rule.model_scoped:
                     model = request.match_info.get("model", "")
                     authorise_model(principal, model, admin=rule.admin, repository_control=access.repository_control)
@@ -131,11 +155,36 @@ async def _run(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(status, message, close=close)
 
 
-def _principal(access: AuthInterceptor, request: web.Request) -> Principal:
+def _session_credential(sessions: Sessions, request: web.Request) -> str | None:
+    """The credential of the console session whose cookie a request without ``Authorization`` carries.
+
+    A state-changing request so authenticated must echo the session's CSRF token: another site
+    can make the browser send the cookie (were SameSite ever relaxed), never read the token.
+    """
+    if "Authorization" in request.headers:
+        return None
+    session = sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    if request.method not in SAFE_METHODS and not session.csrf_matches(request.headers.get(CSRF_HEADER)):
+        what = f"{request.method} with the console's session cookie without its {CSRF_HEADER} header"
+        raise Forbidden(session.principal, what)
+    return session.credential
+
+
+def principal_of(access: AuthInterceptor, request: web.Request, credential: str | None = None) -> Principal:
+    """The caller (AuthError when its credential is refused): see ``_principal``."""
+    return _principal(access, request, credential)
+
+
+def _principal(access: AuthInterceptor, request: web.Request, credential: str | None = None) -> Principal:
     """The caller, as gRPC's interceptor would decide it: a bearer token when tokens are
-    configured, else the client certificate under mutual TLS, else the anonymous caller."""
+    configured (``credential``: a console session's, instead of the header), else the client
+    certificate under mutual TLS, else the anonymous caller."""
     authenticator = access.authenticator
     if authenticator is not None:
+        if credential is not None:
+            return _authenticate_pairs(authenticator, request, [("authorization", f"Bearer {credential}")])
         return _authenticate(authenticator, request)
     if access.certificates is not None:
         return _certificate_principal(access.certificates, request)
@@ -153,10 +202,13 @@ def _certificate_principal(certificates: CertificatePrincipals, request: web.Req
 
 
 def _authenticate(authenticator: Authenticator, request: web.Request) -> Principal:
+    pairs = [("authorization", value) for value in request.headers.getall("Authorization", ())]
+    return _authenticate_pairs(authenticator, request, pairs)
+
+
+def _authenticate_pairs(authenticator: Authenticator, request: web.Request, pairs: list[tuple[str, str]]) -> Principal:
     try:
-        return authenticator.authenticate(
-            [("authorization", value) for value in request.headers.getall("Authorization", ())]
-        )
+        return authenticator.authenticate(pairs)
     except AuthError:
         raise
     except Exception:

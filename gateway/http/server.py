@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from gatewise.gateway.dataplane import DataPlane
@@ -23,6 +24,9 @@ from gatewise.gateway.http.routes import Routes
 from gatewise.gateway.security.interceptor import Audit, AuthInterceptor
 from gatewise.gateway.settings import ServerSettings
 from gatewise.protos.errors import StartupError
+
+if TYPE_CHECKING:
+    from gatewise.gateway.console.routes import ConsoleRoutes
 
 log = logging.getLogger("gatewise.http")
 
@@ -48,11 +52,16 @@ class HttpFrontDoor:
     ) -> None:
         self.settings = settings
         self._ssl = ssl_context
+        self.console = _console(dataplane, settings, access) if settings.console else None
+        """The browser console (``--console``); None: no console route, and no cookie is ever read."""
+        gate = self.console.gate if self.console is not None else None
         self.app = web.Application(
             client_max_size=settings.max_message_bytes,
-            middlewares=[front_door(drain, access, audit, settings.cors_origins)],
+            middlewares=[front_door(drain, access, audit, settings.cors_origins, gate)],
         )
         Routes(dataplane, settings).add_to(self.app.router)
+        if self.console is not None:
+            self.console.add_to(self.app.router)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -96,6 +105,15 @@ class HttpFrontDoor:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.console is not None:
+            await self.console.close()
+
+
+def _console(dataplane: DataPlane, settings: ServerSettings, access: AuthInterceptor) -> ConsoleRoutes:
+    """The console's routes; Jinja2 and the console's modules are imported only by a server that serves it."""
+    from gatewise.gateway.console.routes import ConsoleRoutes
+
+    return ConsoleRoutes(dataplane, settings, access)
 
 
 def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:

@@ -71,14 +71,19 @@ def parse_time(value: str | None, option: str) -> str | None:
     """``90d`` (that long ago), ``2026-12-01`` or a full ISO time -> the stored UTC form."""
     if value is None:
         return None
+    try:
+        return stored_time(value)
+    except ValueError:
+        raise _fail(f"{option} {value!r}: give an age (90d, 12h, 30m) or an ISO date/time") from None
+
+
+def stored_time(value: str) -> str:
+    """``parse_time`` without the CLI: ValueError for a value that is neither an age nor an ISO time."""
     match = _AGE.match(value.strip())
     if match:
         moment = datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
     else:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise _fail(f"{option} {value!r}: give an age (90d, 12h, 30m) or an ISO date/time") from None
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -39,6 +39,8 @@ class Filters:
     principal: str | None = None
     status: str | None = None
     kind: str | None = "decision"
+    models: tuple[str, ...] | None = None
+    """Only these models (the console's: those its caller may call); None is any."""
 
 
 class Store:
@@ -250,7 +252,12 @@ class Store:
         return self._rows(f"SELECT {', '.join(COLUMNS)} FROM records WHERE ref = ? ORDER BY time", (record_id,))
 
     def query(
-        self, filters: Filters, limit: int | None = 100, columns: Sequence[str] = SUMMARY
+        self,
+        filters: Filters,
+        limit: int | None = 100,
+        columns: Sequence[str] = SUMMARY,
+        *,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         where, params = [], []
         for column, op, value in (
@@ -268,10 +275,15 @@ class Store:
         if filters.decision is not None:
             where.append("decision LIKE ?")
             params.append(f"%{filters.decision}%")
+        if filters.models is not None:
+            if not filters.models:
+                return []
+            where.append(f"model IN ({', '.join('?' for _ in filters.models)})")
+            params.extend(filters.models)
         sql = f"SELECT {', '.join(columns)} FROM records"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time, chain, seq"
+        sql += " ORDER BY time DESC, chain DESC, seq DESC" if newest_first else " ORDER BY time, chain, seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._rows(sql, params)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from console.support import ConsoleServer, screenshot_folder, start_console_server
+from conftest import ROOT, stop_server
+from console.support import ConsoleServer, console_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -66,15 +67,20 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    """A real ``gatewise serve --console`` (tiny-finance, tiny-fraud, add-one; SQLite records; an API key)."""
-    server = start_console_server(tmp_path_factory.mktemp("console"))
+    """A real ``gatewise serve --console`` (``console.support``: the tiny models, API keys, records on)."""
+    server = console_server(tmp_path_factory.mktemp("console"))
     try:
         yield server
     finally:
-        server.running.stop()
+        stop_server(server.server)
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where this run's screenshots go: docs/console/ with GATEWISE_CONSOLE_SCREENSHOTS=1, else a temporary folder."""
-    return screenshot_folder(tmp_path_factory.mktemp("console-shots"))
+    """Where this run's screenshots go: docs/console/ with GATEWISE_CONSOLE_SCREENSHOTS=1 (the pictures
+    docs/console.md shows), else a temporary folder."""
+    if os.environ.get("GATEWISE_CONSOLE_SCREENSHOTS") == "1":
+        folder = ROOT / "docs" / "console"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("console-shots")

@@ -1,152 +1,115 @@
-"""Helpers for the console's browser tests: a tiny repository for the console, the real server, screenshots.
+"""A console server for tests: tiny models of each kind, API keys, decision records, and a signed-in client.
 
-The repository holds what each page has to draw: ``tiny-finance`` (a text classifier behind
-the finance plugin, which masks card numbers and explains by words), ``tiny-fraud`` (the
-finance plugin's transaction model with one input per field, explained by Shapley values
-per field, as the demo's finance-fraud) and ``add-one`` (no plugin, tensors in and out);
-the two finance models keep decision records in SQLite.
+Shared with the browser tests: ``console_server`` starts ``gatewise serve --console`` for real.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.request
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+import httpx
+from gatewise.gateway.security import hash_key, new_token
+from gatewise.gateway.security.keys import entry_toml
 
-from conftest import ROOT, RunningServer, free_port, start_server, write_admin_key
-from models import add_one_graph, write_classifier, write_model
+from conftest import RunningServer, free_port, start_server
+from models import build_repository, write_classifier, write_model
+from records.support import fraud_graph
 
-RECORDS_TABLE = '\n[records]\nexplanation = "never"\n'
-"""Every answer and refusal of the model is recorded; explanations are kept when the client asked for one."""
-
-FRAUD_CONFIG = """\
-name = "tiny-fraud"
-plugin = "finance"
-task = "transaction-fraud"
-
-[batching]
-max_batch_size = 64
-max_queue_delay_ms = 1
-
-[parameters]
-input_format = "tensors"
-threshold = 0.5
-"""
-
-BACKGROUND = [
-    {"amount": 20.0, "currency": "EUR", "merchant_category": "grocery", "hour": 10, "country_mismatch": False,
-     "card_present": True, "transactions_last_24h": 1, "account_age_days": 900, "distance_from_home_km": 2.0},
-    {"amount": 65.0, "currency": "USD", "merchant_category": "restaurant", "hour": 20, "country_mismatch": False,
-     "card_present": True, "transactions_last_24h": 3, "account_age_days": 400, "distance_from_home_km": 8.0},
-    {"amount": 120.0, "currency": "GBP", "merchant_category": "online_retail", "hour": 14, "country_mismatch": False,
-     "card_present": False, "transactions_last_24h": 2, "account_age_days": 1500, "distance_from_home_km": 0.0},
-    {"amount": 45.0, "currency": "EUR", "merchant_category": "fuel", "hour": 8, "country_mismatch": False,
-     "card_present": True, "transactions_last_24h": 1, "account_age_days": 3000, "distance_from_home_km": 15.0},
-]  # fmt: skip
-"""Ordinary transactions the fraud model's Shapley values compare with (its ``assets/background.jsonl``)."""
-
-RISKY = {
-    "amount": 2500.0, "currency": "USD", "merchant_category": "electronics", "hour": 3, "country_mismatch": True,
-    "card_present": False, "transactions_last_24h": 9, "account_age_days": 12, "distance_from_home_km": 4200.0,
-}  # fmt: skip
-"""A transaction the tiny fraud model declines, for the console's try-it form."""
+XSS_PRINCIPAL = 'eve<script>alert("principal")</script>'
+"""A key name holding markup: it shows on pages and in records, always as text."""
 
 
-def fraud_graph() -> onnx.ModelProto:
-    """fraud_probability = sigmoid(features @ w - 4): weight on amount, country mismatch, card absence, velocity,
-    a young account and distance, so several fields carry a Shapley bar of either sign."""
-    from gatewise.plugins.finance.fraud_features import GROUPS, NUM_FEATURES
+@dataclass
+class Keys:
+    """Bearer tokens: ops may call every model; alice and the markup-named key only ``tiny-*``."""
 
-    weights = np.zeros((NUM_FEATURES, 1), dtype=np.float32)
-    for field, weight in (
-        ("amount", 0.5), ("country_mismatch", 2.0), ("card_present", -1.0), ("transactions_last_24h", 0.6),
-        ("account_age_days", -0.3), ("distance_from_home_km", 0.3),
-    ):  # fmt: skip
-        weights[GROUPS[field][0], 0] = weight
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["features", "w"], ["logit2d"]),
-            helper.make_node("Reshape", ["logit2d", "flat"], ["logit"]),
-            helper.make_node("Sub", ["logit", "bias"], ["shifted"]),
-            helper.make_node("Sigmoid", ["shifted"], ["fraud_probability"]),
-        ],
-        "tiny-fraud",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", NUM_FEATURES])],
-        [helper.make_tensor_value_info("fraud_probability", TensorProto.FLOAT, ["batch"])],
-        initializer=[
-            numpy_helper.from_array(weights, "w"),
-            numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"),
-            numpy_helper.from_array(np.array([4.0], dtype=np.float32), "bias"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
-
-
-def build_console_repository(root: Path) -> Path:
-    """tiny-finance and tiny-fraud (records on), add-one (no plugin, no records)."""
-    repository = root / "models"
-    finance = write_classifier(repository, "tiny-finance", plugin="finance")
-    (finance / "config.toml").write_text((finance / "config.toml").read_text() + RECORDS_TABLE)
-    fraud = write_model(repository, "tiny-fraud", fraud_graph(), FRAUD_CONFIG + RECORDS_TABLE)
-    (fraud / "assets").mkdir(exist_ok=True)
-    (fraud / "assets" / "background.jsonl").write_text("".join(json.dumps(row) + "\n" for row in BACKGROUND))
-    write_model(repository, "add-one", add_one_graph(), 'name = "add-one"\n')
-    return repository
+    ops: str
+    alice: str
+    eve: str
+    path: Path
 
 
 @dataclass
 class ConsoleServer:
-    """A real ``gatewise serve --console`` with its HTTP base URL, its API key and where its records go."""
+    server: RunningServer
+    http_port: int
+    keys: Keys | None
+    records: Path | None
+    extra: dict[str, object] = field(default_factory=dict)
 
-    running: RunningServer
-    base: str
-    key: str
-    records: Path
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def log(self) -> str:
-        return self.running.log()
+    def client(self) -> httpx.Client:
+        """A client that follows no redirect (tests look at each answer) and keeps cookies like a browser."""
+        return httpx.Client(base_url=self.base, timeout=30, follow_redirects=False)
 
 
-def http_ready(base: str):
-    """A ``ready`` check for ``start_server``: the HTTP front door's ready route answers 200."""
+def write_keys(folder: Path) -> Keys:
+    tokens = {name: new_token() for name in ("ops", "alice", "eve")}
+    text = entry_toml("ops", hash_key(tokens["ops"]), ["*"], admin=True)
+    text += entry_toml("alice", hash_key(tokens["alice"]), ["tiny-*"], admin=False)
+    text += entry_toml(XSS_PRINCIPAL, hash_key(tokens["eve"]), ["tiny-*"], admin=False)
+    path = folder / "keys.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    return Keys(tokens["ops"], tokens["alice"], tokens["eve"], path)
 
-    def ready(_grpc_url: str) -> bool:
+
+def console_repository(root: Path) -> Path:
+    """tiny-sentiment (text, explains), tiny-finance (text, masks card numbers), tiny-fraud (one field per
+    column, Shapley bars), add-one (a [-1, 4] tensor) and broken (a config that fails)."""
+    repository = build_repository(root / "models")
+    sentiment = repository / "tiny-sentiment" / "config.toml"  # keeps the explanations it computes
+    sentiment.write_text(sentiment.read_text() + '\n[records]\nexplanation = "always"\n')
+    write_classifier(repository, "tiny-finance", plugin="finance")
+    from gatewise.plugins.finance.fraud_features import NUM_FEATURES
+
+    write_model(repository, "tiny-fraud", fraud_graph(NUM_FEATURES), 'plugin = "finance"\ntask = "transaction-fraud"\n')
+    return repository
+
+
+def http_ready(port: int):
+    def ready(_url: str) -> bool:
         try:
-            with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
+            return httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
             return False
 
     return ready
 
 
-def start_console_server(root: Path, *extra: str) -> ConsoleServer:
-    """``gatewise serve --console`` on the tiny console repository, with an admin API key and SQLite records."""
-    repository = build_console_repository(root)
-    admin = write_admin_key(root / "keys")
-    http_port = free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    flags = ["--http-port", str(http_port), "--auth-keys-file", str(admin.path), "--records", str(root / "records")]
-    running = start_server(repository, root / "server.log", *flags, "--console", *extra, ready=http_ready(base))
-    return ConsoleServer(running, base, admin.token, root / "records")
+def console_server(
+    root: Path, *extra: str, auth: bool = True, records: bool = True, console: bool = True
+) -> ConsoleServer:
+    """``gatewise serve --console`` (unless ``console`` is False) on the tiny repository, ready to answer HTTP."""
+    repository = console_repository(root)
+    keys = write_keys(root) if auth else None
+    port = free_port()
+    flags = ["--http-port", str(port)]
+    if console:
+        flags.append("--console")
+    if keys is not None:
+        flags += ["--auth-keys-file", str(keys.path)]
+    if records:
+        flags += ["--records", str(root / "records"), "--records-models", "*"]
+    server = start_server(repository, root / "server.log", *flags, *extra, ready=http_ready(port))
+    return ConsoleServer(server, port, keys, root / "records" if records else None)
 
 
-def screenshot_folder(fallback: Path) -> Path:
-    """docs/console/ when GATEWISE_CONSOLE_SCREENSHOTS=1 (the pictures docs/console.md shows), else ``fallback``."""
-    if os.environ.get("GATEWISE_CONSOLE_SCREENSHOTS") == "1":
-        folder = ROOT / "docs" / "console"
-    else:
-        folder = fallback
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def csrf_of(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
+    assert match, "no csrf-token meta on the page"
+    return match[1]
+
+
+def sign_in(client: httpx.Client, token: str) -> str:
+    """Sign ``client`` in with ``token``; returns the CSRF token of its session."""
+    answer = client.post("/console/login", data={"credential": token})
+    assert answer.status_code == 303, answer.text
+    page = client.get("/console/")
+    assert page.status_code == 200, page.text
+    return csrf_of(page.text)

@@ -22,12 +22,17 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from console.support import RISKY, ConsoleServer
+from console.support import ConsoleServer
 
 CARD = "4111 1111 1111 1111"
 REVIEW = f"great movie but awful price on card {CARD}"
 MARKUP = ('<img src=x onerror="window.__xss=1">', "<script>window.__xss=1</script>")
 TRANSPARENT = ("rgba(0, 0, 0, 0)", "transparent")
+RISKY = {
+    "amount": 2500.0, "currency": "USD", "merchant_category": "electronics", "hour": 3, "country_mismatch": True,
+    "card_present": False, "transactions_last_24h": 9, "account_age_days": 12, "distance_from_home_km": 4200.0,
+}  # fmt: skip
+"""A transaction the tiny fraud model declines."""
 
 
 # ---------------------------------------------------------------- page helpers
@@ -36,6 +41,10 @@ TRANSPARENT = ("rgba(0, 0, 0, 0)", "transparent")
 def testid(name: str, **data: str) -> str:
     """The CSS selector of a ``data-testid`` hook, with ``data-*`` attributes when given."""
     return f'[data-testid="{name}"]' + "".join(f'[data-{key}="{value}"]' for key, value in data.items())
+
+
+def url(console: ConsoleServer, path: str) -> str:
+    return console.base + path
 
 
 def wait_for(driver: WebDriver, condition, what: str, seconds: float = 60):
@@ -56,9 +65,9 @@ def shown(driver: WebDriver, name: str, **data: str) -> WebElement:
 
 def sign_in(driver: WebDriver, console: ConsoleServer) -> None:
     """A session for ``console``'s key (a fresh one when the browser has none)."""
-    driver.get(console.url("/console/"))
+    driver.get(url(console, "/console/"))
     if "/console/login" in driver.current_url:
-        shown(driver, "login-credential").send_keys(console.key)
+        shown(driver, "login-credential").send_keys(console.keys.ops)
         shown(driver, "login-submit").click()
     shown(driver, "models-table")
 
@@ -119,9 +128,9 @@ def infer(console: ConsoleServer, model: str, text: str) -> dict:
     """One ordinary REST infer with the API key, as a client sends it."""
     body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]}
     answer = httpx.post(
-        console.url(f"/v2/models/{model}/infer"),
+        url(console, f"/v2/models/{model}/infer"),
         json=body,
-        headers={"authorization": f"Bearer {console.key}"},
+        headers={"authorization": f"Bearer {console.keys.ops}"},
         timeout=30,
     )
     assert answer.status_code == 200, answer.text
@@ -136,7 +145,7 @@ def test_a_wrong_key_shows_the_error_and_the_right_one_reaches_the_models_page(
 ) -> None:
     """The credential becomes an HttpOnly, SameSite=Strict session cookie, and nothing lands in web storage."""
     browser.delete_all_cookies()
-    browser.get(console.url("/console/"))
+    browser.get(url(console, "/console/"))
     wait_for(browser, lambda d: "/console/login" in d.current_url, "the redirect to the login page")
     photograph(browser, shots, "login")
     shown(browser, "login-credential").send_keys("gw_not-a-real-key")
@@ -145,15 +154,15 @@ def test_a_wrong_key_shows_the_error_and_the_right_one_reaches_the_models_page(
     assert "unknown API key" in error.text or "Sign-in failed" in error.text, error.text
     assert not [cookie for cookie in browser.get_cookies() if cookie["name"] == "gatewise_console"]
 
-    shown(browser, "login-credential").send_keys(console.key)
+    shown(browser, "login-credential").send_keys(console.keys.ops)
     shown(browser, "login-submit").click()
     shown(browser, "models-table")
     [cookie] = [cookie for cookie in browser.get_cookies() if cookie["name"] == "gatewise_console"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-    assert console.key not in cookie["value"]
+    assert console.keys.ops not in cookie["value"]
     assert "gatewise_console" not in browser.execute_script("return document.cookie")
     stored = browser.execute_script("return JSON.stringify([{...localStorage}, {...sessionStorage}])")
-    assert console.key not in stored and stored == "[{},{}]"
+    assert console.keys.ops not in stored and stored == "[{},{}]"
     assert len(browser.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]').get_attribute("content")) >= 16
 
 
@@ -161,7 +170,7 @@ def test_signing_out_ends_the_session(browser: WebDriver, console: ConsoleServer
     sign_in(browser, console)
     shown(browser, "logout").click()
     wait_for(browser, lambda d: "/console/login" in d.current_url, "the login page after signing out")
-    browser.get(console.url("/console/records"))
+    browser.get(url(console, "/console/records"))
     wait_for(browser, lambda d: "/console/login" in d.current_url, "the login page for a signed-out browser")
 
 
@@ -174,7 +183,13 @@ def test_the_models_page_lists_every_model_and_its_chart_follows_the_traffic(
     """Every model has a row and a drawn chart; requests made elsewhere show up in the figures the page polls."""
     sign_in(browser, console)
     rows = browser.find_elements(By.CSS_SELECTOR, testid("model-row"))
-    assert {row.get_attribute("data-model") for row in rows} == {"tiny-finance", "tiny-fraud", "add-one"}
+    assert {row.get_attribute("data-model") for row in rows} == {
+        "tiny-sentiment",
+        "tiny-finance",
+        "tiny-fraud",
+        "add-one",
+        "broken",
+    }
     for row in rows:
         chart = row.find_element(By.CSS_SELECTOR, testid("stats-chart"))
         wait_for(browser, lambda _, c=chart: c.find_elements(By.TAG_NAME, "canvas"), f"{row.text}'s chart")
@@ -273,7 +288,7 @@ def test_a_record_shows_on_the_records_page_and_its_detail_verifies_the_chain(
     sign_in(browser, console)
 
     def listed(d: WebDriver) -> list[WebElement]:
-        d.get(console.url("/console/records?model=tiny-finance"))
+        d.get(url(console, "/console/records?model=tiny-finance"))
         return [row for row in d.find_elements(By.CSS_SELECTOR, testid("record-row")) if "awful service" in row.text]
 
     rows = wait_for(browser, listed, "the record of the request on the records page")
@@ -290,7 +305,7 @@ def test_a_record_shows_on_the_records_page_and_its_detail_verifies_the_chain(
 def test_the_records_filters_narrow_by_model(browser: WebDriver, console: ConsoleServer) -> None:
     infer(console, "tiny-finance", "good")
     sign_in(browser, console)
-    browser.get(console.url("/console/records"))
+    browser.get(url(console, "/console/records"))
     model_filter = shown(browser, "record-filter-model")
     fill(model_filter, "tiny-fraud")
     model_filter.submit()
@@ -324,7 +339,7 @@ def test_markup_in_a_review_shows_as_text_and_never_runs(
     assert not xss_ran(browser)
 
     def recorded(d: WebDriver) -> list[WebElement]:
-        d.get(console.url("/console/records?model=tiny-finance"))
+        d.get(url(console, "/console/records?model=tiny-finance"))
         return [row for row in d.find_elements(By.CSS_SELECTOR, testid("record-row")) if markup[:7] in row.text]
 
     rows = wait_for(browser, recorded, "the record holding the markup")
