@@ -316,8 +316,11 @@ def _see_other(location: str) -> web.Response:
 def _same_origin(request: web.Request) -> bool:
     """Whether a form post came from this console: a browser says where from (Sec-Fetch-Site, Origin)."""
     site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        # NOTE: a browser that says where a request came from is believed, and its Origin is not
+        # read: the console's pages set Referrer-Policy: no-referrer, under which the Fetch
+        # standard has a POST carry "Origin: null" (so real Chromium's sign-in was refused).
+        return site in ("same-origin", "none")
     origin = request.headers.get("Origin")
     return origin is None or urlsplit(origin).netloc == request.host
 
