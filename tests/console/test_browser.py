@@ -73,14 +73,18 @@ def sign_in(driver: WebDriver, console: ConsoleServer) -> None:
 
 
 def photograph(driver: WebDriver, folder: Path, name: str) -> None:
-    """The whole page as ``folder/name.png``: the window grows to the page's height for the shot, then returns."""
-    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
-    full = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
-    driver.set_window_size(width, min(max(int(full), height), 4000))
+    """The whole page from its top as ``folder/name.png``: the window grows to the page's size for the shot (a
+    table wider than the window included), then returns to the fixed size."""
+    size = driver.get_window_size()
+    driver.execute_script("window.scrollTo(0, 0)")
+    width, height = driver.execute_script(
+        "const page = document.documentElement; return [page.scrollWidth, page.scrollHeight]"
+    )
+    driver.set_window_size(min(max(int(width), size["width"]), 2400), min(max(int(height), size["height"]), 4000))
     try:
         driver.save_screenshot(str(folder / f"{name}.png"))
     finally:
-        driver.set_window_size(width, height)
+        driver.set_window_size(size["width"], size["height"])
 
 
 def open_model(driver: WebDriver, console: ConsoleServer, model: str) -> None:
@@ -144,9 +148,13 @@ def csp_violations(driver: WebDriver) -> list[str]:
     ]
 
 
-def infer(console: ConsoleServer, model: str, text: str, key: str | None = None, request_id: str = "") -> dict:
+def infer(
+    console: ConsoleServer, model: str, text: str, key: str | None = None, request_id: str = "", explain: bool = False
+) -> dict:
     """One ordinary REST infer with an API key (ops' unless ``key``), as a client sends it."""
-    body = {"id": request_id, "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]}
+    body: dict = {"id": request_id, "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]}
+    if explain:
+        body["parameters"] = {"explain": True}
     answer = httpx.post(
         url(console, f"/v2/models/{model}/infer"),
         json=body,
@@ -320,11 +328,28 @@ def test_a_record_shows_on_the_records_page_and_its_detail_verifies_the_chain(
     assert re.fullmatch(r"[0-9a-f]{64}", shown(browser, "record-artifact").text), "the artifact's SHA-256"
     chain = shown(browser, "chain-status")
     assert chain.get_attribute("data-holds") == "true" and chain.text.startswith("Yes"), chain.text
-    photograph(browser, shots, "record")
     browser.back()
     rows = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, hook("record-row")), "the records list")
     assert "alice" in rows[0].text and decision in rows[0].text and "4111" not in browser.page_source
     photograph(browser, shots, "records")
+
+
+def test_a_record_draws_the_explanation_kept_with_it(browser: WebDriver, console: ConsoleServer, shots: Path) -> None:
+    """tiny-sentiment keeps an explanation for every decision (computed after the answer): the record's page
+    draws it as the try-it form does, beside a chain that verifies."""
+    infer(console, "tiny-sentiment", "awful price but a great movie", console.keys.alice, "record-2")
+    sign_in(browser, console)
+
+    def explained(d: WebDriver) -> list[WebElement]:
+        newest_record(d, console, "model=tiny-sentiment&principal=alice", "awful price")
+        return d.find_elements(By.CSS_SELECTOR, hook("explanation-token"))
+
+    tokens = wait_for(browser, explained, "the record's explanation, drawn")
+    weights = {token.text: float(token.get_attribute("data-attribution")) for token in tokens}
+    assert {"awful", "great"} <= set(weights) and any(weights.values()), weights
+    assert "awful" in shown(browser, "explanation-table").get_attribute("textContent")
+    assert shown(browser, "chain-status").get_attribute("data-holds") == "true"
+    photograph(browser, shots, "record")
 
 
 def test_the_records_filters_narrow_by_model(browser: WebDriver, console: ConsoleServer) -> None:
