@@ -25,4 +25,6 @@ def test_the_console_bench_measures_closed_and_open_and_prints_the_ratios(tmp_pa
     for state in (POLLER, CHROMIUM):
         assert result.polls[state] and min(result.polls[state]) >= 1, f"{state}: open, but no statistics call"
     assert len(result.poll_latencies) == sum(result.polls[POLLER])
+    assert 0 < result.stats_cpu_ms and 0 < result.stats_wall_ms
+    assert "of the server's CPU" in printed
     assert "errors in every state, every round: 0" in printed

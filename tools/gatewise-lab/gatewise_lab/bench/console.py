@@ -17,6 +17,9 @@ at the highest ``--concurrency``. Each round measures, in a rotating order, thre
 
 Each row reports its median round; the ratio of each open state to closed is the median of
 the per-round ratios, so a shared machine's drift between rounds falls on both sides alike.
+After the rounds, 200 statistics calls one after another on the idle server give their own
+cost in the server's CPU time (from /proc): a figure the machine's noise does not move, and
+with one call per 2 s, the share of a core an open models page takes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ COOKIE = "gatewise_console"
 CLOSED = "console closed"
 POLLER = "console open: stats poller"
 CHROMIUM = "console open: Chromium"
+STATS_CALLS = 200
+"""Statistics calls timed one after another on the idle server, for their CPU cost."""
 ASSET = re.compile(r"""(?:src|href)="(/console/[^"]+)\"""")
 
 
@@ -114,6 +119,28 @@ async def load_with_poller(
         await poller
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its reaped children so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+async def stats_cost(base: str, key: str, pid: int, calls: int) -> tuple[float, float]:
+    """The server's CPU milliseconds and the wall milliseconds per statistics call, over ``calls`` calls one after
+    another on an otherwise idle server: what an open models page costs, whatever else loads the machine."""
+    async with aiohttp.ClientSession() as session:
+        headers = {"Cookie": f"{COOKIE}={await console_session(session, base, key)}"}
+        async with session.get(f"{base}/console/api/stats", headers=headers) as answer:
+            await answer.read()
+        cpu, wall = process_cpu_s(pid), time.perf_counter()
+        for _ in range(calls):
+            async with session.get(f"{base}/console/api/stats", headers=headers) as answer:
+                await answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"GET /console/api/stats answered {answer.status}")
+        return (process_cpu_s(pid) - cpu) / calls * 1000, (time.perf_counter() - wall) / calls * 1000
+
+
 class Browser:
     """Headless Chromium logged in to the console; ``open`` shows the models page, ``close`` about:blank."""
 
@@ -174,6 +201,9 @@ class ConsoleBench:
     rows: dict[str, Row]
     polls: dict[str, list[int]]
     poll_latencies: list[float]
+    stats_cpu_ms: float
+    """The server's CPU per statistics call, measured alone after the rounds."""
+    stats_wall_ms: float
     ratios: dict[str, float] = field(default_factory=dict)
 
 
@@ -205,8 +235,8 @@ def run_console_bench(
     try:
         keys, key = write_key(work)
         process, _, base = start_both(repository, 1, "--console", "--auth-keys-file", str(keys))
-        payloads = Payloads(base, model)
         auth = {"authorization": f"Bearer {key}"}
+        payloads = Payloads(base, model, auth)
         if browser:
             chromium = Browser(base, key)
         _run(http_closed_loop(base, payloads, False, concurrency, 1.0, auth))  # warm-up, not counted
@@ -231,6 +261,7 @@ def run_console_bench(
                     chromium.close()
                 row.name = state
                 measured[state].append(row)
+        cpu_ms, wall_ms = _run(stats_cost(base, key, process.pid, STATS_CALLS))
     finally:
         if chromium is not None:
             chromium.quit()
@@ -238,7 +269,8 @@ def run_console_bench(
             process.terminate()
             process.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
-    result = ConsoleBench({state: median_round(found) for state, found in measured.items()}, polls, poll_latencies)
+    rows = {state: median_round(found) for state, found in measured.items()}
+    result = ConsoleBench(rows, polls, poll_latencies, cpu_ms, wall_ms)
     title = f"gatewise bench --console: {model}, REST JSON, concurrency {concurrency}, {os.cpu_count()} CPUs"
     table = Table(title=title)
     for column in ("state", "rows/s", "p50 ms", "p99 ms", "errors"):
@@ -261,6 +293,11 @@ def run_console_bench(
             f"GET /console/api/stats under load: median {statistics.median(poll_latencies) * 1000:.1f} ms, "
             f"{len(poll_latencies)} calls"
         )
+    console.print(
+        f"one GET /console/api/stats on the idle server ({STATS_CALLS} calls after the rounds): "
+        f"{cpu_ms:.2f} ms of the server's CPU, {wall_ms:.2f} ms wall; an open models page (one call per "
+        f"{POLL_S:g} s) takes {cpu_ms / (POLL_S * 1000) * 100:.3f}% of one core"
+    )
     errors = sum(row.errors for found in measured.values() for row in found)
     console.print(f"errors in every state, every round: {errors}")
     return result

@@ -75,11 +75,13 @@ def wait_until_ready(process: subprocess.Popen, ready_url: str, what: str, secon
 class Payloads:
     """One single-row request per variant, in each wire format, built once before the clock starts."""
 
-    def __init__(self, base: str, model_name: str) -> None:
-        """From the model's public signature, as the server's metadata route reports it."""
+    def __init__(self, base: str, model_name: str, headers: dict[str, str] | None = None) -> None:
+        """From the model's public signature, as the server's metadata route reports it (``headers``: an
+        ``authorization`` for a server with keys)."""
         import urllib.request
 
-        with urllib.request.urlopen(f"{base}/v2/models/{model_name}", timeout=10) as answer:
+        request = urllib.request.Request(f"{base}/v2/models/{model_name}", headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as answer:
             inputs = json.loads(answer.read())["inputs"]
         self.model = model_name
         self.tensors: list[list[tuple[str, str, list[int], np.ndarray]]] = []
