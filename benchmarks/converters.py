@@ -292,7 +292,7 @@ def main() -> None:
 
 def native_tensorrt_runner(work: Path, batch: Inputs, args: argparse.Namespace) -> Callable[[Inputs], np.ndarray]:
     """Build an FP16 engine from the unfused FP16 ONNX graph; run it through the gateway's own TensorRT engine."""
-    from gatewise.converters.tensorrt import build_engine, plan_profiles
+    from gatewise.converters.tensorrt_build import build_engine, plan_profiles
     from gatewise.gateway.config import TensorRTConfig
     from gatewise.gateway.engines.tensorrt import TensorRTEngine
 

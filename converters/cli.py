@@ -13,7 +13,9 @@ from typing import Annotated, Any
 import typer
 from gatewise.converters.errors import ConversionError
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
+from gatewise.protos.errors import ONNXRUNTIME_MISSING
 from rich.console import Console
+from rich.markup import escape
 
 convert_app = typer.Typer(
     help="Convert fine-tuned models into repository entries the gateway serves.", no_args_is_help=True
@@ -26,13 +28,23 @@ Version = Annotated[int, typer.Option(help="Version folder to create; it must no
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; results still go to the log.")]
 
 
+def _require_onnxruntime() -> None:
+    """Every command validates with ONNX Runtime: say which extra to install before anything is written."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ModuleNotFoundError:
+        raise ConversionError(ONNXRUNTIME_MISSING) from None
+
+
 def _run(action: Any) -> None:
     from gatewise.protos.errors import GatewiseError
 
     try:
+        _require_onnxruntime()
         result = action()
     except (ConversionError, GatewiseError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape: messages name extras such as gatewise[cpu], which rich would read as markup
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     typer.echo(str(result))
 
@@ -235,7 +247,7 @@ def convert_tensorrt(
 
     def action() -> Path:
         from gatewise.converters.engine_entry import DEFAULT_TIMING_CACHE, export_tensorrt
-        from gatewise.converters.tensorrt import parse_shapes
+        from gatewise.converters.tensorrt_build import parse_shapes
 
         lows, bests, highs = min_shapes or [], opt_shapes or [], max_shapes or []
         if not len(lows) == len(bests) == len(highs):

@@ -22,7 +22,7 @@ from gatewise.converters.progress import Steps
 from gatewise.converters.reference_rows import REFERENCE_ROWS, build_reference
 from gatewise.converters.runtime import run_onnx
 from gatewise.converters.samples import load_samples
-from gatewise.converters.tensorrt import build_engine, check_parsable, onnx_inputs, plan_profiles
+from gatewise.converters.tensorrt_build import build_engine, check_parsable, onnx_inputs, plan_profiles
 from gatewise.converters.text import encode
 from gatewise.gateway.engines.tensorrt_plans import Profile, fits
 from gatewise.gateway.reference_check import REFERENCE_FILE, Reference

@@ -147,8 +147,7 @@ class GatewayServer:
         self.recorder = recorder_for(settings, self.repository.plugins)
         self.dataplane = DataPlane(self.repository, settings, self.drain, self.recorder)
         self.servicer = InferenceServicer(self.dataplane)
-        if settings.console and not settings.http_port:
-            raise StartupError("--console is served on the HTTP port, and --http-port is 0 (no HTTP): give a port")
+        check_console(settings)
         self.http = _http_front_door(self, settings) if settings.http_port else None
         """The HTTP/REST front door on the same data plane and drain; None with ``http_port`` 0."""
         self.port: int | None = None
@@ -356,10 +355,26 @@ def configure_logging(level: str) -> None:
     )
 
 
+def check_console(settings: ServerSettings) -> None:
+    """StartupError when ``--console`` cannot work as configured: it needs the HTTP port, and one process
+    (its sessions live in that process's memory; another worker would not know a browser's session)."""
+    if not settings.console:
+        return
+    if not settings.http_port:
+        raise StartupError("--console is served on the HTTP port, and --http-port is 0 (no HTTP): give a port")
+    if settings.workers > 1:
+        raise StartupError(
+            f"--console keeps sign-in sessions in one process's memory, and with --workers {settings.workers} "
+            "a browser's requests reach processes that do not know its session: serve the console with "
+            "--workers 1 (for example from a replica of its own)"
+        )
+
+
 def run(settings: ServerSettings) -> None:
     """Serve in this process, or in ``settings.workers`` processes sharing the port."""
     configure_logging(settings.log_level)
     check_exposure(settings)  # once, before any worker starts: one error line
+    check_console(settings)
     if not settings.repository.is_dir():
         raise StartupError(f"model repository {settings.repository} is not a folder")
     if settings.workers == 1:

@@ -35,6 +35,7 @@ from gatewise.plugins import execution
 from gatewise.plugins.context import BatchContext, ModelConfigView, ModelContext, Signature, Tensors
 from gatewise.plugins.explainer import EXPLANATION_OUTPUT, conclude, perturbation
 from gatewise.plugins.manager import BUILTIN_PLUGINS, PluginManager
+from gatewise.protos.errors import ONNXRUNTIME_MISSING
 from gatewise.protos.tensors import ONNX_TO_DATATYPE, TensorSpec
 
 Engine = Callable[[Tensors], Tensors]
@@ -122,7 +123,10 @@ def tiny_tokenizer(
 
 def onnx_engine(model_file: Path) -> tuple[Engine, tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """An engine function over an ONNX file (CPU), with its input and output specs."""
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(ONNXRUNTIME_MISSING) from exc
 
     session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
 

@@ -34,6 +34,12 @@ from pathlib import Path
 import grpc
 from gatewise.protos.quoting import QUOTE_CHARS, clip, quote
 
+ONNXRUNTIME_MISSING = (
+    "ONNX Runtime is not installed: pip install 'gatewise[cpu]' (CPU) or 'gatewise[gpu]' (CUDA 13, driver >= 580); "
+    "gatewise installs neither by itself because both packages write the same onnxruntime/ folder"
+)
+"""What the engine, the converters and the plugin harness say when neither ONNX Runtime package is there."""
+
 
 class GatewiseError(Exception):
     """Root of every error the gateway turns into a gRPC status."""

@@ -54,7 +54,7 @@ python3 -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_a
 
 step nvidia-smi 30 "$OUT/nvidia-smi.txt" nvidia-smi
 step gpu-tests 100 "$OUT/pytest-gpu.log" python3 -m pytest -p no:cacheprovider -q -rs -m gpu \
-    tests/gpu tests/converters/test_tensorrt.py
+    tests/gpu tests/converters/test_tensorrt_build.py
 step ort-cuda 170 "$OUT/ort-cuda.log" python3 scripts/gpu/ort_cuda.py "$OUT" /tmp/gpu-models
 step bench-converters 130 "$OUT/bench-converters.log" python3 benchmarks/converters.py --repeats 2 --iterations 10
 for workers in 1 2; do

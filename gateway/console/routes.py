@@ -10,53 +10,43 @@ API route that the front door's middleware authenticates (header or session cook
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from gatewise.gateway.console.records import FILTER_FIELDS, RecordsReader, parse_filters
 from gatewise.gateway.console.session import COOKIE, CSRF_HEADER, Session, Sessions
 from gatewise.gateway.console.stats import ConsoleStats
+from gatewise.gateway.console.views import (
+    MAX_FORM_BYTES,
+    field_of,
+    harden,
+    pretty,
+    read_text,
+    same_origin,
+    see_other,
+    small_form,
+    validation,
+)
 from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.http.middleware import ConsoleGate, principal_of
 from gatewise.gateway.http.proto_json import to_json
 from gatewise.gateway.http.routes import PRINCIPAL, Rule, json_response, route
 from gatewise.gateway.security.interceptor import AuthInterceptor
 from gatewise.gateway.security.principal import ANONYMOUS, Principal
+from gatewise.gateway.security.views import without_paths
 from gatewise.gateway.settings import ServerSettings
 from gatewise.protos.errors import AuthError, GatewiseError, InvalidInput
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+log = logging.getLogger("gatewise.console")
+
 PREFIX = "/console"
 STATIC = Path(__file__).parent / "static"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-MAX_FORM_BYTES = 16 * 1024
-"""Largest login or logout form body: a credential is a few hundred bytes, a JWT a few KiB."""
-MAX_FILE_BYTES = 256 * 1024
-"""Largest config.toml or validation.json shown on a model's page."""
 _RECORD_ID = re.compile(r"[0-9a-f]{1,64}")
 _NEW_SESSION = web.RequestKey("console_new_session", Session)
-
-
-def harden(response: web.StreamResponse) -> web.StreamResponse:
-    """The headers of every console response: no inline script or style, no framing, no sniffing, no referrer."""
-    headers = response.headers
-    headers["Content-Security-Policy"] = CSP
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    if "Cache-Control" not in headers:
-        content_type = headers.get("Content-Type", "")
-        static = not content_type.startswith(("text/html", "application/json"))
-        headers["Cache-Control"] = "no-cache" if static else "no-store"
-    return response
 
 
 class ConsoleRoutes:
@@ -67,7 +57,7 @@ class ConsoleRoutes:
         self.repository = dataplane.repository
         self.access = access
         self.sessions = Sessions(settings.console_max_sessions, settings.console_session_idle_s)
-        self.stats = ConsoleStats(dataplane.repository)
+        self.stats = ConsoleStats(dataplane)
         keeps_records = settings.records is not None or settings.records_url is not None
         self.records = RecordsReader(settings) if keeps_records else None
         self.secure_cookie = settings.tls_cert is not None
@@ -115,12 +105,12 @@ class ConsoleRoutes:
                 request[_NEW_SESSION] = session
             return principal, session
         if session is None or session.credential is None:
-            return _see_other(PREFIX + "/login")
+            return see_other(PREFIX + "/login")
         try:
             return principal_of(self.access, request, session.credential), session
         except AuthError:  # revoked on SIGHUP, or a JWT that expired: sign in again
             self.sessions.drop(session.id)
-            return _see_other(PREFIX + "/login?expired=1")
+            return see_other(PREFIX + "/login?expired=1")
 
     def _render(
         self, request: web.Request, template: str, session: Session | None, status: int = 200, **context: Any
@@ -149,22 +139,27 @@ class ConsoleRoutes:
 
     @route(Rule(exempt=True))
     async def root(self, request: web.Request) -> web.Response:
-        return _see_other(PREFIX + "/")
+        return see_other(PREFIX + "/")
 
     @route(Rule(exempt=True))
     async def login_page(self, request: web.Request) -> web.Response:
-        if self.access.authenticator is None or (self._session(request) or _NO_SESSION).credential:
-            return _see_other(PREFIX + "/")
+        session = self._session(request)
+        if self.access.authenticator is None or (session is not None and session.credential is not None):
+            return see_other(PREFIX + "/")
         expired = "Your session ended; sign in again." if request.query.get("expired") else None
         return self._render(request, "login.html", None, error=expired)
 
     @route(Rule(exempt=True))
     async def login(self, request: web.Request) -> web.Response:
         if self.access.authenticator is None:
-            return _see_other(PREFIX + "/")
-        if not _same_origin(request):
+            return see_other(PREFIX + "/")
+        if not same_origin(request):
+            log.info(
+                "refused a console sign-in from another site (Origin %r, Sec-Fetch-Site %r, Host %r)",
+                request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), request.host,
+            )  # fmt: skip
             return self._error(request, None, 403, "Sign-in refused: the form was sent from another site.")
-        form = await _small_form(request)
+        form = await small_form(request)
         credential = str(form.get("credential", "")).strip()
         if not credential:
             return self._render(request, "login.html", None, status=400, error="Enter an API key or a token.")
@@ -177,7 +172,7 @@ class ConsoleRoutes:
             return self._render(request, "login.html", None, status=401, error=f"Sign-in failed: {exc.message}.")
         self.sessions.drop(request.cookies.get(COOKIE))
         session = self.sessions.create(credential, principal.name)
-        response = _see_other(PREFIX + "/")
+        response = see_other(PREFIX + "/")
         self._set_cookie(response, session)
         return response
 
@@ -187,11 +182,11 @@ class ConsoleRoutes:
         if session is not None:
             token = request.headers.get(CSRF_HEADER)
             if token is None:
-                token = str((await _small_form(request)).get("csrf_token", ""))
-            if not session.csrf_matches(token) or not _same_origin(request):
+                token = str((await small_form(request)).get("csrf_token", ""))
+            if not session.csrf_matches(token) or not same_origin(request):
                 return self._error(request, session, 403, f"Sign-out refused: the {CSRF_HEADER} did not match.")
             self.sessions.drop(session.id)
-        response = _see_other(PREFIX + "/login" if self.access.authenticator is not None else PREFIX + "/")
+        response = see_other(PREFIX + "/login" if self.access.authenticator is not None else PREFIX + "/")
         response.del_cookie(COOKIE, path="/")
         return response
 
@@ -204,9 +199,8 @@ class ConsoleRoutes:
             return who
         principal, session = who
         models: dict[str, list[dict[str, str]]] = {}
-        for name, version, state, reason in self.repository.index():
-            if principal.allows(name):
-                models.setdefault(name, []).append({"version": version, "state": state, "reason": reason})
+        for row in self.dataplane.repository_index(False, principal):  # reasons without server paths
+            models.setdefault(row.name, []).append({"version": row.version, "state": row.state, "reason": row.reason})
         return self._render(request, "models.html", session, models=models, page="models")
 
     @route(Rule(exempt=True))
@@ -222,7 +216,7 @@ class ConsoleRoutes:
             metadata = self.dataplane.model_metadata(name, version)
             config = to_json(self.dataplane.model_config(name, version))
         except GatewiseError as exc:
-            return self._error(request, session, exc.http_status, exc.message)
+            return self._error(request, session, exc.http_status, without_paths(exc.message))
         shown = version or (metadata.versions[-1] if metadata.versions else "")
         folder = self.repository.model_dir(name)
         parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
@@ -235,12 +229,12 @@ class ConsoleRoutes:
             version=shown,
             versions=metadata.versions,
             platform=metadata.platform,
-            inputs=[_field(spec) for spec in metadata.inputs],
+            inputs=[field_of(spec) for spec in metadata.inputs],
             outputs=metadata.outputs,
             parameters=parameters,
             explains="explanation" in parameters.get("explanation_outputs", "").split(","),
-            config_toml=_read_text(folder / "config.toml"),
-            validation=_validation(folder / shown / "validation.json"),
+            config_toml=read_text(folder / "config.toml"),
+            validation=validation(folder / shown / "validation.json"),
             config=config,
         )
 
@@ -290,8 +284,8 @@ class ConsoleRoutes:
             attached=attached,
             check=check,
             explanations=explanations,
-            inputs_json=_pretty(record.get("inputs")),
-            outputs_json=_pretty(record.get("outputs")),
+            inputs_json=pretty(record.get("inputs")),
+            outputs_json=pretty(record.get("outputs")),
         )
 
     # ------------------------------------------------------------ the one API call
@@ -300,81 +294,3 @@ class ConsoleRoutes:
     async def api_stats(self, request: web.Request) -> web.Response:
         """Every model's figures in one answer (the models page polls it)."""
         return json_response(self.stats.answer(request.get(PRINCIPAL) or ANONYMOUS))
-
-
-class _NoSession:
-    credential = None
-
-
-_NO_SESSION = _NoSession()
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
-
-
-def _same_origin(request: web.Request) -> bool:
-    """Whether a form post came from this console: a browser says where from (Sec-Fetch-Site, Origin)."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        # NOTE: a browser that says where a request came from is believed, and its Origin is not
-        # read: the console's pages set Referrer-Policy: no-referrer, under which the Fetch
-        # standard has a POST carry "Origin: null" (so real Chromium's sign-in was refused).
-        return site in ("same-origin", "none")
-    origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc == request.host
-
-
-async def _small_form(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise InvalidInput(f"the form is {request.content_length} bytes; at most {MAX_FORM_BYTES} are read")
-    body = await request.content.read(MAX_FORM_BYTES + 1)
-    if len(body) > MAX_FORM_BYTES:
-        raise InvalidInput(f"the form is over {MAX_FORM_BYTES} bytes")
-    from urllib.parse import parse_qs
-
-    return {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
-
-
-def _field(spec: Any) -> dict[str, Any]:
-    """How the try-it form asks for one input tensor: a text box, one typed field, or a row of numbers."""
-    shape = list(spec.shape)
-    per_row = shape[1:] if len(shape) > 1 else []
-    if spec.name == "text" and spec.datatype == "BYTES" and not per_row:
-        kind = "text"
-    elif per_row:
-        kind = "vector"
-    elif spec.datatype == "BOOL":
-        kind = "bool"
-    elif spec.datatype == "BYTES":
-        kind = "string"
-    else:
-        kind = "number"
-    integer = spec.datatype.startswith(("INT", "UINT"))
-    return {"name": spec.name, "datatype": spec.datatype, "shape": shape, "kind": kind, "integer": integer}
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
-    except OSError:
-        return None
-
-
-def _validation(path: Path) -> list[dict[str, Any]] | None:
-    """The converter's validation steps (validation.json), as rows of a table; None without one."""
-    text = _read_text(path)
-    if text is None:
-        return None
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return [{"step": "validation.json", "note": "not valid JSON"}]
-    steps = document if isinstance(document, list) else document.get("steps", [document])
-    columns = ("step", "output", "rows", "max_abs", "mean_abs", "agreement", "min_cosine")
-    return [{column: step.get(column) for column in columns} for step in steps if isinstance(step, dict)]
-
-
-def _pretty(value: Any) -> str:
-    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)

@@ -5,8 +5,7 @@ from the Prometheus histogram every request already feeds (``gatewise_request_la
 per model): each poll takes a snapshot of its cumulative bucket counts (at most one per
 ``MIN_INTERVAL_S``), and a window's figures are the difference between the newest snapshot and
 the oldest one inside the window, read as Prometheus' ``histogram_quantile`` reads buckets. A
-poll costs O(models x buckets). The figures are this process's (one worker of several sees its
-own share).
+poll costs O(models x buckets).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewise.gateway import metrics
-from gatewise.gateway.repository import ModelRepository
+from gatewise.gateway.dataplane import DataPlane
 from gatewise.gateway.security.principal import Principal
 
 WINDOWS_S = (10, 60, 300)
@@ -80,8 +79,9 @@ def quantile(q: float, counts: tuple[float, ...]) -> float | None:
 class ConsoleStats:
     """Snapshots taken by polls, and the answer of ``GET /console/api/stats``."""
 
-    def __init__(self, repository: ModelRepository, clock: Callable[[], float] = time.monotonic) -> None:
-        self.repository = repository
+    def __init__(self, dataplane: DataPlane, clock: Callable[[], float] = time.monotonic) -> None:
+        self.dataplane = dataplane
+        self.repository = dataplane.repository
         self._clock = clock
         self._snapshots: deque[_Snapshot] = deque()
 
@@ -120,12 +120,11 @@ class ConsoleStats:
         self._snapshot()
         repository = self.repository
         by_name: dict[str, list[tuple[str, str, str]]] = {}
-        for name, version, state, reason in repository.index():
-            by_name.setdefault(name, []).append((version, state, reason))
+        # RepositoryIndex's own view: the caller's models, reasons without server paths
+        for row in self.dataplane.repository_index(False, principal):
+            by_name.setdefault(row.name, []).append((row.version, row.state, row.reason))
         models = []
         for name, rows in by_name.items():
-            if not principal.allows(name):
-                continue
             entry = repository.entries.get(name)
             versions = [self._version(name, version, state, reason) for version, state, reason in rows]
             models.append(

@@ -22,15 +22,19 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from gatewise.gateway import weights
 from gatewise.gateway.config import ModelConfig, OnnxRuntimeConfig
 from gatewise.gateway.engines.base import Engine, Tensors, open_instances
 from gatewise.gateway.engines.cuda import libraries_present
 from gatewise.gateway.engines.tensorrt_plans import Profile, default_range
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
-from gatewise.protos.errors import EngineError
+from gatewise.protos.errors import ONNXRUNTIME_MISSING, EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
+
+try:
+    import onnxruntime as ort
+except ModuleNotFoundError as exc:  # this module is imported only when a model needs it (engines/registry.py)
+    raise EngineError(ONNXRUNTIME_MISSING) from exc
 
 log = logging.getLogger("gatewise.engines.onnxruntime")
 
@@ -124,8 +128,8 @@ def both_onnxruntimes() -> bool:
 
 
 GPU_INSTALL = (
-    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]>=1.31,<2' "
-    "(both packages write the onnxruntime/ folder; see docs/converters.md, GPU)"
+    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'gatewise[gpu]' "
+    "(both packages write the onnxruntime/ folder, so install only gatewise[gpu], not gatewise[cpu] beside it)"
 )
 _preloaded = False
 

@@ -167,7 +167,7 @@ def _session_credential(sessions: Sessions, request: web.Request) -> str | None:
     if session is None:
         return None
     if request.method not in SAFE_METHODS and not session.csrf_matches(request.headers.get(CSRF_HEADER)):
-        what = f"{request.method} with the console's session cookie without its {CSRF_HEADER} header"
+        what = f"{request.method} with the console's session cookie unless {CSRF_HEADER} holds that session's token"
         raise Forbidden(session.principal, what)
     return session.credential
 

@@ -159,7 +159,7 @@ def check_commands() -> dict[str, object]:
             "-m",
             "gpu",
             "tests/gpu",
-            "tests/converters/test_tensorrt.py",
+            "tests/converters/test_tensorrt_build.py",
         ],
         cwd=ROOT,
         capture_output=True,

@@ -5,6 +5,7 @@ Shared with the browser tests: ``console_server`` starts ``gatewise serve --cons
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ from conftest import RunningServer, free_port, start_server
 from models import build_repository, write_classifier, write_model
 from records.support import fraud_graph
 
+VALIDATION_STEP = {"step": "pytorch -> onnx (batch 11)", "output": "scores", "rows": 11, "max_abs": 5.96e-08,
+                   "mean_abs": 2.6e-08, "agreement": 1.0, "min_cosine": None}  # fmt: skip
+"""What ``gatewise convert`` writes beside a model (validation.json), as the model page shows it."""
 XSS_PRINCIPAL = 'eve<script>alert("principal")</script>'
 """A key name holding markup: it shows on pages and in records, always as text."""
 
@@ -65,7 +69,8 @@ def console_repository(root: Path) -> Path:
     repository = build_repository(root / "models")
     sentiment = repository / "tiny-sentiment" / "config.toml"  # keeps the explanations it computes
     sentiment.write_text(sentiment.read_text() + '\n[records]\nexplanation = "always"\n')
-    write_classifier(repository, "tiny-finance", plugin="finance")
+    finance = write_classifier(repository, "tiny-finance", plugin="finance")
+    (finance / "1" / "validation.json").write_text(json.dumps([VALIDATION_STEP]))
     from gatewise.plugins.finance.fraud_features import NUM_FEATURES
 
     write_model(repository, "tiny-fraud", fraud_graph(NUM_FEATURES), 'plugin = "finance"\ntask = "transaction-fraud"\n')

@@ -145,11 +145,18 @@ def test_a_browser_without_a_session_is_sent_to_the_login_page(console: ConsoleS
 
 
 def test_a_sign_in_form_posted_from_another_site_is_refused(console: ConsoleServer) -> None:
+    """What the browser says of where the form came from decides; its own pages' posts carry Origin: null
+    (their Referrer-Policy is no-referrer) with Sec-Fetch-Site: same-origin."""
     with console.client() as http:
-        answer = http.post(
-            "/console/login", data={"credential": console.keys.ops}, headers={"Origin": "https://evil.example"}
+        for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Origin": "null"}):
+            answer = http.post("/console/login", data={"credential": console.keys.ops}, headers=headers)
+            assert answer.status_code == 403 and "set-cookie" not in answer.headers, headers
+        own = http.post(
+            "/console/login",
+            data={"credential": console.keys.ops},
+            headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"},
         )
-        assert answer.status_code == 403 and "set-cookie" not in answer.headers
+        assert own.status_code == 303 and "gatewise_console=" in own.headers["set-cookie"]
 
 
 # ---------------------------------------------------------------- headers on every console response
@@ -182,6 +189,7 @@ def test_every_console_response_carries_the_strict_csp(console: ConsoleServer) -
     statuses = {str(answer.url).split("/console")[1]: answer.status_code for answer in before + after}
     assert statuses["/static/uplot/uPlot.esm.js"] == 200 and statuses["/nowhere"] == 404
     assert statuses["/models/broken"] == 503 and statuses["/records/ffff"] == 404
+    assert "max_queue_delay_ms" in after[3].text and str(console.server.repository) not in after[3].text
     assert before[1].headers["content-type"].startswith("text/css")
     assert "javascript" in before[2].headers["content-type"]
 
@@ -196,6 +204,27 @@ def test_pages_hold_no_inline_script_or_style(console: ConsoleServer) -> None:
             assert " on" + "click=" not in html and "javascript:" not in html, path
             for tag in html.split("<script")[1:]:
                 assert tag.lstrip().startswith(('type="module" src="/console/static/', 'type="application/json"')), path
+
+
+def test_a_model_page_builds_the_try_it_form_from_the_signature(console: ConsoleServer) -> None:
+    """A text box for a text model, one typed field per column for the tabular fraud model, a
+    number row for a tensor; the config and the converter's validation figures beside it."""
+    from gatewise.plugins.finance.fraud_features import FIELDS
+
+    with console.client() as http:
+        sign_in(http, console.keys.ops)
+        text = http.get("/console/models/tiny-finance").text
+        fraud = http.get("/console/models/tiny-fraud").text
+        tensor = http.get("/console/models/add-one").text
+    assert text.count('data-testid="try-input"') == 1 and 'data-testid="try-field"' not in text
+    assert 'data-explains="true"' in text
+    assert 'data-testid="validation"' in text and "pytorch -&gt; onnx (batch 11)" in text and "5.96e-08" in text
+    assert "plugin = &#34;finance&#34;" in text  # config.toml, as text
+    for name, datatype in FIELDS.items():
+        assert f'data-testid="try-field" data-column="{name}" data-datatype="{datatype}"' in fraud
+    assert 'data-testid="try-input"' not in fraud and 'data-explains="true"' in fraud
+    assert 'data-column="x" data-datatype="FP32" data-kind="vector"' in tensor and 'data-explains="false"' in tensor
+    assert "No validation.json" in tensor
 
 
 # ---------------------------------------------------------------- the cookie, CSRF, and the REST API

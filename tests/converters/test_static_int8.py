@@ -16,7 +16,7 @@ from converter_fixtures import checkpoint, convert_onnx_cli, exported  # noqa: F
 from gatewise.converters.errors import ConversionError
 from gatewise.converters.runtime import run_onnx
 from gatewise.converters.samples import MIN_SAMPLES, load_samples
-from gatewise.converters.tensorrt import TensorRTError, check_parsable, graph_precision, plan_precision
+from gatewise.converters.tensorrt_build import TensorRTError, check_parsable, graph_precision, plan_precision
 from gatewise.converters.text import encode
 from gatewise.converters.transformer import export_transformer
 from gatewise.gateway.config import load_config

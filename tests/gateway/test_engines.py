@@ -1,7 +1,7 @@
 """Opening engine instances: backend per version folder, clean-up of partial opens, the CUDA device per thread.
 
 The TensorRT parts that need libnvinfer (sharing one deserialised plan between instances)
-are in tests/converters/test_tensorrt.py and skip without it; here only the logic that
+are in tests/converters/test_tensorrt_build.py and skip without it; here only the logic that
 needs neither TensorRT nor a GPU runs.
 """
 
@@ -263,7 +263,7 @@ def test_both_onnxruntimes_installed_is_named_with_the_fix(
     (engine,) = create_engines(config, repository / "add-one" / "1", 1)
     engine.close()
     assert "onnxruntime and onnxruntime-gpu are both installed" in caplog.text
-    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]" in caplog.text
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'gatewise[gpu]'" in caplog.text
     installed.discard("onnxruntime-gpu")
     assert not onnxruntime_engine.both_onnxruntimes()
 

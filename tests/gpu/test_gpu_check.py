@@ -63,7 +63,7 @@ def test_dry_run_resolves_the_wheels_and_finds_every_command(tmp_path: Path) -> 
     assert not list(tmp_path.glob("*.whl"))
 
 
-GPU_CHECK_PATHS = ("tests/gpu", "tests/converters/test_tensorrt.py")
+GPU_CHECK_PATHS = ("tests/gpu", "tests/converters/test_tensorrt_build.py")
 """What ``scripts/gpu-check.sh`` collects; ``-m gpu`` selects within it."""
 
 

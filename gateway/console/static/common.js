@@ -33,7 +33,10 @@ export function formatNumber(value, digits = 3) {
   if (value === null || value === undefined || Number.isNaN(value)) {
     return "";
   }
-  return Number(value).toPrecision(digits).replace(/\.?0+$/, "").replace(/\.?0+e/, "e");
+  if (Math.abs(value) >= 10 ** digits) {
+    return String(Math.round(value));
+  }
+  return String(Number(Number(value).toPrecision(digits)));
 }
 
 export function formatBytes(bytes) {

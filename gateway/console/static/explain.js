@@ -42,14 +42,14 @@ function legend(label) {
   const box = element("p", null, { class: "legend" });
   box.append(element("span", `toward ${label}`, { class: "w toward-4" }), " ",
     element("span", `against ${label}`, { class: "w against-4" }),
-    " — deeper colour: larger weight; hover a word or read the table for the numbers.");
+    " — deeper colour: larger weight; hover a word, or read the table below, for the numbers.");
   return box;
 }
 
 function wordsView(units, explanation, original) {
   const label = String(explanation.label ?? "the label");
   const scale = Math.max(0, ...units.map((unit) => Math.abs(unit.weight)));
-  const paragraph = element("p", null, { class: "shaded", lang: "" });
+  const paragraph = element("p", null, { class: "shaded" });
   let at = 0;
   for (const unit of units) {
     if (original && Number.isInteger(unit.start) && unit.start >= at) {
@@ -63,7 +63,6 @@ function wordsView(units, explanation, original) {
       "data-testid": "explanation-token",
       "data-attribution": unit.weight,
       title: describe(unit.weight, label),
-      tabindex: "0",
     });
     paragraph.append(word);
     at = Number.isInteger(unit.end) ? unit.end : at;

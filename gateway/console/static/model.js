@@ -8,6 +8,7 @@ const outputs = document.querySelector('[data-testid="try-outputs"] tbody');
 const redactions = document.querySelector('[data-testid="redactions"]');
 const explanation = document.querySelector('[data-testid="explanation"]');
 const problem = document.querySelector('[data-testid="try-error"]');
+const answerBox = document.querySelector('[data-testid="try-answer"]');
 const DRAWN = new Set(["explanation", "redactions"]);
 
 class FieldError extends Error {}
@@ -146,6 +147,7 @@ form.addEventListener("submit", async (event) => {
       return;
     }
     const text = form.querySelector('[data-kind="text"]');
+    answerBox.hidden = false;
     showOutputs(answer);
     showRedactions(answer);
     showExplanation(answer, text ? text.value : null);

@@ -8,11 +8,25 @@ const series = new Map(); // model -> {t: [], rps: [], p99: []}
 const charts = new Map();
 const status = document.querySelector('[data-testid="stats-status"]');
 
-function cell(row, field, text) {
+function cell(row, field, text, title = null) {
   const target = row.querySelector(`[data-field="${field}"]`);
   if (target && target.textContent !== text) {
     target.textContent = text;
   }
+  if (target && title !== null) {
+    target.title = title;
+  }
+}
+
+function longer(model, key, unit) {
+  // The same figure over the longer windows, for the cell's tooltip.
+  return ["60s", "300s"]
+    .map((name) => {
+      const window = model.windows[name];
+      const value = window ? window[key] : null;
+      return `last ${name === "60s" ? "minute" : "5 minutes"}: ${value === null ? "no requests" : formatNumber(value) + unit}`;
+    })
+    .join("; ");
 }
 
 function engines(model) {
@@ -53,8 +67,8 @@ function chartFor(name, target) {
   }
   const data = series.get(name);
   chart = new uPlot({
-    width: 220,
-    height: 70,
+    width: 160,
+    height: 48,
     legend: { show: false },
     cursor: { show: false },
     scales: { x: { time: true }, rps: { auto: true }, ms: { auto: true } },
@@ -80,9 +94,9 @@ function update(answer) {
     cell(row, "engine", engines(model));
     cell(row, "plugin", model.plugin ?? "");
     cell(row, "memory", memory(model));
-    cell(row, "rps", formatNumber(now.requests_per_s));
-    cell(row, "p50", formatNumber(now.p50_ms));
-    cell(row, "p99", formatNumber(now.p99_ms));
+    cell(row, "rps", formatNumber(now.requests_per_s), longer(model, "requests_per_s", "/s"));
+    cell(row, "p50", formatNumber(now.p50_ms), longer(model, "p50_ms", " ms"));
+    cell(row, "p99", formatNumber(now.p99_ms), longer(model, "p99_ms", " ms"));
     const warnings = [...model.drift];
     if (now.errors_per_s) {
       warnings.push(`${formatNumber(now.errors_per_s)} errors/s`);

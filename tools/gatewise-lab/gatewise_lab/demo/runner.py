@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gatewise.gateway.config import ModelConfig, load_config
 from gatewise.plugins.finance.fraud_features import FIELDS
+from rich.markup import escape
 
 from gatewise_lab.demo import examples, show
 from gatewise_lab.demo.client import DemoClient
@@ -117,7 +118,7 @@ def run_demo(repository: Path, *, build_only: bool = False, port: int = 0) -> in
         client.wait_ready(READY_TIMEOUT_S, alive=lambda: process.poll() is None)
         call_models(client, out, repository)
     except Exception as exc:  # noqa: BLE001 - the demo reports any failure and exits non-zero
-        out.print(f"[bold red]demo failed:[/] {exc}\n[dim]gateway log: {log_path}[/]")
+        out.print(f"[bold red]demo failed:[/] {escape(str(exc))}\n[dim]gateway log: {log_path}[/]")
         out.print(log_path.read_text(errors="replace")[-3000:])
         return 1
     finally:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from converter_fixtures import checkpoint, exported  # noqa: F401 - pytest fixtures
 from gatewise.converters.errors import ConversionError, TensorRTError
-from gatewise.converters.tensorrt import (
+from gatewise.converters.tensorrt_build import (
     check_range,
     graph_precision,
     parse_shapes,
@@ -410,7 +410,7 @@ def test_tensorrt_version_joins_the_entry_with_its_config_and_assets(exported, t
 def test_an_optimized_graph_is_refused_before_tensorrt_is_needed(exported, tmp_path: Path) -> None:
     """--optimize writes com.microsoft fusions that TensorRT's parser cannot build: refused with the way out."""
     from gatewise.converters.engine_entry import export_tensorrt
-    from gatewise.converters.tensorrt import check_parsable
+    from gatewise.converters.tensorrt_build import check_parsable
 
     fused = exported("bert", "text-classification", optimize=True) / "1" / "model.onnx"
     with pytest.raises(TensorRTError, match=r"onnxruntime-only ops \(.*Attention.*\).*without --optimize"):
@@ -421,7 +421,7 @@ def test_an_optimized_graph_is_refused_before_tensorrt_is_needed(exported, tmp_p
 
 def test_plan_and_stamp_are_written_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No reader ever finds a plan without its stamp, and no temporary file is left behind."""
-    import gatewise.converters.tensorrt as builder
+    import gatewise.converters.tensorrt_build as builder
 
     plan = tmp_path / "2" / "model.plan"
     builder.write_plan(plan, b"engine", stamp())
@@ -462,7 +462,7 @@ class FakeConfig:
     (FakeConfig(create=None), ("cache", b"")),                         # ... or return None
 ])  # fmt: skip
 def test_a_foreign_timing_cache_is_replaced_by_a_fresh_one(config: FakeConfig, attached: tuple) -> None:
-    from gatewise.converters.tensorrt import attach_timing_cache
+    from gatewise.converters.tensorrt_build import attach_timing_cache
 
     attach_timing_cache(config, b"old")
     assert config.attached == attached
