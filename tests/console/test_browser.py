@@ -73,12 +73,14 @@ def sign_in(driver: WebDriver, console: ConsoleServer) -> None:
 
 
 def photograph(driver: WebDriver, folder: Path, name: str) -> None:
-    """The whole page from its top as ``folder/name.png``: the window grows to the page's size for the shot (a
-    table wider than the window included), then returns to the fixed size."""
+    """The whole page from its top as ``folder/name.png``: the window grows to the page's size for the shot (to
+    a table's whole width where it scrolls in its own region), then returns to the fixed size."""
     size = driver.get_window_size()
     driver.execute_script("window.scrollTo(0, 0)")
     width, height = driver.execute_script(
-        "const page = document.documentElement; return [page.scrollWidth, page.scrollHeight]"
+        "const page = document.documentElement;"
+        "const tables = [...document.querySelectorAll('table')].map(t => t.scrollWidth + 2 * t.offsetLeft);"
+        "return [Math.max(page.scrollWidth, ...tables), page.scrollHeight]"
     )
     driver.set_window_size(min(max(int(width), size["width"]), 2400), min(max(int(height), size["height"]), 4000))
     try:
