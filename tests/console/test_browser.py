@@ -396,6 +396,33 @@ def test_markup_in_a_review_shows_as_text_and_never_runs(
     assert csp_violations(browser) == []
 
 
+@pytest.mark.parametrize("markup", MARKUP)
+def test_markup_in_a_tabular_field_shows_as_text_and_never_runs(
+    browser: WebDriver, console: ConsoleServer, markup: str
+) -> None:
+    """A currency is any string (unknown ones count as OTHER), so markup there comes back whole in the Shapley
+    bars' labels and table and in the record's kept inputs: text everywhere, and window.__xss stays undefined."""
+    open_model(browser, console, "tiny-fraud")
+    csp_violations(browser)
+    fields = {
+        field.get_attribute("data-column"): field for field in browser.find_elements(By.CSS_SELECTOR, hook("try-field"))
+    }
+    for name, value in {**RISKY, "currency": markup}.items():
+        fill(fields[name], value)
+    shown(browser, "try-submit").click()
+    outputs_of(browser)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, hook("explanation-bar")), "the Shapley bars")
+    drawn = shown(browser, "explanation").text
+    assert markup.split('"')[0] in drawn, drawn  # the value is shown as JSON, which escapes its quotes
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script:not([src])")
+    assert not xss_ran(browser)
+    kept = newest_record(browser, console, "model=tiny-fraud&principal=ops", markup.split('"')[0])
+    assert markup.split('"')[0] in kept.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script:not([src]):not([type='application/json'])")
+    assert not xss_ran(browser)
+    assert csp_violations(browser) == []
+
+
 def test_the_policy_refuses_inline_script_and_the_log_would_say_so(browser: WebDriver, console: ConsoleServer) -> None:
     """The check above can fail: an inline script added to a console page is refused and reported in the log."""
     sign_in(browser, console)
