@@ -18,7 +18,7 @@ at the highest ``--concurrency``. Each round measures, in a rotating order, thre
 Each row reports its median round; the ratio of each open state to closed is the median of
 the per-round ratios, so a shared machine's drift between rounds falls on both sides alike.
 After the rounds, 200 statistics calls one after another on the idle server give their own
-cost in the server's CPU time (from /proc): a figure the machine's noise does not move, and
+cost in the server's CPU time (from /proc): a figure the machine's noise moves far less, and
 with one call per 2 s, the share of a core an open models page takes.
 """
 
