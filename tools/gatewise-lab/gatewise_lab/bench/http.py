@@ -35,10 +35,10 @@ from gatewise_lab.serving import free_port, serve_command
 HEADER = "Inference-Header-Content-Length"
 
 
-def start_both(repository: Path, workers: int) -> tuple[subprocess.Popen, str, str]:
-    """``gatewise serve`` with gRPC and HTTP; returns once HTTP's ready route says so."""
+def start_both(repository: Path, workers: int, *extra: str) -> tuple[subprocess.Popen, str, str]:
+    """``gatewise serve`` with gRPC and HTTP (``extra``: more serve flags); returns once HTTP's ready route says so."""
     grpc_port, http_port = free_port(), free_port()
-    flags = ("--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING")
+    flags = ("--http-port", str(http_port), "--workers", str(workers), "--log-level", "WARNING", *extra)
     process = subprocess.Popen(serve_command(repository, grpc_port, *flags))
     base = f"http://127.0.0.1:{http_port}"
     wait_until_ready(process, f"{base}/v2/health/ready", "the gateway")
@@ -64,11 +64,13 @@ def wait_until_ready(process: subprocess.Popen, ready_url: str, what: str, secon
 class Payloads:
     """One single-row request per variant, in each wire format, built once before the clock starts."""
 
-    def __init__(self, base: str, model_name: str) -> None:
-        """From the model's public signature, as the server's metadata route reports it."""
+    def __init__(self, base: str, model_name: str, headers: dict[str, str] | None = None) -> None:
+        """From the model's public signature, as the server's metadata route reports it (``headers``: an
+        ``authorization`` for a server with keys)."""
         import urllib.request
 
-        with urllib.request.urlopen(f"{base}/v2/models/{model_name}", timeout=10) as answer:
+        request = urllib.request.Request(f"{base}/v2/models/{model_name}", headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as answer:
             inputs = json.loads(answer.read())["inputs"]
         self.model = model_name
         self.tensors: list[list[tuple[str, str, list[int], np.ndarray]]] = []
@@ -119,8 +121,11 @@ class Payloads:
         return bodies
 
 
-async def http_closed_loop(base: str, payloads: Payloads, binary: bool, concurrency: int, seconds: float) -> Row:
-    """``concurrency`` callers, each with its own keep-alive connection and one request in flight."""
+async def http_closed_loop(
+    base: str, payloads: Payloads, binary: bool, concurrency: int, seconds: float, extra: dict[str, str] | None = None
+) -> Row:
+    """``concurrency`` callers, each with its own keep-alive connection and one request in flight; ``extra``:
+    headers every request carries (an ``authorization`` for a server with keys)."""
     url = f"{base}/v2/models/{payloads.model}/infer"
     bodies = payloads.binary() if binary else [(body, None) for body in payloads.json()]
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -130,6 +135,7 @@ async def http_closed_loop(base: str, payloads: Payloads, binary: bool, concurre
         async def call(step: int) -> bool:
             body, header = bodies[step % len(bodies)]
             headers = {HEADER: str(header)} if header is not None else {"Content-Type": "application/json"}
+            headers.update(extra or {})
             try:
                 async with session.post(url, data=body, headers=headers) as answer:
                     await answer.read()
