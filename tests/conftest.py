@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from gatewise_lab.serving import free_port, serve_command
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -78,12 +79,6 @@ def write_admin_key(folder: Path) -> AdminKey:
     path.write_text(entry_toml("ops", hash_key(token), ["*"], admin=True))
     path.chmod(0o600)
     return AdminKey(path, token)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -153,20 +148,10 @@ def start_server(
     with ``metrics``, its Prometheus endpoint on a free port too (``metrics_url``)."""
     port = free_port()
     metrics_port = free_port() if metrics else None
-    command = [
-        sys.executable,
-        "-m",
-        "gatewise",
-        "serve",
-        "--repository",
-        str(repository),
-        "--grpc-port",
-        str(port),
-        *(("--metrics-port", str(metrics_port)) if metrics_port else ()),
-    ]
+    metrics_flags = ("--metrics-port", str(metrics_port)) if metrics_port else ()
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [*command, *extra],
+        serve_command(repository, port, *metrics_flags, *extra),
         cwd=ROOT,
         stdout=log_file,
         stderr=subprocess.STDOUT,

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, stop_server
+from conftest import stop_server
 from console.support import XSS_PRINCIPAL, ConsoleServer, console_server, csrf_of, sign_in
+from gatewise_lab.serving import free_port, serve_command
 from records.support import sqlite_rows, wait_for
 
 CSP = (
@@ -85,17 +85,8 @@ def test_without_authentication_the_console_needs_no_sign_in(tmp_path: Path) -> 
 
 
 def test_console_without_an_http_port_refuses_to_start(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "gatewise",
-        "serve",
-        "--repository",
-        str(tmp_path),
-        "--grpc-port",
-        str(free_port()),
-    ]
-    done = subprocess.run([*command, "--http-port", "0", "--console"], capture_output=True, text=True, timeout=120)
+    command = serve_command(tmp_path, free_port(), "--http-port", "0", "--console")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "--console is served on the HTTP port, and --http-port is 0" in done.stderr
 

@@ -1,5 +1,5 @@
-"""``gatewise serve`` in a child process, as the demo and the bench start it: one command line,
-one way to find a free port."""
+"""``gatewise serve`` in a child process, as the demo, the bench and the tests (``tests/conftest.py``)
+start it: one command line, one way to find a free port."""
 
 from __future__ import annotations
 
