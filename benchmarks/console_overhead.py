@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gatewise_lab.bench.console import run_console_bench
+from gatewise_lab.bench.plan import BenchPlan
 
 
 def main() -> None:
@@ -28,9 +29,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true", help="leave out the headless Chromium state")
     args = parser.parse_args()
-    run_console_bench(
-        args.repository, args.model, args.concurrency, args.seconds, args.rounds, Console(), not args.no_browser
-    )
+    plan = BenchPlan(args.repository, args.model, (args.concurrency,), args.seconds, args.rounds)
+    run_console_bench(plan, Console(), not args.no_browser)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.run import run_bench
 
 
@@ -28,16 +29,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-perf-analyzer", dest="perf_analyzer", action="store_false")
     args = parser.parse_args()
-    run_bench(
-        args.repository,
-        args.model,
-        sorted(args.concurrency),
-        args.seconds,
-        args.workers,
-        Console(),
-        args.rounds,
-        args.perf_analyzer,
-    )
+    plan = BenchPlan(args.repository, args.model, tuple(args.concurrency), args.seconds, args.rounds, args.workers)
+    run_bench(plan, Console(), args.perf_analyzer)
 
 
 if __name__ == "__main__":

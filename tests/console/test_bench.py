@@ -9,12 +9,14 @@ from rich.console import Console
 
 from console.support import console_repository
 from gatewise_lab.bench.console import CHROMIUM, CLOSED, POLLER, run_console_bench
+from gatewise_lab.bench.plan import BenchPlan
 
 
 def test_the_console_bench_measures_closed_and_open_and_prints_the_ratios(tmp_path: Path, browser: object) -> None:
     """``browser`` only to skip (or fail in CI) where Chromium is missing: the bench starts its own."""
     console = Console(record=True, width=240)
-    result = run_console_bench(console_repository(tmp_path), "tiny-finance", 4, 0.5, 2, console, browser=True)
+    plan = BenchPlan(console_repository(tmp_path), "tiny-finance", (4,), seconds=0.5, rounds=2)
+    result = run_console_bench(plan, console, browser=True)
     assert set(result.rows) == {CLOSED, POLLER, CHROMIUM} and set(result.ratios) == {POLLER, CHROMIUM}
     for row in result.rows.values():
         assert row.errors == 0 and row.rows_per_s > 0 and row.p99_ms >= row.p50_ms > 0, row

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from conftest import RunningServer
 from gatewise_lab.bench.clients import FLOOR, closed_loop_stream, run_client
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, suspects
 from gatewise_lab.bench.run import print_table, run_bench, summarise
 from models import build_repository
@@ -22,10 +23,8 @@ from models import build_repository
 
 def test_bench_measures_every_configuration_and_prints_the_ratios(tmp_path: Path) -> None:
     console = Console(record=True, width=240)
-    rows = run_bench(
-        build_repository(tmp_path / "models"), "tiny-sentiment", [1, 4], seconds=0.3, workers=1,
-        console=console, rounds=2, perf_analyzer=False,
-    )  # fmt: skip
+    plan = BenchPlan(build_repository(tmp_path / "models"), "tiny-sentiment", (1, 4), seconds=0.3, rounds=2, workers=1)
+    rows = run_bench(plan, console, perf_analyzer=False)
     by_name = {row.name: row for row in rows}
     assert set(by_name) == {
         "in-process, batch 1",
@@ -141,9 +140,8 @@ def test_compare_model_reports_throughput_accuracy_and_agreement_of_an_int8_entr
     rows = [("good movie", "positive"), ("awful service", "negative"), ("the price", "neutral")] * 7
     held_out.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows))
     console = Console(record=True, width=240)
-    results = run_compare(
-        repository, ["tiny-sentiment", "tiny-sentiment-int8"], 4, 0.3, 2, 1, console, held_out
-    )  # fmt: skip
+    plan = BenchPlan(repository, "tiny-sentiment", (4,), seconds=0.3, rounds=2, workers=1)
+    results = run_compare(plan, ["tiny-sentiment-int8"], console, held_out)
     assert [result.model for result in results] == ["tiny-sentiment", "tiny-sentiment-int8"]
     for result in results:
         assert result.row.errors == 0 and result.row.rows_per_s > 0, result

@@ -10,15 +10,14 @@ from gatewise.plugins.common.words import WORD
 from rich.console import Console
 
 from gatewise_lab.bench.explain import TEXT, in_process_name, ordinary_name, run_explain_bench
+from gatewise_lab.bench.plan import BenchPlan
 from models import build_repository
 
 
 def test_explain_bench_measures_explanations_and_ordinary_traffic_beside_them(tmp_path: Path) -> None:
     console = Console(record=True, width=240)
-    rows = run_explain_bench(
-        build_repository(tmp_path / "models"), "tiny-sentiment", concurrency=4, seconds=0.3, workers=1,
-        console=console, rounds=1, budgets=(16, 32),
-    )  # fmt: skip
+    plan = BenchPlan(build_repository(tmp_path / "models"), "tiny-sentiment", (4,), seconds=0.3, rounds=1, workers=1)
+    rows = run_explain_bench(plan, console, budgets=(16, 32))
     assert len(WORD.findall(TEXT)) == 25
     # tiny-sentiment batches 8 rows; 25 words are beyond exact Shapley, so B + 2 coalitions each
     expected = {
@@ -52,4 +51,5 @@ def test_the_explain_option_runs_the_explanation_bench_instead_of_the_full_one(m
     arguments = ["--explain", "--repository", str(tmp_path), "--model", "m", "--concurrency", "4", "--concurrency", "8"]
     result = CliRunner().invoke(cli.bench_app, [*arguments, "--seconds", "2", "--rounds", "1"])
     assert result.exit_code == 0, result.output
-    assert [call[:5] for call in called] == [(tmp_path, "m", 8, 2.0, 1)]
+    assert [call[0] for call in called] == [BenchPlan(tmp_path, "m", (4, 8), 2.0, rounds=1, workers=1)]
+    assert called[0][0].top == 8

@@ -83,37 +83,36 @@ def bench(
     """Measure the in-process limit and the gateway through gRPC; print the table and ratios."""
     from rich.console import Console
 
+    from gatewise_lab.bench.plan import BenchPlan
+
+    try:
+        plan = BenchPlan(repository, model, tuple(concurrency), seconds, rounds, workers)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if http:
         from gatewise_lab.bench.http import run_http_bench
 
-        run_http_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds)
-        return
-
-    if explain:
+        run_http_bench(plan, Console())
+    elif explain:
         from gatewise_lab.bench.explain import run_explain_bench
 
-        run_explain_bench(repository, model, max(concurrency), seconds, workers, Console(), rounds)
-        return
-    if console:
+        run_explain_bench(plan, Console())
+    elif console:
         from gatewise_lab.bench.console import run_console_bench
 
-        run_console_bench(repository, model, max(concurrency), seconds, rounds, Console(), browser)
-        return
-    if records:
+        run_console_bench(plan, Console(), browser)
+    elif records:
         from gatewise_lab.bench.records import run_records_bench
 
-        run_records_bench(repository, model, max(concurrency), seconds, rounds, Console())
-        return
-    if compare_model:
+        run_records_bench(plan, Console())
+    elif compare_model:
         from gatewise_lab.bench.compare import DEFAULT_HELD_OUT, run_compare
 
-        models = [model, *compare_model]
-        top = max(concurrency)
-        run_compare(repository, models, top, seconds, rounds, workers, Console(), held_out or DEFAULT_HELD_OUT)
-        return
-    from gatewise_lab.bench.run import run_bench
+        run_compare(plan, compare_model, Console(), held_out or DEFAULT_HELD_OUT)
+    else:
+        from gatewise_lab.bench.run import run_bench
 
-    run_bench(repository, model, sorted(concurrency), seconds, workers, Console(), rounds, perf_analyzer)
+        run_bench(plan, Console(), perf_analyzer)
 
 
 app = typer.Typer(help="Gatewise's lab: the demo and the gateway bench.", no_args_is_help=True)

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gatewise_lab.bench.clients import closed_loop, run_client
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, median_round
 from gatewise_lab.bench.server import start_server
 
@@ -75,39 +76,34 @@ def served_labels(url: str, model: str, texts: list[str], labels: list[str], bat
 
 
 def run_compare(
-    repository: Path,
-    models: list[str],
-    concurrency: int,
-    seconds: float,
-    rounds: int,
-    workers: int,
-    console: Console,
-    held_out: Path = DEFAULT_HELD_OUT,
+    plan: BenchPlan, others: list[str], console: Console, held_out: Path = DEFAULT_HELD_OUT
 ) -> list[Compared]:
-    """Serve ``repository`` once; measure every entry of ``models`` (the first is the reference) and print them."""
+    """Serve the plan's repository once; measure its model (the reference) and each of ``others`` at the plan's
+    highest concurrency, and print them."""
     from gatewise.converters.isa import cpu_flags, cpu_name, instruction_set
 
+    models, concurrency = [plan.model, *others], plan.top
     texts, truth = read_held_out(held_out)
-    configs = {model: load_config(repository / model) for model in models}
+    configs = {model: load_config(plan.repository / model) for model in models}
     names = {model: list(config.labels or []) for model, config in configs.items()}
     for model, labels in names.items():
         if not labels:
             raise ValueError(f"{model}: config.toml has no labels; the comparison needs a classifier")
     console.print(
-        f"[bold]{' vs '.join(models)}[/]: {rounds} interleaved rounds of {seconds:g} s at concurrency {concurrency}; "
-        f"held-out: {len(texts)} texts from {held_out.name}"
+        f"[bold]{' vs '.join(models)}[/]: {plan.rounds} interleaved rounds of {plan.seconds:g} s at concurrency "
+        f"{concurrency}; held-out: {len(texts)} texts from {held_out.name}"
     )
     measured: dict[str, list[Row]] = {model: [] for model in models}
-    process, url = start_server(repository, workers)
+    process, url = start_server(plan.repository, plan.workers)
     try:
         predicted = {
             model: served_labels(url, model, texts, names[model], configs[model].batching.max_batch_size)
             for model in models
         }
-        for round_index in range(rounds):
-            console.print(f"round {round_index + 1}/{rounds} ...")
+        for round_index in range(plan.rounds):
+            console.print(f"round {round_index + 1}/{plan.rounds} ...")
             for model in models:
-                measured[model].append(run_client(closed_loop(url, model, concurrency, seconds)))
+                measured[model].append(run_client(closed_loop(url, model, concurrency, plan.seconds)))
     finally:
         process.terminate()
         process.wait(timeout=60)

@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gatewise_lab.bench.http import Payloads, http_closed_loop, start_both
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, median_round
 
 POLL_S = 2.0
@@ -215,17 +216,11 @@ def _run(coroutine):
     return uvloop.run(coroutine)
 
 
-def run_console_bench(
-    repository: Path,
-    model: str,
-    concurrency: int,
-    seconds: float,
-    rounds: int,
-    console: Console,
-    browser: bool = True,
-) -> ConsoleBench:
+def run_console_bench(plan: BenchPlan, console: Console, browser: bool = True) -> ConsoleBench:
     """Interleaved rounds of console closed / open (poller, and Chromium when ``browser``); prints the table,
-    each open state's throughput and p99 over closed, and how many statistics calls each open round made."""
+    each open state's throughput and p99 over closed, and how many statistics calls each open round made; at the
+    plan's highest concurrency, one server worker."""
+    concurrency = plan.top
     work = Path(tempfile.mkdtemp(prefix="gatewise-console-bench-"))
     states = [CLOSED, POLLER] + ([CHROMIUM] if browser else [])
     measured: dict[str, list[Row]] = {state: [] for state in states}
@@ -234,29 +229,29 @@ def run_console_bench(
     chromium = process = None
     try:
         keys, key = write_key(work)
-        process, _, base = start_both(repository, 1, "--console", "--auth-keys-file", str(keys))
+        process, _, base = start_both(plan.repository, 1, "--console", "--auth-keys-file", str(keys))
         auth = {"authorization": f"Bearer {key}"}
-        payloads = Payloads(base, model, auth)
+        payloads = Payloads(base, plan.model, auth)
         if browser:
             chromium = Browser(base, key)
         _run(http_closed_loop(base, payloads, False, concurrency, 1.0, auth))  # warm-up, not counted
         console.print(
-            f"[bold]{model}[/]: REST JSON at concurrency {concurrency}, console closed vs open, {rounds} interleaved "
-            f"rounds, {seconds:g} s per state per round"
+            f"[bold]{plan.model}[/]: REST JSON at concurrency {concurrency}, console closed vs open, {plan.rounds} "
+            f"interleaved rounds, {plan.seconds:g} s per state per round"
         )
-        for round_index in range(rounds):
-            console.print(f"round {round_index + 1}/{rounds} ...")
+        for round_index in range(plan.rounds):
+            console.print(f"round {round_index + 1}/{plan.rounds} ...")
             shift = round_index % len(states)
             for state in states[shift:] + states[:shift]:
                 if state == CLOSED:
-                    row = _run(http_closed_loop(base, payloads, False, concurrency, seconds, auth))
+                    row = _run(http_closed_loop(base, payloads, False, concurrency, plan.seconds, auth))
                 elif state == POLLER:
                     before = len(poll_latencies)
-                    row = _run(load_with_poller(base, payloads, concurrency, seconds, key, poll_latencies))
+                    row = _run(load_with_poller(base, payloads, concurrency, plan.seconds, key, poll_latencies))
                     polls[POLLER].append(len(poll_latencies) - before)
                 else:
                     chromium.open()
-                    row = _run(http_closed_loop(base, payloads, False, concurrency, seconds, auth))
+                    row = _run(http_closed_loop(base, payloads, False, concurrency, plan.seconds, auth))
                     polls[CHROMIUM].append(chromium.polls())
                     chromium.close()
                 row.name = state
@@ -271,7 +266,7 @@ def run_console_bench(
         shutil.rmtree(work, ignore_errors=True)
     rows = {state: median_round(found) for state, found in measured.items()}
     result = ConsoleBench(rows, polls, poll_latencies, cpu_ms, wall_ms)
-    title = f"gatewise bench --console: {model}, REST JSON, concurrency {concurrency}, {os.cpu_count()} CPUs"
+    title = f"gatewise bench --console: {plan.model}, REST JSON, concurrency {concurrency}, {os.cpu_count()} CPUs"
     table = Table(title=title)
     for column in ("state", "rows/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="left" if column == "state" else "right")

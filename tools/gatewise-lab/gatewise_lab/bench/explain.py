@@ -61,6 +61,7 @@ from rich.table import Table
 
 from gatewise_lab.bench.clients import ANSWER_TIMEOUT_S, CHANNEL_OPTIONS, closed_loop, drive, run_client
 from gatewise_lab.bench.inprocess import load_model
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, measured_row, median_round
 from gatewise_lab.bench.server import start_server
 
@@ -181,27 +182,20 @@ def in_process_name(rows: int, budget: int, max_batch: int) -> str:
 
 
 def run_explain_bench(
-    repository: Path,
-    model_name: str,
-    concurrency: int,
-    seconds: float,
-    workers: int,
-    console: Console,
-    rounds: int = 3,
-    budgets: tuple[int, ...] = BUDGETS,
-    callers: int = 1,
+    plan: BenchPlan, console: Console, budgets: tuple[int, ...] = BUDGETS, callers: int = 1
 ) -> dict[str, Row]:
     """Interleaved rounds of: per budget, its rows in process and one explanation at a time through the gateway;
-    then ordinary requests alone and with explanation callers (the largest budget) beside them.
+    then ordinary requests alone and with explanation callers (the largest budget) beside them, at the plan's
+    highest concurrency.
 
     Returns the summarised rows by name. Rows/s: coalitions per second for explanations and
     in-process rows, answered rows for ordinary requests.
     """
-    top = max(budgets)
+    top, concurrency = max(budgets), plan.top
     console.print(
-        f"[bold]{model_name}[/]: explanations of a {len(WORD.findall(TEXT))}-word text, budgets {list(budgets)}; "
+        f"[bold]{plan.model}[/]: explanations of a {len(WORD.findall(TEXT))}-word text, budgets {list(budgets)}; "
         f"ordinary requests at concurrency {concurrency} with and without {callers} explanation caller(s) "
-        f"(B={top}); {rounds} interleaved rounds, {seconds:g} s per row per round"
+        f"(B={top}); {plan.rounds} interleaved rounds, {plan.seconds:g} s per row per round"
     )
     pooled: dict[str, list[float]] = {}
     rounds_of: dict[str, list[Row]] = {}
@@ -211,23 +205,23 @@ def run_explain_bench(
         if latencies is not None:
             pooled.setdefault(row.name, []).extend(latencies)
 
-    local = InProcessRows(repository, model_name)
+    local = InProcessRows(plan.repository, plan.model)
     coalitions = {budget: local.coalitions(budget) for budget in budgets}
     try:
-        process, url = start_server(repository, workers)
+        process, url = start_server(plan.repository, plan.workers)
         try:
-            for round_index in range(rounds):
-                console.print(f"round {round_index + 1}/{rounds} ...")
+            for round_index in range(plan.rounds):
+                console.print(f"round {round_index + 1}/{plan.rounds} ...")
                 for budget in budgets:
-                    times = local.measure(budget, seconds)
+                    times = local.measure(budget, plan.seconds)
                     name = in_process_name(coalitions[budget], budget, local.max_batch)
                     keep(measured_row(name, coalitions[budget] * len(times) / sum(times), times), times)
-                    keep(*run_client(explanations(url, model_name, budget, 1, seconds)))
-                alone = run_client(closed_loop(url, model_name, concurrency, seconds))
+                    keep(*run_client(explanations(url, plan.model, budget, 1, plan.seconds)))
+                alone = run_client(closed_loop(url, plan.model, concurrency, plan.seconds))
                 alone.name = ordinary_name(concurrency)
                 keep(alone)
                 ordinary, explained, latencies = run_client(
-                    ordinary_with_explanations(url, model_name, concurrency, seconds, top, callers)
+                    ordinary_with_explanations(url, plan.model, concurrency, plan.seconds, top, callers)
                 )
                 keep(ordinary)
                 keep(explained, latencies)
@@ -237,7 +231,7 @@ def run_explain_bench(
     finally:
         local.close()
     rows = {name: summarise(found, pooled.get(name)) for name, found in rounds_of.items()}
-    print_table(console, model_name, workers, rows)
+    print_table(console, plan.model, plan.workers, rows)
     print_ratios(console, rows, budgets, coalitions, local.max_batch, concurrency, callers)
     return rows
 

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from gatewise_lab.bench.clients import ANSWER_TIMEOUT_S, closed_loop_over, drive, run_client
 from gatewise_lab.bench.inprocess import InProcess
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.run import print_table, summarise
 from gatewise_lab.bench.workload import SENTENCES
@@ -153,34 +154,28 @@ async def grpc_closed_loop(url: str, payloads: Payloads, concurrency: int, secon
     return await closed_loop_over(url, payloads.grpc(), concurrency, seconds)
 
 
-def run_http_bench(
-    repository: Path,
-    model_name: str,
-    concurrencies: list[int],
-    seconds: float,
-    workers: int,
-    console: Console,
-    rounds: int,
-) -> list[Row]:
+def run_http_bench(plan: BenchPlan, console: Console) -> list[Row]:
     """Interleaved rounds of gRPC, HTTP binary and HTTP JSON at each concurrency, beside in-process batch 1."""
     measured: dict[str, list[Row]] = {}
-    console.print(f"[bold]{model_name}[/]: gRPC vs HTTP, {rounds} interleaved rounds, {seconds:g} s per row per round")
+    console.print(
+        f"[bold]{plan.model}[/]: gRPC vs HTTP, {plan.rounds} interleaved rounds, {plan.seconds:g} s per row per round"
+    )
     local = None
     try:
-        process, grpc_url, base = start_both(repository, workers)
+        process, grpc_url, base = start_both(plan.repository, plan.workers)
         try:
-            payloads = Payloads(base, model_name)
+            payloads = Payloads(base, plan.model)
             if payloads.tensors[0][0][0] == "text":  # the in-process call needs a text model's plugin
-                local = InProcess(repository, model_name)
-            for round_index in range(rounds):
-                console.print(f"round {round_index + 1}/{rounds} ...")
+                local = InProcess(plan.repository, plan.model)
+            for round_index in range(plan.rounds):
+                console.print(f"round {round_index + 1}/{plan.rounds} ...")
                 if local is not None:
-                    measured.setdefault("in-process, batch 1", []).append(local.measure(1, seconds))
-                for concurrency in concurrencies:
+                    measured.setdefault("in-process, batch 1", []).append(local.measure(1, plan.seconds))
+                for concurrency in plan.concurrencies:
                     for row in (
-                        run_client(grpc_closed_loop(grpc_url, payloads, concurrency, seconds)),
-                        run_client(http_closed_loop(base, payloads, True, concurrency, seconds)),
-                        run_client(http_closed_loop(base, payloads, False, concurrency, seconds)),
+                        run_client(grpc_closed_loop(grpc_url, payloads, concurrency, plan.seconds)),
+                        run_client(http_closed_loop(base, payloads, True, concurrency, plan.seconds)),
+                        run_client(http_closed_loop(base, payloads, False, concurrency, plan.seconds)),
                     ):
                         measured.setdefault(row.name, []).append(row)
         finally:
@@ -191,9 +186,11 @@ def run_http_bench(
             local.close()
     rows = {name: summarise(found) for name, found in measured.items()}
     print_table(
-        console, f"gatewise bench --http: {model_name}, {workers} worker(s), {os.cpu_count()} CPUs", list(rows.values())
+        console,
+        f"gatewise bench --http: {plan.model}, {plan.workers} worker(s), {os.cpu_count()} CPUs",
+        list(rows.values()),
     )
-    for concurrency in concurrencies:
+    for concurrency in plan.concurrencies:
         grpc_row = rows[f"gRPC, concurrency {concurrency}"]
         for kind in ("binary", "JSON"):
             http_row = rows[f"HTTP {kind}, concurrency {concurrency}"]
@@ -202,7 +199,7 @@ def run_http_bench(
                 f"{http_row.rows_per_s / grpc_row.rows_per_s:.2f}x; "
                 f"p50 {http_row.p50_ms:.2f} vs {grpc_row.p50_ms:.2f} ms ({http_row.p50_ms - grpc_row.p50_ms:+.2f} ms)"
             )
-    if local is not None and 1 in concurrencies:
+    if local is not None and 1 in plan.concurrencies:
         base_ms = rows["in-process, batch 1"].p50_ms
         for name in ("gRPC, concurrency 1", "HTTP binary, concurrency 1", "HTTP JSON, concurrency 1"):
             console.print(

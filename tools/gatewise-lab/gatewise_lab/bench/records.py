@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gatewise_lab.bench.clients import closed_loop, run_client
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, median_round
 from gatewise_lab.bench.run import print_table
 from gatewise_lab.bench.server import start_server
@@ -45,27 +46,27 @@ def _entry(source: Path, model: str, repository: Path, name: str, table: str | N
     (entry / "config.toml").write_text(config + (f"\n[records]\n{table}" if table else ""))
 
 
-def run_records_bench(
-    repository: Path, model: str, concurrency: int, seconds: float, rounds: int, console: Console
-) -> dict[str, Row]:
-    """Interleaved rounds over the four configurations; prints the table and the ratios against records off."""
+def run_records_bench(plan: BenchPlan, console: Console) -> dict[str, Row]:
+    """Interleaved rounds over the four configurations at the plan's highest concurrency, one server worker;
+    prints the table and the ratios against records off."""
+    concurrency = plan.top
     work = Path(tempfile.mkdtemp(prefix="gatewise-records-bench-"))
-    entries = {name: model + suffix for name, (suffix, _) in CONFIGURATIONS.items()}
+    entries = {name: plan.model + suffix for name, (suffix, _) in CONFIGURATIONS.items()}
     measured: dict[str, list[Row]] = {name: [] for name in CONFIGURATIONS}
     process = None
     try:
         for name, (_, table) in CONFIGURATIONS.items():
-            _entry(repository, model, work / "models", entries[name], table)
+            _entry(plan.repository, plan.model, work / "models", entries[name], table)
         process, url = start_server(work / "models", 1, "--records", str(work / "records"))
         console.print(
-            f"[bold]{model}[/]: records off vs on, concurrency {concurrency}, {rounds} interleaved rounds, "
-            f"{seconds:g} s per row per round"
+            f"[bold]{plan.model}[/]: records off vs on, concurrency {concurrency}, {plan.rounds} interleaved rounds, "
+            f"{plan.seconds:g} s per row per round"
         )
         names = list(CONFIGURATIONS)
-        for round_index in range(rounds):
-            console.print(f"round {round_index + 1}/{rounds} ...")
+        for round_index in range(plan.rounds):
+            console.print(f"round {round_index + 1}/{plan.rounds} ...")
             for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-                row = run_client(closed_loop(url, entries[name], concurrency, seconds))
+                row = run_client(closed_loop(url, entries[name], concurrency, plan.seconds))
                 row.name = name
                 measured[name].append(row)
     finally:
@@ -75,7 +76,7 @@ def run_records_bench(
         size = _records_size(work)
         shutil.rmtree(work, ignore_errors=True)
     rows = {name: median_round(found) for name, found in measured.items()}
-    print_table(console, f"gatewise bench --records: {model}, {os.cpu_count()} CPUs", list(rows.values()))
+    print_table(console, f"gatewise bench --records: {plan.model}, {os.cpu_count()} CPUs", list(rows.values()))
     off = rows["records off"]
     for name, row in rows.items():
         if name != "records off":

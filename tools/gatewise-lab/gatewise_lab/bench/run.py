@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 from gatewise.gateway.config import load_config
 from rich.console import Console
@@ -13,20 +12,12 @@ from rich.table import Table
 from gatewise_lab.bench.clients import FLOOR, closed_loop, closed_loop_stream, empty_calls, run_client
 from gatewise_lab.bench.inprocess import InProcess
 from gatewise_lab.bench.perf_analyzer import perf_analyzer_row
+from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, median_round, suspects
 from gatewise_lab.bench.server import ServerTime, server_statistics, server_time, start_server
 
 
-def run_bench(
-    repository: Path,
-    model_name: str,
-    concurrencies: list[int],
-    seconds: float,
-    workers: int,
-    console: Console,
-    rounds: int = 3,
-    perf_analyzer: bool = True,
-) -> list[Row]:
+def run_bench(plan: BenchPlan, console: Console, perf_analyzer: bool = True) -> list[Row]:
     """Interleaved rounds (every configuration once per round), the median round per row;
     perf_analyzer, when asked for and installed, once after the rounds.
 
@@ -34,9 +25,9 @@ def run_bench(
     compare like with like. The in-process model stays loaded, idle, while gRPC is measured.
     The floor is measured only when concurrency 1 is, the row it is the floor of.
     """
-    max_batch = load_config(repository / model_name).batching.max_batch_size
-    lowest, top = min(concurrencies), max(concurrencies)
-    console.print(f"[bold]{model_name}[/]: {rounds} interleaved rounds, {seconds:g} s per row per round")
+    max_batch = load_config(plan.repository / plan.model).batching.max_batch_size
+    lowest, top = plan.lowest, plan.top
+    console.print(f"[bold]{plan.model}[/]: {plan.rounds} interleaved rounds, {plan.seconds:g} s per row per round")
     measured: dict[str, list[Row]] = {}
     single_request: list[tuple[Row, ServerTime]] = []
 
@@ -44,32 +35,34 @@ def run_bench(
         measured.setdefault(row.name, []).append(row)
         return row
 
-    local_model = InProcess(repository, model_name)
+    local_model = InProcess(plan.repository, plan.model)
     try:
-        process, url = start_server(repository, workers)
+        process, url = start_server(plan.repository, plan.workers)
         try:
-            for round_index in range(rounds):
-                console.print(f"round {round_index + 1}/{rounds} ...")
-                batch_one = keep(local_model.measure(1, seconds))
-                keep(local_model.measure(max_batch, seconds, parallel=True))
-                keep(local_model.measure(max_batch, seconds, parallel=True, split=True))
+            for round_index in range(plan.rounds):
+                console.print(f"round {round_index + 1}/{plan.rounds} ...")
+                batch_one = keep(local_model.measure(1, plan.seconds))
+                keep(local_model.measure(max_batch, plan.seconds, parallel=True))
+                keep(local_model.measure(max_batch, plan.seconds, parallel=True, split=True))
                 if lowest == 1:
-                    keep(run_client(empty_calls(url, batch_one.p50_ms / 1000, seconds)))
-                for concurrency in concurrencies:
-                    before = server_statistics(url, model_name) if concurrency == 1 else None
-                    row = keep(run_client(closed_loop(url, model_name, concurrency, seconds)))
+                    keep(run_client(empty_calls(url, batch_one.p50_ms / 1000, plan.seconds)))
+                for concurrency in plan.concurrencies:
+                    before = server_statistics(url, plan.model) if concurrency == 1 else None
+                    row = keep(run_client(closed_loop(url, plan.model, concurrency, plan.seconds)))
                     if before is not None:
-                        single_request.append((row, server_time(before, server_statistics(url, model_name))))
-                keep(run_client(closed_loop_stream(url, model_name, top, seconds)))
+                        single_request.append((row, server_time(before, server_statistics(url, plan.model))))
+                keep(run_client(closed_loop_stream(url, plan.model, top, plan.seconds)))
             levels = sorted({lowest, top}) if perf_analyzer else []
-            analyzers = [row for row in (perf_analyzer_row(url, model_name, level, seconds) for level in levels) if row]
+            analyzers = [
+                row for row in (perf_analyzer_row(url, plan.model, level, plan.seconds) for level in levels) if row
+            ]
         finally:
             process.terminate()
             process.wait(timeout=60)
     finally:
         local_model.close()
     rows = [summarise(found) for found in measured.values()] + analyzers
-    print_table(console, f"gatewise bench: {model_name}, {workers} worker(s), {os.cpu_count()} CPUs", rows)
+    print_table(console, f"gatewise bench: {plan.model}, {plan.workers} worker(s), {os.cpu_count()} CPUs", rows)
     print_ratios(console, {row.name: row for row in rows if not row.note}, max_batch, lowest, top, single_request)
     errors = sum(row.errors for found in measured.values() for row in found) + sum(row.errors for row in analyzers)
     console.print(f"errors at every level, every round: {errors}")
