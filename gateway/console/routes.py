@@ -10,8 +10,10 @@ API route that the front door's middleware authenticates (header or session cook
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,30 @@ PREFIX = "/console"
 STATIC = Path(__file__).parent / "static"
 _RECORD_ID = re.compile(r"[0-9a-f]{1,64}")
 _NEW_SESSION = web.RequestKey("console_new_session", Session)
+
+_Page = Callable[["ConsoleRoutes", web.Request, Principal, Session], Awaitable[web.Response]]
+_Route = Callable[["ConsoleRoutes", web.Request], Awaitable[web.Response]]
+
+
+def page_handler(*, records: bool = False) -> Callable[[_Page], _Route]:
+    """A page handler called with its caller and session, so that no page can forget to ask who is asking:
+    a browser without a session gets the login redirect instead; with ``records``, a server that keeps
+    no records shows the records-off page."""
+
+    def wrap(handler: _Page) -> _Route:
+        @functools.wraps(handler)
+        async def answer(self: ConsoleRoutes, request: web.Request) -> web.Response:
+            who = self._who(request)
+            if isinstance(who, web.Response):
+                return who
+            principal, session = who
+            if records and self.records is None:
+                return self._render(request, "records_off.html", session, page="records")
+            return await handler(self, request, principal, session)
+
+        return answer
+
+    return wrap
 
 
 class ConsoleRoutes:
@@ -193,22 +219,16 @@ class ConsoleRoutes:
     # ------------------------------------------------------------ pages
 
     @route(Rule(exempt=True))
-    async def models_page(self, request: web.Request) -> web.Response:
-        who = self._who(request)
-        if isinstance(who, web.Response):
-            return who
-        principal, session = who
+    @page_handler()
+    async def models_page(self, request: web.Request, principal: Principal, session: Session) -> web.Response:
         models: dict[str, list[dict[str, str]]] = {}
         for row in self.dataplane.repository_index(False, principal):  # reasons without server paths
             models.setdefault(row.name, []).append({"version": row.version, "state": row.state, "reason": row.reason})
         return self._render(request, "models.html", session, models=models, page="models")
 
     @route(Rule(exempt=True))
-    async def model_page(self, request: web.Request) -> web.Response:
-        who = self._who(request)
-        if isinstance(who, web.Response):
-            return who
-        principal, session = who
+    @page_handler()
+    async def model_page(self, request: web.Request, principal: Principal, session: Session) -> web.Response:
         name, version = request.match_info["model"], request.match_info.get("version", "")
         if not principal.allows(name):
             return self._error(request, session, 403, f"{principal.name} may not call model {name}.")
@@ -239,13 +259,8 @@ class ConsoleRoutes:
         )
 
     @route(Rule(exempt=True))
-    async def records_page(self, request: web.Request) -> web.Response:
-        who = self._who(request)
-        if isinstance(who, web.Response):
-            return who
-        principal, session = who
-        if self.records is None:
-            return self._render(request, "records_off.html", session, page="records")
+    @page_handler(records=True)
+    async def records_page(self, request: web.Request, principal: Principal, session: Session) -> web.Response:
         known = sorted(name for name in self.repository.entries if principal.allows(name))
         try:
             filters, given = parse_filters(dict(request.query), principal, known)
@@ -261,13 +276,8 @@ class ConsoleRoutes:
         return self._render(request, "records.html", session, page="records", **context)
 
     @route(Rule(exempt=True))
-    async def record_page(self, request: web.Request) -> web.Response:
-        who = self._who(request)
-        if isinstance(who, web.Response):
-            return who
-        principal, session = who
-        if self.records is None:
-            return self._render(request, "records_off.html", session, page="records")
+    @page_handler(records=True)
+    async def record_page(self, request: web.Request, principal: Principal, session: Session) -> web.Response:
         record_id = request.match_info["record_id"]
         found = await self.records.detail(record_id) if _RECORD_ID.fullmatch(record_id) else None
         if found is None or not principal.allows(found[0]["model"]):
