@@ -156,7 +156,8 @@ def test_a_sign_in_form_posted_from_another_site_is_refused(console: ConsoleServ
 def test_every_console_response_carries_the_strict_csp(console: ConsoleServer) -> None:
     with console.client() as http:
         paths = ["/console/login", "/console/static/console.css", "/console/static/model.js"]
-        paths += ["/console/static/uplot/uPlot.esm.js", "/console/static/uplot/uPlot.min.css", "/console/nowhere"]
+        vendor = "/console/static/vendor/uplot"
+        paths += [f"{vendor}/uPlot.esm.js", f"{vendor}/uPlot.min.css", "/console/nowhere"]
         before = [http.get(path) for path in paths]
         sign_in(http, console.keys.ops)
         after = [
@@ -178,7 +179,7 @@ def test_every_console_response_carries_the_strict_csp(console: ConsoleServer) -
         assert answer.headers.get("referrer-policy") == "no-referrer", where
         assert answer.headers.get("x-frame-options") == "DENY", where
     statuses = {str(answer.url).split("/console")[1]: answer.status_code for answer in before + after}
-    assert statuses["/static/uplot/uPlot.esm.js"] == 200 and statuses["/nowhere"] == 404
+    assert statuses["/static/vendor/uplot/uPlot.esm.js"] == 200 and statuses["/nowhere"] == 404
     assert statuses["/models/broken"] == 503 and statuses["/records/ffff"] == 404
     assert "max_queue_delay_ms" in after[3].text and str(console.server.repository) not in after[3].text
     assert before[1].headers["content-type"].startswith("text/css")

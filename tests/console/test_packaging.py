@@ -45,7 +45,7 @@ def test_the_wheel_carries_every_console_template_and_asset(tmp_path: Path) -> N
 
 def test_the_vendored_chart_library_matches_its_manifest() -> None:
     """uPlot as fetched from the npm registry (npm pack uplot@VERSION), its licence beside it."""
-    folder = CONSOLE / "static" / "uplot"
+    folder = CONSOLE / "static" / "vendor" / "uplot"
     manifest = json.loads((folder / "manifest.json").read_text())
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name

@@ -1,5 +1,5 @@
 // The models page: one call to /console/api/stats every 2 s fills every row and its chart.
-import uPlot from "./uplot/uPlot.esm.js";
+import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { api, formatBytes, formatNumber } from "./common.js";
 
 const POLL_MS = 2000;
