@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from gatewise.converters.errors import ConversionError
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
-from gatewise.protos.errors import ONNXRUNTIME_MISSING
+from gatewise.protos.errors import ONNXRUNTIME_MISSING, GatewiseError
 from rich.console import Console
 from rich.markup import escape
 
@@ -37,12 +37,10 @@ def _require_onnxruntime() -> None:
 
 
 def _run(action: Any) -> None:
-    from gatewise.protos.errors import GatewiseError
-
     try:
         _require_onnxruntime()
         result = action()
-    except (ConversionError, GatewiseError) as exc:
+    except GatewiseError as exc:  # ConversionError included
         # escape: messages name extras such as gatewise[cpu], which rich would read as markup
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
