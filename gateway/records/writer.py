@@ -61,12 +61,13 @@ _STOP = _Stop()
 class Writer:
     """One per server process: its chains are ``<writer id>/<model>``."""
 
-    def __init__(self, store: Store, options: WriterOptions, digest_keys: dict[Path, bytes] | None = None) -> None:
+    def __init__(self, store: Store, options: WriterOptions) -> None:
         self.store = store
         self.options = options
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.queue: queue.Queue[tuple[Draft, Waiter | None] | _Stop] = queue.Queue(options.queue_size)
-        self.digest_keys = digest_keys or {}
+        self._digest_keys: dict[Path, bytes] = {}
+        """``digest_key_file`` contents by path, read once (the model's config checked the file at load)."""
         self._artifacts = Artifacts()
         self._chains: dict[str, tuple[int, str]] = {}
         """Per chain, the last committed (seq, hash), valid while the store stays connected."""
@@ -142,12 +143,18 @@ class Writer:
             self._commit(batch)
         self._finish()
 
+    def _digest_key(self, path: Path | None) -> bytes | None:
+        if path is None:
+            return None
+        if path not in self._digest_keys:
+            self._digest_keys[path] = path.read_bytes()
+        return self._digest_keys[path]
+
     def _commit(self, batch: list[tuple[Draft, Waiter | None]]) -> None:
         records, waiters = [], []
         for draft, waiter in batch:
             try:
-                key = self.digest_keys.get(draft.config.digest_key_file) if draft.config.digest_key_file else None
-                records.append((draft, build(draft, self._artifacts, key)))
+                records.append((draft, build(draft, self._artifacts, self._digest_key(draft.config.digest_key_file))))
                 waiters.append(waiter)
             except Exception as exc:  # noqa: BLE001 - one record that cannot be built never stops the writer
                 log.error("cannot build a record for model %r: %s", draft.model, type(exc).__name__)

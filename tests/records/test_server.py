@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from records.support import ask, metric, sqlite_rows, wait_for
 
 CARD = "4111 1111 1111 1111"
 KEY = b"checkpoint-key-0123456789abcdef"
+DIGEST_KEY = b"digest-key-0123456789abcdef-0123"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     )
     write_classifier(repository, "tiny-plain")
     write_classifier(repository, "listed-plain")
+    (root / "digest-key").write_bytes(DIGEST_KEY)
+    digested = write_classifier(repository, "tiny-digest", plugin="finance")
+    (digested / "config.toml").write_text(
+        (digested / "config.toml").read_text()
+        + f'\n[records]\ninputs = "digest"\ndigest_key_file = "{root / "digest-key"}"\n'
+    )
     bad = write_classifier(repository, "bad-records")
     (bad / "config.toml").write_text((bad / "config.toml").read_text() + '\n[records]\npolicy = "sometimes"\n')
     (root / "key").write_bytes(KEY)
@@ -72,6 +80,16 @@ def test_an_answer_leaves_a_record_of_who_what_which_artifact_and_the_redacted_i
     assert json.loads(record["inputs"]) == {"text": ["great service, card [CARD]"]}
     assert record["decision"] == result.as_numpy("label")[0].decode() == json.loads(record["outputs"])["label"][0]
     assert record["latency_ms"] > 0 and len(record["hash"]) == 64
+
+
+def test_digest_inputs_keep_the_keyed_digest_of_the_raw_input_and_not_the_input(server: RunningServer) -> None:
+    """``inputs = "digest"``: the key file named in config.toml is the server's, read by the writer."""
+    text = f"refund to card {CARD}"
+    ask(server.url, "tiny-digest", text, request_id="digest-1")
+    [record] = wait_for(lambda: decisions(server, "digest-1"), "the digest record")
+    canonical = json.dumps({"text": [text]}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert record["inputs"] is None
+    assert record["input_digest"] == hmac.new(DIGEST_KEY, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def test_a_refused_request_leaves_a_record_with_its_status(server: RunningServer) -> None:
