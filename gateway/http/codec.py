@@ -268,7 +268,3 @@ def _json_data(array: np.ndarray, datatype: str) -> Any:
     if datatype == "FP16":  # orjson writes float16 arrays only through a wider type
         return flat.astype(np.float32)
     return np.ascontiguousarray(flat)
-
-
-def dumps(document: Any) -> bytes:
-    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)

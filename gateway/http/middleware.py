@@ -27,12 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiohttp import web
 from gatewise.gateway.console.session import COOKIE, CSRF_HEADER, SAFE_METHODS, Sessions
 from gatewise.gateway.drain import Drain
 from gatewise.gateway.http.errors import http_error
-from gatewise.gateway.http.routes import JSON, PRINCIPAL, Handler, Rule
+from gatewise.gateway.http.routes import PRINCIPAL, Handler, Rule, json_response
 from gatewise.gateway.security.interceptor import (
     UNAUTHENTICATED,
     Audit,
@@ -51,7 +50,7 @@ _CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, Inference-Header
 
 
 def error_response(status: int, message: str, *, close: bool = False) -> web.Response:
-    response = web.Response(body=orjson.dumps({"error": message}), status=status, content_type=JSON)
+    response = json_response({"error": message}, status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     if close:
@@ -107,19 +106,18 @@ def front_door(
                 return finish(await handler(request))
             except web.HTTPException as exc:
                 return finish(error_response(exc.status, _reason(exc)))
+        if rule.exempt:
+            return finish(await _run(request, handler))
         started = time.perf_counter()
         principal: Principal | None = None
         try:
-            if not rule.exempt:
-                credential = _session_credential(console.sessions, request) if console is not None else None
-                principal = _principal(access, request, credential)
-                if rule.model_scoped:
-                    model = request.match_info.get("model", "")
-                    authorise_model(principal, model, admin=rule.admin, repository_control=access.repository_control)
-                if principal is not ANONYMOUS:
-                    request[PRINCIPAL] = principal
-            if rule.exempt:
-                return finish(await _run(request, handler))
+            credential = _session_credential(console.sessions, request) if console is not None else None
+            principal = principal_of(access, request, credential)
+            if rule.model_scoped:
+                model = request.match_info.get("model", "")
+                authorise_model(principal, model, admin=rule.admin, repository_control=access.repository_control)
+            if principal is not ANONYMOUS:
+                request[PRINCIPAL] = principal
             drain.enter()
         except AuthError as exc:
             log.info("refused %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
@@ -173,19 +171,16 @@ def _session_credential(sessions: Sessions, request: web.Request) -> str | None:
 
 
 def principal_of(access: AuthInterceptor, request: web.Request, credential: str | None = None) -> Principal:
-    """The caller (AuthError when its credential is refused): see ``_principal``."""
-    return _principal(access, request, credential)
-
-
-def _principal(access: AuthInterceptor, request: web.Request, credential: str | None = None) -> Principal:
-    """The caller, as gRPC's interceptor would decide it: a bearer token when tokens are
-    configured (``credential``: a console session's, instead of the header), else the client
-    certificate under mutual TLS, else the anonymous caller."""
+    """The caller, as gRPC's interceptor would decide it (AuthError when its credential is refused): a
+    bearer token when tokens are configured (``credential``: a console session's, instead of the
+    header), else the client certificate under mutual TLS, else the anonymous caller."""
     authenticator = access.authenticator
     if authenticator is not None:
         if credential is not None:
-            return _authenticate_pairs(authenticator, request, [("authorization", f"Bearer {credential}")])
-        return _authenticate(authenticator, request)
+            pairs = [("authorization", f"Bearer {credential}")]
+        else:
+            pairs = [("authorization", value) for value in request.headers.getall("Authorization", ())]
+        return _authenticate_pairs(authenticator, request, pairs)
     if access.certificates is not None:
         return _certificate_principal(access.certificates, request)
     return ANONYMOUS
@@ -199,11 +194,6 @@ def _certificate_principal(certificates: CertificatePrincipals, request: web.Req
     if not names:
         return Principal("<certificate>", ("*",), False, via="certificate")
     return Principal(names[0], ("*",), names[0] in certificates.admin_names, via="certificate")
-
-
-def _authenticate(authenticator: Authenticator, request: web.Request) -> Principal:
-    pairs = [("authorization", value) for value in request.headers.getall("Authorization", ())]
-    return _authenticate_pairs(authenticator, request, pairs)
 
 
 def _authenticate_pairs(authenticator: Authenticator, request: web.Request, pairs: list[tuple[str, str]]) -> Principal:
