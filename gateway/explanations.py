@@ -99,10 +99,11 @@ def outputs_for(model: ServedModel, named: list[str], parameters: dict[str, Any]
     of a model that cannot explain.
     """
     public = [spec.name for spec in model.signature.outputs]
+    hidden = on_request(model)
+    listed = [name for name in public if name not in hidden]
     unknown = [name for name in named if name not in public]
     if unknown:
-        listed = [spec.name for spec in listed_outputs(model)]
-        extra = f" (and, on request, {list(on_request(model))})" if on_request(model) else ""
+        extra = f" (and, on request, {list(hidden)})" if hidden else ""
         raise InvalidInput(
             f"model {model.name!r} has no output(s) {[clip(name) for name in unknown]}; it has {listed}{extra}"
         )
@@ -116,8 +117,8 @@ def outputs_for(model: ServedModel, named: list[str], parameters: dict[str, Any]
     if named:
         requested = list(named) + ([OUTPUT] if flag and OUTPUT not in named else [])
     else:
-        requested = [spec.name for spec in listed_outputs(model)] + (list(on_request(model)) if flag else [])
-    return requested, any(name in on_request(model) for name in requested)
+        requested = listed + (list(hidden) if flag else [])
+    return requested, any(name in hidden for name in requested)
 
 
 def options(model: ServedModel, parameters: dict[str, Any], rows: int, settings: ServerSettings) -> Options:
