@@ -41,9 +41,13 @@ from gatewise.gateway.security.interceptor import (
 from gatewise.gateway.security.principal import ANONYMOUS, Principal
 from gatewise.gateway.security.rules import authorise_model
 from gatewise.gateway.security.tokens import Authenticator
+from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos.errors import AuthError, Forbidden, GatewiseError, ShuttingDown
+from gatewise.protos.quoting import QUOTE_CHARS, clip
 
 log = logging.getLogger("gatewise.http")
+_refusals = RateLimitedLog(log)
+"""Refusals are logged at most once per kind every few seconds, as on gRPC: a client can make them at will."""
 
 _CORS_METHODS = "GET, POST, OPTIONS"
 _CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, Inference-Header-Content-Length, traceparent"
@@ -120,11 +124,13 @@ def front_door(
                 request[PRINCIPAL] = principal
             drain.enter()
         except AuthError as exc:
-            log.info("refused %s %s from %s: %s", request.method, request.path, request.remote, exc.message)
+            _refusals(logging.INFO, "refused UNAUTHENTICATED", "refused %s %s from %s: %s", request.method,
+                      clip(request.path), clip(str(request.remote)), clip(exc.message, 4 * QUOTE_CHARS))  # fmt: skip
             _audit_refusal(audit, rule, request, UNAUTHENTICATED.name, exc, started, with_model=False)
             return finish(error_response(exc.http_status, exc.message))
         except Forbidden as exc:
-            log.info("denied %s from %s: %s", exc.principal, request.remote, exc.message)
+            _refusals(logging.INFO, "denied", "denied %s from %s: %s", clip(exc.principal), clip(str(request.remote)),
+                      clip(exc.message, 4 * QUOTE_CHARS))  # fmt: skip
             via = principal.via if principal is not None else "none"
             _audit_refusal(audit, rule, request, exc.principal, exc, started, with_model=True, via=via)
             return finish(error_response(exc.http_status, exc.message))

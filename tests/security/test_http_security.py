@@ -100,3 +100,22 @@ async def test_https_with_the_grpc_certificates_and_mutual_tls(repository: Path,
         async with httpx.AsyncClient(timeout=10) as http:
             with pytest.raises(httpx.TransportError):
                 await http.get(f"http://127.0.0.1:{port}/v2/health/live")
+
+
+async def test_a_burst_of_refused_http_calls_logs_one_line_per_kind(
+    repository: Path, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As on gRPC: a client can make refusals at will, so the log gets one line (and later a count), not one each."""
+    port = free_port()
+    async with serving(repository, auth_keys_file=keys.path, http_port=port):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            with caplog.at_level("INFO", logger="gatewise.http"):
+                for _ in range(50):
+                    refused = await http.post("/v2/models/add-one/infer", json=ADD_ONE, headers=bearer("x" * 5000))
+                    assert refused.status_code == 401
+                    denied = await http.get("/v2/models/broken", headers=bearer(keys.alice))
+                    assert denied.status_code == 403
+    lines = [record.getMessage() for record in caplog.records if record.name == "gatewise.http"]
+    assert len([line for line in lines if line.startswith("refused ")]) == 1, lines
+    assert len([line for line in lines if line.startswith("denied ")]) == 1, lines
+    assert all(len(line) < 2000 for line in lines)
