@@ -14,6 +14,8 @@ import asyncio
 import logging
 import random
 import time
+import weakref
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,15 +58,18 @@ class Recorder:
         self.plugins = plugins
         self.explain_limits = explain_limits
         """The server's settings, read for its explanation caps (``--max-explain-*``)."""
-        self._configs: dict[tuple[str, str, int], RecordsConfig | None] = {}
-        self._artifacts: dict[tuple[str, str, int], Path | None] = {}
+        self._models: weakref.WeakKeyDictionary[ServedModel, _ModelRecords] = weakref.WeakKeyDictionary()
+        """What each loaded model's records take from it, worked out once (a reloaded model is a new key)."""
         self._background: set[asyncio.Task] = set()
         self._random = random.Random()
 
     def config_for(self, model: ServedModel) -> RecordsConfig | None:
         """The model's records config (its ``[records]`` over the server's defaults); None: not recorded."""
-        key = (model.name, model.version, id(model))
-        if key not in self._configs:
+        return self._of(model).config
+
+    def _of(self, model: ServedModel) -> _ModelRecords:
+        known = self._models.get(model)
+        if known is None:
             listed = any(fnmatchcase(model.name, pattern) for pattern in self.record_models)
             config = effective(model.config.records, self.defaults, listed)
             if config is not None and self.writer is None:
@@ -74,9 +79,9 @@ class Recorder:
                     model.name,
                     "its requests are refused (policy require)" if config.policy == "require" else "none are kept",
                 )
-            self._configs[key] = config
-            self._artifacts[key] = _artifact(model)
-        return self._configs[key]
+            known = _ModelRecords(config, _artifact(model), self._plugin_version(model.config.plugin))
+            self._models[model] = known
+        return known
 
     async def keep(
         self,
@@ -97,16 +102,17 @@ class Recorder:
         """
         if model is None:
             return None  # no such model: nothing says to record it
-        config = self.config_for(model)
+        known = self._of(model)
+        config = known.config
         if config is None:
             return None
         draft = Draft(
             model=model.name,
             version=model.version,
             config=config,
-            artifact=self._artifacts.get((model.name, model.version, id(model))),
+            artifact=known.artifact,
             plugin=model.config.plugin,
-            plugin_version=self._plugin_version(model.config.plugin),
+            plugin_version=known.plugin_version,
             principal=principal.name if principal else "anonymous",
             auth=principal.via if principal else "none",
             request_id=request_id,
@@ -210,6 +216,13 @@ class Recorder:
             await asyncio.wait(list(self._background), timeout=5)
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
+
+
+@dataclass(frozen=True)
+class _ModelRecords:
+    config: RecordsConfig | None
+    artifact: Path | None
+    plugin_version: str | None
 
 
 def _artifact(model: ServedModel) -> Path | None:
