@@ -71,7 +71,6 @@ class Writer:
         self._artifacts = Artifacts()
         self._chains: dict[str, tuple[int, str]] = {}
         """Per chain, the last committed (seq, hash), valid while the store stays connected."""
-        self._retention: dict[str, int | None] = {}
         self._signed: dict[str, int] = {}
         self._retry_at = 0.0
         self._failures = 0
@@ -192,12 +191,16 @@ class Writer:
         try:
             self.store.connect()
         except StoreError:
-            self._failures += 1
-            self._retry_at = time.monotonic() + RETRY_S[min(self._failures, len(RETRY_S)) - 1]
+            self._back_off()
             raise
         if self._failures:
             log.warning("records store reachable again: %s", self.store.describe)
         self._failures = 0
+
+    def _back_off(self) -> None:
+        """One more failure: the next connection attempt waits the next step of RETRY_S."""
+        self._failures += 1
+        self._retry_at = time.monotonic() + RETRY_S[min(self._failures, len(RETRY_S)) - 1]
 
     def _chain(self, records: list[tuple[Draft, dict]]) -> tuple[list[dict], list[dict], dict[str, tuple[int, str]]]:
         """Give each record its chain, seq, prev_hash and hash; sign checkpoints that fall due."""
@@ -221,7 +224,6 @@ class Writer:
     def _head(self, chain: str, draft: Draft) -> tuple[int, str]:
         if chain in self._chains:
             return self._chains[chain]
-        self._retention.setdefault(chain, draft.config.retention_days)
         seq, digest = self.store.open_chain(
             chain, self.id, draft.model, socket.gethostname(), os.getpid(), now(), draft.config.retention_days
         )
@@ -235,8 +237,7 @@ class Writer:
         metrics.STORE_UP.set(0)
         self.store.close()
         if self._retry_at <= time.monotonic():
-            self._failures += 1
-            self._retry_at = time.monotonic() + RETRY_S[min(self._failures, len(RETRY_S)) - 1]
+            self._back_off()
         for draft, _ in records:
             metrics.DROPPED.labels(draft.model, "store_error").inc()
         self._lost(reason, len(records))
