@@ -15,14 +15,14 @@ import logging
 import random
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gatewise.gateway import explanations
 from gatewise.gateway.records import metrics
-from gatewise.gateway.records.build import EXPLANATION, Draft
+from gatewise.gateway.records.build import EXPLANATION, Draft, new_id, now
 from gatewise.gateway.records.config import RecordsConfig, effective
 from gatewise.gateway.records.writer import Writer
 from gatewise.protos.errors import RecordNotKept
@@ -182,24 +182,16 @@ class Recorder:
         outputs: dict[str, Any] = {EXPLANATION: derived[EXPLANATION]}
         if "redactions" in decision.outputs:
             outputs["redactions"] = decision.outputs["redactions"]
-        attached = Draft(
-            model=decision.model,
-            version=decision.version,
-            config=decision.config,
-            artifact=decision.artifact,
-            plugin=decision.plugin,
-            plugin_version=decision.plugin_version,
-            principal=decision.principal,
-            auth=decision.auth,
-            request_id=decision.request_id,
-            trace_id=decision.trace_id,
+        attached = replace(  # the decision's who, what and which artifact; its own id and time
+            decision,
             method="background",
             status="OK",
             latency_ms=(time.perf_counter() - started) * 1e3,
-            inputs=decision.inputs,
             outputs=outputs,
             kind="explanation",
             ref=decision.id,
+            id=new_id(),
+            time=now(),
         )
         self.writer.submit(attached)
 
