@@ -344,23 +344,22 @@ class ModelRepository:
                 )
             for model, footprint in loaded:  # remembered even if refused below: the next attempt knows
                 entry.footprints[model.version] = footprint
+            total = _total(fp for _, fp in loaded)
             if strict and self.residency.budget.limited:  # measured, it may be larger than its files said
-                self.residency.check_fits(name, _total(fp for _, fp in loaded))
+                self.residency.check_fits(name, total)
         except BaseException:
             for model, _ in loaded:
                 await model.close(drain=False)
             raise
         seconds = time.perf_counter() - started
-        for model, footprint in loaded:
+        for model, _ in loaded:
             model.stats = entry.stats.setdefault(model.version, model.stats)
-            entry.footprints[model.version] = footprint
             model.start()
         retired = entry.versions
         entry.versions = {model.version: model for model, _ in loaded}
         entry.described = {model.version: model.info() for model, _ in loaded}
         entry.config, entry.state, entry.reason = config, State.READY, ""
         entry.backoff.succeeded()
-        total = _total(fp for _, fp in loaded)
         self.residency.add(name, total, pinned=entry.pinned)
         self.counts[(name, "load")] += 1
         self._observe_load(entry, reason, seconds)

@@ -69,9 +69,6 @@ class Residency:
         if resident is not None:
             resident.pinned = pinned
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._resident
-
     @property
     def names(self) -> list[str]:
         """Resident models, least recently used first."""

@@ -19,14 +19,13 @@ from gatewise.gateway import tracing
 from gatewise.gateway.codec import encode_outputs, parameter_value, set_parameter
 from gatewise.gateway.dataplane import Caller, DataPlane, InferRequest, InferResponse, StreamError
 from gatewise.gateway.intake import read_inputs
-from gatewise.gateway.model_info import model_config_proto, statistics_proto
 from gatewise.gateway.security.principal import current_principal
 from gatewise.gateway.throttle import RateLimitedLog
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 from gatewise.protos.errors import GatewiseError, ShuttingDown
 
-__all__ = ["InferenceServicer", "grpc_status", "model_config_proto", "statistics_proto"]
+__all__ = ["InferenceServicer", "grpc_status"]
 
 log = logging.getLogger("gatewise.servicer")
 _failures = RateLimitedLog(log)
