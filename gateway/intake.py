@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from gatewise.gateway.codec import decode_inputs, element_count
-from gatewise.gateway.validation import validate_inputs
+from gatewise.gateway.validation import squeeze_trailing
 from gatewise.protos import grpc_service_pb2 as pb
 from gatewise.protos.errors import InvalidInput
 from gatewise.protos.quoting import clip, quote, shape_text
@@ -95,14 +95,19 @@ def check_request(request: pb.ModelInferRequest, model: str, specs: tuple[Tensor
 async def read_inputs(
     request: pb.ModelInferRequest, model: ServedModel, max_element_bytes: int
 ) -> tuple[dict[str, np.ndarray], int]:
-    """The request's inputs as arrays and its row count, checked (``check_request``) before decoding."""
+    """The request's inputs as arrays and its row count, checked (``check_request``) before decoding.
+
+    Decoding keeps the checked datatypes and shapes, so what is left of ``validate_inputs`` is
+    reading a trailing dimension of 1 away.
+    """
     specs, max_batch_size = model.signature.inputs, model.config.max_batch_size
     payload = check_request(request, model.name, specs, max_batch_size)
     if payload > OFF_LOOP_BYTES:
         inputs = await asyncio.to_thread(decode_inputs, request, max_element_bytes)
     else:
         inputs = decode_inputs(request, max_element_bytes)
-    return inputs, validate_inputs(model.name, inputs, specs, max_batch_size)
+    squeeze_trailing(inputs, specs)
+    return inputs, next(iter(inputs.values())).shape[0]  # check_request: >= 1 input, equal rows, > 0
 
 
 def _check_datatype(spec: TensorSpec, datatype: str) -> None:

@@ -12,6 +12,14 @@ from gatewise.protos.errors import InvalidInput
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, NUMPY_TO_DATATYPE, TensorSpec
 
 
+def squeeze_trailing(inputs: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> None:
+    """Read ``[rows, ..., 1]`` as ``[rows, ...]`` where the spec has one dimension fewer, in place."""
+    ranks = {spec.name: len(spec.shape) for spec in specs}
+    for name, array in inputs.items():
+        if array.ndim == ranks.get(name, -1) + 1 and array.shape[-1] == 1:
+            inputs[name] = array.reshape(array.shape[:-1])
+
+
 def validate_inputs(
     model: str, inputs: dict[str, np.ndarray], specs: tuple[TensorSpec, ...], max_batch_size: int
 ) -> int:
@@ -26,11 +34,10 @@ def validate_inputs(
     unknown = [name for name in inputs if name not in expected]
     if unknown:
         raise InvalidInput(f"model {model!r} has no input(s) {unknown}; expected {sorted(expected)}")
+    squeeze_trailing(inputs, specs)
     rows: int | None = None
-    for name, array in list(inputs.items()):
+    for name, array in inputs.items():
         spec = expected[name]
-        if array.ndim == len(spec.shape) + 1 and array.shape[-1] == 1:
-            array = inputs[name] = array.reshape(array.shape[:-1])
         if array.dtype != DATATYPE_TO_NUMPY[spec.datatype]:
             sent = "BYTES" if array.dtype == object else NUMPY_TO_DATATYPE.get(array.dtype, str(array.dtype))
             raise InvalidInput(f"input {name!r} must be {spec.datatype}, got {sent}")
