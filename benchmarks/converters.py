@@ -33,13 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gatewise.converters.checkpoint import load_checkpoint
 from gatewise.converters.export import export_onnx
 from gatewise.converters.graphs import task_module
-from gatewise.converters.isa import cpu_name, host_int8_settings
+from gatewise.converters.isa import host_int8_settings
 from gatewise.converters.optimize import optimize_transformer, quantize_int8, to_fp16
 from gatewise.converters.pipeline import serving_batches
 from gatewise.converters.quantize import quantize_static_int8
 from gatewise.converters.samples import load_samples, read_samples
 from gatewise.converters.tasks import task_spec
 from gatewise.converters.text import encode
+from gatewise.gateway.hostinfo import cpu_name
 
 Inputs = dict[str, np.ndarray]
 

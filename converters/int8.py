@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 from gatewise.converters.accuracy_aware import DYNAMIC_OPS, STATIC_OPS, Trial, matmul_groups, search, throughput
 from gatewise.converters.errors import ConversionError, ToleranceUnreachable
-from gatewise.converters.isa import Int8Settings, cpu_name, host_int8_settings
+from gatewise.converters.isa import Int8Settings, host_int8_settings
 from gatewise.converters.optimize import quantize_int8
 from gatewise.converters.pipeline import Measured, Validator
 from gatewise.converters.progress import Steps
 from gatewise.converters.quantize import DEFAULT_CALIBRATION_METHOD, quantize_static_int8
 from gatewise.converters.validate import TOLERANCES, Tolerance
+from gatewise.gateway.hostinfo import cpu_name
 
 
 @dataclass

@@ -21,9 +21,9 @@ import platform
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from gatewise.gateway.hostinfo import cpu_flags, cpu_name
+from gatewise.gateway.hostinfo import cpu_flags
 
-__all__ = ["Int8Settings", "cpu_flags", "cpu_name", "host_int8_settings", "instruction_set", "int8_settings"]
+__all__ = ["Int8Settings", "host_int8_settings", "instruction_set", "int8_settings"]
 
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
 

@@ -95,7 +95,7 @@ def preprocess(model: ModelContext, inputs: Tensors, batch: BatchContext) -> Ten
 def postprocess(model: ModelContext, outputs: Tensors, batch: BatchContext) -> Tensors:
     probability = np.asarray(outputs["fraud_probability"], dtype=np.float32).reshape(-1)
     default = float(model.parameters.get("threshold", DEFAULT_THRESHOLD))
-    thresholds = [_threshold(value) for value in batch.parameter("threshold", default)]
+    thresholds = [fraction("threshold", value) for value in batch.parameter("threshold", default)]
     decisions = [b"decline" if p >= t else b"approve" for p, t in zip(probability, thresholds, strict=True)]
     return {"fraud_probability": probability, "decision": np.array(decisions, dtype=object)}
 
@@ -105,7 +105,3 @@ def explainer(model: ModelContext, inputs: Tensors, outputs: Tensors, parameters
     if label not in (None, "", "fraud"):
         raise ValueError(f"parameter 'explain_label' is {label!r}; finance-fraud explains only 'fraud'")
     return fraud_explainer.explainer(model, rows_of(inputs)[0], JSON_INPUT if JSON_INPUT in inputs else None)
-
-
-def _threshold(value: Any) -> float:
-    return fraction("threshold", value)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gatewise.converters.isa import cpu_flags, cpu_name, instruction_set, int8_settings
+from gatewise.converters.isa import instruction_set, int8_settings
+from gatewise.gateway.hostinfo import cpu_flags, cpu_name
 
 HASWELL = {"sse4_2", "avx", "avx2", "fma"}
 SKYLAKE_X = HASWELL | {"avx512f", "avx512bw", "avx512vl", "avx512dq"}

@@ -80,7 +80,8 @@ def run_compare(
 ) -> list[Compared]:
     """Serve the plan's repository once; measure its model (the reference) and each of ``others`` at the plan's
     highest concurrency, and print them."""
-    from gatewise.converters.isa import cpu_flags, cpu_name, instruction_set
+    from gatewise.converters.isa import instruction_set
+    from gatewise.gateway.hostinfo import cpu_flags, cpu_name
 
     models, concurrency = [plan.model, *others], plan.top
     texts, truth = read_held_out(held_out)
