@@ -28,9 +28,13 @@ MAX_ID_CHARS = 128
 """A client-chosen request id is kept to this length, with identifiers in it masked like any text."""
 
 
+def stored(moment: datetime) -> str:
+    """A time as stored: UTC, fixed-width ISO 8601, so text order is time order in both stores."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now() -> str:
-    """UTC time as stored: fixed-width ISO 8601, so text order is time order in both stores."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stored(datetime.now(UTC))
 
 
 def new_id() -> str:

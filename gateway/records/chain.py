@@ -16,9 +16,23 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
+
+
+def read_key(path: Path) -> bytes:
+    """An HMAC key file's bytes (checkpoints, input digests); ValueError says why it cannot be one."""
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path} ({exc.strerror})") from None
+    if len(key) < 16:
+        raise ValueError(f"{path} holds {len(key)} bytes; an HMAC key needs at least 16 (32 recommended)")
+    return key
+
+
 """The ``prev_hash`` of a writer's first record."""
 
 CHAINED = (

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from gatewise.gateway.records.chain import sign, verify_chain
+from gatewise.gateway.records import sqlite
+from gatewise.gateway.records.build import stored
+from gatewise.gateway.records.chain import read_key, sign, verify_chain
 from gatewise.gateway.records.store import COLUMNS, Filters, Store, StoreError, decode, open_store
 from rich.console import Console
 from rich.table import Table
@@ -41,8 +43,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _store(folder: Path | None, url: str | None) -> Store:
-    if folder is not None and url is None and not (folder / "records.sqlite").is_file():
-        raise _fail(f"no records in {folder} (records.sqlite not found)")
+    if folder is not None and url is None and not (folder / sqlite.FILE).is_file():
+        raise _fail(f"no records in {folder} ({sqlite.FILE} not found)")
     try:
         store = open_store(folder, url)
         store.connect()
@@ -55,9 +57,9 @@ def _key(path: Path | None) -> bytes | None:
     if path is None:
         return None
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _fail(f"--key-file {path}: cannot read ({exc.strerror})") from exc
+        return read_key(path)
+    except ValueError as exc:
+        raise _fail(f"--key-file: {exc}") from None
 
 
 ID_PREFIX = 12
@@ -86,7 +88,7 @@ def stored_time(value: str) -> str:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stored(moment)
 
 
 @records_app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from gatewise.gateway.records.chain import read_key
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Policy = Literal["drop", "require"]
@@ -56,14 +57,8 @@ class RecordsConfig(BaseModel):
     @field_validator("digest_key_file")
     @classmethod
     def _readable_key(cls, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        try:
-            size = len(path.read_bytes())
-        except OSError as exc:
-            raise ValueError(f"cannot read {path} ({exc.strerror})") from None
-        if size < 16:
-            raise ValueError(f"{path} holds {size} bytes; an HMAC key needs at least 16 (32 recommended)")
+        if path is not None:
+            read_key(path)
         return path
 
     @property

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+from gatewise.gateway.records import chain
 from gatewise.gateway.records.config import RecordsConfig
 from gatewise.gateway.records.recorder import Recorder
 from gatewise.gateway.records.store import StoreError, open_store
@@ -16,17 +18,12 @@ from gatewise.protos.errors import StartupError
 log = logging.getLogger("gatewise.records")
 
 
-def read_key(setting: str, path: object) -> bytes:
+def read_key(setting: str, path: Path) -> bytes:
     """An HMAC key file's bytes; StartupError names the setting when it cannot be read or is too short."""
-    from pathlib import Path
-
     try:
-        key = Path(str(path)).read_bytes()
-    except OSError as exc:
-        raise StartupError(f"{setting} {path}: cannot read ({exc.strerror})") from exc
-    if len(key) < 16:
-        raise StartupError(f"{setting} {path}: holds {len(key)} bytes; an HMAC key needs at least 16 (32 recommended)")
-    return key
+        return chain.read_key(path)
+    except ValueError as exc:
+        raise StartupError(f"{setting}: {exc}") from None
 
 
 def _globs(value: str) -> tuple[str, ...]:
