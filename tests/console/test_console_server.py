@@ -6,10 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from conftest import stop_server
 from console.support import XSS_PRINCIPAL, ConsoleServer, console_server, csrf_of, sign_in
@@ -31,13 +28,6 @@ def text_request(text: str, **parameters: object) -> dict:
 
 
 ADD_ONE = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    running = console_server(tmp_path_factory.mktemp("console"))
-    yield running
-    stop_server(running.server)
 
 
 def bearer(token: str) -> dict[str, str]:
