@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from gatewise.gateway.codec import serialize_bytes
@@ -22,6 +22,8 @@ from gatewise.protos import grpc_service_pb2_grpc as pb_grpc
 
 from gatewise_lab.bench.rows import Row, measured_row
 from gatewise_lab.bench.workload import SENTENCES, texts_for
+
+T = TypeVar("T")
 
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 """A channel of its own per measurement, never one shared with an earlier measurement."""
@@ -200,7 +202,7 @@ async def empty_calls(url: str, wait_s: float, seconds: float) -> Row:
     return measured_row(FLOOR, float("nan"), latencies, errors)
 
 
-def run_client(main: Coroutine[Any, Any, Row]) -> Row:
+def run_client(main: Coroutine[Any, Any, T]) -> T:
     """Run one client coroutine, on uvloop where installed."""
     try:
         import uvloop

@@ -38,7 +38,9 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
+from gatewise_lab.bench.clients import run_client
 from gatewise_lab.bench.http import Payloads, http_closed_loop, start_both
+from gatewise_lab.bench.perf_analyzer import process_cpu_seconds
 from gatewise_lab.bench.plan import BenchPlan
 from gatewise_lab.bench.rows import Row, median_round
 
@@ -120,12 +122,6 @@ async def load_with_poller(
         await poller
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` and its reaped children so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 async def stats_cost(base: str, key: str, pid: int, calls: int) -> tuple[float, float]:
     """The server's CPU milliseconds and the wall milliseconds per statistics call, over ``calls`` calls one after
     another on an otherwise idle server: what an open models page costs, whatever else loads the machine."""
@@ -133,13 +129,14 @@ async def stats_cost(base: str, key: str, pid: int, calls: int) -> tuple[float, 
         headers = {"Cookie": f"{COOKIE}={await console_session(session, base, key)}"}
         async with session.get(f"{base}/console/api/stats", headers=headers) as answer:
             await answer.read()
-        cpu, wall = process_cpu_s(pid), time.perf_counter()
+        cpu, wall = process_cpu_seconds(pid, children=True), time.perf_counter()
         for _ in range(calls):
             async with session.get(f"{base}/console/api/stats", headers=headers) as answer:
                 await answer.read()
                 if answer.status != 200:
                     raise RuntimeError(f"GET /console/api/stats answered {answer.status}")
-        return (process_cpu_s(pid) - cpu) / calls * 1000, (time.perf_counter() - wall) / calls * 1000
+        cpu_s, wall_s = process_cpu_seconds(pid, children=True) - cpu, time.perf_counter() - wall
+        return cpu_s / calls * 1000, wall_s / calls * 1000
 
 
 class Browser:
@@ -208,14 +205,6 @@ class ConsoleBench:
     ratios: dict[str, float] = field(default_factory=dict)
 
 
-def _run(coroutine):
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
 def run_console_bench(plan: BenchPlan, console: Console, browser: bool = True) -> ConsoleBench:
     """Interleaved rounds of console closed / open (poller, and Chromium when ``browser``); prints the table,
     each open state's throughput and p99 over closed, and how many statistics calls each open round made; at the
@@ -234,7 +223,7 @@ def run_console_bench(plan: BenchPlan, console: Console, browser: bool = True) -
         payloads = Payloads(base, plan.model, auth)
         if browser:
             chromium = Browser(base, key)
-        _run(http_closed_loop(base, payloads, False, concurrency, 1.0, auth))  # warm-up, not counted
+        run_client(http_closed_loop(base, payloads, False, concurrency, 1.0, auth))  # warm-up, not counted
         console.print(
             f"[bold]{plan.model}[/]: REST JSON at concurrency {concurrency}, console closed vs open, {plan.rounds} "
             f"interleaved rounds, {plan.seconds:g} s per state per round"
@@ -244,19 +233,19 @@ def run_console_bench(plan: BenchPlan, console: Console, browser: bool = True) -
             shift = round_index % len(states)
             for state in states[shift:] + states[:shift]:
                 if state == CLOSED:
-                    row = _run(http_closed_loop(base, payloads, False, concurrency, plan.seconds, auth))
+                    row = run_client(http_closed_loop(base, payloads, False, concurrency, plan.seconds, auth))
                 elif state == POLLER:
                     before = len(poll_latencies)
-                    row = _run(load_with_poller(base, payloads, concurrency, plan.seconds, key, poll_latencies))
+                    row = run_client(load_with_poller(base, payloads, concurrency, plan.seconds, key, poll_latencies))
                     polls[POLLER].append(len(poll_latencies) - before)
                 else:
                     chromium.open()
-                    row = _run(http_closed_loop(base, payloads, False, concurrency, plan.seconds, auth))
+                    row = run_client(http_closed_loop(base, payloads, False, concurrency, plan.seconds, auth))
                     polls[CHROMIUM].append(chromium.polls())
                     chromium.close()
                 row.name = state
                 measured[state].append(row)
-        cpu_ms, wall_ms = _run(stats_cost(base, key, process.pid, STATS_CALLS))
+        cpu_ms, wall_ms = run_client(stats_cost(base, key, process.pid, STATS_CALLS))
     finally:
         if chromium is not None:
             chromium.quit()

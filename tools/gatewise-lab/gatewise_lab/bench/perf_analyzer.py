@@ -99,7 +99,8 @@ def interleaved_run(
     return (float(throughput.group(1)) if throughput else float("nan"), int(p50.group(1)) if p50 else -1)
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far, from /proc (Linux only)."""
+def process_cpu_seconds(pid: int, children: bool = False) -> float:
+    """User plus system CPU time of a process so far (with ``children``: and of its reaped children), from
+    /proc (Linux only)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[11 : 15 if children else 13]) / os.sysconf("SC_CLK_TCK")
