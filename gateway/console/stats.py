@@ -37,17 +37,17 @@ class _Snapshot:
 
 
 BOUNDS: tuple[float, ...] = (*metrics.LATENCY_BUCKETS, math.inf)
+_BOUND_INDEX = {bound: position for position, bound in enumerate(BOUNDS)}
 
 
 def _read_metrics() -> tuple[dict[str, tuple[float, ...]], dict[str, float]]:
     """Cumulative latency buckets per model, and answered-not-OK counts per model."""
     buckets: dict[str, list[float]] = {}
-    index = {bound: position for position, bound in enumerate(BOUNDS)}
     for family in metrics.REQUEST_LATENCY.collect():
         for sample in family.samples:
             if sample.name.endswith("_bucket"):
                 counts = buckets.setdefault(sample.labels["model"], [0.0] * len(BOUNDS))
-                counts[index[float(sample.labels["le"])]] = sample.value
+                counts[_BOUND_INDEX[float(sample.labels["le"])]] = sample.value
     failed: dict[str, float] = {}
     for family in metrics.REQUESTS.collect():
         for sample in family.samples:
@@ -94,9 +94,8 @@ class ConsoleStats:
         while self._snapshots and now - self._snapshots[0].at > KEEP_S:
             self._snapshots.popleft()
 
-    def _window(self, model: str, seconds: int) -> dict[str, Any]:
+    def _window(self, model: str, oldest: _Snapshot) -> dict[str, Any]:
         newest = self._snapshots[-1]
-        oldest = next((snap for snap in self._snapshots if newest.at - snap.at <= seconds), newest)
         span = newest.at - oldest.at
         now = newest.buckets.get(model)
         if now is None or span <= 0:
@@ -123,6 +122,11 @@ class ConsoleStats:
         # RepositoryIndex's own view: the caller's models, reasons without server paths
         for row in self.dataplane.repository_index(False, principal):
             by_name.setdefault(row.name, []).append((row.version, row.state, row.reason))
+        newest = self._snapshots[-1]
+        starts = {  # each window's oldest snapshot, found once for every model
+            seconds: next((snap for snap in self._snapshots if newest.at - snap.at <= seconds), newest)
+            for seconds in WINDOWS_S
+        }
         models = []
         for name, rows in by_name.items():
             entry = repository.entries.get(name)
@@ -135,7 +139,7 @@ class ConsoleStats:
                     "load": None if entry is None else ("on-demand" if entry.on_demand else "always"),
                     "versions": versions,
                     "drift": [v["drift"] for v in versions if v.get("drift")],
-                    "windows": {f"{seconds}s": self._window(name, seconds) for seconds in WINDOWS_S},
+                    "windows": {f"{seconds}s": self._window(name, starts[seconds]) for seconds in WINDOWS_S},
                 }
             )
         return {"time": time.time(), "windows_s": list(WINDOWS_S), "models": models}
