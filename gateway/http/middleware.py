@@ -197,9 +197,7 @@ def _certificate_principal(certificates: CertificatePrincipals, request: web.Req
     transport = request.transport
     peer = transport.get_extra_info("peercert") if transport is not None else None
     names = [value for rdn in (peer or {}).get("subject", ()) for key, value in rdn if key == "commonName"]
-    if not names:
-        return Principal("<certificate>", ("*",), False, via="certificate")
-    return Principal(names[0], ("*",), names[0] in certificates.admin_names, via="certificate")
+    return certificates.principal(names[0] if names else "")
 
 
 def _authenticate_pairs(authenticator: Authenticator, request: web.Request, pairs: list[tuple[str, str]]) -> Principal:
