@@ -25,6 +25,7 @@ from gatewise.gateway.records import metrics
 from gatewise.gateway.records.build import EXPLANATION, Draft, new_id, now
 from gatewise.gateway.records.config import RecordsConfig, effective
 from gatewise.gateway.records.writer import Writer
+from gatewise.gateway.security.principal import ANONYMOUS
 from gatewise.protos.errors import RecordNotKept
 
 if TYPE_CHECKING:
@@ -113,8 +114,8 @@ class Recorder:
             artifact=known.artifact,
             plugin=model.config.plugin,
             plugin_version=known.plugin_version,
-            principal=principal.name if principal else "anonymous",
-            auth=principal.via if principal else "none",
+            principal=(principal or ANONYMOUS).name,
+            auth=(principal or ANONYMOUS).via,
             request_id=request_id,
             trace_id=trace_id,
             method=method,
