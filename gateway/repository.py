@@ -294,7 +294,7 @@ class ModelRepository:
         return config.model_copy(update={"load": load, "onnxruntime": onnxruntime})
 
     def _record_failure(self, entry: ModelEntry, exc: Exception) -> None:
-        reason = exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"
+        reason = _load_failure(exc)
         log.error("model %s failed to load: %s", entry.name, reason)
         if not entry.versions:
             entry.state, entry.reason = State.UNAVAILABLE, reason
@@ -650,8 +650,12 @@ def _as_status(name: str, exc: Exception) -> GatewiseError:
     """What every request waiting for a failed load gets: OverBudget as it is, else UNAVAILABLE with the reason."""
     if isinstance(exc, OverBudget | ModelNotFound):
         return exc
-    reason = exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"
-    return ModelNotReady(name, State.UNAVAILABLE.value, f"load failed: {reason}")
+    return ModelNotReady(name, State.UNAVAILABLE.value, f"load failed: {_load_failure(exc)}")
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why a load failed, in words: a GatewiseError's own message, else the exception's type and text."""
+    return exc.message if isinstance(exc, GatewiseError) else f"{type(exc).__name__}: {exc}"
 
 
 def _landed(entry: ModelEntry, task: asyncio.Task[None]) -> None:
