@@ -83,9 +83,10 @@ class DynamicBatcher:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
-        self._clock = clock
-        """Every time the batcher reads (queueing, delays, deadlines, explanation windows); tests pass a
-        clock they move by hand, so their batches do not depend on how fast the machine is."""
+        self.clock = clock
+        """Every time the batcher reads (queueing, delays, deadlines, explanation windows, and the queue
+        time ``run_batch`` measures); tests pass a clock they move by hand, so their batches do not
+        depend on how fast the machine is."""
         self._config = config
         self.policy = BatchPolicy(config, inputs)
         """Which requests run together; ``inputs``, the model's public inputs, say which one's length drives padding."""
@@ -129,7 +130,7 @@ class DynamicBatcher:
             raise ModelNotReady(self.name, "UNLOADING", "not accepting requests")
         self.policy.stamp(pending)
         pending.future = self._loop.create_future()
-        pending.enqueued = self._clock()
+        pending.enqueued = self.clock()
         with self._lock:
             if not pending.background:
                 self.policy.note_traffic([pending], pending.enqueued)
@@ -180,7 +181,7 @@ class DynamicBatcher:
         due = None
         with self._lock:
             while self._free:
-                decision = self._next_batch(self._clock())
+                decision = self._next_batch(self.clock())
                 batch, due = decision.batch, decision.due
                 self._fail_expired(decision.expired)
                 if batch is None:
@@ -190,7 +191,7 @@ class DynamicBatcher:
                 self._inboxes[instance].put(batch)
         if due is not None and self._free:
             assert self._loop is not None
-            self._timer = self._loop.call_later(max(0.0, due - self._clock()), self._dispatch)
+            self._timer = self._loop.call_later(max(0.0, due - self.clock()), self._dispatch)
 
     def _finished(
         self, freed: int | None, batch: list[Pending], results: Sequence[Any], expired: list[Pending]
@@ -238,7 +239,7 @@ class DynamicBatcher:
             except BaseException as exc:  # noqa: BLE001 - a failure fails its own batch, nothing else
                 results = [exc] * len(batch)  # delivered as raised: the servicer maps it to a status
             with self._lock:
-                now = self._clock()
+                now = self.clock()
                 self.policy.note_traffic(batch, now)  # the clients just answered are about to send again
                 decision = self._next_batch(now)
                 following, expired = decision.batch, decision.expired

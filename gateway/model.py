@@ -229,7 +229,7 @@ class ServedModel:
     def run_batch(self, batch: Sequence[Pending], instance: int) -> list[InferResult | BaseException]:
         """Worker thread: run ``batch`` on engine ``instance``; one result or error per request."""
         started = time.perf_counter()
-        now = time.monotonic()  # the clock that stamped ``enqueued``
+        now = self._batcher.clock() if self._batcher is not None else time.monotonic()  # it stamped ``enqueued``
         for pending in batch:
             waited = max(0.0, now - pending.enqueued)
             self.metrics.queue_time.observe(waited)
