@@ -100,7 +100,8 @@ def build(draft: Draft, artifacts: Artifacts, digest_key: bytes | None) -> dict[
     input_digest = None
     decision = draft.kind == "decision"  # an attached explanation keeps no inputs of its own
     if decision and draft.inputs is not None and config.inputs == "redacted":
-        kept_inputs = {name: _kept_input(array, name, own, rows if name == _text_name(draft.inputs) else None)
+        text_name = _text_name(draft.inputs)
+        kept_inputs = {name: _kept_input(array, name, own, rows if name == text_name else None)
                        for name, array in draft.inputs.items()}  # fmt: skip
     elif decision and draft.inputs is not None and config.inputs == "digest" and digest_key is not None:
         input_digest = digest(digest_key, {name: _plain(array) for name, array in draft.inputs.items()})
