@@ -23,18 +23,17 @@ reads are declared in a small protobuf subset, and protobuf keeps every other fi
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import mmap
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gatewise.gateway.model_cache import model_cache_dir
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 log = logging.getLogger("gatewise.weights")
@@ -98,25 +97,9 @@ def _onnx_subset() -> tuple[Any, ...]:
     return (message_factory.GetMessageClass(pool.FindMessageTypeByName("gatewise_onnx_subset.ModelProto")),)
 
 
-def cache_root() -> Path:
-    """``$XDG_CACHE_HOME`` (else ``~/.cache``) /gatewise/weights, or the temp folder when that is not writable."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gatewise" / "weights"
-    for root in (base, Path(tempfile.gettempdir()) / "gatewise-weights"):
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(root, os.W_OK):
-            return root
-    raise OSError(f"no writable folder for shared weights (tried {base} and the temp folder)")
-
-
 def cache_folder(source: Path) -> Path:
-    """The folder for ``source``'s shared weights, keyed by its resolved path, size and mtime."""
-    stat = source.stat()
-    key = f"{FORMAT}|{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_root() / f"{source.parent.parent.name}-{source.parent.name}-{digest}"
+    """The folder for ``source``'s shared weights (``model_cache``; the layout's FORMAT joins the key)."""
+    return model_cache_dir("weights", source, salt=str(FORMAT))
 
 
 def prepare(source: Path) -> SharedWeights:

@@ -14,10 +14,7 @@ logged and reported, keeping the options of the ones that remain.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from gatewise.gateway.config import ModelConfig, OnnxRuntimeConfig
 from gatewise.gateway.engines.base import Engine, Tensors, open_instances
 from gatewise.gateway.engines.cuda import libraries_present
 from gatewise.gateway.engines.tensorrt_plans import Profile, default_range
+from gatewise.gateway.model_cache import model_cache_dir
 from gatewise.plugins.text.encoding import DEFAULT_MAX_LENGTH
 from gatewise.protos.errors import ONNXRUNTIME_MISSING, EngineError
 from gatewise.protos.tensors import DATATYPE_TO_NUMPY, ONNX_TO_DATATYPE, TensorSpec
@@ -55,26 +53,12 @@ def choose_providers(wanted: tuple[str, ...], available: list[str]) -> tuple[lis
 
 
 def trt_cache_dir(path: Path) -> Path:
-    """Where the TensorRT EP keeps engines and timings for the model at ``path``: outside the repository.
-
-    Inside the version folder, every cache write looked like a changed model to the
-    repository watcher, and a read-only repository (a mounted volume) could not load at
-    all. The folder is keyed by the model file's path, size and mtime, so a replaced
-    model never meets a stale engine. ``$XDG_CACHE_HOME`` (else ``~/.cache``) /gatewise/
-    trt-ep, or the system temp folder when that cannot be created.
-    """
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    name = f"{path.parent.parent.name}-{path.parent.name}-{key}"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gatewise" / "trt-ep"
-    for root in (base, Path(tempfile.gettempdir()) / "gatewise-trt-ep"):
-        try:
-            (root / name).mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(root / name, os.W_OK):
-            return root / name
-    raise EngineError(f"no writable folder for the TensorRT EP cache of {path} (tried {base} and the temp folder)")
+    """Where the TensorRT EP keeps engines and timings for the model at ``path`` (``model_cache``: outside the
+    repository, keyed by the file)."""
+    try:
+        return model_cache_dir("trt-ep", path)
+    except OSError as exc:
+        raise EngineError(f"no writable folder for the TensorRT EP cache of {path}: {exc}") from exc
 
 
 def shape_option(shapes: dict[str, tuple[int, ...]]) -> str:
