@@ -76,6 +76,7 @@ class Writer:
         self._failures = 0
         self._lost_since_log = 0
         self._logged_at = 0.0
+        self._lost_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="gatewise-records", daemon=True)
         metrics.QUEUE_DEPTH.set_function(self.queue.qsize)
 
@@ -245,12 +246,14 @@ class Writer:
             _tell(waiter, reason)
 
     def _lost(self, reason: str, count: int) -> None:
-        """Log lost records at most every LOG_EVERY_S, with the count since the last line."""
-        self._lost_since_log += count
-        if time.monotonic() - self._logged_at >= LOG_EVERY_S:
-            log.warning("%d decision record(s) not kept: %s", self._lost_since_log, reason)
-            self._lost_since_log = 0
-            self._logged_at = time.monotonic()
+        """Log lost records at most every LOG_EVERY_S, with the count since the last line (from the event
+        loop and the writer thread alike: the count is kept under a lock)."""
+        with self._lost_lock:
+            self._lost_since_log += count
+            if time.monotonic() - self._logged_at < LOG_EVERY_S:
+                return
+            lost, self._lost_since_log, self._logged_at = self._lost_since_log, 0, time.monotonic()
+        log.warning("%d decision record(s) not kept: %s", lost, reason)
 
     def _finish(self) -> None:
         """Sign each chain's last record and mark the chains closed (a clean end, unlike a crash)."""
