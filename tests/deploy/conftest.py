@@ -17,15 +17,26 @@ from deploy.kserve_env import kserve_python
 IMAGE = "localhost/gatewise:deploy-test"
 
 
+BASE_IMAGE = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "Containerfile").read_text(), re.MULTILINE)[1]
+"""The serving image's base: the image the probe runs (the build needs it anyway)."""
+
+
 @pytest.fixture(scope="session")
 def engine() -> Engine:
+    """An engine that can run a container on this host: podman without podman-here's configuration
+    on these machines (a clone away from ../shared) is installed but cannot start one, which is a
+    missing tool as much as no engine is."""
     command, reason = find_engine()
-    if command is None:
-        message = f"no container engine: {reason} (run ../shared/tools/podman-here setup where it exists)"
-        if os.environ.get("GATEWISE_REQUIRE_CONTAINERS") == "1":
-            pytest.fail(message)  # .ci/run set up podman: a skip here would hide a broken setup
-        pytest.skip(message)
-    return Engine(command)
+    if command is not None:
+        probe = Engine(command).run("run", "--rm", BASE_IMAGE, "true", check=False, timeout=300)
+        if probe.returncode == 0:
+            return Engine(command)
+        last_line = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        reason = f"`{command} run {BASE_IMAGE} true` failed: {last_line}"
+    message = f'no usable container engine: {reason} (on these machines: eval "$(../shared/tools/podman-here env)")'
+    if os.environ.get("GATEWISE_REQUIRE_CONTAINERS") == "1":
+        pytest.fail(message)  # .ci/run set up podman: a skip here would hide a broken setup
+    pytest.skip(message)
 
 
 UNREACHABLE = re.compile(r"CERTIFICATE_VERIFY_FAILED|Could not fetch URL|Temporary failure in name resolution")
@@ -36,9 +47,8 @@ UNREACHABLE = re.compile(r"CERTIFICATE_VERIFY_FAILED|Could not fetch URL|Tempora
 def image(engine: Engine) -> str:
     """The serving image, built from the working tree as `podman build .` builds it (no --file).
 
-    An engine that cannot reach the package index from its build containers (podman without
-    podman-here's configuration on these machines, whose registries only the host's CA bundle
-    trusts) is a missing tool, as no engine is: a skip, or a failure under GATEWISE_REQUIRE_CONTAINERS.
+    An engine whose build containers cannot reach the package index (an offline host) is a missing
+    tool, as no engine is: a skip, or a failure under GATEWISE_REQUIRE_CONTAINERS.
     """
     try:
         seconds = engine.build(IMAGE, ROOT)
